@@ -1,0 +1,324 @@
+//! The wgpu runtime: one [`Gpu`] context (adapter, device with the adapter's limits, queue),
+//! pipelines compiled once and cached, buffer helpers that poison outputs, and one wrapper per
+//! kernel in `gpu/*.wgsl`.
+//!
+//! Getting a device is kept apart from running a kernel: every wrapper takes `&Gpu`, so tests
+//! and benches inject the one shared context ([`Gpu::shared`]).
+
+pub mod gmm;
+pub mod monte_carlo;
+pub mod philox;
+pub mod shaders;
+
+use crate::error::{Error, Result};
+use shaders::Shader;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+/// Bit pattern written into every output buffer before a kernel runs: a quiet NaN as f32 and
+/// `u32::MAX` as u32, so an element the kernel forgot to write cannot pass a parity check.
+pub const POISON: u32 = 0xFFFF_FFFF;
+
+/// Threads per workgroup of every 1-D kernel here.
+pub const WORKGROUP_SIZE: u32 = 64;
+
+/// The wgpu context: adapter info, device (created with the adapter's own limits), queue, and
+/// the cache of compiled pipelines.
+pub struct Gpu {
+    device: wgpu::Device,
+    queue: wgpu::Queue,
+    info: wgpu::AdapterInfo,
+    limits: wgpu::Limits,
+    pipelines: Mutex<HashMap<&'static str, Arc<wgpu::ComputePipeline>>>,
+}
+
+impl std::fmt::Debug for Gpu {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gpu").field("adapter", &self.info).finish()
+    }
+}
+
+static SHARED: OnceLock<std::result::Result<Gpu, Error>> = OnceLock::new();
+
+impl Gpu {
+    /// Opens the best adapter of the backends allowed by `WGPU_BACKEND` (default: all compiled
+    /// in — Vulkan and GL here), preferring a discrete GPU, and creates a device with the
+    /// adapter's full limits (the defaults are far below a real card's).
+    pub fn new() -> Result<Self> {
+        let backends = wgpu::Backends::from_env().unwrap_or(wgpu::Backends::all());
+        let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+        desc.backends = backends;
+        let instance = wgpu::Instance::new(desc);
+        let adapter = pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
+            power_preference: wgpu::PowerPreference::HighPerformance,
+            ..Default::default()
+        }))
+        .map_err(|_| Error::NoAdapter {
+            backend: std::env::var("WGPU_BACKEND").unwrap_or_else(|_| "unset".into()),
+        })?;
+        let info = adapter.get_info();
+        let limits = adapter.limits();
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("diffusion-theorems"),
+            required_features: wgpu::Features::empty(),
+            required_limits: limits.clone(),
+            ..Default::default()
+        }))
+        .map_err(|e| Error::Gpu(format!("request_device on {}: {e}", info.name)))?;
+        Ok(Self {
+            device,
+            queue,
+            info,
+            limits,
+            pipelines: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The process-wide context, created on first use. Errors (no adapter) are remembered and
+    /// returned to every caller.
+    pub fn shared() -> Result<&'static Gpu> {
+        SHARED.get_or_init(Gpu::new).as_ref().map_err(Clone::clone)
+    }
+
+    /// `"<adapter name> (<backend>)"`, e.g. `"llvmpipe (LLVM 15.0.6, 256 bits) (Vulkan)"`.
+    pub fn backend_name(&self) -> String {
+        format!("{} ({:?})", self.info.name, self.info.backend)
+    }
+
+    /// The adapter's limits, as granted to the device.
+    pub fn limits(&self) -> &wgpu::Limits {
+        &self.limits
+    }
+
+    /// The device.
+    pub fn device(&self) -> &wgpu::Device {
+        &self.device
+    }
+
+    /// The queue.
+    pub fn queue(&self) -> &wgpu::Queue {
+        &self.queue
+    }
+
+    /// Largest storage binding in bytes (128 MiB on llvmpipe, 2 GiB − 4 on an H100).
+    pub fn max_binding_bytes(&self) -> u64 {
+        u64::from(self.limits.max_storage_buffer_binding_size).min(self.limits.max_buffer_size)
+    }
+
+    /// The compute pipeline of `shader`, compiled on first use and cached.
+    pub fn pipeline(&self, shader: &Shader) -> Result<Arc<wgpu::ComputePipeline>> {
+        let mut cache = self
+            .pipelines
+            .lock()
+            .map_err(|_| Error::Gpu("pipeline cache poisoned by a panic".into()))?;
+        if let Some(p) = cache.get(shader.entry_point) {
+            return Ok(p.clone());
+        }
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let module = self
+            .device
+            .create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(shader.entry_point),
+                source: wgpu::ShaderSource::Wgsl(shader.source().into()),
+            });
+        let pipeline = self
+            .device
+            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(shader.entry_point),
+                layout: None,
+                module: &module,
+                entry_point: Some(shader.entry_point),
+                compilation_options: Default::default(),
+                cache: None,
+            });
+        if let Some(err) = pollster::block_on(scope.pop()) {
+            return Err(Error::Gpu(format!(
+                "compiling {}: {err}",
+                shader.entry_point
+            )));
+        }
+        let pipeline = Arc::new(pipeline);
+        cache.insert(shader.entry_point, pipeline.clone());
+        Ok(pipeline)
+    }
+
+    /// A read-only storage buffer holding `data` (at least 4 bytes, so empty inputs bind).
+    pub fn input<T: bytemuck::Pod>(&self, label: &str, data: &[T]) -> Result<wgpu::Buffer> {
+        let bytes: &[u8] = bytemuck::cast_slice(data);
+        self.check_binding(label, bytes.len() as u64)?;
+        let size = (bytes.len() as u64).max(4).next_multiple_of(4);
+        let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        if !bytes.is_empty() {
+            self.queue.write_buffer(&buffer, 0, bytes);
+        }
+        Ok(buffer)
+    }
+
+    /// A uniform buffer holding one parameter struct.
+    pub fn uniform<T: bytemuck::Pod>(&self, label: &str, value: &T) -> wgpu::Buffer {
+        let bytes = bytemuck::bytes_of(value);
+        let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: bytes.len() as u64,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        self.queue.write_buffer(&buffer, 0, bytes);
+        buffer
+    }
+
+    /// A read-write storage buffer of `n_words` 32-bit words, every word set to [`POISON`].
+    pub fn output(&self, label: &str, n_words: usize) -> Result<wgpu::Buffer> {
+        let bytes = (n_words.max(1) * 4) as u64;
+        self.check_binding(label, bytes)?;
+        let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: bytes,
+            usage: wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_SRC
+                | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        self.queue
+            .write_buffer(&buffer, 0, &vec![0xFFu8; bytes as usize]);
+        Ok(buffer)
+    }
+
+    fn check_binding(&self, label: &str, bytes: u64) -> Result<()> {
+        if bytes > self.max_binding_bytes() {
+            return Err(Error::GpuLimit(format!(
+                "{label}: {bytes} bytes exceed the adapter's storage binding limit {} — \
+                 the caller must tile",
+                self.max_binding_bytes()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Runs `shader` once with `bindings` bound to `@group(0) @binding(i)` in order, over
+    /// `groups` workgroups, and waits for it. Validation errors come back as [`Error::Gpu`].
+    pub fn dispatch(
+        &self,
+        shader: &Shader,
+        bindings: &[&wgpu::Buffer],
+        groups: [u32; 3],
+    ) -> Result<()> {
+        let max = self.limits.max_compute_workgroups_per_dimension;
+        if groups.iter().any(|&g| g > max) {
+            return Err(Error::GpuLimit(format!(
+                "{}: workgroup grid {groups:?} exceeds {max} per dimension",
+                shader.entry_point
+            )));
+        }
+        let pipeline = self.pipeline(shader)?;
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let layout = pipeline.get_bind_group_layout(0);
+        let entries: Vec<wgpu::BindGroupEntry> = bindings
+            .iter()
+            .enumerate()
+            .map(|(i, b)| wgpu::BindGroupEntry {
+                binding: i as u32,
+                resource: b.as_entire_binding(),
+            })
+            .collect();
+        let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some(shader.entry_point),
+            layout: &layout,
+            entries: &entries,
+        });
+        let mut encoder = self
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some(shader.entry_point),
+            });
+        {
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some(shader.entry_point),
+                timestamp_writes: None,
+            });
+            pass.set_pipeline(&pipeline);
+            pass.set_bind_group(0, &bind_group, &[]);
+            pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
+        }
+        let index = self.queue.submit([encoder.finish()]);
+        if let Some(err) = pollster::block_on(scope.pop()) {
+            return Err(Error::Gpu(format!(
+                "dispatching {}: {err}",
+                shader.entry_point
+            )));
+        }
+        self.device
+            .poll(wgpu::PollType::Wait {
+                submission_index: Some(index),
+                timeout: None,
+            })
+            .map_err(|e| Error::Gpu(format!("waiting for {}: {e}", shader.entry_point)))?;
+        Ok(())
+    }
+
+    /// Copies `n` elements of type `T` back from a buffer made by [`Gpu::output`].
+    pub fn read<T: bytemuck::Pod>(&self, buffer: &wgpu::Buffer, n: usize) -> Result<Vec<T>> {
+        let bytes = (n * std::mem::size_of::<T>()) as u64;
+        if bytes == 0 {
+            return Ok(vec![]);
+        }
+        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("readback"),
+            size: bytes,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut encoder = self
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("readback"),
+            });
+        encoder.copy_buffer_to_buffer(buffer, 0, &staging, 0, bytes);
+        self.queue.submit([encoder.finish()]);
+        let (tx, rx) = std::sync::mpsc::channel();
+        staging.map_async(wgpu::MapMode::Read, .., move |r| {
+            let _ = tx.send(r);
+        });
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| Error::Gpu(format!("waiting for readback: {e}")))?;
+        rx.recv()
+            .map_err(|e| Error::Gpu(format!("readback channel: {e}")))?
+            .map_err(|e| Error::Gpu(format!("mapping readback buffer: {e}")))?;
+        let view = staging
+            .get_mapped_range(..)
+            .map_err(|e| Error::Gpu(format!("reading mapped range: {e}")))?;
+        let out = bytemuck::cast_slice::<u8, T>(&view).to_vec();
+        drop(view);
+        staging.unmap();
+        Ok(out)
+    }
+}
+
+/// A workgroup grid covering `n_groups` groups of a 1-D kernel within the per-dimension limit:
+/// `(x, y, 1)` with `x ≤ max_per_dim`, `x·y ≥ n_groups`. The kernel recovers its flat index as
+/// `gid.x + gid.y · x · 64` and returns when it is past the end.
+pub fn grid_for(n_groups: u32, max_per_dim: u32) -> [u32; 3] {
+    if n_groups <= max_per_dim {
+        [n_groups.max(1), 1, 1]
+    } else {
+        [max_per_dim, n_groups.div_ceil(max_per_dim), 1]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::grid_for;
+
+    #[test]
+    fn grid_covers_more_groups_than_one_dimension_allows() {
+        assert_eq!(grid_for(10, 65535), [10, 1, 1]);
+        let g = grid_for(200_000, 65535);
+        assert!(g[0] <= 65535 && g[0] * g[1] >= 200_000);
+    }
+}

@@ -1,0 +1,62 @@
+//! The WGSL kernels of `gpu/`, each a list of source files compiled as one module (WGSL has no
+//! `#include`: library files such as `philox.wgsl` are prepended), with its entry point.
+
+/// One compute kernel: the files it is compiled from, in order, and its entry point.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Shader {
+    /// The kernel's name and entry point.
+    pub entry_point: &'static str,
+    /// `(file name under gpu/, its text)` in compilation order.
+    pub sources: &'static [(&'static str, &'static str)],
+}
+
+const PHILOX: (&str, &str) = ("philox.wgsl", include_str!("../../gpu/philox.wgsl"));
+
+/// Fills buffers with Philox words and normals (`gpu/philox_fill.wgsl`).
+pub const PHILOX_FILL: Shader = Shader {
+    entry_point: "philox_fill",
+    sources: &[
+        PHILOX,
+        (
+            "philox_fill.wgsl",
+            include_str!("../../gpu/philox_fill.wgsl"),
+        ),
+    ],
+};
+
+/// Responsibilities, score and posterior mean of a GMM for a batch of points
+/// (`gpu/gmm_posterior.wgsl`).
+pub const GMM_POSTERIOR: Shader = Shader {
+    entry_point: "gmm_posterior",
+    sources: &[(
+        "gmm_posterior.wgsl",
+        include_str!("../../gpu/gmm_posterior.wgsl"),
+    )],
+};
+
+/// Self-normalised importance-sampling estimate of `E[x|y]` (`gpu/mc_posterior.wgsl`).
+pub const MC_POSTERIOR: Shader = Shader {
+    entry_point: "mc_posterior",
+    sources: &[
+        PHILOX,
+        (
+            "mc_posterior.wgsl",
+            include_str!("../../gpu/mc_posterior.wgsl"),
+        ),
+    ],
+};
+
+/// Every kernel of the crate (the naga validation test walks this list and checks that every
+/// file in `gpu/` appears in it).
+pub const ALL: &[Shader] = &[PHILOX_FILL, GMM_POSTERIOR, MC_POSTERIOR];
+
+impl Shader {
+    /// The module's full WGSL text: its files concatenated in order.
+    pub fn source(&self) -> String {
+        self.sources
+            .iter()
+            .map(|(_, text)| *text)
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}

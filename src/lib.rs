@@ -1,0 +1,25 @@
+//! # diffusion-theorems
+//!
+//! Executable, property-tested theorems about denoisers and diffusion models. Each theorem is a
+//! module of [`theorems`] whose claim is checked by two independent routes (for example the
+//! posterior mean from Bayes' rule against `y + σ²∇log p_σ(y)` from differentiating the noisy
+//! density), with tolerances derived from floating-point error bounds or from `z·SE` at a
+//! stated false-failure probability.
+//!
+//! * [`targets`] — distributions with closed-form noisy densities (f64 reference numerics);
+//! * [`rng`] — the Philox4x32-10 stream shared bit-for-bit with the WGSL kernels;
+//! * [`gpu`] — the wgpu runtime and one wrapper per kernel in `gpu/*.wgsl`;
+//! * [`stats`] — statistical tolerances and numerical differentiation;
+//! * [`theorems`] — one module per theorem id, each returning [`theorems::Verdict`]s;
+//! * [`report`] — the verify table, its JSON report, and the theorem registry.
+
+pub mod error;
+pub mod gpu;
+pub mod linalg;
+pub mod report;
+pub mod rng;
+pub mod stats;
+pub mod targets;
+pub mod theorems;
+
+pub use error::{Error, Result};

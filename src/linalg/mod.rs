@@ -1,0 +1,241 @@
+//! CPU reference numerics in f64 on faer: symmetric eigen-decomposition, PSD validation and
+//! spectral factors, Cholesky solves, and the small vector helpers the closed forms need.
+//!
+//! Everything here is the *reference* side of a GPU parity check or of a theorem check, so it
+//! favours backward-stable algorithms (Householder tridiagonalisation, Cholesky) over speed.
+
+use crate::error::{Error, Result};
+use faer::linalg::solvers::Solve;
+use faer::Side;
+
+/// Dense column-major f64 matrix (faer). Data sets are stored one sample per row.
+pub type Mat = faer::Mat<f64>;
+
+/// Machine epsilon `ε = 2^-52` of f64 (twice the unit roundoff), the convention of faer's own
+/// tolerances (`eps * 8 * n`).
+pub const EPS: f64 = f64::EPSILON;
+
+/// Symmetric eigen-decomposition `A = V diag(λ) Vᵀ`, eigenvalues in ascending order.
+///
+/// Only the lower triangle of `a` is read; call [`check_symmetric`] first when `a` is user input.
+pub fn sym_eigen(a: &Mat) -> Result<(Vec<f64>, Mat)> {
+    let evd = a
+        .self_adjoint_eigen(Side::Lower)
+        .map_err(|e| Error::Numerical(format!("symmetric eigen-decomposition: {e:?}")))?;
+    let s = evd.S().column_vector();
+    let values = (0..a.nrows()).map(|i| s[i]).collect();
+    Ok((values, evd.U().to_owned()))
+}
+
+/// Checks that `a` is square, finite and symmetric to `|a_ij − a_ji| ≤ 64·n·ε·max|a|`
+/// (the asymmetry a covariance assembled by floating-point products can carry).
+pub fn check_symmetric(what: &str, a: &Mat) -> Result<()> {
+    if a.nrows() != a.ncols() {
+        return Err(Error::NotPsd {
+            what: what.to_string(),
+            reason: format!("not square: {}x{}", a.nrows(), a.ncols()),
+        });
+    }
+    let n = a.nrows();
+    let mut max_abs = 0.0f64;
+    for j in 0..n {
+        for i in 0..n {
+            let v = a[(i, j)];
+            if !v.is_finite() {
+                return Err(Error::NonFinite {
+                    what: what.to_string(),
+                    index: i * n + j,
+                    value: v,
+                });
+            }
+            max_abs = max_abs.max(v.abs());
+        }
+    }
+    let tol = 64.0 * n as f64 * EPS * max_abs;
+    for j in 0..n {
+        for i in (j + 1)..n {
+            let gap = (a[(i, j)] - a[(j, i)]).abs();
+            if gap > tol {
+                return Err(Error::NotPsd {
+                    what: what.to_string(),
+                    reason: format!(
+                        "asymmetric: entry ({i},{j}) = {} but ({j},{i}) = {}",
+                        a[(i, j)],
+                        a[(j, i)]
+                    ),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Spectral factor of a covariance: orthonormal `U` (n×r) and eigenvalues `λ₁..λ_r > 0` with
+/// `Σ = U diag(λ) Uᵀ`, dropping eigenvalues at or below the rounding floor `τ = 8·n·ε·λ_max`
+/// (so a singular covariance keeps its exact rank). An eigenvalue below `−τ` means `Σ` is not
+/// PSD and is reported with its value.
+#[derive(Debug, Clone)]
+pub struct SpectralFactor {
+    /// Orthonormal basis of the range of Σ, one eigenvector per column (n×r).
+    pub basis: Mat,
+    /// The positive eigenvalues, aligned with the columns of `basis`.
+    pub eigenvalues: Vec<f64>,
+}
+
+impl SpectralFactor {
+    /// Validates `cov` (square, finite, symmetric, PSD) and factors it.
+    pub fn from_covariance(what: &str, cov: &Mat) -> Result<Self> {
+        check_symmetric(what, cov)?;
+        let n = cov.nrows();
+        if n == 0 {
+            return Ok(Self {
+                basis: Mat::zeros(0, 0),
+                eigenvalues: vec![],
+            });
+        }
+        let (values, vectors) = sym_eigen(cov)?;
+        let lambda_max = values.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        let floor = 8.0 * n as f64 * EPS * lambda_max;
+        if let Some(&neg) = values.iter().find(|&&v| v < -floor) {
+            return Err(Error::NotPsd {
+                what: what.to_string(),
+                reason: format!("eigenvalue {neg:e} < 0 (rounding floor {floor:e})"),
+            });
+        }
+        let keep: Vec<usize> = (0..n).filter(|&i| values[i] > floor).collect();
+        let basis = Mat::from_fn(n, keep.len(), |i, j| vectors[(i, keep[j])]);
+        let eigenvalues = keep.iter().map(|&i| values[i]).collect();
+        Ok(Self { basis, eigenvalues })
+    }
+
+    /// Builds a factor from a tall matrix `F` (n×r) with `Σ = F Fᵀ` (a low-rank covariance given
+    /// by its factor), via the eigen-decomposition of the small Gram matrix.
+    pub fn from_low_rank(what: &str, factor: &Mat) -> Result<Self> {
+        ensure_finite_mat(what, factor)?;
+        let cov = factor * factor.transpose();
+        Self::from_covariance(what, &cov)
+    }
+
+    /// Ambient dimension n.
+    pub fn dim(&self) -> usize {
+        self.basis.nrows()
+    }
+
+    /// Rank r (number of kept eigenvalues).
+    pub fn rank(&self) -> usize {
+        self.eigenvalues.len()
+    }
+
+    /// The covariance `U diag(λ) Uᵀ` as a dense n×n matrix.
+    pub fn covariance(&self) -> Mat {
+        let f = self.scaled_basis();
+        &f * f.transpose()
+    }
+
+    /// `F = U diag(√λ)` (n×r), so that `Σ = F Fᵀ` and `μ + F z`, `z ~ N(0, I_r)`, samples N(μ, Σ).
+    pub fn scaled_basis(&self) -> Mat {
+        Mat::from_fn(self.dim(), self.rank(), |i, j| {
+            self.basis[(i, j)] * self.eigenvalues[j].sqrt()
+        })
+    }
+}
+
+/// Returns an error naming the first non-finite entry of a matrix.
+pub fn ensure_finite_mat(what: &str, a: &Mat) -> Result<()> {
+    for j in 0..a.ncols() {
+        for i in 0..a.nrows() {
+            let value = a[(i, j)];
+            if !value.is_finite() {
+                return Err(Error::NonFinite {
+                    what: what.to_string(),
+                    index: i * a.ncols() + j,
+                    value,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Solves `A X = B` for symmetric positive-definite `A` by Cholesky (`A = L Lᵀ`).
+pub fn spd_solve(a: &Mat, b: &Mat) -> Result<Mat> {
+    let llt = a
+        .llt(Side::Lower)
+        .map_err(|e| Error::Numerical(format!("Cholesky of an SPD matrix: {e:?}")))?;
+    Ok(llt.solve(b))
+}
+
+/// `log det A` for symmetric positive-definite `A`, as `2 Σ log L_ii` from its Cholesky factor.
+pub fn spd_logdet(a: &Mat) -> Result<f64> {
+    let llt = a
+        .llt(Side::Lower)
+        .map_err(|e| Error::Numerical(format!("Cholesky of an SPD matrix: {e:?}")))?;
+    let l = llt.L();
+    Ok((0..a.nrows()).map(|i| 2.0 * l[(i, i)].ln()).sum())
+}
+
+/// Column vector (n×1 matrix) holding `v`.
+pub fn col(v: &[f64]) -> Mat {
+    Mat::from_fn(v.len(), 1, |i, _| v[i])
+}
+
+/// The first column of `m` as a `Vec`.
+pub fn col_to_vec(m: &Mat) -> Vec<f64> {
+    (0..m.nrows()).map(|i| m[(i, 0)]).collect()
+}
+
+/// Row `i` of `m` as a `Vec` (one sample of a data set stored one sample per row).
+pub fn row(m: &Mat, i: usize) -> Vec<f64> {
+    (0..m.ncols()).map(|j| m[(i, j)]).collect()
+}
+
+/// Builds an n×d matrix from rows.
+pub fn from_rows(rows: &[Vec<f64>]) -> Mat {
+    let d = rows.first().map_or(0, Vec::len);
+    Mat::from_fn(rows.len(), d, |i, j| rows[i][j])
+}
+
+/// Euclidean inner product `aᵀb`.
+pub fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// `max_i |a_i − b_i|`, the residual every vector check reports.
+pub fn max_abs_diff(a: &[f64], b: &[f64]) -> f64 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f64::max)
+}
+
+/// `max_ij |A_ij − B_ij|`.
+pub fn max_abs_diff_mat(a: &Mat, b: &Mat) -> f64 {
+    let mut m = 0.0f64;
+    for j in 0..a.ncols() {
+        for i in 0..a.nrows() {
+            m = m.max((a[(i, j)] - b[(i, j)]).abs());
+        }
+    }
+    m
+}
+
+/// `max_i |a_i|`.
+pub fn max_abs(a: &[f64]) -> f64 {
+    a.iter().fold(0.0, |m, v| m.max(v.abs()))
+}
+
+/// `log Σ_k exp(a_k)`, stable: `m + log Σ exp(a_k − m)` with `m = max a_k`.
+/// Returns `−∞` for an empty slice or all `−∞`.
+pub fn log_sum_exp(a: &[f64]) -> f64 {
+    let m = a.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+    if m == f64::NEG_INFINITY {
+        return m;
+    }
+    m + a.iter().map(|v| (v - m).exp()).sum::<f64>().ln()
+}
+
+/// Softmax `exp(a_k − logΣexp a)`, computed with the max-shift so no term overflows.
+pub fn softmax(a: &[f64]) -> Vec<f64> {
+    let lse = log_sum_exp(a);
+    a.iter().map(|v| (v - lse).exp()).collect()
+}

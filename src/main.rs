@@ -1,0 +1,159 @@
+//! The `diffusion-theorems` command line: `verify` (the default) runs every theorem's default
+//! checks and prints the table; `eval` evaluates closed forms of a target for scripts.
+
+use clap::{Parser, Subcommand, ValueEnum};
+use diffusion_theorems::error::{Error, Result};
+use diffusion_theorems::gpu::Gpu;
+use diffusion_theorems::linalg::Mat;
+use diffusion_theorems::report::{self, Report};
+use diffusion_theorems::targets::{ClosedForm, TargetSpec};
+use diffusion_theorems::theorems;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "diffusion-theorems",
+    version,
+    about = "Executable theorems about denoisers and diffusion models"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run every theorem's default checks, print the table, write target/verify/report.json;
+    /// exit non-zero if any check fails.
+    Verify {
+        /// Where to write the JSON report.
+        #[arg(long, default_value = "target/verify/report.json")]
+        report: PathBuf,
+    },
+    /// Evaluate a closed-form quantity of a target's noisy density at points; prints
+    /// {"values": [...]} (one entry per point).
+    Eval {
+        /// Target JSON file (see README: gmm, gaussian, empirical, lowrank_gmm, two_point).
+        #[arg(long)]
+        target: PathBuf,
+        /// Noise level σ > 0.
+        #[arg(long)]
+        sigma: f64,
+        /// Points JSON file: [[y_1, ..., y_d], ...].
+        #[arg(long)]
+        points: PathBuf,
+        /// The quantity.
+        #[arg(long, value_enum)]
+        quantity: Quantity,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Quantity {
+    LogDensity,
+    Score,
+    ScoreHessian,
+    PosteriorMean,
+    PosteriorCovariance,
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(path: &PathBuf) -> Result<T> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::Io {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    serde_json::from_str(&text).map_err(|e| Error::Json {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    })
+}
+
+fn rows(m: &Mat) -> serde_json::Value {
+    (0..m.nrows())
+        .map(|i| (0..m.ncols()).map(|j| m[(i, j)]).collect::<Vec<_>>())
+        .collect::<Vec<_>>()
+        .into()
+}
+
+fn eval(target: &PathBuf, sigma: f64, points: &PathBuf, quantity: Quantity) -> Result<()> {
+    let spec: TargetSpec = read_json(target)?;
+    let t = spec.build()?;
+    let pts: Vec<Vec<f64>> = read_json(points)?;
+    let values = pts
+        .iter()
+        .map(|y| -> Result<serde_json::Value> {
+            Ok(match quantity {
+                Quantity::LogDensity => t.log_density(y, sigma)?.into(),
+                Quantity::Score => t.score(y, sigma)?.into(),
+                Quantity::ScoreHessian => rows(&t.score_hessian(y, sigma)?),
+                Quantity::PosteriorMean => t.posterior_mean(y, sigma)?.into(),
+                Quantity::PosteriorCovariance => rows(&t.posterior_covariance(y, sigma)?),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    println!("{}", serde_json::json!({ "values": values }));
+    Ok(())
+}
+
+fn verify(report_path: &PathBuf) -> Result<bool> {
+    let gpu = Gpu::shared();
+    let adapter = match &gpu {
+        Ok(g) => g.backend_name(),
+        Err(e) => e.to_string(),
+    };
+    println!("adapter: {adapter}");
+    let verdicts = theorems::verify_all(gpu);
+    print!("{}", report::table(&verdicts));
+    let passed = verdicts.iter().all(|v| v.passed);
+    let rep = Report {
+        version: env!("CARGO_PKG_VERSION"),
+        adapter,
+        verdicts: &verdicts,
+        passed,
+    };
+    if let Some(dir) = report_path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| Error::Io {
+            path: dir.display().to_string(),
+            reason: e.to_string(),
+        })?;
+    }
+    let json = serde_json::to_string_pretty(&rep).map_err(|e| Error::Json {
+        path: report_path.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    std::fs::write(report_path, json).map_err(|e| Error::Io {
+        path: report_path.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    println!(
+        "{} of {} claims passed; report written to {}",
+        verdicts.iter().filter(|v| v.passed).count(),
+        verdicts.len(),
+        report_path.display()
+    );
+    Ok(passed)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let outcome = match cli.command.unwrap_or(Command::Verify {
+        report: PathBuf::from("target/verify/report.json"),
+    }) {
+        Command::Verify { report } => verify(&report),
+        Command::Eval {
+            target,
+            sigma,
+            points,
+            quantity,
+        } => eval(&target, sigma, &points, quantity).map(|()| true),
+    };
+    match outcome {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,47 @@
+//! The verify table, its JSON report, and the theorem registry (`theorems/*.md`).
+
+pub mod registry;
+
+use crate::theorems::Verdict;
+use serde::Serialize;
+
+/// The JSON written to `target/verify/report.json`.
+#[derive(Debug, Serialize)]
+pub struct Report<'a> {
+    /// Crate version.
+    pub version: &'static str,
+    /// The GPU adapter, or the error that prevented one.
+    pub adapter: String,
+    /// Every verdict.
+    pub verdicts: &'a [Verdict],
+    /// All passed.
+    pub passed: bool,
+}
+
+/// The table printed by `verify`: theorem, claim, cases, max residual, tolerance, backend, time,
+/// PASS/FAIL (and the error of a claim that could not run).
+pub fn table(verdicts: &[Verdict]) -> String {
+    let mut out = format!(
+        "{:<20} {:<72} {:>6} {:>11} {:>11} {:<28} {:>8}  {}\n",
+        "theorem", "claim", "cases", "max resid", "tolerance", "backend", "time", "result"
+    );
+    for v in verdicts {
+        let claim: String = v.claim.chars().take(72).collect();
+        let backend: String = v.backend.chars().take(28).collect();
+        out.push_str(&format!(
+            "{:<20} {:<72} {:>6} {:>11.3e} {:>11.3e} {:<28} {:>7.2}s  {}\n",
+            v.theorem,
+            claim,
+            v.cases,
+            v.max_residual,
+            v.tolerance,
+            backend,
+            v.seconds,
+            if v.passed { "PASS" } else { "FAIL" }
+        ));
+        if let Some(e) = &v.error {
+            out.push_str(&format!("    error: {e}\n"));
+        }
+    }
+    out
+}

@@ -1,0 +1,547 @@
+//! The Gaussian mixture engine behind every closed-form target:
+//! `p(x) = Σ_k w_k N(x; μ_k, Σ_k)` with each `Σ_k = U_k diag(λ_k) U_kᵀ` of any rank
+//! (rank 0 is a point mass, so empirical laws are mixtures too).
+//!
+//! The noisy density is again a mixture: `p_σ(y) = Σ_k w_k N(y; μ_k, C_k)`, `C_k = Σ_k + σ²I`.
+//!
+//! *Density route* (spectral algebra, O(d·r) per component): with `δ = y − μ_k`, `c = U_kᵀδ`,
+//! `δ_⊥ = δ − U_k c`,
+//! `C_k⁻¹δ = δ_⊥/σ² + U_k (c ⊘ (λ_k + σ²))`, `log det C_k = (d−r) log σ² + Σ log(λ_i + σ²)`,
+//! `∇log p_σ = −Σ_k ρ_k C_k⁻¹δ_k`, `∇²log p_σ = Σ_k ρ_k(−C_k⁻¹ + (g_k − s)(g_k − s)ᵀ)` with
+//! `g_k = −C_k⁻¹δ_k`, `s = Σ_k ρ_k g_k` and responsibilities `ρ = softmax(log w_k + log N(y; μ_k, C_k))`.
+//!
+//! *Posterior route* (Bayes' rule with the factor `F_k = U_k diag(√λ_k)`, Woodbury algebra on the
+//! r×r capacitance `K_k = σ²I + F_kᵀF_k`, Cholesky-solved): given component k,
+//! `x | y ~ N(m_k, P_k)` with `m_k = μ_k + F_k K_k⁻¹ F_kᵀ δ` and `P_k = σ² F_k K_k⁻¹ F_kᵀ`
+//! (the Wiener posterior, `Σ_k C_k⁻¹ = F_k K_k⁻¹ F_kᵀ`); the evidence uses the determinant lemma
+//! `log det C_k = (d−r) log σ² + log det K_k` and `δᵀC_k⁻¹δ = (‖δ‖² − δᵀF_k K_k⁻¹F_kᵀδ)/σ²`;
+//! then `E[x|y] = Σ ρ_k m_k` and, by the law of total covariance,
+//! `Cov[x|y] = Σ ρ_k (P_k + (m_k − m)(m_k − m)ᵀ)`.
+//!
+//! The two routes share only the eigen-decomposition of the user's covariances; every formula
+//! after it is different code, so Tweedie's and Miyasawa's identities are not built in.
+
+use super::{ClosedForm, Target};
+use crate::error::{ensure_finite, ensure_len, ensure_sigma, Error, Result};
+use crate::linalg::{self, dot, log_sum_exp, softmax, Mat, SpectralFactor};
+use crate::rng::Rng;
+
+const LN_2PI: f64 = 1.837_877_066_409_345_3;
+
+/// One mixture component `w N(μ, U diag(λ) Uᵀ)`.
+#[derive(Debug, Clone)]
+pub struct Component {
+    /// Mixture weight `w_k ≥ 0`.
+    pub weight: f64,
+    /// Mean `μ_k` (length d).
+    pub mean: Vec<f64>,
+    /// Spectral factor of `Σ_k` (rank r_k ≤ d; r_k = 0 for a point mass).
+    pub factor: SpectralFactor,
+}
+
+/// A Gaussian mixture `Σ_k w_k N(μ_k, Σ_k)` with validated weights, means and PSD covariances.
+#[derive(Debug, Clone)]
+pub struct GaussianMixture {
+    dim: usize,
+    components: Vec<Component>,
+}
+
+/// Dense matrices of one component of `p_σ` (see [`GaussianMixture::noisy_components`]).
+#[derive(Debug, Clone)]
+pub struct NoisyComponent {
+    /// `C_k⁻¹ = (Σ_k + σ²I)⁻¹`.
+    pub precision: Mat,
+    /// `G_k = Σ_k C_k⁻¹`, so the component's posterior mean is `μ_k + G_k (y − μ_k)`.
+    pub gain: Mat,
+    /// `log w_k − ½(d log 2π + log det C_k)`.
+    pub log_norm: f64,
+}
+
+/// Per-component quantities of the density route at one `(y, σ)`.
+struct DensityTerms {
+    log_weighted_evidence: f64,
+    /// `g_k = −C_k⁻¹(y − μ_k)`.
+    gradient: Vec<f64>,
+}
+
+/// Per-component quantities of the posterior route at one `(y, σ)`.
+struct PosteriorTerms {
+    log_weighted_evidence: f64,
+    /// `m_k = μ_k + F K⁻¹ Fᵀ δ`.
+    mean: Vec<f64>,
+    /// `F_k` and `K_k⁻¹F_kᵀ` so `P_k = σ² F (K⁻¹Fᵀ)` can be formed when asked for.
+    factor: Mat,
+    solved_factor_t: Mat,
+}
+
+impl GaussianMixture {
+    /// A mixture from weights, means and covariance matrices, validating every input:
+    /// equal dimensions, finite values, weights ≥ 0 summing to 1 (within 1e-9), symmetric PSD
+    /// covariances (singular allowed).
+    pub fn new(weights: &[f64], means: &[Vec<f64>], covariances: &[Mat]) -> Result<Self> {
+        if covariances.len() != means.len() {
+            return Err(Error::DimensionMismatch {
+                what: "number of covariances (one per mean)".into(),
+                expected: means.len(),
+                got: covariances.len(),
+            });
+        }
+        let dim = means.first().map_or(0, Vec::len);
+        let mut factors = Vec::with_capacity(means.len());
+        for (k, cov) in covariances.iter().enumerate() {
+            if cov.nrows() != dim {
+                return Err(Error::DimensionMismatch {
+                    what: format!("covariance of component {k}"),
+                    expected: dim,
+                    got: cov.nrows(),
+                });
+            }
+            factors.push(SpectralFactor::from_covariance(
+                &format!("of component {k}"),
+                cov,
+            )?);
+        }
+        Self::from_factors(weights, means, factors)
+    }
+
+    /// A mixture whose components are given by spectral factors (already validated PSD).
+    pub fn from_factors(
+        weights: &[f64],
+        means: &[Vec<f64>],
+        factors: Vec<SpectralFactor>,
+    ) -> Result<Self> {
+        if means.is_empty() {
+            return Err(Error::InvalidArgument {
+                what: "means".into(),
+                reason: "a mixture needs at least one component, got 0".into(),
+            });
+        }
+        if weights.len() != means.len() {
+            return Err(Error::DimensionMismatch {
+                what: "number of weights (one per mean)".into(),
+                expected: means.len(),
+                got: weights.len(),
+            });
+        }
+        ensure_finite("weights", weights)?;
+        if let Some((k, w)) = weights.iter().enumerate().find(|(_, w)| **w < 0.0) {
+            return Err(Error::InvalidWeights {
+                reason: format!("weight {k} is negative: {w}"),
+            });
+        }
+        let total: f64 = weights.iter().sum();
+        if (total - 1.0).abs() > 1e-9 {
+            return Err(Error::InvalidWeights {
+                reason: format!("weights sum to {total}, not 1"),
+            });
+        }
+        let dim = means[0].len();
+        if dim == 0 {
+            return Err(Error::InvalidArgument {
+                what: "dimension".into(),
+                reason: "means have length 0".into(),
+            });
+        }
+        let mut components = Vec::with_capacity(means.len());
+        for (k, ((w, mean), factor)) in weights.iter().zip(means).zip(factors).enumerate() {
+            ensure_len(&format!("mean of component {k}"), mean, dim)?;
+            ensure_finite(&format!("mean of component {k}"), mean)?;
+            if factor.dim() != dim && factor.rank() > 0 {
+                return Err(Error::DimensionMismatch {
+                    what: format!("covariance of component {k}"),
+                    expected: dim,
+                    got: factor.dim(),
+                });
+            }
+            let factor = if factor.rank() == 0 {
+                SpectralFactor {
+                    basis: Mat::zeros(dim, 0),
+                    eigenvalues: vec![],
+                }
+            } else {
+                factor
+            };
+            components.push(Component {
+                weight: *w,
+                mean: mean.clone(),
+                factor,
+            });
+        }
+        Ok(Self { dim, components })
+    }
+
+    /// The components.
+    pub fn components(&self) -> &[Component] {
+        &self.components
+    }
+
+    /// The law of `a·x` for `x ~ self` (means `aμ_k`, covariances `a²Σ_k`): the data term of the
+    /// variance-preserving process `x_t = α_t x + σ_t g`, whose density is `(a·p)_σ`.
+    pub fn scaled(&self, a: f64) -> Result<Self> {
+        if !a.is_finite() || a == 0.0 {
+            return Err(Error::InvalidArgument {
+                what: "scale".into(),
+                reason: format!("must be finite and non-zero, got {a}"),
+            });
+        }
+        let components = self
+            .components
+            .iter()
+            .map(|c| Component {
+                weight: c.weight,
+                mean: c.mean.iter().map(|m| a * m).collect(),
+                factor: SpectralFactor {
+                    basis: c.factor.basis.clone(),
+                    eigenvalues: c.factor.eigenvalues.iter().map(|l| a * a * l).collect(),
+                },
+            })
+            .collect();
+        Ok(Self {
+            dim: self.dim,
+            components,
+        })
+    }
+
+    fn check_query(&self, y: &[f64], sigma: f64) -> Result<()> {
+        ensure_sigma(sigma)?;
+        ensure_len("query point y", y, self.dim)?;
+        ensure_finite("query point y", y)
+    }
+
+    /// Density route for component `c`.
+    fn density_terms(&self, c: &Component, y: &[f64], sigma: f64) -> DensityTerms {
+        let d = self.dim;
+        let s2 = sigma * sigma;
+        let u = &c.factor.basis;
+        let delta: Vec<f64> = y.iter().zip(&c.mean).map(|(a, b)| a - b).collect();
+        let coords: Vec<f64> = (0..c.factor.rank())
+            .map(|j| (0..d).map(|i| u[(i, j)] * delta[i]).sum())
+            .collect();
+        let mut perp = delta.clone();
+        for (j, cj) in coords.iter().enumerate() {
+            for (i, p) in perp.iter_mut().enumerate() {
+                *p -= u[(i, j)] * cj;
+            }
+        }
+        let mut quad = dot(&perp, &perp) / s2;
+        let mut logdet = (d - c.factor.rank()) as f64 * s2.ln();
+        let mut gradient: Vec<f64> = perp.iter().map(|p| -p / s2).collect();
+        for (j, (&cj, &lambda)) in coords.iter().zip(&c.factor.eigenvalues).enumerate() {
+            let v = lambda + s2;
+            quad += cj * cj / v;
+            logdet += v.ln();
+            for (i, g) in gradient.iter_mut().enumerate() {
+                *g -= u[(i, j)] * cj / v;
+            }
+        }
+        DensityTerms {
+            log_weighted_evidence: c.weight.ln() - 0.5 * (d as f64 * LN_2PI + logdet + quad),
+            gradient,
+        }
+    }
+
+    /// Dense per-component matrices of `p_σ` for kernels that take them as input: the precision
+    /// `C_k⁻¹`, the Wiener gain `G_k = Σ_k C_k⁻¹ = U diag(λ/(λ+σ²)) Uᵀ` and the log normaliser
+    /// `log w_k − ½(d log 2π + log det C_k)`, all by the spectral route.
+    pub fn noisy_components(&self, sigma: f64) -> Result<Vec<NoisyComponent>> {
+        ensure_sigma(sigma)?;
+        let d = self.dim;
+        let s2 = sigma * sigma;
+        Ok(self
+            .components
+            .iter()
+            .map(|c| {
+                let u = &c.factor.basis;
+                let mut gain = Mat::zeros(d, d);
+                let mut logdet = (d - c.factor.rank()) as f64 * s2.ln();
+                for (k, &lambda) in c.factor.eigenvalues.iter().enumerate() {
+                    logdet += (lambda + s2).ln();
+                    let shrink = lambda / (lambda + s2);
+                    for j in 0..d {
+                        for i in 0..d {
+                            gain[(i, j)] += shrink * u[(i, k)] * u[(j, k)];
+                        }
+                    }
+                }
+                NoisyComponent {
+                    precision: self.noisy_precision(c, sigma),
+                    gain,
+                    log_norm: c.weight.ln() - 0.5 * (d as f64 * LN_2PI + logdet),
+                }
+            })
+            .collect())
+    }
+
+    /// `C_k⁻¹ = (I − UUᵀ)/σ² + U diag(1/(λ+σ²)) Uᵀ`, dense.
+    fn noisy_precision(&self, c: &Component, sigma: f64) -> Mat {
+        let d = self.dim;
+        let s2 = sigma * sigma;
+        let u = &c.factor.basis;
+        let mut p = Mat::from_fn(d, d, |i, j| if i == j { 1.0 / s2 } else { 0.0 });
+        for (k, &lambda) in c.factor.eigenvalues.iter().enumerate() {
+            let coef = 1.0 / (lambda + s2) - 1.0 / s2;
+            for j in 0..d {
+                for i in 0..d {
+                    p[(i, j)] += coef * u[(i, k)] * u[(j, k)];
+                }
+            }
+        }
+        p
+    }
+
+    /// Posterior route for component `c`.
+    fn posterior_terms(&self, c: &Component, y: &[f64], sigma: f64) -> Result<PosteriorTerms> {
+        let d = self.dim;
+        let s2 = sigma * sigma;
+        let r = c.factor.rank();
+        let f = c.factor.scaled_basis();
+        let delta = linalg::col(
+            &y.iter()
+                .zip(&c.mean)
+                .map(|(a, b)| a - b)
+                .collect::<Vec<_>>(),
+        );
+        let delta_sq = (0..d).map(|i| delta[(i, 0)].powi(2)).sum::<f64>();
+        if r == 0 {
+            return Ok(PosteriorTerms {
+                log_weighted_evidence: c.weight.ln()
+                    - 0.5 * (d as f64 * LN_2PI + d as f64 * s2.ln() + delta_sq / s2),
+                mean: c.mean.clone(),
+                factor: f,
+                solved_factor_t: Mat::zeros(0, d),
+            });
+        }
+        let ft = f.transpose().to_owned();
+        let mut capacitance = &ft * &f;
+        for i in 0..r {
+            capacitance[(i, i)] += s2;
+        }
+        let solved_factor_t = linalg::spd_solve(&capacitance, &ft)?; // K⁻¹Fᵀ (r×d)
+        let proj = &solved_factor_t * &delta; // K⁻¹Fᵀδ (r×1)
+        let shift = &f * &proj; // F K⁻¹ Fᵀ δ = Σ C⁻¹ δ
+        let ftd = &ft * &delta;
+        let explained = (0..r).map(|i| ftd[(i, 0)] * proj[(i, 0)]).sum::<f64>();
+        let quad = (delta_sq - explained) / s2;
+        let logdet = (d - r) as f64 * s2.ln() + linalg::spd_logdet(&capacitance)?;
+        let mean = (0..d).map(|i| c.mean[i] + shift[(i, 0)]).collect();
+        Ok(PosteriorTerms {
+            log_weighted_evidence: c.weight.ln() - 0.5 * (d as f64 * LN_2PI + logdet + quad),
+            mean,
+            factor: f,
+            solved_factor_t,
+        })
+    }
+
+    fn density_route(&self, y: &[f64], sigma: f64) -> (Vec<DensityTerms>, Vec<f64>) {
+        let terms: Vec<DensityTerms> = self
+            .components
+            .iter()
+            .map(|c| self.density_terms(c, y, sigma))
+            .collect();
+        let logits: Vec<f64> = terms.iter().map(|t| t.log_weighted_evidence).collect();
+        let resp = softmax(&logits);
+        (terms, resp)
+    }
+
+    fn posterior_route(&self, y: &[f64], sigma: f64) -> Result<(Vec<PosteriorTerms>, Vec<f64>)> {
+        let terms = self
+            .components
+            .iter()
+            .map(|c| self.posterior_terms(c, y, sigma))
+            .collect::<Result<Vec<_>>>()?;
+        let logits: Vec<f64> = terms.iter().map(|t| t.log_weighted_evidence).collect();
+        let resp = softmax(&logits);
+        Ok((terms, resp))
+    }
+
+    /// Posterior responsibilities `P(component k | y)` by the posterior route.
+    pub fn responsibilities(&self, y: &[f64], sigma: f64) -> Result<Vec<f64>> {
+        self.check_query(y, sigma)?;
+        Ok(self.posterior_route(y, sigma)?.1)
+    }
+
+    /// `max_k ‖C_k⁻¹‖₂ ‖C_k‖₂ = max_k (λ_max,k + σ²)/σ²`, the condition number that bounds the
+    /// rounding error of every closed form here.
+    pub fn noisy_condition_number(&self, sigma: f64) -> f64 {
+        let s2 = sigma * sigma;
+        self.components
+            .iter()
+            .map(|c| (c.factor.eigenvalues.iter().cloned().fold(0.0, f64::max) + s2) / s2)
+            .fold(1.0, f64::max)
+    }
+
+    /// Largest `|μ_k,i|` and `√λ` over components: the length scale of the target.
+    pub fn scale(&self) -> f64 {
+        self.components
+            .iter()
+            .map(|c| {
+                let m = linalg::max_abs(&c.mean);
+                let l = c.factor.eigenvalues.iter().cloned().fold(0.0, f64::max);
+                m.max(l.sqrt())
+            })
+            .fold(1.0, f64::max)
+    }
+
+    /// `Σ_k ρ_k δ_kᵀC_k⁻¹δ_k`: the responsibility-weighted squared Mahalanobis distance of y,
+    /// which sets the rounding error of the responsibilities (see the tweedie module).
+    pub fn weighted_mahalanobis(&self, y: &[f64], sigma: f64) -> Result<f64> {
+        self.check_query(y, sigma)?;
+        let (terms, resp) = self.density_route(y, sigma);
+        Ok(self
+            .components
+            .iter()
+            .zip(&terms)
+            .zip(&resp)
+            .map(|((c, t), r)| {
+                let delta: Vec<f64> = y.iter().zip(&c.mean).map(|(a, b)| a - b).collect();
+                r * -dot(&delta, &t.gradient)
+            })
+            .sum())
+    }
+}
+
+impl Target for GaussianMixture {
+    fn dim(&self) -> usize {
+        self.dim
+    }
+
+    fn sample(&self, rng: &mut Rng, n: usize) -> Mat {
+        let weights: Vec<f64> = self.components.iter().map(|c| c.weight).collect();
+        let factors: Vec<Mat> = self
+            .components
+            .iter()
+            .map(|c| c.factor.scaled_basis())
+            .collect();
+        let mut out = Mat::zeros(n, self.dim);
+        for i in 0..n {
+            let k = rng.categorical(&weights);
+            let c = &self.components[k];
+            let z = rng.normals(c.factor.rank());
+            for j in 0..self.dim {
+                let f = &factors[k];
+                out[(i, j)] = c.mean[j] + (0..z.len()).map(|l| f[(j, l)] * z[l]).sum::<f64>();
+            }
+        }
+        out
+    }
+
+    fn mean(&self) -> Vec<f64> {
+        let mut m = vec![0.0; self.dim];
+        for c in &self.components {
+            for (mi, ci) in m.iter_mut().zip(&c.mean) {
+                *mi += c.weight * ci;
+            }
+        }
+        m
+    }
+
+    fn covariance(&self) -> Mat {
+        let mu = self.mean();
+        let d = self.dim;
+        let mut cov = Mat::zeros(d, d);
+        for c in &self.components {
+            let s = c.factor.covariance();
+            for j in 0..d {
+                for i in 0..d {
+                    let dev = (c.mean[i] - mu[i]) * (c.mean[j] - mu[j]);
+                    let within = if s.nrows() == d { s[(i, j)] } else { 0.0 };
+                    cov[(i, j)] += c.weight * (within + dev);
+                }
+            }
+        }
+        cov
+    }
+}
+
+impl ClosedForm for GaussianMixture {
+    fn log_density(&self, y: &[f64], sigma: f64) -> Result<f64> {
+        self.check_query(y, sigma)?;
+        let logits: Vec<f64> = self
+            .components
+            .iter()
+            .map(|c| self.density_terms(c, y, sigma).log_weighted_evidence)
+            .collect();
+        Ok(log_sum_exp(&logits))
+    }
+
+    fn score(&self, y: &[f64], sigma: f64) -> Result<Vec<f64>> {
+        self.check_query(y, sigma)?;
+        let (terms, resp) = self.density_route(y, sigma);
+        let mut s = vec![0.0; self.dim];
+        for (t, r) in terms.iter().zip(&resp) {
+            for (si, gi) in s.iter_mut().zip(&t.gradient) {
+                *si += r * gi;
+            }
+        }
+        Ok(s)
+    }
+
+    fn score_hessian(&self, y: &[f64], sigma: f64) -> Result<Mat> {
+        self.check_query(y, sigma)?;
+        let (terms, resp) = self.density_route(y, sigma);
+        let d = self.dim;
+        let mut s = vec![0.0; d];
+        for (t, r) in terms.iter().zip(&resp) {
+            for (si, gi) in s.iter_mut().zip(&t.gradient) {
+                *si += r * gi;
+            }
+        }
+        let mut h = Mat::zeros(d, d);
+        for ((c, t), r) in self.components.iter().zip(&terms).zip(&resp) {
+            if *r == 0.0 {
+                continue;
+            }
+            let prec = self.noisy_precision(c, sigma);
+            for j in 0..d {
+                for i in 0..d {
+                    h[(i, j)] +=
+                        r * (-prec[(i, j)] + (t.gradient[i] - s[i]) * (t.gradient[j] - s[j]));
+                }
+            }
+        }
+        Ok(h)
+    }
+
+    fn posterior_mean(&self, y: &[f64], sigma: f64) -> Result<Vec<f64>> {
+        self.check_query(y, sigma)?;
+        let (terms, resp) = self.posterior_route(y, sigma)?;
+        let mut m = vec![0.0; self.dim];
+        for (t, r) in terms.iter().zip(&resp) {
+            for (mi, ti) in m.iter_mut().zip(&t.mean) {
+                *mi += r * ti;
+            }
+        }
+        Ok(m)
+    }
+
+    fn posterior_covariance(&self, y: &[f64], sigma: f64) -> Result<Mat> {
+        self.check_query(y, sigma)?;
+        let (terms, resp) = self.posterior_route(y, sigma)?;
+        let d = self.dim;
+        let s2 = sigma * sigma;
+        let mut m = vec![0.0; d];
+        for (t, r) in terms.iter().zip(&resp) {
+            for (mi, ti) in m.iter_mut().zip(&t.mean) {
+                *mi += r * ti;
+            }
+        }
+        let mut cov = Mat::zeros(d, d);
+        for (t, r) in terms.iter().zip(&resp) {
+            if *r == 0.0 {
+                continue;
+            }
+            let within = if t.solved_factor_t.nrows() > 0 {
+                Some(&t.factor * &t.solved_factor_t) // F K⁻¹ Fᵀ
+            } else {
+                None
+            };
+            for j in 0..d {
+                for i in 0..d {
+                    let w = within.as_ref().map_or(0.0, |p| s2 * p[(i, j)]);
+                    cov[(i, j)] += r * (w + (t.mean[i] - m[i]) * (t.mean[j] - m[j]));
+                }
+            }
+        }
+        Ok(cov)
+    }
+}

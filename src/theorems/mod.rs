@@ -1,0 +1,186 @@
+//! One module per theorem id (see `theorems/<id>.md`): each claim as code, comparing two
+//! independent routes and returning [`Check`]s for single cases and [`Verdict`]s for the
+//! default case sets that `diffusion-theorems verify` runs.
+
+pub mod miyasawa_covariance;
+pub mod tweedie;
+
+use crate::error::Result;
+use crate::gpu::Gpu;
+use crate::linalg::{self, Mat};
+use crate::rng::Rng;
+use crate::targets::GaussianMixture;
+use serde::Serialize;
+use std::time::Instant;
+
+/// One case of a claim: the residual between two routes and the tolerance it must stay within.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Check {
+    /// `max |route A − route B|` (or a standardised residual, as the claim documents).
+    pub residual: f64,
+    /// The derived tolerance (float error bound, or z·SE for Monte Carlo).
+    pub tolerance: f64,
+}
+
+impl Check {
+    /// `residual ≤ tolerance` (and both finite).
+    pub fn passed(&self) -> bool {
+        self.residual.is_finite() && self.tolerance.is_finite() && self.residual <= self.tolerance
+    }
+
+    /// `residual / tolerance`, the figure the worst case is chosen by.
+    pub fn ratio(&self) -> f64 {
+        if self.tolerance > 0.0 {
+            self.residual / self.tolerance
+        } else if self.residual == 0.0 {
+            0.0
+        } else {
+            f64::INFINITY
+        }
+    }
+}
+
+/// The outcome of one claim over its default cases: the worst case's residual and tolerance.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Verdict {
+    /// Theorem id (`tweedie`, `miyasawa_covariance`, ...).
+    pub theorem: String,
+    /// The claim checked, in words.
+    pub claim: String,
+    /// Number of cases.
+    pub cases: usize,
+    /// Residual of the worst case (largest residual/tolerance).
+    pub max_residual: f64,
+    /// Tolerance of that case.
+    pub tolerance: f64,
+    /// `"cpu-f64"` or the GPU adapter that ran it.
+    pub backend: String,
+    /// Every case passed (and none errored).
+    pub passed: bool,
+    /// Wall-clock seconds.
+    pub seconds: f64,
+    /// The first error, if a case could not be evaluated.
+    pub error: Option<String>,
+}
+
+impl Verdict {
+    /// Runs `cases` and folds their checks into a verdict.
+    pub fn collect(
+        theorem: &str,
+        claim: &str,
+        backend: &str,
+        cases: impl FnOnce() -> Result<Vec<Check>>,
+    ) -> Self {
+        let start = Instant::now();
+        let outcome = cases();
+        let seconds = start.elapsed().as_secs_f64();
+        match outcome {
+            Ok(checks) => {
+                let worst = checks
+                    .iter()
+                    .copied()
+                    .max_by(|a, b| a.ratio().total_cmp(&b.ratio()))
+                    .unwrap_or(Check {
+                        residual: f64::NAN,
+                        tolerance: f64::NAN,
+                    });
+                Self {
+                    theorem: theorem.into(),
+                    claim: claim.into(),
+                    cases: checks.len(),
+                    max_residual: worst.residual,
+                    tolerance: worst.tolerance,
+                    backend: backend.into(),
+                    passed: !checks.is_empty() && checks.iter().all(Check::passed),
+                    seconds,
+                    error: None,
+                }
+            }
+            Err(e) => Self {
+                theorem: theorem.into(),
+                claim: claim.into(),
+                cases: 0,
+                max_residual: f64::NAN,
+                tolerance: f64::NAN,
+                backend: backend.into(),
+                passed: false,
+                seconds,
+                error: Some(e.to_string()),
+            },
+        }
+    }
+}
+
+/// The backend label of CPU-only checks.
+pub const CPU_BACKEND: &str = "cpu-f64";
+
+/// Every theorem's default checks (the `verify` command). GPU checks run on `gpu` when given and
+/// fail with the adapter error otherwise.
+pub fn verify_all(gpu: Result<&Gpu>) -> Vec<Verdict> {
+    let mut out = tweedie::default_verdicts(gpu.clone());
+    out.extend(miyasawa_covariance::default_verdicts(gpu));
+    out
+}
+
+/// The fixed family of default targets the `verify` command runs on: random GMMs drawn from a
+/// Philox stream (d ∈ {1, 2, 4, 8}, K ∈ {1, 3, 5}, full, singular and point-mass components).
+pub fn default_targets(seed: u64) -> Result<Vec<GaussianMixture>> {
+    let mut rng = Rng::new(seed, 0);
+    let mut out = Vec::new();
+    for &d in &[1usize, 2, 4, 8] {
+        for &k in &[1usize, 3, 5] {
+            out.push(random_gmm(&mut rng, d, k)?);
+        }
+    }
+    Ok(out)
+}
+
+/// A random GMM: weights ∝ (0.2 + u), means uniform in [−3, 3]ᵈ, covariance `F Fᵀ` with F
+/// d×r, r cycling through full (d), singular (d/2) and point mass (0).
+pub fn random_gmm(rng: &mut Rng, d: usize, k: usize) -> Result<GaussianMixture> {
+    let raw: Vec<f64> = (0..k).map(|_| 0.2 + rng.uniform()).collect();
+    let total: f64 = raw.iter().sum();
+    let weights: Vec<f64> = raw.iter().map(|w| w / total).collect();
+    let means: Vec<Vec<f64>> = (0..k)
+        .map(|_| (0..d).map(|_| 6.0 * rng.uniform() - 3.0).collect())
+        .collect();
+    let covariances: Vec<Mat> = (0..k)
+        .map(|c| {
+            let r = match c % 3 {
+                0 => d,
+                1 => d / 2,
+                _ => 0,
+            };
+            let f = Mat::from_fn(d, r, |_, _| rng.normal() * 0.7);
+            &f * f.transpose()
+        })
+        .collect();
+    GaussianMixture::new(&weights, &means, &covariances)
+}
+
+/// Query points for a target: one near each mode and one far (5 noisy standard deviations out).
+pub fn default_points(rng: &mut Rng, target: &GaussianMixture, sigma: f64) -> Vec<Vec<f64>> {
+    let mut out = Vec::new();
+    for c in target.components() {
+        let spread = c
+            .factor
+            .eigenvalues
+            .iter()
+            .cloned()
+            .fold(0.0, f64::max)
+            .sqrt()
+            + sigma;
+        for reach in [0.3, 5.0] {
+            let dir = rng.normals(c.mean.len());
+            let norm = linalg::dot(&dir, &dir).sqrt().max(1e-12);
+            out.push(
+                c.mean
+                    .iter()
+                    .zip(&dir)
+                    .map(|(m, u)| m + reach * spread * u / norm)
+                    .collect(),
+            );
+        }
+    }
+    out
+}
