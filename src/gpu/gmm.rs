@@ -128,7 +128,9 @@ pub fn gmm_posterior(
 /// * `|Δρ_k| ≤ ρ_k(ε_k + Σ_j ρ_j ε_j) + γ_{K+1}ρ_k`;
 /// * per-component vectors `v_k` (`g_k = −C⁻¹δ` or `m_k = μ_k + G_kδ`) with
 ///   `|Δv_k| ≤ γ_{d+2}|A||δ| + |A||Δδ| + u|μ_k|`, and the mix `Σρ_k v_k` adds
-///   `Σ_k |Δρ_k||v_k − v̄| + γ_{K+2} Σ_k ρ_k|v_k|`.
+///   `Σ_k |Δρ_k||v_k − v̄| + γ_{K+2} Σ_k ρ_k|v_k|`;
+/// * f32 underflow: a weight below the smallest normal f32 (`≈1.2·10⁻³⁸`) may be flushed to
+///   zero, an absolute error of that size on each ρ_k and of `K·1.2·10⁻³⁸·max|v_k|` on the mix.
 ///
 /// Returns `(responsibility bound, score bound, posterior-mean bound)`.
 pub fn f32_error_bound(
@@ -137,6 +139,7 @@ pub fn f32_error_bound(
     sigma: f64,
 ) -> Result<(Vec<f64>, Vec<f64>, Vec<f64>)> {
     let u = F32_UNIT_ROUNDOFF;
+    let tiny = f64::from(f32::MIN_POSITIVE);
     let gamma = |n: usize| n as f64 * u / (1.0 - n as f64 * u);
     let d = target.dim();
     let comps = target.noisy_components(sigma)?;
@@ -206,6 +209,9 @@ pub fn f32_error_bound(
                         + gamma(kk + 2) * rho[k] * vectors[k][i].abs();
                 }
                 2.0 * b
+                    + tiny
+                        * kk as f64
+                        * (1.0 + vectors.iter().map(|v| v[i].abs()).fold(0.0, f64::max))
             })
             .collect()
     };
@@ -236,7 +242,7 @@ pub fn f32_error_bound(
                 .collect::<Vec<_>>(),
         );
     }
-    let resp_bound = drho.iter().map(|v| 2.0 * v).collect();
+    let resp_bound = drho.iter().map(|v| 2.0 * v + tiny).collect();
     Ok((
         resp_bound,
         mix_bound(&scores, &score_errs),

@@ -102,7 +102,9 @@ impl Gpu {
 
     /// Largest storage binding in bytes (128 MiB on llvmpipe, 2 GiB − 4 on an H100).
     pub fn max_binding_bytes(&self) -> u64 {
-        u64::from(self.limits.max_storage_buffer_binding_size).min(self.limits.max_buffer_size)
+        self.limits
+            .max_storage_buffer_binding_size
+            .min(self.limits.max_buffer_size)
     }
 
     /// The compute pipeline of `shader`, compiled on first use and cached.

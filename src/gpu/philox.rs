@@ -16,6 +16,9 @@ use crate::rng::PhiloxStream;
 /// any conforming adapter meets.
 pub const NORMAL_ABS_ERROR_F32: f64 = 6.6e-3;
 
+/// Blocks drawn on the GPU: the four words of each block and its four normals.
+pub type PhiloxBlocks = (Vec<[u32; 4]>, Vec<[f32; 4]>);
+
 /// The words and normals of blocks `[first_block, first_block + n_blocks)` of `stream`,
 /// computed on the GPU.
 pub fn philox_fill(
@@ -23,7 +26,7 @@ pub fn philox_fill(
     stream: PhiloxStream,
     first_block: u64,
     n_blocks: u32,
-) -> Result<(Vec<[u32; 4]>, Vec<[f32; 4]>)> {
+) -> Result<PhiloxBlocks> {
     if n_blocks == 0 {
         return Err(Error::InvalidArgument {
             what: "n_blocks".into(),

@@ -95,9 +95,9 @@ mod tests {
             0.7f64.cos() * (-0.3f64).exp(),
             0.7f64.sin() * (-0.3f64).exp(),
         ];
-        for i in 0..2 {
-            assert!((g.value[i] - truth[i]).abs() <= g.error[i]);
-            assert!(g.error[i] < 1e-6);
+        for ((v, e), t) in g.value.iter().zip(&g.error).zip(truth) {
+            assert!((v - t).abs() <= *e);
+            assert!(*e < 1e-6);
         }
     }
 }

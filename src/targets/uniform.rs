@@ -84,16 +84,32 @@ impl Uniform1d {
         let nearest = y.clamp(-a, a);
         let shift = ((y - nearest) / sigma).powi(2) / 2.0;
         let lik = |x: f64| (shift - ((y - x) / sigma).powi(2) / 2.0).exp();
-        let tol = 1e-14;
-        let den = quadrature::double_exponential::integrate(lik, -a, a, tol);
-        let num = quadrature::double_exponential::integrate(|x| x * lik(x), -a, a, tol);
-        let value = num.integral / den.integral;
+        // A narrow likelihood (σ ≪ a) is a bump that a quadrature rule over all of [−a, a] can
+        // step over entirely; the interval is split at the bump's centre and ±8σ around it, so
+        // each piece is smooth on its own scale.
+        let mut cuts = vec![-a, a];
+        for c in [nearest - 8.0 * sigma, nearest, nearest + 8.0 * sigma] {
+            if c > -a && c < a {
+                cuts.push(c);
+            }
+        }
+        cuts.sort_by(f64::total_cmp);
+        cuts.dedup();
+        let tol = 1e-15;
+        let (mut num, mut den) = ((0.0, 0.0), (0.0, 0.0));
+        let mut evaluations = 0.0;
+        for w in cuts.windows(2) {
+            let dq = quadrature::double_exponential::integrate(lik, w[0], w[1], tol);
+            let nq = quadrature::double_exponential::integrate(|x| x * lik(x), w[0], w[1], tol);
+            den = (den.0 + dq.integral, den.1 + dq.error_estimate);
+            num = (num.0 + nq.integral, num.1 + nq.error_estimate);
+            evaluations += f64::from(dq.num_function_evaluations + nq.num_function_evaluations);
+        }
+        let value = num.0 / den.0;
         // The integrator's estimate covers truncation only; summing N evaluations of integrands
-        // bounded by max(1, a) over a width-2a interval adds at most N·ε·2a·max(1, a) each.
-        let evaluations = f64::from(num.num_function_evaluations + den.num_function_evaluations);
+        // bounded by max(1, a) over a width-2a interval adds at most N·ε·2a·max(1, a).
         let rounding = evaluations * f64::EPSILON * 2.0 * a * a.max(1.0);
-        let error = (num.error_estimate + value.abs() * den.error_estimate + 2.0 * rounding)
-            / den.integral.abs();
+        let error = (num.1 + value.abs() * den.1 + 2.0 * rounding) / den.0.abs();
         Ok(Quadrature { value, error })
     }
 }

@@ -140,7 +140,7 @@ pub fn two_point_tanh(y: f64, sigma: f64) -> Result<Check> {
 /// (then the mass is at least Φ(−6) ≈ 10⁻⁹); a `y` outside is refused with an error.
 pub fn uniform_quadrature(half_width: f64, y: f64, sigma: f64) -> Result<Check> {
     let u = Uniform1d::new(half_width)?;
-    if !(y.abs() <= half_width + 6.0 * sigma) {
+    if y.is_nan() || y.abs() > half_width + 6.0 * sigma {
         return Err(Error::InvalidArgument {
             what: "y".into(),
             reason: format!(
@@ -217,7 +217,7 @@ pub const DEFAULT_SIGMAS: [f64; 4] = [0.01, 0.1, 1.0, 10.0];
 fn over_default_cases(
     mut check: impl FnMut(&GaussianMixture, &[f64], f64) -> Result<Check>,
 ) -> Result<Vec<Check>> {
-    let mut rng = Rng::new(0x7eed_1e, 1);
+    let mut rng = Rng::new(0x007e_ed1e, 1);
     let mut out = Vec::new();
     for target in default_targets(2024)? {
         for &sigma in &DEFAULT_SIGMAS {
@@ -249,7 +249,7 @@ pub fn default_verdicts(gpu: Result<&Gpu>) -> Vec<Verdict> {
             "VP form E[x|x_t] = (x_t + σ_t²∇log p_t(x_t))/α_t, α_t = √(1−t²)",
             CPU_BACKEND,
             || {
-                let mut rng = Rng::new(0x7eed_1e, 2);
+                let mut rng = Rng::new(0x007e_ed1e, 2);
                 let mut out = Vec::new();
                 for target in default_targets(2025)? {
                     for &t in &[0.1, 0.5, 0.9] {
@@ -302,7 +302,7 @@ pub fn default_verdicts(gpu: Result<&Gpu>) -> Vec<Verdict> {
         &backend,
         || {
             let gpu = gpu?;
-            let mut rng = Rng::new(0x7eed_1e, 3);
+            let mut rng = Rng::new(0x007e_ed1e, 3);
             let mut out = Vec::new();
             // d ∈ {1, 2}: prior-proposal importance sampling keeps an effective sample size
             // above 1000 there at σ = 1 (it decays like (σ²/(σ² + Var))^{d/2}).

@@ -1,0 +1,217 @@
+//! GPU kernels against their f64 CPU references, on random inputs, with poisoned outputs
+//! (every output buffer starts as NaN / u32::MAX, so an unwritten element fails). Run a second
+//! time in CI with WGPU_BACKEND=gl so both software backends stay working.
+
+mod common;
+
+use common::gpu;
+use diffusion_theorems::gpu::{gmm, monte_carlo, philox, shaders};
+use diffusion_theorems::linalg::Mat;
+use diffusion_theorems::rng::{word_to_uniform, PhiloxStream, Rng};
+use diffusion_theorems::theorems::random_gmm;
+
+/// Every file in gpu/ is part of some kernel, and every kernel parses and validates with naga
+/// (with no optional capabilities, as requested from the device) — on the CPU, no adapter needed.
+#[test]
+fn every_wgsl_file_parses_and_validates_with_naga() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("gpu");
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        if name.ends_with(".wgsl") {
+            assert!(
+                shaders::ALL
+                    .iter()
+                    .any(|s| s.sources.iter().any(|(f, _)| *f == name)),
+                "gpu/{name} belongs to no kernel in src/gpu/shaders.rs"
+            );
+        }
+    }
+    for shader in shaders::ALL {
+        let module = naga::front::wgsl::parse_str(&shader.source()).unwrap_or_else(|e| {
+            panic!(
+                "{}: {}",
+                shader.entry_point,
+                e.emit_to_string(&shader.source())
+            )
+        });
+        naga::valid::Validator::new(
+            naga::valid::ValidationFlags::all(),
+            naga::valid::Capabilities::empty(),
+        )
+        .validate(&module)
+        .unwrap_or_else(|e| panic!("{}: {e:?}", shader.entry_point));
+        assert!(
+            module
+                .entry_points
+                .iter()
+                .any(|e| e.name == shader.entry_point),
+            "{} has no entry point of that name",
+            shader.entry_point
+        );
+    }
+}
+
+/// The GPU Philox stream equals the CPU stream: words and f32 uniforms bit for bit, normals
+/// within the WGSL-spec accuracy bound `philox::NORMAL_ABS_ERROR_F32`; including a block range
+/// that crosses 2³² (the counter's carry into its high word).
+#[test]
+fn philox_gpu_stream_is_bit_identical_to_cpu() {
+    let gpu = gpu();
+    for (stream, first) in [
+        (PhiloxStream::new(0, 0), 0u64),
+        (PhiloxStream::new(0xDEAD_BEEF_0123_4567, 7), 1000),
+        (PhiloxStream::new(42, 3), (1u64 << 32) - 100),
+    ] {
+        let n = 1000u32;
+        let (words, normals) = philox::philox_fill(gpu, stream, first, n).unwrap();
+        let mut worst = 0.0f64;
+        for i in 0..n as usize {
+            let b = first + i as u64;
+            let cpu = stream.block(b);
+            assert_eq!(words[i], cpu, "block {b} of {stream:?}");
+            for l in 0..4 {
+                let u32f = (2 * (words[i][l] >> 9) + 1) as f32 / 16_777_216.0;
+                assert_eq!(f64::from(u32f), word_to_uniform(cpu[l]));
+            }
+            let z = stream.normals(b);
+            for l in 0..4 {
+                let err = (f64::from(normals[i][l]) - z[l]).abs();
+                assert!(
+                    err <= philox::NORMAL_ABS_ERROR_F32,
+                    "block {b} lane {l}: {err}"
+                );
+                worst = worst.max(err);
+            }
+        }
+        eprintln!("{}: max |z_gpu − z_cpu| = {worst:.3e}", gpu.backend_name());
+    }
+}
+
+/// The GMM kernel (responsibilities, score, posterior mean) matches the f64 closed forms within
+/// the derived f32 bound `gmm::f32_error_bound`, for random mixtures (d up to 64 — the kernel's
+/// maximum — K up to 6), batch sizes that are not multiples of the workgroup, σ from 0.1 to 3,
+/// and points near and far from the modes.
+#[test]
+fn gmm_posterior_kernel_matches_f64_reference() {
+    let gpu = gpu();
+    let mut rng = Rng::new(0x9a11, 0);
+    for (d, k, n, sigma) in [
+        (1usize, 1usize, 1usize, 1.0),
+        (2, 3, 257, 0.1),
+        (5, 6, 130, 0.5),
+        (16, 4, 65, 3.0),
+        (64, 2, 33, 1.0),
+    ] {
+        let target = random_gmm(&mut rng, d, k).unwrap();
+        let points = Mat::from_fn(n, d, |_, _| 4.0 * rng.normal());
+        let out = gmm::gmm_posterior(gpu, &target, &points, sigma).unwrap();
+        let reference = gmm::gmm_posterior_reference(&target, &points, sigma).unwrap();
+        for p in 0..n {
+            let y: Vec<f64> = (0..d).map(|j| points[(p, j)]).collect();
+            let (rb, sb, mb) = gmm::f32_error_bound(&target, &y, sigma).unwrap();
+            for (c, bound) in rb.iter().enumerate() {
+                let (g, r) = (
+                    out.responsibilities[p * k + c],
+                    reference.responsibilities[p * k + c],
+                );
+                assert!(
+                    (g - r).abs() <= *bound,
+                    "d={d} K={k} point {p} ρ_{c}: {g} vs {r} (bound {bound})"
+                );
+            }
+            for i in 0..d {
+                let (g, r) = (out.score[p * d + i], reference.score[p * d + i]);
+                assert!(
+                    (g - r).abs() <= sb[i],
+                    "d={d} K={k} point {p} score_{i}: {g} vs {r} (bound {})",
+                    sb[i]
+                );
+                let (g, r) = (
+                    out.posterior_mean[p * d + i],
+                    reference.posterior_mean[p * d + i],
+                );
+                assert!(
+                    (g - r).abs() <= mb[i],
+                    "d={d} K={k} point {p} mean_{i}: {g} vs {r} (bound {})",
+                    mb[i]
+                );
+            }
+        }
+    }
+}
+
+/// The Monte Carlo kernel reproduces the f64 replay of the same estimator on the same Philox
+/// samples. Bound: each sample differs by at most `|F|·NORMAL_ABS_ERROR_F32` (normals) plus f32
+/// rounding, which moves each log-weight by at most `Δ = ‖y − x‖·|Δx|/σ² + (d+3)u·‖y − x‖²/2σ²`;
+/// the self-normalised mean then moves by at most `2(Δ_max + γ_m)·max_j|x_j − x̂|` (m = the
+/// longest f32 summation chain); here we bound `Δ_max` with the largest ‖y − x‖ seen.
+#[test]
+fn mc_posterior_kernel_matches_f64_replay() {
+    let gpu = gpu();
+    let mut rng = Rng::new(0x3c3c, 0);
+    let u = gmm::F32_UNIT_ROUNDOFF;
+    for (d, k, n) in [(1usize, 2usize, 1000u32), (3, 3, 40_000), (16, 2, 5_000)] {
+        let target = random_gmm(&mut rng, d, k).unwrap();
+        let sigma = 1.5;
+        let queries = Mat::from_fn(5, d, |_, _| 2.0 * rng.normal());
+        let stream = PhiloxStream::new(5, d as u32);
+        let gpu_est =
+            monte_carlo::mc_posterior_mean(gpu, &target, &queries, sigma, n, stream).unwrap();
+        let cpu_est =
+            monte_carlo::mc_posterior_mean_reference(&target, &queries, sigma, n, stream).unwrap();
+        let f_norm = target
+            .components()
+            .iter()
+            .map(|c| c.factor.eigenvalues.iter().sum::<f64>().sqrt())
+            .fold(0.0, f64::max);
+        let dx =
+            f_norm * philox::NORMAL_ABS_ERROR_F32 * (d as f64).sqrt() + u * target.scale() * 8.0;
+        let x_max = target.scale() * (1.0 + 5.8 * (d as f64).sqrt());
+        for q in 0..5 {
+            let y_max = (0..d).map(|j| queries[(q, j)].abs()).fold(0.0, f64::max);
+            let dist = (x_max + y_max) * (d as f64).sqrt();
+            let delta = dist * dx / (sigma * sigma)
+                + (d as f64 + 3.0) * u * dist * dist / (2.0 * sigma * sigma);
+            let m = f64::from(monte_carlo::SAMPLES_PER_GROUP) / 64.0 + 64.0;
+            let bound = 2.0 * (delta + m * u) * 2.0 * x_max;
+            for i in 0..d {
+                let err = (gpu_est[q].mean[i] - cpu_est[q].mean[i]).abs();
+                assert!(err <= bound, "d={d} query {q} coord {i}: {err} > {bound}");
+            }
+        }
+    }
+}
+
+/// Inputs the kernels cannot take are typed errors, not panics.
+#[test]
+fn kernels_refuse_bad_input_with_typed_errors() {
+    let gpu = gpu();
+    let mut rng = Rng::new(1, 1);
+    let target = random_gmm(&mut rng, 2, 2).unwrap();
+    let bad_cols = Mat::zeros(3, 5);
+    assert!(gmm::gmm_posterior(gpu, &target, &bad_cols, 1.0).is_err());
+    assert!(gmm::gmm_posterior(gpu, &target, &Mat::zeros(3, 2), -1.0).is_err());
+    let mut nan = Mat::zeros(2, 2);
+    nan[(1, 1)] = f64::NAN;
+    let e = gmm::gmm_posterior(gpu, &target, &nan, 1.0).unwrap_err();
+    assert!(e.to_string().contains("NaN"), "{e}");
+    assert!(monte_carlo::mc_posterior_mean(
+        gpu,
+        &target,
+        &Mat::zeros(1, 2),
+        1.0,
+        0,
+        PhiloxStream::new(0, 0)
+    )
+    .is_err());
+    let big = random_gmm(&mut rng, 17, 1).unwrap();
+    assert!(monte_carlo::mc_posterior_mean(
+        gpu,
+        &big,
+        &Mat::zeros(1, 17),
+        1.0,
+        10,
+        PhiloxStream::new(0, 0)
+    )
+    .is_err());
+}
