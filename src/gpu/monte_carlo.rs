@@ -185,7 +185,9 @@ pub fn mc_posterior_mean_reference(
 }
 
 /// The estimate for every row of `queries` (Q×d, d ≤ 16) from `n_samples` prior draws of
-/// `stream`, on the GPU (one workgroup per query; queries tiled over the dispatch limit).
+/// `stream`, on the GPU: workgroup (c, q) draws samples `[c·G, (c+1)·G)` for query q
+/// (G = [`SAMPLES_PER_GROUP`]); the groups' partial sums are merged here in f64; queries are
+/// tiled over the dispatch and binding limits.
 pub fn mc_posterior_mean(
     gpu: &Gpu,
     target: &GaussianMixture,

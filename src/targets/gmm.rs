@@ -400,6 +400,17 @@ impl GaussianMixture {
     }
 }
 
+/// `Σ_k ρ_k v_k`, the responsibility-weighted mix of per-component vectors of length `d`.
+fn mix<'a>(vectors: impl Iterator<Item = &'a Vec<f64>>, weights: &[f64], d: usize) -> Vec<f64> {
+    let mut out = vec![0.0; d];
+    for (v, w) in vectors.zip(weights) {
+        for (o, vi) in out.iter_mut().zip(v) {
+            *o += w * vi;
+        }
+    }
+    out
+}
+
 impl Target for GaussianMixture {
     fn dim(&self) -> usize {
         self.dim
@@ -467,25 +478,14 @@ impl ClosedForm for GaussianMixture {
     fn score(&self, y: &[f64], sigma: f64) -> Result<Vec<f64>> {
         self.check_query(y, sigma)?;
         let (terms, resp) = self.density_route(y, sigma);
-        let mut s = vec![0.0; self.dim];
-        for (t, r) in terms.iter().zip(&resp) {
-            for (si, gi) in s.iter_mut().zip(&t.gradient) {
-                *si += r * gi;
-            }
-        }
-        Ok(s)
+        Ok(mix(terms.iter().map(|t| &t.gradient), &resp, self.dim))
     }
 
     fn score_hessian(&self, y: &[f64], sigma: f64) -> Result<Mat> {
         self.check_query(y, sigma)?;
         let (terms, resp) = self.density_route(y, sigma);
         let d = self.dim;
-        let mut s = vec![0.0; d];
-        for (t, r) in terms.iter().zip(&resp) {
-            for (si, gi) in s.iter_mut().zip(&t.gradient) {
-                *si += r * gi;
-            }
-        }
+        let s = mix(terms.iter().map(|t| &t.gradient), &resp, d);
         let mut h = Mat::zeros(d, d);
         for ((c, t), r) in self.components.iter().zip(&terms).zip(&resp) {
             if *r == 0.0 {
@@ -505,13 +505,7 @@ impl ClosedForm for GaussianMixture {
     fn posterior_mean(&self, y: &[f64], sigma: f64) -> Result<Vec<f64>> {
         self.check_query(y, sigma)?;
         let (terms, resp) = self.posterior_route(y, sigma)?;
-        let mut m = vec![0.0; self.dim];
-        for (t, r) in terms.iter().zip(&resp) {
-            for (mi, ti) in m.iter_mut().zip(&t.mean) {
-                *mi += r * ti;
-            }
-        }
-        Ok(m)
+        Ok(mix(terms.iter().map(|t| &t.mean), &resp, self.dim))
     }
 
     fn posterior_covariance(&self, y: &[f64], sigma: f64) -> Result<Mat> {
@@ -519,12 +513,7 @@ impl ClosedForm for GaussianMixture {
         let (terms, resp) = self.posterior_route(y, sigma)?;
         let d = self.dim;
         let s2 = sigma * sigma;
-        let mut m = vec![0.0; d];
-        for (t, r) in terms.iter().zip(&resp) {
-            for (mi, ti) in m.iter_mut().zip(&t.mean) {
-                *mi += r * ti;
-            }
-        }
+        let m = mix(terms.iter().map(|t| &t.mean), &resp, d);
         let mut cov = Mat::zeros(d, d);
         for (t, r) in terms.iter().zip(&resp) {
             if *r == 0.0 {

@@ -9,7 +9,7 @@ use crate::error::Result;
 use crate::gpu::Gpu;
 use crate::linalg::{self, Mat};
 use crate::rng::Rng;
-use crate::targets::GaussianMixture;
+use crate::targets::{Component, GaussianMixture};
 use serde::Serialize;
 use std::time::Instant;
 
@@ -158,28 +158,32 @@ pub fn random_gmm(rng: &mut Rng, d: usize, k: usize) -> Result<GaussianMixture> 
     GaussianMixture::new(&weights, &means, &covariances)
 }
 
+/// The point `μ_k + reach·(√λ_max,k + σ)·dir/‖dir‖`: `reach` noisy standard deviations from
+/// component k's mean in direction `dir` (near points for small reach, far ones for large).
+pub fn point_near_component(c: &Component, sigma: f64, reach: f64, dir: &[f64]) -> Vec<f64> {
+    let spread = c
+        .factor
+        .eigenvalues
+        .iter()
+        .cloned()
+        .fold(0.0, f64::max)
+        .sqrt()
+        + sigma;
+    let norm = linalg::dot(dir, dir).sqrt().max(1e-12);
+    c.mean
+        .iter()
+        .zip(dir)
+        .map(|(m, u)| m + reach * spread * u / norm)
+        .collect()
+}
+
 /// Query points for a target: one near each mode and one far (5 noisy standard deviations out).
 pub fn default_points(rng: &mut Rng, target: &GaussianMixture, sigma: f64) -> Vec<Vec<f64>> {
     let mut out = Vec::new();
     for c in target.components() {
-        let spread = c
-            .factor
-            .eigenvalues
-            .iter()
-            .cloned()
-            .fold(0.0, f64::max)
-            .sqrt()
-            + sigma;
         for reach in [0.3, 5.0] {
             let dir = rng.normals(c.mean.len());
-            let norm = linalg::dot(&dir, &dir).sqrt().max(1e-12);
-            out.push(
-                c.mean
-                    .iter()
-                    .zip(&dir)
-                    .map(|(m, u)| m + reach * spread * u / norm)
-                    .collect(),
-            );
+            out.push(point_near_component(c, sigma, reach, &dir));
         }
     }
     out

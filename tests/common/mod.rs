@@ -1,8 +1,9 @@
 //! Shared proptest strategies and configuration for the theorem tests (named ranges, fixed seed).
 #![allow(dead_code)]
 
-use diffusion_theorems::linalg::{self, Mat};
+use diffusion_theorems::linalg::Mat;
 use diffusion_theorems::targets::GaussianMixture;
+use diffusion_theorems::theorems::point_near_component;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, FileFailurePersistence, RngSeed};
 
@@ -86,22 +87,7 @@ pub fn case(
         )
             .prop_map(|(target, log_sigma, comp, dir, reach)| {
                 let sigma = 10f64.powf(log_sigma);
-                let c = &target.components()[comp];
-                let spread = c
-                    .factor
-                    .eigenvalues
-                    .iter()
-                    .cloned()
-                    .fold(0.0, f64::max)
-                    .sqrt()
-                    + sigma;
-                let norm = linalg::dot(&dir, &dir).sqrt().max(1e-9);
-                let y = c
-                    .mean
-                    .iter()
-                    .zip(&dir)
-                    .map(|(m, u)| m + reach * spread * u / norm)
-                    .collect();
+                let y = point_near_component(&target.components()[comp], sigma, reach, &dir);
                 Case { target, sigma, y }
             })
     })
