@@ -6,6 +6,7 @@
 //! density), with tolerances derived from floating-point error bounds or from `z·SE` at a
 //! stated false-failure probability.
 //!
+//! * [`denoisers`] — the `Denoiser` trait and architectures (Bayes, affine, soft threshold, MLP, …);
 //! * [`targets`] — distributions with closed-form noisy densities (f64 reference numerics);
 //! * [`rng`] — the Philox4x32-10 stream shared bit-for-bit with the WGSL kernels;
 //! * [`gpu`] — the wgpu runtime and one wrapper per kernel in `gpu/*.wgsl`;
@@ -13,6 +14,7 @@
 //! * [`theorems`] — one module per theorem id, each returning [`theorems::Verdict`]s;
 //! * [`report`] — the verify table, its JSON report, and the theorem registry.
 
+pub mod denoisers;
 pub mod error;
 pub mod gpu;
 pub mod linalg;
