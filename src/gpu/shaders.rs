@@ -46,9 +46,53 @@ pub const MC_POSTERIOR: Shader = Shader {
     ],
 };
 
+const DENOISER_JVP: (&str, &str) = (
+    "denoiser_jvp.wgsl",
+    include_str!("../../gpu/denoiser_jvp.wgsl"),
+);
+
+/// `f(y)` and `∇f(y)z` of an affine denoiser (`gpu/denoiser_jvp.wgsl`).
+pub const JVP_AFFINE: Shader = Shader {
+    entry_point: "jvp_affine",
+    sources: &[DENOISER_JVP],
+};
+
+/// `f(y)` and `∇f(y)z` of soft thresholding (`gpu/denoiser_jvp.wgsl`).
+pub const JVP_SOFT_THRESHOLD: Shader = Shader {
+    entry_point: "jvp_soft_threshold",
+    sources: &[DENOISER_JVP],
+};
+
+/// `f(y)` and `∇f(y)z` of a coordinatewise-power polynomial map (`gpu/denoiser_jvp.wgsl`).
+pub const JVP_POWER_MAP: Shader = Shader {
+    entry_point: "jvp_power_map",
+    sources: &[DENOISER_JVP],
+};
+
+/// `f(y)` and `∇f(y)z` of a one-hidden-layer tanh MLP (`gpu/denoiser_jvp.wgsl`).
+pub const JVP_MLP: Shader = Shader {
+    entry_point: "jvp_mlp",
+    sources: &[DENOISER_JVP],
+};
+
+/// `f(y)` and `∇f(y)z` of a Gaussian mixture's Bayes denoiser (`gpu/denoiser_jvp.wgsl`).
+pub const JVP_GMM: Shader = Shader {
+    entry_point: "jvp_gmm",
+    sources: &[DENOISER_JVP],
+};
+
 /// Every kernel of the crate (the naga validation test walks this list and checks that every
 /// file in `gpu/` appears in it).
-pub const ALL: &[Shader] = &[PHILOX_FILL, GMM_POSTERIOR, MC_POSTERIOR];
+pub const ALL: &[Shader] = &[
+    PHILOX_FILL,
+    GMM_POSTERIOR,
+    MC_POSTERIOR,
+    JVP_AFFINE,
+    JVP_SOFT_THRESHOLD,
+    JVP_POWER_MAP,
+    JVP_MLP,
+    JVP_GMM,
+];
 
 impl Shader {
     /// The module's full WGSL text: its files concatenated in order.

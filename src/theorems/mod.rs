@@ -3,6 +3,7 @@
 //! default case sets that `diffusion-theorems verify` runs.
 
 pub mod miyasawa_covariance;
+pub mod sure;
 pub mod tweedie;
 
 use crate::error::Result;
@@ -118,7 +119,8 @@ pub const CPU_BACKEND: &str = "cpu-f64";
 /// fail with the adapter error otherwise.
 pub fn verify_all(gpu: Result<&Gpu>) -> Vec<Verdict> {
     let mut out = tweedie::default_verdicts(gpu.clone());
-    out.extend(miyasawa_covariance::default_verdicts(gpu));
+    out.extend(miyasawa_covariance::default_verdicts(gpu.clone()));
+    out.extend(sure::default_verdicts(gpu));
     out
 }
 

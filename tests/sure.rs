@@ -1,0 +1,224 @@
+//! `sure`: Stein's unbiased risk estimate and the MSE-optimality of the posterior mean. See
+//! theorems/sure.md.
+
+mod common;
+
+use common::{config, gmm, gpu};
+use diffusion_theorems::denoisers::divergence::{
+    hutchinson_divergence, hutchinson_divergence_bias, rademacher_probes,
+};
+use diffusion_theorems::denoisers::{Affine, Bayes, Denoiser, Mlp, SoftThreshold};
+use diffusion_theorems::gpu::denoiser_jvp::JvpDenoiser;
+use diffusion_theorems::linalg::Mat;
+use diffusion_theorems::rng::{PhiloxStream, Rng};
+use diffusion_theorems::stats::two_sided_z;
+use diffusion_theorems::targets::Target;
+use diffusion_theorems::theorems::{random_gmm, sure};
+use proptest::prelude::*;
+
+/// Random square matrix entries and vectors (integers/8 are exact, the rest uniform).
+const ENTRY: std::ops::Range<f64> = -2.0..2.0;
+
+proptest! {
+    #![proptest_config(config(256))]
+
+    /// Affine f(y) = Wy + b (W not symmetric) on N(μ, Σ) with Σ = FFᵀ of any rank: the closed
+    /// form of E‖x − f(y)‖² (joint law of x and the noise) equals E‖y − f(y)‖² + 2σ² tr W − σ²d
+    /// (law of y) to f64 rounding.
+    #[test]
+    fn affine_sure_sides_agree_to_rounding(
+        (d, w, b, mu, f, r) in (1usize..=8).prop_flat_map(|d| (
+            Just(d),
+            proptest::collection::vec(ENTRY, d * d),
+            proptest::collection::vec(ENTRY, d),
+            proptest::collection::vec(-3.0f64..3.0, d),
+            proptest::collection::vec(-1.0f64..1.0, d * d),
+            0..=d,
+        )),
+        log_sigma in -2.0f64..1.0,
+    ) {
+        let sigma = 10f64.powf(log_sigma);
+        let den = Affine::new(Mat::from_fn(d, d, |i, j| w[i * d + j]), b).unwrap();
+        let factor = Mat::from_fn(d, r, |i, j| f[i * d + j]);
+        let cov = &factor * factor.transpose();
+        let check = sure::affine_gaussian(&den, &mu, &cov, sigma).unwrap();
+        prop_assert!(check.passed(), "{check:?}");
+    }
+
+    /// Prop. 2 in closed form: for a Gaussian target and f = f* + (ΔW y + Δb),
+    /// MSE(f) = MSE(f*) + E‖ΔW y + Δb‖², to rounding and the solve's error.
+    #[test]
+    fn posterior_mean_is_mse_optimal_gaussian_closed_form(
+        (d, dw, db, mu, f) in (1usize..=8).prop_flat_map(|d| (
+            Just(d),
+            proptest::collection::vec(ENTRY, d * d),
+            proptest::collection::vec(ENTRY, d),
+            proptest::collection::vec(-3.0f64..3.0, d),
+            proptest::collection::vec(-1.0f64..1.0, d * d),
+        )),
+        log_sigma in -2.0f64..1.0,
+    ) {
+        let sigma = 10f64.powf(log_sigma);
+        let factor = Mat::from_fn(d, d, |i, j| f[i * d + j]);
+        let mut cov = &factor * factor.transpose();
+        for i in 0..d {
+            cov[(i, i)] += 0.05;
+        }
+        let dw = Mat::from_fn(d, d, |i, j| dw[i * d + j]);
+        let check = sure::optimality_gaussian(&mu, &cov, sigma, &dw, &db).unwrap();
+        prop_assert!(check.passed(), "{check:?}");
+    }
+
+    /// The chain-rule Jacobian-vector product of the GMM Bayes denoiser (the formula the GPU
+    /// kernel runs) equals ∇f* z from central differences of Bayes' rule, within the
+    /// central-difference error bound plus the f64 rounding of the formula.
+    #[test]
+    fn gmm_bayes_jvp_chain_rule_matches_central_differences(
+        target in gmm(1..=6, 1..=4),
+        log_sigma in -0.5f64..0.5,
+        seed in 0u64..1000,
+    ) {
+        let sigma = 10f64.powf(log_sigma);
+        let d = target.dim();
+        let mut rng = Rng::new(seed, 0);
+        let y: Vec<f64> = target
+            .sample(&mut rng, 1)
+            .row(0)
+            .iter()
+            .map(|v| v + sigma * rng.normal())
+            .collect();
+        let z = rademacher_probes(PhiloxStream::new(seed, 1), 1, d);
+        let z: Vec<f64> = (0..d).map(|j| z[(0, j)]).collect();
+        let bayes = Bayes::new(target.clone());
+        let point = JvpDenoiser::Gmm(&bayes).reference(&y, &z, sigma).unwrap();
+        // the f32 analysis of the formula, rescaled from u = 2⁻²⁴ to f64's ε, bounds its f64
+        // rounding (Rust's exp is more accurate than WGSL's, so this over-covers)
+        let rescale = f64::EPSILON / diffusion_theorems::gpu::gmm::F32_UNIT_ROUNDOFF;
+        let jz = point.jvp;
+        let jac = bayes.jacobian(&y, sigma).unwrap();
+        for (i, &chain) in jz.iter().enumerate() {
+            let fd: f64 = (0..d).map(|j| jac.value[(i, j)] * z[j]).sum();
+            let err: f64 = (0..d).map(|j| jac.error[(i, j)]).sum::<f64>()
+                + rescale * point.jvp_bound[i];
+            prop_assert!((fd - chain).abs() <= err, "i={i}: fd {fd} chain rule {chain} bound {err}");
+        }
+    }
+}
+
+/// Non-linear f — the GMM Bayes denoiser, soft thresholding, a random tanh MLP and a random cubic
+/// power map — on random GMMs (d ∈ {2, 5}), 2¹³ paired samples each on the GPU with one
+/// Hutchinson probe per sample: the mean of D = ‖x−f‖² − ‖y−f‖² − 2σ²zᵀ∇f z + σ²d is zero
+/// within z·SE + the f32 bias bound, family-wise false-failure probability 1e-6 over the
+/// 2 × 2 × 4 cases (Bonferroni).
+#[test]
+fn nonlinear_sure_holds_by_paired_gpu_monte_carlo() {
+    let gpu = gpu();
+    let mut rng = Rng::new(0x5e5e, 0);
+    let alpha = 1e-6 / 16.0;
+    let mut case = 0;
+    for &d in &[2usize, 5] {
+        for &sigma in &[0.3, 1.5] {
+            let target = random_gmm(&mut rng, d, 3).unwrap();
+            let (bayes, soft, mlp, power) =
+                sure::default_denoisers(&target, sigma, &mut rng).unwrap();
+            for den in [
+                JvpDenoiser::Gmm(&bayes),
+                JvpDenoiser::SoftThreshold(&soft),
+                JvpDenoiser::Mlp(&mlp),
+                JvpDenoiser::PowerMap(&power),
+            ] {
+                case += 1;
+                let mc = sure::sure_monte_carlo(gpu, &den, &target, sigma, 1 << 13, case).unwrap();
+                let check = sure::monte_carlo_check(&mc.difference, alpha);
+                assert!(check.passed(), "d={d} σ={sigma} {den:?}: {mc:?} {check:?}");
+                // the estimate is not vacuous: the standard error is small against the MSE
+                assert!(
+                    mc.difference.std_error < 0.1 * mc.mse.mean.max(1e-3),
+                    "{mc:?}"
+                );
+            }
+        }
+    }
+}
+
+/// Hutchinson's estimate of tr ∇f on the GPU (4096 Rademacher probes) for a random tanh MLP in
+/// d = 48 agrees with the exact trace of its closed-form Jacobian within z·SE (α = 1e-6) plus
+/// the f32 bound and the Jacobian's rounding bound.
+#[test]
+fn hutchinson_gpu_divergence_matches_exact_trace() {
+    let gpu = gpu();
+    let d = 48;
+    let mlp = Mlp::random(&mut Rng::new(0x4a7c, 0), d, 64).unwrap();
+    let y = Rng::new(0x4a7c, 1).normals(d);
+    let exact = mlp.divergence(&y, 1.0).unwrap();
+    let stream = PhiloxStream::new(0x4a7c, 2);
+    let den = JvpDenoiser::Mlp(&mlp);
+    let est = hutchinson_divergence(gpu, &den, &y, 1.0, 4096, stream).unwrap();
+    let bias =
+        hutchinson_divergence_bias(&den, &y, 1.0, &rademacher_probes(stream, 4096, d)).unwrap();
+    let tolerance = two_sided_z(1e-6) * est.std_error + bias + exact.error;
+    assert!(
+        (est.mean - exact.value).abs() <= tolerance,
+        "Hutchinson {est:?} vs exact {exact:?} (tolerance {tolerance})"
+    );
+    assert!(est.std_error > 0.0 && est.std_error < 0.05 * exact.value.abs().max(1.0));
+}
+
+/// SURE as a per-image risk estimate: on one observation of d = 2¹⁴ coordinates from the
+/// spike-and-slab prior 0.9δ₀ + 0.1N(0, 9) at σ = 1, the soft-threshold level minimising SURE
+/// over τ ∈ {0, 0.1, …, 3} has true risk within the derived margin (α = 1e-6) of the
+/// risk-minimising level, and the margin is a small fraction of the risk.
+#[test]
+fn sure_chosen_soft_threshold_is_near_risk_optimal() {
+    let levels: Vec<f64> = (0..=30).map(|i| 0.1 * f64::from(i)).collect();
+    let prior = sure::sparse_prior().unwrap();
+    let c = sure::choose_soft_threshold(&prior, 1 << 14, 1.0, &levels, 11, 1e-6).unwrap();
+    assert!(c.excess_risk >= 0.0 && c.excess_risk <= c.margin, "{c:?}");
+    // the margin is informative: under 2% of the risk at τ = 0 (which is σ²d)
+    assert!(c.margin < 0.02 * (1 << 14) as f64, "{c:?}");
+    assert!(
+        c.oracle_level > 0.5,
+        "thresholding should help a sparse signal: {c:?}"
+    );
+}
+
+/// Prop. 2 on mixtures by Monte Carlo (CPU, f64): the posterior-mean error is orthogonal to a
+/// perturbation Δ(y) (a random tanh MLP), so MSE(f* + Δ) − MSE(f*) − E‖Δ‖² has mean zero
+/// within z·SE (family-wise α = 1e-6 over 4 cases).
+#[test]
+fn posterior_mean_error_is_orthogonal_to_perturbations() {
+    let mut rng = Rng::new(0x0b7, 0);
+    for (case, &(d, sigma)) in [(1usize, 0.3), (2, 1.0), (3, 0.5), (4, 2.0)]
+        .iter()
+        .enumerate()
+    {
+        let target = random_gmm(&mut rng, d, 3).unwrap();
+        let delta = Mlp::random(&mut rng, d, 16).unwrap();
+        let est =
+            sure::optimality_monte_carlo(&target, &delta, sigma, 1 << 13, case as u64).unwrap();
+        assert!(
+            est.mean.abs() <= two_sided_z(1e-6 / 4.0) * est.std_error,
+            "d={d} σ={sigma}: {est:?}"
+        );
+    }
+}
+
+/// Bad input is a typed error naming the value, never a panic.
+#[test]
+fn bad_inputs_are_typed_errors() {
+    let w = Mat::from_fn(2, 2, |i, j| (i + j) as f64);
+    let den = Affine::new(w.clone(), vec![0.0, 1.0]).unwrap();
+    let cov = Mat::identity(2, 2);
+    let err = sure::affine_gaussian(&den, &[0.0, 0.0], &cov, -1.0).unwrap_err();
+    assert!(err.to_string().contains("-1"), "{err}");
+    let err = sure::affine_gaussian(&den, &[0.0], &cov, 1.0).unwrap_err();
+    assert!(err.to_string().contains("mean"), "{err}");
+    let err = sure::affine_gaussian(&den, &[f64::NAN, 0.0], &cov, 1.0).unwrap_err();
+    assert!(err.to_string().contains("NaN"), "{err}");
+    assert!(Affine::new(Mat::zeros(2, 3), vec![0.0, 0.0]).is_err());
+    assert!(SoftThreshold::new(2, -0.5).is_err());
+    let prior = sure::sparse_prior().unwrap();
+    assert!(sure::choose_soft_threshold(&prior, 16, 1.0, &[], 0, 1e-6).is_err());
+    let err = den.denoise(&[1.0, f64::INFINITY], 1.0).unwrap_err();
+    assert!(err.to_string().contains("inf"), "{err}");
+}
