@@ -14,7 +14,7 @@
 //! risk estimate, choosing a soft-threshold level.
 
 use super::tweedie::MONTE_CARLO_ALPHA;
-use super::{default_targets, Check, Verdict, CPU_BACKEND};
+use super::{default_targets, noisy_expectation_1d, Check, Verdict, CPU_BACKEND};
 use crate::denoisers::divergence::{rademacher_probes, Estimate};
 use crate::denoisers::{Affine, Bayes, Denoiser, Mlp, PowerMap, SoftThreshold};
 use crate::error::{ensure_finite, ensure_len, ensure_sigma, Error, Result};
@@ -280,65 +280,6 @@ fn sure_term(v: f64, tau: f64, sigma: f64) -> f64 {
     v.abs().min(tau).powi(2) + if v.abs() > tau { 2.0 * s2 } else { 0.0 } - s2
 }
 
-/// `∫ g(v) p_σ(v) dv` for a 1-D mixture's noisy density by double-exponential quadrature, split
-/// at `breaks` (kinks of g) and at each component's mean ± 8 noisy standard deviations, over
-/// `[−L, L]` with L = 12 times the largest noisy scale beyond the farthest mean (the mass outside
-/// is below 10⁻³⁰ of the total and g grows at most polynomially).
-fn integrate_noisy_1d(
-    target: &GaussianMixture,
-    sigma: f64,
-    breaks: &[f64],
-    g: impl Fn(f64) -> f64,
-) -> Result<(f64, f64)> {
-    let spreads: Vec<(f64, f64)> = target
-        .components()
-        .iter()
-        .map(|c| {
-            let var = c.factor.eigenvalues.iter().sum::<f64>();
-            (c.mean[0], (var + sigma * sigma).sqrt())
-        })
-        .collect();
-    let far = spreads
-        .iter()
-        .map(|(m, s)| m.abs() + 12.0 * s)
-        .fold(0.0, f64::max);
-    let mut cuts = vec![-far, far];
-    cuts.extend(breaks.iter().copied().filter(|b| b.abs() < far));
-    for (m, s) in &spreads {
-        for k in [-8.0, -2.0, 0.0, 2.0, 8.0] {
-            let c = m + k * s;
-            if c.abs() < far {
-                cuts.push(c);
-            }
-        }
-    }
-    cuts.sort_by(f64::total_cmp);
-    cuts.dedup();
-    let density = |v: f64| target.log_density(&[v], sigma).map(f64::exp);
-    let (mut value, mut error) = (0.0, 0.0);
-    let failure = std::cell::RefCell::new(None);
-    for w in cuts.windows(2) {
-        let q = quadrature::double_exponential::integrate(
-            |v| match density(v) {
-                Ok(p) => g(v) * p,
-                Err(e) => {
-                    failure.borrow_mut().get_or_insert(e);
-                    0.0
-                }
-            },
-            w[0],
-            w[1],
-            1e-13,
-        );
-        value += q.integral;
-        error += q.error_estimate;
-    }
-    if let Some(e) = failure.into_inner() {
-        return Err(e);
-    }
-    Ok((value, error))
-}
-
 /// The outcome of choosing a soft-threshold level by minimising SURE on one observation.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ThresholdChoice {
@@ -410,7 +351,7 @@ pub fn choose_soft_threshold(
     let mut risks = Vec::with_capacity(levels.len());
     let mut quad_error = 0.0;
     for &t in levels {
-        let (r, e) = integrate_noisy_1d(prior, sigma, &[-t, t], |v| {
+        let (r, e) = noisy_expectation_1d(prior, sigma, &[-t, t], |v| {
             let mean = prior
                 .posterior_mean(&[v], sigma)
                 .map(|m| m[0])
@@ -431,10 +372,10 @@ pub fn choose_soft_threshold(
     // already covers whichever one SURE picks.
     let mut chosen_sd = 0.0;
     for &t in &levels[i_sure..=i_sure] {
-        let (m1, e1) = integrate_noisy_1d(prior, sigma, &[-t, t, -t_star, t_star], |v| {
+        let (m1, e1) = noisy_expectation_1d(prior, sigma, &[-t, t, -t_star, t_star], |v| {
             sure_term(v, t, sigma) - sure_term(v, t_star, sigma)
         })?;
-        let (m2, e2) = integrate_noisy_1d(prior, sigma, &[-t, t, -t_star, t_star], |v| {
+        let (m2, e2) = noisy_expectation_1d(prior, sigma, &[-t, t, -t_star, t_star], |v| {
             (sure_term(v, t, sigma) - sure_term(v, t_star, sigma)).powi(2)
         })?;
         chosen_sd = (dim as f64 * (m2 - m1 * m1).max(0.0)).sqrt();
