@@ -54,16 +54,7 @@ fn one_dimensional_gaussian_integral_matches_its_antiderivative() {
 /// quadrature of p log p equals the nested-quadrature integral of the MSE gap.
 #[test]
 fn mixture_kl_equals_integrated_mse_gap() {
-    let p = GaussianMixture::new(
-        &[0.3, 0.5, 0.2],
-        &[vec![-2.0], vec![0.5], vec![3.0]],
-        &[
-            Mat::from_fn(1, 1, |_, _| 0.3),
-            Mat::from_fn(1, 1, |_, _| 1.0),
-            Mat::from_fn(1, 1, |_, _| 0.5),
-        ],
-    )
-    .unwrap();
+    let p = kl_bound::three_component_mixture().unwrap();
     let (m, v) = (p.mean()[0], p.covariance()[(0, 0)]);
     for (qm, qv) in [(m, v), (0.0, 1.0), (1.0, 0.2)] {
         let check = kl_bound::mixture_equality(&p, qm, qv).unwrap();

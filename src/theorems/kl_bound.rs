@@ -460,6 +460,20 @@ pub fn rotation(d: usize, eps: f64) -> Mat {
     })
 }
 
+/// The 1-D mixture of the default cases, `0.3·N(−2, 0.3) + 0.5·N(0.5, 1) + 0.2·N(3, 0.5)`:
+/// well separated modes of different widths.
+pub fn three_component_mixture() -> Result<GaussianMixture> {
+    GaussianMixture::new(
+        &[0.3, 0.5, 0.2],
+        &[vec![-2.0], vec![0.5], vec![3.0]],
+        &[
+            Mat::from_fn(1, 1, |_, _| 0.3),
+            Mat::from_fn(1, 1, |_, _| 1.0),
+            Mat::from_fn(1, 1, |_, _| 0.5),
+        ],
+    )
+}
+
 /// A random SPD matrix `A Aᵀ + 0.2·I`, A with N(0, 1/d) entries.
 pub fn random_spd(rng: &mut Rng, d: usize) -> Mat {
     let a = Mat::from_fn(d, d, |_, _| rng.normal() / (d as f64).sqrt());
@@ -495,15 +509,7 @@ pub fn default_verdicts() -> Vec<Verdict> {
             "1-D GMM p vs Gaussian q: KL by quadrature = ∫ gap σ⁻³dσ by nested quadrature",
             CPU_BACKEND,
             || {
-                let p = GaussianMixture::new(
-                    &[0.3, 0.5, 0.2],
-                    &[vec![-2.0], vec![0.5], vec![3.0]],
-                    &[
-                        Mat::from_fn(1, 1, |_, _| 0.3),
-                        Mat::from_fn(1, 1, |_, _| 1.0),
-                        Mat::from_fn(1, 1, |_, _| 0.5),
-                    ],
-                )?;
+                let p = three_component_mixture()?;
                 let (m, v) = (p.mean()[0], p.covariance()[(0, 0)]);
                 Ok(vec![
                     mixture_equality(&p, m, v)?,
