@@ -2,7 +2,10 @@
 //! independent routes and returning [`Check`]s for single cases and [`Verdict`]s for the
 //! default case sets that `diffusion-theorems verify` runs.
 
+pub mod linear_gaussian;
 pub mod miyasawa_covariance;
+pub mod rank_k;
+pub mod score_matching;
 pub mod tweedie;
 
 use crate::error::Result;
@@ -118,7 +121,10 @@ pub const CPU_BACKEND: &str = "cpu-f64";
 /// fail with the adapter error otherwise.
 pub fn verify_all(gpu: Result<&Gpu>) -> Vec<Verdict> {
     let mut out = tweedie::default_verdicts(gpu.clone());
-    out.extend(miyasawa_covariance::default_verdicts(gpu));
+    out.extend(miyasawa_covariance::default_verdicts(gpu.clone()));
+    out.extend(linear_gaussian::default_verdicts(gpu.clone()));
+    out.extend(rank_k::default_verdicts(gpu.clone()));
+    out.extend(score_matching::default_verdicts(gpu));
     out
 }
 
