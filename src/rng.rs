@@ -150,6 +150,14 @@ impl Rng {
         z
     }
 
+    /// Moves to the start of the next Philox block (no-op at a boundary). The four words of a
+    /// block feed both a uniform and, through Box–Muller, the normals at the same positions, so a
+    /// uniform and a normal drawn from one block are dependent; code that mixes the two kinds of
+    /// draw must align between them.
+    pub fn align_to_block(&mut self) {
+        self.position = self.position.next_multiple_of(4);
+    }
+
     /// `n` standard normals.
     pub fn normals(&mut self, n: usize) -> Vec<f64> {
         (0..n).map(|_| self.normal()).collect()
