@@ -46,9 +46,15 @@ pub const MC_POSTERIOR: Shader = Shader {
     ],
 };
 
+/// One DDIM step with an affine denoiser for a batch of states (`gpu/ddim.wgsl`).
+pub const DDIM_AFFINE_STEP: Shader = Shader {
+    entry_point: "ddim_affine_step",
+    sources: &[("ddim.wgsl", include_str!("../../gpu/ddim.wgsl"))],
+};
+
 /// Every kernel of the crate (the naga validation test walks this list and checks that every
 /// file in `gpu/` appears in it).
-pub const ALL: &[Shader] = &[PHILOX_FILL, GMM_POSTERIOR, MC_POSTERIOR];
+pub const ALL: &[Shader] = &[PHILOX_FILL, GMM_POSTERIOR, MC_POSTERIOR, DDIM_AFFINE_STEP];
 
 impl Shader {
     /// The module's full WGSL text: its files concatenated in order.
