@@ -239,11 +239,19 @@ fn ddim_kernel_matches_f64_reference() {
         let noise = Mat::from_fn(n, d, |_, _| rng.normal());
         let out = ddim::ddim_affine(gpu, &schedule, &den, &noise).unwrap();
         let (reference, bound) = ddim::ddim_affine_reference(&schedule, &den, &noise).unwrap();
-        let cpu = Ddim { schedule: schedule.clone() }.sample(&den, &noise).unwrap();
+        let cpu = Ddim {
+            schedule: schedule.clone(),
+        }
+        .sample(&den, &noise)
+        .unwrap();
         for p in 0..n {
             for j in 0..d {
                 let err = (out[(p, j)] - reference[(p, j)]).abs();
-                assert!(err <= bound[(p, j)], "d={d} ({p},{j}): {err} > {}", bound[(p, j)]);
+                assert!(
+                    err <= bound[(p, j)],
+                    "d={d} ({p},{j}): {err} > {}",
+                    bound[(p, j)]
+                );
                 assert!((cpu[(p, j)] - reference[(p, j)]).abs() <= 1e-3 * bound[(p, j)].max(1e-9));
             }
         }

@@ -123,10 +123,7 @@ fn ddim_samples_pass_wishart_chi2_test_against_closed_form() {
     let f = Mat::from_fn(3, 2, |i, j| [[1.0, 0.5], [-0.3, 1.2], [0.8, -0.4]][i][j]);
     let singular = &f * f.transpose();
     let schedule = Schedule::vp_cosine(0.99, 30).unwrap();
-    for (mu, cov) in [
-        (a.mean(), a.covariance()),
-        (vec![0.5, -1.0, 2.0], singular),
-    ] {
+    for (mu, cov) in [(a.mean(), a.covariance()), (vec![0.5, -1.0, 2.0], singular)] {
         for stochastic in [false, true] {
             let d = mu.len();
             let check = lg::sampled_moments_match_closed_form(
@@ -169,8 +166,8 @@ fn least_squares_affine_fit_converges_to_closed_form() {
     let c = diffusion_theorems::theorems::random_gmm(&mut rng, 4, 3).unwrap();
     for (i, t) in [&a, &b, &c].into_iter().enumerate() {
         for sigma in [0.3, 1.0] {
-            let check = lg::least_squares_matches_closed_form(t, sigma, 20_000, i as u64, false)
-                .unwrap();
+            let check =
+                lg::least_squares_matches_closed_form(t, sigma, 20_000, i as u64, false).unwrap();
             assert!(check.passed(), "target {i} σ={sigma}: {check:?}");
         }
     }
@@ -191,8 +188,9 @@ fn bias_free_optimal_denoiser_generates_uncentred_law_not_n_mu_sigma() {
     let (mu, cov) = (a.mean(), a.covariance());
     let m = Mat::from_fn(2, 2, |i, j| cov[(i, j)] + mu[i] * mu[j]);
     let schedule = Schedule::vp_cosine(1.0 - 1e-6, 200).unwrap();
-    let repaired = lg::sampled_moments_match_closed_form(&schedule, &[0.0, 0.0], &m, 2, false, 20_000, 4)
-        .unwrap();
+    let repaired =
+        lg::sampled_moments_match_closed_form(&schedule, &[0.0, 0.0], &m, 2, false, 20_000, 4)
+            .unwrap();
     assert!(repaired.passed(), "{repaired:?}");
     let den = OptimalAffine::bias_free_from_moments(&mu, &cov).unwrap();
     let mut rng = Rng::new(4, 0);

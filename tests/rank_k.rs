@@ -110,8 +110,8 @@ fn low_rank_gmm_softmax_form_fails_for_unequal_dimensions_without_correction() {
     let line = Mat::from_fn(3, 1, |i, _| if i == 0 { 1.0 } else { 0.0 });
     let plane = Mat::from_fn(3, 2, |i, j| if i == j + 1 { 1.0 } else { 0.0 });
     let y = [1.0, 1.0, 0.5];
-    let wrong = rank_k::low_rank_gmm_softmax_form(&[line.clone(), plane.clone()], &y, 1.0, false)
-        .unwrap();
+    let wrong =
+        rank_k::low_rank_gmm_softmax_form(&[line.clone(), plane.clone()], &y, 1.0, false).unwrap();
     assert!(wrong.residual > 0.01, "{wrong:?}");
     let right = rank_k::low_rank_gmm_softmax_form(&[line, plane], &y, 1.0, true).unwrap();
     assert!(right.passed(), "{right:?}");
@@ -165,9 +165,14 @@ fn tied_eigenvalues_give_a_unique_mse_and_a_basis_independent_map_inside_the_cut
         let diff = max_abs_diff_mat(&w, &w_alt);
         if k == 3 {
             assert!(diff <= tol, "tie inside the cut: {diff}");
-            assert!(rank_k::closed_form_equals_eckart_young(&cov, sigma, k).unwrap().passed());
+            assert!(rank_k::closed_form_equals_eckart_young(&cov, sigma, k)
+                .unwrap()
+                .passed());
         } else {
-            assert!(diff > 0.1, "tie at the cut must leave the optimum non-unique: {diff}");
+            assert!(
+                diff > 0.1,
+                "tie at the cut must leave the optimum non-unique: {diff}"
+            );
             let e = rank_k::closed_form_equals_eckart_young(&cov, sigma, k).unwrap_err();
             assert!(e.to_string().contains("tie"), "{e}");
         }
@@ -207,9 +212,8 @@ fn ddim_with_rank_k_optimum_generates_n_mu_sigma_k() {
     for k in 1..=3 {
         let map = lg::ddim_map_matches_closed_form(&schedule, &mean, &cov, k).unwrap();
         assert!(map.passed(), "K={k}: {map:?}");
-        let mc =
-            lg::sampled_moments_match_closed_form(&schedule, &mean, &cov, k, false, 10_000, 3)
-                .unwrap();
+        let mc = lg::sampled_moments_match_closed_form(&schedule, &mean, &cov, k, false, 10_000, 3)
+            .unwrap();
         assert!(mc.passed(), "K={k}: {mc:?}");
         let fine = Schedule::vp_cosine(1.0 - 1e-6, 640).unwrap();
         let law = lg::generated_law(&fine, &mean, &cov, k, false).unwrap();
@@ -224,7 +228,9 @@ fn ddim_with_rank_k_optimum_generates_n_mu_sigma_k() {
 fn low_rank_gaussian_denoiser_is_uut_over_one_plus_t2() {
     let mut rng = Rng::new(0x358, 0);
     for (d, p) in [(2usize, 1usize), (5, 2), (10, 7)] {
-        let u = Mat::from_fn(d, p, |_, _| rng.normal()).qr().compute_thin_Q();
+        let u = Mat::from_fn(d, p, |_, _| rng.normal())
+            .qr()
+            .compute_thin_Q();
         for t in [0.01, 0.5, 3.0] {
             let check = rank_k::low_rank_gaussian_denoiser(&u, t).unwrap();
             assert!(check.passed(), "d={d} P={p} t={t}: {check:?}");

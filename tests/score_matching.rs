@@ -9,12 +9,20 @@ use diffusion_theorems::theorems::{linear_gaussian, score_matching as sm};
 
 fn three_d_gmm() -> GaussianMixture {
     let c = |a: f64, b: f64| {
-        let f = Mat::from_fn(3, 3, |i, j| if i == j { a } else { b * (i + j) as f64 / 4.0 });
+        let f = Mat::from_fn(
+            3,
+            3,
+            |i, j| if i == j { a } else { b * (i + j) as f64 / 4.0 },
+        );
         &f * f.transpose()
     };
     GaussianMixture::new(
         &[0.5, 0.3, 0.2],
-        &[vec![2.0, 0.0, -1.0], vec![-2.0, 1.0, 0.0], vec![0.0, -2.5, 2.0]],
+        &[
+            vec![2.0, 0.0, -1.0],
+            vec![-2.0, 1.0, 0.0],
+            vec![0.0, -2.5, 2.0],
+        ],
         &[c(0.5, 0.1), c(0.3, -0.2), c(0.6, 0.0)],
     )
     .unwrap()
@@ -49,12 +57,23 @@ fn discrepancy_shrinks_as_steps_grow() {
     let ks: Vec<f64> = [2usize, 8, 64]
         .iter()
         .map(|&l| {
-            let s = sm::generate(&three, &Schedule::vp_cosine(0.999, l).unwrap(), false, 8000, 5)
-                .unwrap();
-            sm::generated_matches_target_cdf(&three, &s).unwrap().residual
+            let s = sm::generate(
+                &three,
+                &Schedule::vp_cosine(0.999, l).unwrap(),
+                false,
+                8000,
+                5,
+            )
+            .unwrap();
+            sm::generated_matches_target_cdf(&three, &s)
+                .unwrap()
+                .residual
         })
         .collect();
-    assert!(ks[0] > band, "L=2 should be visibly wrong: {ks:?} band {band}");
+    assert!(
+        ks[0] > band,
+        "L=2 should be visibly wrong: {ks:?} band {band}"
+    );
     assert!(ks[0] - ks[2] > 2.0 * band, "{ks:?} band {band}");
     assert!(ks[1] > ks[2], "{ks:?}");
 }
@@ -69,9 +88,13 @@ fn projected_cdf_matches_direct_draws() {
         use diffusion_theorems::targets::Target;
         target.sample(&mut Rng::new(77, 0), 8000)
     };
-    assert!(sm::generated_matches_target_cdf(&target, &direct).unwrap().passed());
+    assert!(sm::generated_matches_target_cdf(&target, &direct)
+        .unwrap()
+        .passed());
     let shifted = Mat::from_fn(8000, 3, |i, j| direct[(i, j)] + 0.2);
-    assert!(!sm::generated_matches_target_cdf(&target, &shifted).unwrap().passed());
+    assert!(!sm::generated_matches_target_cdf(&target, &shifted)
+        .unwrap()
+        .passed());
 }
 
 /// Bad input is a typed error, never a panic.

@@ -180,7 +180,13 @@ impl Denoiser for OptimalAffine {
 
     fn denoise(&self, y: &[f64], sigma: f64) -> Result<Vec<f64>> {
         check_input(self.dim(), y, sigma)?;
-        Ok(shrink_apply(&self.factor, &self.mean, y, sigma, self.factor.rank()))
+        Ok(shrink_apply(
+            &self.factor,
+            &self.mean,
+            y,
+            sigma,
+            self.factor.rank(),
+        ))
     }
 
     /// `∇f = W(σ)`, formed from the stored factor (error: its rounding, `4 r ε max λ/(λ+σ²)`).
@@ -225,8 +231,8 @@ pub(crate) fn shrink_apply(
     let delta: Vec<f64> = y.iter().zip(mean).map(|(a, b)| a - b).collect();
     let mut out = mean.to_vec();
     for (j, &lambda) in factor.eigenvalues.iter().enumerate().take(k) {
-        let c: f64 = (0..d).map(|i| factor.basis[(i, j)] * delta[i]).sum::<f64>() * lambda
-            / (lambda + s2);
+        let c: f64 =
+            (0..d).map(|i| factor.basis[(i, j)] * delta[i]).sum::<f64>() * lambda / (lambda + s2);
         for (i, o) in out.iter_mut().enumerate() {
             *o += c * factor.basis[(i, j)];
         }

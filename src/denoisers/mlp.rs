@@ -93,9 +93,9 @@ impl Denoiser for Mlp {
         for k in 0..h {
             let mut a = self.b1[k];
             let mut magnitude = self.b1[k].abs();
-            for j in 0..d {
-                a += self.w1[(k, j)] * y[j];
-                magnitude += (self.w1[(k, j)] * y[j]).abs();
+            for (j, yj) in y.iter().enumerate() {
+                a += self.w1[(k, j)] * yj;
+                magnitude += (self.w1[(k, j)] * yj).abs();
             }
             let t = a.tanh();
             slope.push(1.0 - t * t);

@@ -44,8 +44,8 @@ fn descending_eigen(mean: &[f64], covariance: &Mat, k: usize) -> Result<(Vec<f64
     // Validates symmetry and PSD-ness (with the crate's rounding floor).
     let factor = SpectralFactor::from_covariance("covariance", covariance)?;
     let (values, vectors) = sym_eigen(covariance)?;
-    let floor = factor.eigenvalues.iter().cloned().fold(0.0, f64::max) * 8.0 * d as f64
-        * linalg::EPS;
+    let floor =
+        factor.eigenvalues.iter().cloned().fold(0.0, f64::max) * 8.0 * d as f64 * linalg::EPS;
     let order: Vec<usize> = (0..d).rev().collect();
     let vals = order
         .iter()
@@ -149,7 +149,9 @@ pub fn eckart_young_weight(covariance: &Mat, sigma: f64, k: usize) -> Result<Mat
         .svd()
         .map_err(|e| Error::Numerical(format!("SVD of Σ Σ̃^(-1/2): {e:?}")))?;
     let (u, s, v) = (svd.U(), svd.S().column_vector(), svd.V());
-    let mk = Mat::from_fn(d, d, |i, j| (0..k).map(|l| u[(i, l)] * s[l] * v[(j, l)]).sum());
+    let mk = Mat::from_fn(d, d, |i, j| {
+        (0..k).map(|l| u[(i, l)] * s[l] * v[(j, l)]).sum()
+    });
     Ok(&mk * &inv_sqrt)
 }
 
@@ -207,5 +209,5 @@ pub fn optimal_rank_k_mse(descending_eigenvalues: &[f64], sigma: f64, k: usize) 
 /// validation as [`RankK::optimal`] with K = 1.
 pub fn descending_eigenvalues(covariance: &Mat) -> Result<Vec<f64>> {
     let d = covariance.nrows();
-    Ok(descending_eigen(&vec![0.0; d], covariance, 1.min(d).max(1))?.0)
+    Ok(descending_eigen(&vec![0.0; d], covariance, 1)?.0)
 }

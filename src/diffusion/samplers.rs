@@ -187,10 +187,7 @@ impl KadkhodaieSimoncelli {
         let rows: Vec<(Vec<f64>, usize)> = (0..n)
             .into_par_iter()
             .map(|p| {
-                let mut rng = Rng::new(
-                    self.stream.seed,
-                    self.stream.stream.wrapping_add(p as u32),
-                );
+                let mut rng = Rng::new(self.stream.seed, self.stream.stream.wrapping_add(p as u32));
                 let mut x: Vec<f64> = (0..d)
                     .map(|j| self.mean[j] + self.sigma0 * noise[(p, j)])
                     .collect();

@@ -66,9 +66,7 @@ impl Schedule {
         check_positive("C1", c1)?;
         check_positive("C2", c2)?;
         check_steps(steps)?;
-        let times: Vec<f64> = (0..=steps)
-            .map(|l| c1 * (c2 * l as f64).exp_m1())
-            .collect();
+        let times: Vec<f64> = (0..=steps).map(|l| c1 * (c2 * l as f64).exp_m1()).collect();
         if !times.iter().all(|t| t.is_finite()) {
             return Err(Error::InvalidArgument {
                 what: "C1, C2, steps".into(),

@@ -81,7 +81,11 @@ pub fn ddim_affine(
         let bb = gpu.input("ddim bias", &b)?;
         gpu.queue()
             .write_buffer(&next, 0, bytemuck::cast_slice(&vec![POISON; words.max(1)]));
-        gpu.dispatch(&shaders::DDIM_AFFINE_STEP, &[&params, &cur, &wb, &bb, &next], groups)?;
+        gpu.dispatch(
+            &shaders::DDIM_AFFINE_STEP,
+            &[&params, &cur, &wb, &bb, &next],
+            groups,
+        )?;
         std::mem::swap(&mut cur, &mut next);
     }
     let out = gpu.read::<f32>(&cur, words)?;

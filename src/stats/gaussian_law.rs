@@ -86,11 +86,7 @@ pub fn test_gaussian_law(
     for i in 0..r {
         two_sided((0..n).map(|k| w[(k, i)] * w[(k, i)]).sum());
         for j in (i + 1)..r {
-            two_sided(
-                (0..n)
-                    .map(|k| 0.5 * (w[(k, i)] + w[(k, j)]).powi(2))
-                    .sum(),
-            );
+            two_sided((0..n).map(|k| 0.5 * (w[(k, i)] + w[(k, j)]).powi(2)).sum());
         }
     }
     Ok(GaussianLawTest {

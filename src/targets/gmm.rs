@@ -425,12 +425,7 @@ impl Target for GaussianMixture {
             .collect();
         let mut out = Mat::zeros(n, self.dim);
         for i in 0..n {
-            // Align around the categorical draw: its uniform must not share a Philox block
-            // with any normal (Box–Muller reuses the block's words, which made the component
-            // choice correlated with the within-component draws).
-            rng.align_to_block();
             let k = rng.categorical(&weights);
-            rng.align_to_block();
             let c = &self.components[k];
             let z = rng.normals(c.factor.rank());
             for j in 0..self.dim {

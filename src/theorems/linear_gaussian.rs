@@ -36,7 +36,9 @@ pub fn optimal_affine_routes(target: &dyn Target, y: &[f64], sigma: f64) -> Resu
     let (mu, cov) = (target.mean(), target.covariance());
     let spectral = OptimalAffine::from_moments(&mu, &cov)?.denoise(y, sigma)?;
     let d = mu.len();
-    let tilde = Mat::from_fn(d, d, |i, j| cov[(i, j)] + if i == j { sigma * sigma } else { 0.0 });
+    let tilde = Mat::from_fn(d, d, |i, j| {
+        cov[(i, j)] + if i == j { sigma * sigma } else { 0.0 }
+    });
     let wt = linalg::spd_solve(&tilde, &cov)?;
     let cholesky: Vec<f64> = (0..d)
         .map(|i| mu[i] + (0..d).map(|j| wt[(j, i)] * (y[j] - mu[j])).sum::<f64>())
@@ -208,7 +210,13 @@ pub fn generated_law(
         });
     }
     let lambdas: Vec<f64> = (0..d)
-        .map(|i| if i < rank { rk.top().eigenvalues[i] } else { 0.0 })
+        .map(|i| {
+            if i < rank {
+                rk.top().eigenvalues[i]
+            } else {
+                0.0
+            }
+        })
         .collect();
     let u = &rk.top().basis;
     let s = schedule.initial_scale();

@@ -74,7 +74,13 @@ pub fn closed_form_equals_eckart_young(covariance: &Mat, sigma: f64, k: usize) -
 pub fn mse_matches_formula(mean: &[f64], covariance: &Mat, sigma: f64, k: usize) -> Result<Check> {
     let d = mean.len();
     let rk = RankK::optimal(mean, covariance, k)?;
-    let mse = affine_mse(mean, covariance, &rk.weight(sigma)?, &rk.bias(sigma)?, sigma)?;
+    let mse = affine_mse(
+        mean,
+        covariance,
+        &rk.weight(sigma)?,
+        &rk.bias(sigma)?,
+        sigma,
+    )?;
     let lambdas = descending_eigenvalues(covariance)?;
     let formula = optimal_rank_k_mse(&lambdas, sigma, k);
     let trace: f64 = lambdas.iter().sum();
@@ -184,9 +190,7 @@ pub fn subspace_learning_is_pca(
     let mut residual = (best - best_trace).abs();
     for _ in 0..trials {
         let g = Mat::from_fn(d, p, |_, _| rng.normal());
-        let q = g
-            .qr()
-            .compute_thin_Q();
+        let q = g.qr().compute_thin_Q();
         let (m, m_trace) = mse_of(&q)?;
         residual = residual.max((m - m_trace).abs()).max(best - m);
     }

@@ -38,8 +38,7 @@ pub fn projected_cdf(target: &GaussianMixture, v: &[f64]) -> Result<impl Fn(f64)
         if var <= 0.0 {
             return Err(Error::InvalidArgument {
                 what: format!("component {k}"),
-                reason: "has zero variance along the projection direction (atom in the CDF)"
-                    .into(),
+                reason: "has zero variance along the projection direction (atom in the CDF)".into(),
             });
         }
         parts.push((c.weight, m, var.sqrt()));
@@ -109,7 +108,9 @@ pub fn generated_matches_target_cdf(target: &GaussianMixture, samples: &Mat) -> 
     let n = samples.nrows();
     let mut worst = 0.0f64;
     for v in &dirs {
-        let proj: Vec<f64> = (0..n).map(|i| linalg::dot(&linalg::row(samples, i), v)).collect();
+        let proj: Vec<f64> = (0..n)
+            .map(|i| linalg::dot(&linalg::row(samples, i), v))
+            .collect();
         worst = worst.max(ks_one_sample(&proj, projected_cdf(target, v)?)?);
     }
     Ok(Check {
@@ -131,8 +132,12 @@ pub fn generated_matches_direct_draws(
     let n = samples.nrows();
     let mut worst = 0.0f64;
     for v in &dirs {
-        let a: Vec<f64> = (0..n).map(|i| linalg::dot(&linalg::row(samples, i), v)).collect();
-        let b: Vec<f64> = (0..m).map(|i| linalg::dot(&linalg::row(&direct, i), v)).collect();
+        let a: Vec<f64> = (0..n)
+            .map(|i| linalg::dot(&linalg::row(samples, i), v))
+            .collect();
+        let b: Vec<f64> = (0..m)
+            .map(|i| linalg::dot(&linalg::row(&direct, i), v))
+            .collect();
         worst = worst.max(ks_two_sample(&a, &b)?);
     }
     Ok(Check {
