@@ -111,3 +111,52 @@ fn bad_input_is_a_typed_error() {
     assert!(sm::generate(&three, &schedule, false, 0, 0).is_ok());
     assert!(sm::generated_matches_target_cdf(&three, &Mat::zeros(0, 2)).is_err());
 }
+
+/// Kadkhodaie–Simoncelli ascent (Sugolov Algorithm 1) with the Bayes denoiser of the Fig. 2
+/// 3-GMM used blind: every row stops by the residual rule within the cap; the run is a pure
+/// function of (noise, stream) — identical inputs give identical samples, β < 1 with another
+/// stream gives different ones; bad h, β, σ₀/σ_∞, mean length and an unreachable stop are typed
+/// errors.
+#[test]
+fn kadkhodaie_simoncelli_ascent_stops_by_residual_rule_and_is_deterministic() {
+    use diffusion_theorems::denoisers::Bayes;
+    use diffusion_theorems::diffusion::{KadkhodaieSimoncelli, Sampler};
+    use diffusion_theorems::rng::{PhiloxStream, Rng};
+    use diffusion_theorems::targets::Target;
+    let (three, _) = linear_gaussian::fig2_pair().unwrap();
+    let den = Bayes::new(three.clone());
+    let mut rng = Rng::new(3, 0);
+    let noise = Mat::from_fn(50, 2, |_, _| rng.normal());
+    let ks = |beta: f64, stream: u32, max_iterations: usize| KadkhodaieSimoncelli {
+        h: 0.1,
+        beta,
+        sigma0: 1.0,
+        sigma_inf: 0.05,
+        mean: three.mean(),
+        max_iterations,
+        stream: PhiloxStream::new(9, stream),
+    };
+    for beta in [1.0, 0.5] {
+        let (a, iters) = ks(beta, 0, 10_000)
+            .sample_with_iterations(&den, &noise)
+            .unwrap();
+        assert!(iters.iter().all(|&t| t >= 1 && t < 10_000), "{iters:?}");
+        let b = ks(beta, 0, 10_000).sample(&den, &noise).unwrap();
+        assert_eq!(a, b);
+        let c = ks(beta, 1, 10_000).sample(&den, &noise).unwrap();
+        assert_eq!(beta == 1.0, a == c, "β = {beta}");
+    }
+    assert!(ks(1.0, 0, 1).sample(&den, &noise).is_err());
+    let mut bad = ks(1.0, 0, 100);
+    bad.h = 0.0;
+    assert!(bad.sample(&den, &noise).is_err());
+    let mut bad = ks(1.0, 0, 100);
+    bad.beta = 1.5;
+    assert!(bad.sample(&den, &noise).is_err());
+    let mut bad = ks(1.0, 0, 100);
+    bad.sigma_inf = 2.0;
+    assert!(bad.sample(&den, &noise).is_err());
+    let mut bad = ks(1.0, 0, 100);
+    bad.mean = vec![0.0];
+    assert!(bad.sample(&den, &noise).is_err());
+}
