@@ -16,8 +16,9 @@ use crate::error::{Error, Result};
 use crate::linalg::{sym_eigen, Mat};
 use statrs::distribution::{ChiSquared, ContinuousCDF};
 
-/// Outcome: `worst` is the largest ratio of a statistic to its acceptance bound (≤ 1 passes;
-/// for the two-sided χ²_n tests both `Q/q_hi` and `q_lo/Q` count), `zero_direction_max` the
+/// Outcome: `worst` is the largest ratio of a statistic to its acceptance bound (≤ 1 passes):
+/// `T/q_hi` for the mean, and for the two-sided χ²_n tests the excursion from n relative to the
+/// band, `max((Q − n)/(q_hi − n), (n − Q)/(n − q_lo))`; `zero_direction_max` the
 /// largest |deviation| along a zero-variance direction.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct GaussianLawTest {
@@ -82,7 +83,12 @@ pub fn test_gaussian_law(
     let mut worst = mean_stat / chi(r as f64)?.inverse_cdf(1.0 - a);
     let chin = chi(n as f64)?;
     let (q_lo, q_hi) = (chin.inverse_cdf(a / 2.0), chin.inverse_cdf(1.0 - a / 2.0));
-    let mut two_sided = |q: f64| worst = worst.max(q / q_hi).max(q_lo / q);
+    let center = n as f64;
+    let mut two_sided = |q: f64| {
+        worst = worst
+            .max((q - center) / (q_hi - center))
+            .max((center - q) / (center - q_lo))
+    };
     for i in 0..r {
         two_sided((0..n).map(|k| w[(k, i)] * w[(k, i)]).sum());
         for j in (i + 1)..r {
