@@ -7,6 +7,7 @@
 //! stated false-failure probability.
 //!
 //! * [`denoisers`] — the `Denoiser` trait and architectures (Bayes, affine, soft threshold, MLP, …);
+//! * [`diffusion`] — noise schedules and samplers (DDIM, ancestral, Kadkhodaie–Simoncelli);
 //! * [`targets`] — distributions with closed-form noisy densities (f64 reference numerics);
 //! * [`rng`] — the Philox4x32-10 stream shared bit-for-bit with the WGSL kernels;
 //! * [`gpu`] — the wgpu runtime and one wrapper per kernel in `gpu/*.wgsl`;
@@ -15,6 +16,7 @@
 //! * [`report`] — the verify table, its JSON report, and the theorem registry.
 
 pub mod denoisers;
+pub mod diffusion;
 pub mod error;
 pub mod gpu;
 pub mod linalg;

@@ -2,11 +2,13 @@
 //! checks and prints the table; `eval` evaluates closed forms of a target for scripts.
 
 use clap::{Parser, Subcommand, ValueEnum};
+use diffusion_theorems::denoisers::linear::OptimalAffine;
+use diffusion_theorems::denoisers::RankK;
 use diffusion_theorems::error::{Error, Result};
 use diffusion_theorems::gpu::Gpu;
 use diffusion_theorems::linalg::Mat;
 use diffusion_theorems::report::{self, Report};
-use diffusion_theorems::targets::{ClosedForm, TargetSpec};
+use diffusion_theorems::targets::{ClosedForm, Target, TargetSpec};
 use diffusion_theorems::theorems;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -40,12 +42,15 @@ enum Command {
         /// Noise level σ > 0.
         #[arg(long)]
         sigma: f64,
-        /// Points JSON file: [[y_1, ..., y_d], ...].
+        /// Points JSON file: [[y_1, ..., y_d], ...] (required for the pointwise quantities).
         #[arg(long)]
-        points: PathBuf,
+        points: Option<PathBuf>,
         /// The quantity.
         #[arg(long, value_enum)]
         quantity: Quantity,
+        /// K for `optimal-rank-k-denoiser` (1 ≤ K ≤ d).
+        #[arg(long)]
+        rank: Option<usize>,
     },
 }
 
@@ -56,6 +61,12 @@ enum Quantity {
     ScoreHessian,
     PosteriorMean,
     PosteriorCovariance,
+    /// {"W", "b"} of the MSE-optimal affine denoiser μ + Σ(Σ+σ²I)⁻¹(y−μ).
+    OptimalAffineDenoiser,
+    /// {"W", "b" = 0} of the MSE-optimal bias-free denoiser M(M+σ²I)⁻¹, M = Σ + μμᵀ.
+    OptimalBiasFreeDenoiser,
+    /// {"W", "b"} of the MSE-optimal rank-K denoiser (needs --rank K).
+    OptimalRankKDenoiser,
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(path: &PathBuf) -> Result<T> {
@@ -76,9 +87,53 @@ fn rows(m: &Mat) -> serde_json::Value {
         .into()
 }
 
-fn eval(target: &PathBuf, sigma: f64, points: &PathBuf, quantity: Quantity) -> Result<()> {
+/// Prints {"W": rows, "b": [...]} of the optimal linear denoisers at σ.
+fn eval_linear(t: &dyn Target, sigma: f64, quantity: Quantity, rank: Option<usize>) -> Result<()> {
+    let (mean, cov) = (t.mean(), t.covariance());
+    let (w, b) = match quantity {
+        Quantity::OptimalAffineDenoiser => {
+            let f = OptimalAffine::from_moments(&mean, &cov)?;
+            (f.weight(sigma)?, f.bias(sigma)?)
+        }
+        Quantity::OptimalBiasFreeDenoiser => {
+            let f = OptimalAffine::bias_free_from_moments(&mean, &cov)?;
+            (f.weight(sigma)?, vec![0.0; mean.len()])
+        }
+        _ => {
+            let k = rank.ok_or_else(|| Error::InvalidArgument {
+                what: "--rank".into(),
+                reason: "optimal-rank-k-denoiser needs --rank K".into(),
+            })?;
+            let f = RankK::optimal(&mean, &cov, k)?;
+            (f.weight(sigma)?, f.bias(sigma)?)
+        }
+    };
+    println!("{}", serde_json::json!({ "W": rows(&w), "b": b }));
+    Ok(())
+}
+
+fn eval(
+    target: &PathBuf,
+    sigma: f64,
+    points: Option<&PathBuf>,
+    quantity: Quantity,
+    rank: Option<usize>,
+) -> Result<()> {
     let spec: TargetSpec = read_json(target)?;
     let t = spec.build()?;
+    if matches!(
+        quantity,
+        Quantity::OptimalAffineDenoiser
+            | Quantity::OptimalBiasFreeDenoiser
+            | Quantity::OptimalRankKDenoiser
+    ) {
+        diffusion_theorems::error::ensure_sigma(sigma)?;
+        return eval_linear(&t, sigma, quantity, rank);
+    }
+    let points = points.ok_or_else(|| Error::InvalidArgument {
+        what: "--points".into(),
+        reason: "this quantity is evaluated at points: pass --points P.json".into(),
+    })?;
     let pts: Vec<Vec<f64>> = read_json(points)?;
     let values = pts
         .iter()
@@ -89,6 +144,12 @@ fn eval(target: &PathBuf, sigma: f64, points: &PathBuf, quantity: Quantity) -> R
                 Quantity::ScoreHessian => rows(&t.score_hessian(y, sigma)?),
                 Quantity::PosteriorMean => t.posterior_mean(y, sigma)?.into(),
                 Quantity::PosteriorCovariance => rows(&t.posterior_covariance(y, sigma)?),
+                _ => {
+                    return Err(Error::InvalidArgument {
+                        what: "--quantity".into(),
+                        reason: "not a pointwise quantity".into(),
+                    })
+                }
             })
         })
         .collect::<Result<Vec<_>>>()?;
@@ -146,7 +207,8 @@ fn main() -> ExitCode {
             sigma,
             points,
             quantity,
-        } => eval(&target, sigma, &points, quantity).map(|()| true),
+            rank,
+        } => eval(&target, sigma, points.as_ref(), quantity, rank).map(|()| true),
     };
     match outcome {
         Ok(true) => ExitCode::SUCCESS,

@@ -2,7 +2,9 @@
 //! architectures the theorems are stated for.
 //!
 //! * [`bayes`] — the exact posterior mean `f*(y) = E[x | y]` of a closed-form target;
-//! * [`linear`] — affine maps `f(y) = W y + b` (σ-independent, exact Jacobian `W`);
+//! * [`linear`] — affine maps `f(y) = W y + b` (σ-independent, exact Jacobian `W`), the
+//!   MSE-optimal affine and bias-free denoisers and least-squares fits;
+//! * [`rank_k`] — the MSE-optimal rank-K linear denoiser (Eckart–Young);
 //! * [`elementwise`] — soft thresholding and polynomial maps;
 //! * [`mlp`] — a one-hidden-layer tanh network with its exact Jacobian.
 //!
@@ -14,11 +16,13 @@ pub mod divergence;
 pub mod elementwise;
 pub mod linear;
 pub mod mlp;
+pub mod rank_k;
 
 pub use bayes::Bayes;
 pub use elementwise::{PowerMap, SoftThreshold};
-pub use linear::Affine;
+pub use linear::{Affine, OptimalAffine};
 pub use mlp::Mlp;
+pub use rank_k::RankK;
 
 use crate::error::{ensure_finite, ensure_len, ensure_sigma, Result};
 use crate::linalg::{self, Mat, EPS};

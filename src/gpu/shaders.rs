@@ -81,6 +81,12 @@ pub const JVP_GMM: Shader = Shader {
     sources: &[DENOISER_JVP],
 };
 
+/// One DDIM step with an affine denoiser for a batch of states (`gpu/ddim.wgsl`).
+pub const DDIM_AFFINE_STEP: Shader = Shader {
+    entry_point: "ddim_affine_step",
+    sources: &[("ddim.wgsl", include_str!("../../gpu/ddim.wgsl"))],
+};
+
 /// Every kernel of the crate (the naga validation test walks this list and checks that every
 /// file in `gpu/` appears in it).
 pub const ALL: &[Shader] = &[
@@ -92,6 +98,7 @@ pub const ALL: &[Shader] = &[
     JVP_POWER_MAP,
     JVP_MLP,
     JVP_GMM,
+    DDIM_AFFINE_STEP,
 ];
 
 impl Shader {

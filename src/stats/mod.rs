@@ -2,6 +2,8 @@
 //! numerical differentiation with an error estimate, used by every theorem check.
 
 pub mod finite_difference;
+pub mod gaussian_law;
+pub mod two_sample;
 
 use statrs::distribution::{ContinuousCDF, Normal};
 

@@ -3,7 +3,10 @@
 //! default case sets that `diffusion-theorems verify` runs.
 
 pub mod kl_bound;
+pub mod linear_gaussian;
 pub mod miyasawa_covariance;
+pub mod rank_k;
+pub mod score_matching;
 pub mod sure;
 pub mod tweedie;
 
@@ -121,8 +124,11 @@ pub const CPU_BACKEND: &str = "cpu-f64";
 pub fn verify_all(gpu: Result<&Gpu>) -> Vec<Verdict> {
     let mut out = tweedie::default_verdicts(gpu.clone());
     out.extend(miyasawa_covariance::default_verdicts(gpu.clone()));
-    out.extend(sure::default_verdicts(gpu));
+    out.extend(sure::default_verdicts(gpu.clone()));
     out.extend(kl_bound::default_verdicts());
+    out.extend(linear_gaussian::default_verdicts(gpu.clone()));
+    out.extend(rank_k::default_verdicts(gpu.clone()));
+    out.extend(score_matching::default_verdicts(gpu));
     out
 }
 

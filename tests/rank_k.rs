@@ -1,0 +1,268 @@
+//! `rank_k`: the optimal rank-K linear denoiser Σ_{i≤K} λᵢ/(λᵢ+σ²)uᵢuᵢᵀ, its MSE, sampling
+//! N(μ, Σ_K), and the book's low-rank closed forms. See theorems/rank_k.md.
+
+mod common;
+
+use common::config;
+use diffusion_theorems::denoisers::rank_k::{affine_mse, descending_eigenvalues, RankK};
+use diffusion_theorems::denoisers::Denoiser;
+use diffusion_theorems::diffusion::Schedule;
+use diffusion_theorems::linalg::{max_abs_diff_mat, Mat};
+use diffusion_theorems::rng::Rng;
+use diffusion_theorems::theorems::{linear_gaussian as lg, rank_k};
+use proptest::prelude::*;
+
+/// A random covariance `F Fᵀ`, F d×r with entries in [−1, 1] (rank r ≤ d), and a mean.
+fn covariance(d: usize, r: usize, entries: &[f64]) -> Mat {
+    let f = Mat::from_fn(d, r, |i, j| entries[i * d + j]);
+    &f * f.transpose()
+}
+
+fn cov_strategy() -> impl Strategy<Value = (Mat, Vec<f64>, usize)> {
+    (1usize..=8).prop_flat_map(|d| {
+        (
+            0..=d,
+            proptest::collection::vec(-1.0f64..1.0, d * d),
+            proptest::collection::vec(-3.0f64..3.0, d),
+            1..=d,
+        )
+            .prop_map(move |(r, e, mean, k)| (covariance(d, r, &e), mean, k))
+    })
+}
+
+proptest! {
+    #![proptest_config(config(128))]
+
+    #[test]
+    fn closed_form_equals_eckart_young_construction(
+        (cov, _mean, k) in cov_strategy(),
+        log_sigma in -1.5f64..1.0,
+    ) {
+        let check = rank_k::closed_form_equals_eckart_young(&cov, 10f64.powf(log_sigma), k).unwrap();
+        prop_assert!(check.passed(), "{check:?}");
+    }
+
+    #[test]
+    fn mse_equals_tail_plus_shrunk_head_formula(
+        (cov, mean, k) in cov_strategy(),
+        log_sigma in -2.0f64..1.0,
+    ) {
+        let check = rank_k::mse_matches_formula(&mean, &cov, 10f64.powf(log_sigma), k).unwrap();
+        prop_assert!(check.passed(), "{check:?}");
+    }
+
+    #[test]
+    fn no_random_rank_k_map_beats_the_optimum(
+        (cov, mean, k) in cov_strategy(),
+        log_sigma in -2.0f64..1.0,
+        seed in 0u64..1000,
+    ) {
+        let mut rng = Rng::new(seed, 0);
+        let check = rank_k::no_random_rank_k_map_beats_optimum(
+            &mean, &cov, 10f64.powf(log_sigma), k, 20, &mut rng,
+        ).unwrap();
+        prop_assert!(check.passed(), "{check:?}");
+    }
+
+    #[test]
+    fn low_rank_gmm_softmax_form_equals_general_gmm_formula_for_equal_subspace_dimensions(
+        d in 2usize..=8,
+        kk in 1usize..=4,
+        seed in 0u64..1000,
+        log_t in -1.0f64..0.7,
+        reach in 0.0f64..4.0,
+    ) {
+        let mut rng = Rng::new(seed, 1);
+        let p = 1 + (rng.next_u32() as usize) % (d - 1);
+        let bases: Vec<Mat> = (0..kk)
+            .map(|_| Mat::from_fn(d, p, |_, _| rng.normal()).qr().compute_thin_Q())
+            .collect();
+        let y: Vec<f64> = rng.normals(d).iter().map(|v| v * reach).collect();
+        let check = rank_k::low_rank_gmm_softmax_form(&bases, &y, 10f64.powf(log_t), false).unwrap();
+        prop_assert!(check.passed(), "{check:?}");
+    }
+
+    #[test]
+    fn low_rank_gmm_softmax_form_with_dimension_correction_holds_for_unequal_dimensions(
+        d in 2usize..=8,
+        kk in 1usize..=4,
+        seed in 0u64..1000,
+        log_t in -1.0f64..0.7,
+        reach in 0.0f64..4.0,
+    ) {
+        let mut rng = Rng::new(seed, 1);
+        let bases: Vec<Mat> = (0..kk)
+            .map(|_| {
+                let p = 1 + (rng.next_u32() as usize) % (d - 1);
+                Mat::from_fn(d, p, |_, _| rng.normal()).qr().compute_thin_Q()
+            })
+            .collect();
+        let y: Vec<f64> = rng.normals(d).iter().map(|v| v * reach).collect();
+        let check = rank_k::low_rank_gmm_softmax_form(&bases, &y, 10f64.powf(log_t), true).unwrap();
+        prop_assert!(check.passed(), "{check:?}");
+    }
+}
+
+/// Counterexample to eq.3.2.80 as printed when the subspaces differ in dimension: in d = 3 with
+/// a line and a plane, t = 1, the uncorrected softmax form misses the Bayes denoiser by > 0.01.
+#[test]
+fn low_rank_gmm_softmax_form_fails_for_unequal_dimensions_without_correction() {
+    let line = Mat::from_fn(3, 1, |i, _| if i == 0 { 1.0 } else { 0.0 });
+    let plane = Mat::from_fn(3, 2, |i, j| if i == j + 1 { 1.0 } else { 0.0 });
+    let y = [1.0, 1.0, 0.5];
+    let wrong =
+        rank_k::low_rank_gmm_softmax_form(&[line.clone(), plane.clone()], &y, 1.0, false).unwrap();
+    assert!(wrong.residual > 0.01, "{wrong:?}");
+    let right = rank_k::low_rank_gmm_softmax_form(&[line, plane], &y, 1.0, true).unwrap();
+    assert!(right.passed(), "{right:?}");
+}
+
+/// Ties: Σ = diag(3, 2, 2, 1). With K = 3 the tie (λ₂ = λ₃) lies inside the kept set and L* is
+/// the same for any orthonormal basis of the tied eigenspace; with K = 2 the tie straddles the
+/// cut, another basis gives a different L* (by > 0.1) with the same MSE (= the formula), and the
+/// Eckart–Young comparison refuses with a typed error instead of reporting a false mismatch.
+#[test]
+fn tied_eigenvalues_give_a_unique_mse_and_a_basis_independent_map_inside_the_cut() {
+    let lam = [3.0, 2.0, 2.0, 1.0];
+    let cov = Mat::from_fn(4, 4, |i, j| if i == j { lam[i] } else { 0.0 });
+    let mean = vec![0.3, -0.2, 1.0, 0.0];
+    let sigma = 0.7;
+    let (c, s) = (0.6f64, 0.8f64);
+    // the tied eigenspace span(e1, e2) rotated by (c, s)
+    let alt = |k: usize| {
+        let mut basis = Mat::zeros(4, k);
+        let cols = [
+            [1.0, 0.0, 0.0, 0.0],
+            [0.0, c, s, 0.0],
+            [0.0, -s, c, 0.0],
+            [0.0, 0.0, 0.0, 1.0],
+        ];
+        for j in 0..k {
+            for i in 0..4 {
+                basis[(i, j)] = cols[j][i];
+            }
+        }
+        Mat::from_fn(4, 4, |i, j| {
+            (0..k)
+                .map(|l| lam[l] / (lam[l] + sigma * sigma) * basis[(i, l)] * basis[(j, l)])
+                .sum()
+        })
+    };
+    let zero = vec![0.0; 4];
+    let lambdas = descending_eigenvalues(&cov).unwrap();
+    for k in [2usize, 3] {
+        let rk = RankK::optimal(&mean, &cov, k).unwrap();
+        let w = rk.weight(sigma).unwrap();
+        let w_alt = alt(k);
+        let b_alt: Vec<f64> = (0..4)
+            .map(|i| mean[i] - (0..4).map(|j| w_alt[(i, j)] * mean[j]).sum::<f64>())
+            .collect();
+        let mse = affine_mse(&mean, &cov, &w, &rk.bias(sigma).unwrap(), sigma).unwrap();
+        let mse_alt = affine_mse(&mean, &cov, &w_alt, &b_alt, sigma).unwrap();
+        let formula = rank_k::optimal_mse_of(&lambdas, sigma, k);
+        let tol = 64.0 * 4.0 * f64::EPSILON * 20.0;
+        assert!((mse - formula).abs() <= tol && (mse_alt - formula).abs() <= tol);
+        let diff = max_abs_diff_mat(&w, &w_alt);
+        if k == 3 {
+            assert!(diff <= tol, "tie inside the cut: {diff}");
+            assert!(rank_k::closed_form_equals_eckart_young(&cov, sigma, k)
+                .unwrap()
+                .passed());
+        } else {
+            assert!(
+                diff > 0.1,
+                "tie at the cut must leave the optimum non-unique: {diff}"
+            );
+            let e = rank_k::closed_form_equals_eckart_young(&cov, sigma, k).unwrap_err();
+            assert!(e.to_string().contains("tie"), "{e}");
+        }
+    }
+    let _ = zero;
+}
+
+/// K ≥ rank Σ: the rank-K optimum is the full optimal affine denoiser (rank-2 Σ in d = 5,
+/// K = 2..5).
+#[test]
+fn k_at_least_rank_gives_the_full_optimal_affine_denoiser() {
+    let mut rng = Rng::new(0xabc, 0);
+    let f = Mat::from_fn(5, 2, |_, _| rng.normal());
+    let cov = &f * f.transpose();
+    let mean = rng.normals(5);
+    for k in 2..=5 {
+        for sigma in [0.05, 1.0, 10.0] {
+            let check = rank_k::full_rank_limit(&mean, &cov, sigma, k).unwrap();
+            assert!(check.passed(), "K={k} σ={sigma}: {check:?}");
+            let ey = rank_k::closed_form_equals_eckart_young(&cov, sigma, k).unwrap();
+            assert!(ey.passed(), "K={k} σ={sigma}: {ey:?}");
+        }
+    }
+}
+
+/// Sampling with the rank-K optimum (DDIM, VP cosine): the map is the closed-form one, 10000
+/// draws pass the χ²/Wishart test (α = 1e-6) with the dropped directions exactly at μ, and the
+/// closed-form covariance converges to Σ_K (error ≤ 0.011·λ_max at L = 640, t_max = 1 − 1e-6).
+#[test]
+fn ddim_with_rank_k_optimum_generates_n_mu_sigma_k() {
+    let mut rng = Rng::new(0x4a4d, 0);
+    let f = Mat::from_fn(4, 4, |_, _| rng.normal());
+    let cov = &f * f.transpose();
+    let mean = rng.normals(4);
+    let schedule = Schedule::vp_cosine(0.99, 25).unwrap();
+    let lmax = descending_eigenvalues(&cov).unwrap()[0];
+    for k in 1..=3 {
+        let map = lg::ddim_map_matches_closed_form(&schedule, &mean, &cov, k).unwrap();
+        assert!(map.passed(), "K={k}: {map:?}");
+        let mc = lg::sampled_moments_match_closed_form(&schedule, &mean, &cov, k, false, 10_000, 3)
+            .unwrap();
+        assert!(mc.passed(), "K={k}: {mc:?}");
+        let fine = Schedule::vp_cosine(1.0 - 1e-6, 640).unwrap();
+        let law = lg::generated_law(&fine, &mean, &cov, k, false).unwrap();
+        let sigma_k = rank_k::truncated_covariance(&cov, k).unwrap();
+        let err = max_abs_diff_mat(&law.covariance, &sigma_k);
+        assert!(err <= 0.011 * lmax, "K={k}: {err}");
+    }
+}
+
+/// Book eq.3.2.58: Σ = UUᵀ (U orthonormal d×P) has optimal denoiser UUᵀ/(1+t²).
+#[test]
+fn low_rank_gaussian_denoiser_is_uut_over_one_plus_t2() {
+    let mut rng = Rng::new(0x358, 0);
+    for (d, p) in [(2usize, 1usize), (5, 2), (10, 7)] {
+        let u = Mat::from_fn(d, p, |_, _| rng.normal())
+            .qr()
+            .compute_thin_Q();
+        for t in [0.01, 0.5, 3.0] {
+            let check = rank_k::low_rank_gaussian_denoiser(&u, t).unwrap();
+            assert!(check.passed(), "d={d} P={p} t={t}: {check:?}");
+        }
+    }
+}
+
+/// Book eq.3.2.60–3.2.67: the subspace denoiser's MSE formula equals the trace formula, and the
+/// PCA basis beats 200 random orthonormal bases — learning it is PCA.
+#[test]
+fn learning_the_subspace_denoiser_is_pca() {
+    let mut rng = Rng::new(0x367, 0);
+    for (d, p) in [(3usize, 1usize), (6, 2), (8, 5)] {
+        let f = Mat::from_fn(d, d, |_, _| rng.normal());
+        let m = &f * f.transpose();
+        for t in [0.1, 1.0] {
+            let check = rank_k::subspace_learning_is_pca(&m, p, t, 200, &mut rng).unwrap();
+            assert!(check.passed(), "d={d} P={p} t={t}: {check:?}");
+        }
+    }
+}
+
+/// Bad input is a typed error, never a panic.
+#[test]
+fn bad_input_is_a_typed_error() {
+    let eye = Mat::from_fn(3, 3, |i, j| if i == j { 1.0 } else { 0.0 });
+    assert!(RankK::optimal(&[0.0; 3], &eye, 0).is_err());
+    assert!(RankK::optimal(&[0.0; 3], &eye, 4).is_err());
+    assert!(RankK::optimal(&[0.0; 2], &eye, 1).is_err());
+    let r = RankK::optimal(&[0.0; 3], &eye, 2).unwrap();
+    assert!(r.denoise(&[0.0; 3], f64::NAN).is_err());
+    assert!(r.denoise(&[0.0; 2], 1.0).is_err());
+    assert!(rank_k::low_rank_gmm_softmax_form(&[], &[0.0], 1.0, false).is_err());
+    assert!(affine_mse(&[0.0; 3], &eye, &eye, &[0.0; 2], 1.0).is_err());
+}
