@@ -322,3 +322,50 @@ fn ddim_kernel_matches_f64_reference() {
     let s = Schedule::ve_uniform(1.0, 2).unwrap();
     assert!(ddim::ddim_affine(gpu, &s, &den, &Mat::zeros(3, 3)).is_err());
 }
+
+/// The tiled GEMM kernel computes `α·op(A)·op(B) + β·D` within the derived f32 bound
+/// `γ_{k+5}(|α||op(A)||op(B)| + |β||D|)` for all four transpose combinations, shapes that are
+/// not multiples of the 16×16 tile (including 1×1 and a long inner dimension), β = 0 with no D.
+#[test]
+fn gemm_kernel_matches_f64_reference() {
+    use diffusion_theorems::gpu::gemm::{gemm, gemm_reference};
+    let gpu = gpu();
+    let mut rng = Rng::new(0x6e33, 0);
+    for &(m, k, n) in &[
+        (1usize, 1usize, 1usize),
+        (17, 5, 33),
+        (40, 300, 7),
+        (64, 64, 64),
+    ] {
+        for (trans_a, trans_b) in [(false, false), (true, false), (false, true), (true, true)] {
+            let a = if trans_a {
+                Mat::from_fn(k, m, |_, _| rng.normal())
+            } else {
+                Mat::from_fn(m, k, |_, _| rng.normal())
+            };
+            let b = if trans_b {
+                Mat::from_fn(n, k, |_, _| rng.normal())
+            } else {
+                Mat::from_fn(k, n, |_, _| rng.normal())
+            };
+            let d = Mat::from_fn(m, n, |_, _| rng.normal());
+            for (alpha, beta, addend) in [(1.0, 0.0, None), (-0.7, 1.3, Some(&d))] {
+                let out = gemm(gpu, &a, trans_a, &b, trans_b, alpha, beta, addend).unwrap();
+                let (reference, bound) =
+                    gemm_reference(&a, trans_a, &b, trans_b, alpha, beta, addend).unwrap();
+                for i in 0..m {
+                    for j in 0..n {
+                        let (g, r, e) = (out[(i, j)], reference[(i, j)], bound[(i, j)]);
+                        assert!(
+                            (g - r).abs() <= e,
+                            "{m}×{k}×{n} T=({trans_a},{trans_b}) α={alpha}: C[{i},{j}] {g} vs {r} (bound {e})"
+                        );
+                    }
+                }
+            }
+        }
+    }
+    let a = Mat::zeros(3, 4);
+    let err = gemm(gpu, &a, false, &a, false, 1.0, 0.0, None).unwrap_err();
+    assert!(err.to_string().contains("inner dimension"), "{err}");
+}

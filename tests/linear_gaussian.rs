@@ -225,3 +225,24 @@ fn bad_input_is_a_typed_error() {
     nan[(0, 1)] = f64::NAN;
     assert!(ddim.sample(&f, &nan).is_err());
 }
+
+/// Gradient descent on the GPU, every product a tiled WGSL GEMM, reaches the f64 least-squares
+/// fit of the same samples — affine and bias-free, d ∈ {3, 6} — within the derived bound
+/// (linear convergence of the exact iteration, its f32 floor, and the moments' f32 error).
+/// With `least_squares_matches_closed_form`, closed form, least squares and GD agree.
+#[test]
+fn gpu_gradient_descent_matches_least_squares() {
+    let gpu = common::gpu();
+    let mut rng = Rng::new(0x9d, 0);
+    for &d in &[3usize, 6] {
+        let target = diffusion_theorems::theorems::random_gmm(&mut rng, d, 3).unwrap();
+        for bias_free in [false, true] {
+            let check =
+                lg::gpu_gd_matches_least_squares(gpu, &target, 0.7, 1 << 13, 400, 3, bias_free)
+                    .unwrap();
+            assert!(check.passed(), "d={d} bias_free={bias_free}: {check:?}");
+            // informative: far below the size of the map itself
+            assert!(check.tolerance < 1e-2, "{check:?}");
+        }
+    }
+}

@@ -14,6 +14,7 @@
 pub mod bayes;
 pub mod divergence;
 pub mod elementwise;
+pub mod gd;
 pub mod linear;
 pub mod mlp;
 pub mod rank_k;

@@ -138,18 +138,33 @@ pub fn eckart_young_weight(covariance: &Mat, sigma: f64, k: usize) -> Result<Mat
     let tilde = Mat::from_fn(d, d, |i, j| {
         covariance[(i, j)] + if i == j { sigma * sigma } else { 0.0 }
     });
-    let (vals, vecs) = sym_eigen(&tilde)?;
+    reduced_rank_regression(covariance, &tilde, k)
+}
+
+/// Reduced-rank regression: the rank-K minimiser of `tr(W C_yy Wᵀ) − 2 tr(W C_xyᵀ)` (the MSE of
+/// `x ≈ W y` up to a constant) is `W_K = [C_xy C_yy^{-1/2}]_K C_yy^{-1/2}`, `[·]_K` the truncated
+/// SVD (Eckart–Young–Mirsky after whitening y). `C_yy` must be symmetric positive definite.
+pub fn reduced_rank_regression(cross: &Mat, auto: &Mat, k: usize) -> Result<Mat> {
+    let d = auto.nrows();
+    let (vals, vecs) = sym_eigen(auto)?;
+    if vals.first().is_some_and(|&v| v <= 0.0) {
+        return Err(Error::NotPsd {
+            what: "C_yy".into(),
+            reason: format!("must be positive definite, smallest eigenvalue {}", vals[0]),
+        });
+    }
     let inv_sqrt = Mat::from_fn(d, d, |i, j| {
         (0..d)
             .map(|l| vecs[(i, l)] * vecs[(j, l)] / vals[l].sqrt())
             .sum()
     });
-    let m = covariance * &inv_sqrt;
+    let m = cross * &inv_sqrt;
     let svd = m
         .svd()
-        .map_err(|e| Error::Numerical(format!("SVD of Σ Σ̃^(-1/2): {e:?}")))?;
+        .map_err(|e| Error::Numerical(format!("SVD of C_xy C_yy^(-1/2): {e:?}")))?;
     let (u, s, v) = (svd.U(), svd.S().column_vector(), svd.V());
-    let mk = Mat::from_fn(d, d, |i, j| {
+    let k = k.min(s.nrows());
+    let mk = Mat::from_fn(m.nrows(), m.ncols(), |i, j| {
         (0..k).map(|l| u[(i, l)] * s[l] * v[(j, l)]).sum()
     });
     Ok(&mk * &inv_sqrt)

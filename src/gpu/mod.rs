@@ -7,6 +7,7 @@
 
 pub mod ddim;
 pub mod denoiser_jvp;
+pub mod gemm;
 pub mod gmm;
 pub mod monte_carlo;
 pub mod philox;
@@ -212,56 +213,81 @@ impl Gpu {
         bindings: &[&wgpu::Buffer],
         groups: [u32; 3],
     ) -> Result<()> {
+        self.dispatch_sequence(
+            &[Job {
+                shader,
+                bindings,
+                groups,
+            }],
+            1,
+        )
+    }
+
+    /// Records `jobs` in order, `repeat` times over, into one command buffer — each dispatch in
+    /// its own compute pass, so every dispatch sees the writes of the one before it — submits
+    /// it once and waits. Bind groups are built once and reused across the repeats, which is
+    /// what makes iterative algorithms (gradient descent, samplers) cheap per step.
+    pub fn dispatch_sequence(&self, jobs: &[Job], repeat: usize) -> Result<()> {
         let max = self.limits.max_compute_workgroups_per_dimension;
-        if groups.iter().any(|&g| g > max) {
-            return Err(Error::GpuLimit(format!(
-                "{}: workgroup grid {groups:?} exceeds {max} per dimension",
-                shader.entry_point
-            )));
-        }
-        let pipeline = self.pipeline(shader)?;
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let layout = pipeline.get_bind_group_layout(0);
-        let entries: Vec<wgpu::BindGroupEntry> = bindings
-            .iter()
-            .enumerate()
-            .map(|(i, b)| wgpu::BindGroupEntry {
-                binding: i as u32,
-                resource: b.as_entire_binding(),
-            })
-            .collect();
-        let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some(shader.entry_point),
-            layout: &layout,
-            entries: &entries,
-        });
+        let mut recorded = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            if job.groups.iter().any(|&g| g > max) {
+                return Err(Error::GpuLimit(format!(
+                    "{}: workgroup grid {:?} exceeds {max} per dimension",
+                    job.shader.entry_point, job.groups
+                )));
+            }
+            let pipeline = self.pipeline(job.shader)?;
+            let layout = pipeline.get_bind_group_layout(0);
+            let entries: Vec<wgpu::BindGroupEntry> = job
+                .bindings
+                .iter()
+                .enumerate()
+                .map(|(i, b)| wgpu::BindGroupEntry {
+                    binding: i as u32,
+                    resource: b.as_entire_binding(),
+                })
+                .collect();
+            let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some(job.shader.entry_point),
+                layout: &layout,
+                entries: &entries,
+            });
+            recorded.push((pipeline, bind_group, job.groups));
+        }
         let mut encoder = self
             .device
             .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                label: Some(shader.entry_point),
+                label: Some("dispatch sequence"),
             });
-        {
-            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: Some(shader.entry_point),
-                timestamp_writes: None,
-            });
-            pass.set_pipeline(&pipeline);
-            pass.set_bind_group(0, &bind_group, &[]);
-            pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
+        for _ in 0..repeat {
+            for (pipeline, bind_group, groups) in &recorded {
+                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: None,
+                    timestamp_writes: None,
+                });
+                pass.set_pipeline(pipeline);
+                pass.set_bind_group(0, bind_group, &[]);
+                pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
+            }
         }
         let index = self.queue.submit([encoder.finish()]);
+        let names = || {
+            jobs.iter()
+                .map(|j| j.shader.entry_point)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
         if let Some(err) = pollster::block_on(scope.pop()) {
-            return Err(Error::Gpu(format!(
-                "dispatching {}: {err}",
-                shader.entry_point
-            )));
+            return Err(Error::Gpu(format!("dispatching {}: {err}", names())));
         }
         self.device
             .poll(wgpu::PollType::Wait {
                 submission_index: Some(index),
                 timeout: None,
             })
-            .map_err(|e| Error::Gpu(format!("waiting for {}: {e}", shader.entry_point)))?;
+            .map_err(|e| Error::Gpu(format!("waiting for {}: {e}", names())))?;
         Ok(())
     }
 
@@ -302,6 +328,18 @@ impl Gpu {
         staging.unmap();
         Ok(out)
     }
+}
+
+/// One dispatch of a sequence: a kernel, its buffers bound to `@binding(i)` in order, and the
+/// workgroup grid.
+#[derive(Debug, Clone, Copy)]
+pub struct Job<'a> {
+    /// The kernel.
+    pub shader: &'a Shader,
+    /// Buffers for `@group(0) @binding(0..)`.
+    pub bindings: &'a [&'a wgpu::Buffer],
+    /// Workgroups per dimension.
+    pub groups: [u32; 3],
 }
 
 /// A workgroup grid covering `n_groups` groups of a 1-D kernel within the per-dimension limit:

@@ -87,6 +87,12 @@ pub const DDIM_AFFINE_STEP: Shader = Shader {
     sources: &[("ddim.wgsl", include_str!("../../gpu/ddim.wgsl"))],
 };
 
+/// Tiled matrix product `C = α·op(A)·op(B) + β·D` (`gpu/gemm.wgsl`).
+pub const GEMM: Shader = Shader {
+    entry_point: "gemm",
+    sources: &[("gemm.wgsl", include_str!("../../gpu/gemm.wgsl"))],
+};
+
 /// Every kernel of the crate (the naga validation test walks this list and checks that every
 /// file in `gpu/` appears in it).
 pub const ALL: &[Shader] = &[
@@ -99,6 +105,7 @@ pub const ALL: &[Shader] = &[
     JVP_MLP,
     JVP_GMM,
     DDIM_AFFINE_STEP,
+    GEMM,
 ];
 
 impl Shader {

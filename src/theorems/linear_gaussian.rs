@@ -476,8 +476,61 @@ pub fn least_squares_matches_closed_form(
     })
 }
 
+/// Noisy pairs `(x_i, x_i + σg_i)`: x from `target` (stream `(seed, 0)`), g from `(seed, 1)`.
+pub fn noisy_pairs(target: &dyn Target, sigma: f64, n: usize, seed: u64) -> (Mat, Mat) {
+    let xs = target.sample(&mut Rng::new(seed, 0), n);
+    let mut noise = Rng::new(seed, 1);
+    let ys = Mat::from_fn(n, xs.ncols(), |i, j| xs[(i, j)] + sigma * noise.normal());
+    (xs, ys)
+}
+
+/// Gradient descent on the GPU (`denoisers::gd`, every product a WGSL GEMM) reaches the
+/// least-squares fit of the same samples (f64, `fit_affine` / `fit_bias_free`). Residual:
+/// `‖[W b]_GD − [W b]_LS‖_F`. Tolerance: the GD bound (`LinearGd::error_bound`, from the
+/// iteration's exact linear convergence plus its f32 floor) plus the effect of the moments'
+/// f32 error on the minimiser, `2‖S⁻¹‖₂(‖ΔR‖_F + ‖W*‖_F‖ΔS‖_F)` (first-order perturbation of
+/// `W* = R S⁻¹`, doubled for the higher orders since ‖S⁻¹‖‖ΔS‖ ≪ 1), plus the f64 solve's
+/// `64·d·κ(S)·ε·‖W*‖_F`.
+pub fn gpu_gd_matches_least_squares(
+    gpu: &Gpu,
+    target: &dyn Target,
+    sigma: f64,
+    n: usize,
+    steps: usize,
+    seed: u64,
+    bias_free: bool,
+) -> Result<Check> {
+    use crate::denoisers::gd::{gpu_moments, train_linear_gd};
+    let (xs, ys) = noisy_pairs(target, sigma, n, seed);
+    let moments = gpu_moments(gpu, &xs, &ys, !bias_free)?;
+    let gd = train_linear_gd(gpu, &moments, steps)?;
+    let ls = if bias_free {
+        fit_bias_free(&xs, &ys)?
+    } else {
+        fit_affine(&xs, &ys)?
+    };
+    let d = target.dim();
+    let mut diff2 = 0.0;
+    for i in 0..d {
+        for j in 0..d {
+            diff2 += (gd.denoiser.weight()[(i, j)] - ls.weight()[(i, j)]).powi(2);
+        }
+        diff2 += (gd.denoiser.bias()[i] - ls.bias()[i]).powi(2);
+    }
+    let (eig, _) = linalg::sym_eigen(&moments.second)?;
+    let inv_norm = 1.0 / eig[0];
+    let w_norm = gd.minimiser.norm_l2();
+    let perturbation =
+        2.0 * inv_norm * (moments.cross_bound.norm_l2() + w_norm * moments.second_bound.norm_l2());
+    let solve = 64.0 * d as f64 * (eig[eig.len() - 1] / eig[0]) * EPS * w_norm;
+    Ok(Check {
+        residual: diff2.sqrt(),
+        tolerance: gd.error_bound + perturbation + solve,
+    })
+}
+
 /// Default checks for `verify`.
-pub fn default_verdicts(_gpu: Result<&Gpu>) -> Vec<Verdict> {
+pub fn default_verdicts(gpu: Result<&Gpu>) -> Vec<Verdict> {
     let mut out = Vec::new();
     out.push(Verdict::collect(
         THEOREM,
@@ -524,6 +577,35 @@ pub fn default_verdicts(_gpu: Result<&Gpu>) -> Vec<Verdict> {
                 )?,
                 least_squares_matches_closed_form(&a, 0.5, 20_000, 8, false)?,
             ])
+        },
+    ));
+    let backend = gpu
+        .as_ref()
+        .map(|g| g.backend_name())
+        .unwrap_or_else(|_| "no adapter".into());
+    out.push(Verdict::collect(
+        THEOREM,
+        "GD on the GPU (WGSL GEMM) = least squares, affine and bias-free (derived f32 bound)",
+        &backend,
+        || {
+            let gpu = gpu?;
+            let mut rng = Rng::new(0x11d, 0);
+            let mut checks = Vec::new();
+            for &d in &[2usize, 5] {
+                let t = super::random_gmm(&mut rng, d, 3)?;
+                for bias_free in [false, true] {
+                    checks.push(gpu_gd_matches_least_squares(
+                        gpu,
+                        &t,
+                        0.5,
+                        1 << 14,
+                        600,
+                        21,
+                        bias_free,
+                    )?);
+                }
+            }
+            Ok(checks)
         },
     ));
     out
