@@ -18,6 +18,7 @@
 pub mod denoisers;
 pub mod diffusion;
 pub mod error;
+pub mod experiments;
 pub mod gpu;
 pub mod linalg;
 pub mod report;

@@ -17,6 +17,7 @@ pub mod elementwise;
 pub mod gd;
 pub mod linear;
 pub mod mlp;
+pub mod polynomial;
 pub mod rank_k;
 
 pub use bayes::Bayes;

@@ -1,5 +1,6 @@
 //! The verify table, its JSON report, and the theorem registry (`theorems/*.md`).
 
+pub mod plot;
 pub mod registry;
 
 use crate::theorems::Verdict;

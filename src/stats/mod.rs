@@ -2,7 +2,9 @@
 //! numerical differentiation with an error estimate, used by every theorem check.
 
 pub mod finite_difference;
+pub mod gauss_quadrature;
 pub mod gaussian_law;
+pub mod moments;
 pub mod two_sample;
 
 use statrs::distribution::{ContinuousCDF, Normal};

@@ -1,0 +1,259 @@
+//! Polynomial denoisers `f(y) = A h(y/s) + b` over the monomials `h` of total degree 1..=d
+//! (graded lexicographic, [`crate::stats::moments::monomials`]), with a fixed scale s (the RMS
+//! of y) that keeps the moment matrices well conditioned.
+//!
+//! The MSE-optimal one (Levine–Weiss App. A.2) solves the normal equations
+//! `G c_i = r_i` with `G = E[h̃ h̃ᵀ]`, `r_i = E[x_i h̃]`, `h̃ = (1, h(y/s))` — equivalently
+//! `A = Σ_xh Σ_h⁻¹`, `b = μ_x − A μ_h` — so it depends on the target only through the moments of
+//! (x, y) up to total order 2d, i.e. (σ being fixed) on the moments of x up to order 2d.
+
+use super::{check_input, Denoiser};
+use crate::error::{Error, Result};
+use crate::linalg::{self, Mat, EPS};
+use crate::stats::moments::{features, joint_moment, monomials, MultiIndex};
+use crate::targets::{GaussianMixture, Target};
+
+/// A fitted polynomial map with the condition number of the system it came from.
+#[derive(Debug, Clone)]
+pub struct PolynomialFit {
+    /// The monomials of `h`, in order.
+    pub basis: Vec<MultiIndex>,
+    /// The scale s: features are monomials of y/s.
+    pub scale: f64,
+    /// `[b | A]`: row i holds the intercept then the coefficients of output i (n × (1 + M)).
+    pub coefficients: Mat,
+    /// `κ(G)` of the (scaled) normal-equation matrix.
+    pub condition: f64,
+}
+
+impl PolynomialFit {
+    /// `h̃(y) = (1, h(y/s))`.
+    pub fn augmented_features(&self, y: &[f64]) -> Vec<f64> {
+        let u: Vec<f64> = y.iter().map(|v| v / self.scale).collect();
+        std::iter::once(1.0)
+            .chain(features(&u, &self.basis))
+            .collect()
+    }
+
+    /// `f(y) = [b | A] h̃(y)`.
+    pub fn apply(&self, y: &[f64]) -> Vec<f64> {
+        let h = self.augmented_features(y);
+        (0..self.coefficients.nrows())
+            .map(|i| (0..h.len()).map(|j| self.coefficients[(i, j)] * h[j]).sum())
+            .collect()
+    }
+
+    /// `∇f(y)`: `∂f_i/∂y_k = Σ_α A_iα α_k u^{α−e_k}/s`, u = y/s.
+    pub fn jacobian(&self, y: &[f64]) -> Mat {
+        let n = y.len();
+        let u: Vec<f64> = y.iter().map(|v| v / self.scale).collect();
+        Mat::from_fn(self.coefficients.nrows(), n, |i, k| {
+            self.basis
+                .iter()
+                .enumerate()
+                .filter(|(_, a)| a[k] > 0)
+                .map(|(m, a)| {
+                    let mut d = a.clone();
+                    d[k] -= 1;
+                    self.coefficients[(i, m + 1)]
+                        * a[k] as f64
+                        * crate::stats::moments::monomial_value(&u, &d)
+                        / self.scale
+                })
+                .sum()
+        })
+    }
+
+    /// `‖[b | A]‖_F`.
+    pub fn norm(&self) -> f64 {
+        self.coefficients.norm_l2()
+    }
+}
+
+fn solve_normal_equations(g: &Mat, r: &Mat) -> Result<(Mat, f64)> {
+    let (eig, _) = linalg::sym_eigen(g)?;
+    if eig[0] <= 0.0 {
+        return Err(Error::InvalidArgument {
+            what: "polynomial normal equations".into(),
+            reason: format!(
+                "the feature moment matrix is singular (smallest eigenvalue {}): the law of y \
+                 has too few support points for this degree",
+                eig[0]
+            ),
+        });
+    }
+    let condition = eig[eig.len() - 1] / eig[0];
+    // G Cᵀ = Rᵀ, C = [b | A] row per output
+    let ct = linalg::spd_solve(g, &r.transpose().to_owned())?;
+    Ok((ct.transpose().to_owned(), condition))
+}
+
+/// The RMS scale `s = √(E‖y‖²/n)` of y = x + σg.
+fn rms_scale(target: &GaussianMixture, sigma: f64) -> f64 {
+    let n = target.dim() as f64;
+    let mean = target.mean();
+    let cov = target.covariance();
+    let second: f64 = (0..target.dim())
+        .map(|i| cov[(i, i)] + mean[i] * mean[i] + sigma * sigma)
+        .sum();
+    (second / n).sqrt()
+}
+
+/// The MSE-optimal polynomial denoiser of degree `degree` for `target` at noise σ, from the
+/// exact moments of (x, y) (Stein's recursion on their joint mixture).
+pub fn optimal_polynomial(
+    target: &GaussianMixture,
+    sigma: f64,
+    degree: usize,
+) -> Result<PolynomialFit> {
+    crate::error::ensure_sigma(sigma)?;
+    if degree == 0 {
+        return Err(Error::InvalidArgument {
+            what: "degree".into(),
+            reason: "must be at least 1, got 0".into(),
+        });
+    }
+    let n = target.dim();
+    let basis = monomials(n, degree);
+    let scale = rms_scale(target, sigma);
+    let zero = vec![0; n];
+    let aug: Vec<MultiIndex> = std::iter::once(zero.clone())
+        .chain(basis.iter().cloned())
+        .collect();
+    let m = aug.len();
+    let mut indices = Vec::with_capacity(m * m + n * m);
+    for a in &aug {
+        for b in &aug {
+            let sum: MultiIndex = a.iter().zip(b).map(|(p, q)| p + q).collect();
+            indices.push((zero.clone(), sum));
+        }
+    }
+    for i in 0..n {
+        let mut ei = zero.clone();
+        ei[i] = 1;
+        for a in &aug {
+            indices.push((ei.clone(), a.clone()));
+        }
+    }
+    let values = joint_moment(target, sigma, &indices)?;
+    let degree_of = |a: &MultiIndex| a.iter().sum::<usize>() as i32;
+    let g = Mat::from_fn(m, m, |i, j| {
+        values[i * m + j] / scale.powi(degree_of(&aug[i]) + degree_of(&aug[j]))
+    });
+    let r = Mat::from_fn(n, m, |i, j| {
+        values[m * m + i * m + j] / scale.powi(degree_of(&aug[j]))
+    });
+    let (coefficients, condition) = solve_normal_equations(&g, &r)?;
+    Ok(PolynomialFit {
+        basis,
+        scale,
+        coefficients,
+        condition,
+    })
+}
+
+/// The least-squares polynomial fit `min Σ_k ‖x_k − [b | A] h̃(y_k)‖²` from sample pairs (rows),
+/// with the scale s given (use the optimal fit's to compare coefficients).
+pub fn fit_polynomial(xs: &Mat, ys: &Mat, degree: usize, scale: f64) -> Result<PolynomialFit> {
+    if xs.nrows() != ys.nrows() || xs.ncols() != ys.ncols() {
+        return Err(Error::DimensionMismatch {
+            what: "sample pairs (rows)".into(),
+            expected: ys.nrows(),
+            got: xs.nrows(),
+        });
+    }
+    if !(scale.is_finite() && scale > 0.0) {
+        return Err(Error::InvalidArgument {
+            what: "feature scale".into(),
+            reason: format!("must be finite and > 0, got {scale}"),
+        });
+    }
+    linalg::ensure_finite_mat("clean samples", xs)?;
+    linalg::ensure_finite_mat("noisy samples", ys)?;
+    let n = ys.ncols();
+    let basis = monomials(n, degree);
+    let proto = PolynomialFit {
+        basis: basis.clone(),
+        scale,
+        coefficients: Mat::zeros(n, basis.len() + 1),
+        condition: f64::NAN,
+    };
+    let m = basis.len() + 1;
+    let mut g = Mat::zeros(m, m);
+    let mut r = Mat::zeros(n, m);
+    let count = ys.nrows() as f64;
+    for k in 0..ys.nrows() {
+        let h = proto.augmented_features(&linalg::row(ys, k));
+        for a in 0..m {
+            for b in 0..m {
+                g[(a, b)] += h[a] * h[b] / count;
+            }
+            for i in 0..n {
+                r[(i, a)] += xs[(k, i)] * h[a] / count;
+            }
+        }
+    }
+    let (coefficients, condition) = solve_normal_equations(&g, &r)?;
+    Ok(PolynomialFit {
+        basis,
+        scale,
+        coefficients,
+        condition,
+    })
+}
+
+/// The rounding bound of a fit's coefficients from its normal equations:
+/// `‖Δc‖ ≤ 8(M + 1)·κ(G)·ε·‖c‖` (backward-stable Cholesky solve, Higham Thm 10.4, with the
+/// moments themselves accurate to a few ulps of their magnitudes).
+pub fn rounding_bound(fit: &PolynomialFit) -> f64 {
+    8.0 * (fit.basis.len() + 1) as f64 * fit.condition * EPS * fit.norm()
+}
+
+/// The MSE-optimal degree-d polynomial denoiser of a target, as a σ-dependent [`Denoiser`]: the
+/// fit is recomputed from the moments at each σ (once per batch).
+#[derive(Debug, Clone)]
+pub struct OptimalPolynomial {
+    target: GaussianMixture,
+    degree: usize,
+}
+
+impl OptimalPolynomial {
+    /// The degree-`degree` optimal polynomial denoiser of `target`.
+    pub fn new(target: GaussianMixture, degree: usize) -> Result<Self> {
+        if degree == 0 {
+            return Err(Error::InvalidArgument {
+                what: "degree".into(),
+                reason: "must be at least 1, got 0".into(),
+            });
+        }
+        Ok(Self { target, degree })
+    }
+}
+
+impl Denoiser for OptimalPolynomial {
+    fn dim(&self) -> usize {
+        self.target.dim()
+    }
+
+    fn denoise(&self, y: &[f64], sigma: f64) -> Result<Vec<f64>> {
+        check_input(self.dim(), y, sigma)?;
+        Ok(optimal_polynomial(&self.target, sigma, self.degree)?.apply(y))
+    }
+
+    fn denoise_batch(&self, ys: &Mat, sigma: f64) -> Result<Mat> {
+        crate::error::ensure_sigma(sigma)?;
+        if ys.ncols() != self.dim() {
+            return Err(Error::DimensionMismatch {
+                what: "y (columns)".into(),
+                expected: self.dim(),
+                got: ys.ncols(),
+            });
+        }
+        linalg::ensure_finite_mat("y", ys)?;
+        let fit = optimal_polynomial(&self.target, sigma, self.degree)?;
+        let rows: Vec<Vec<f64>> = (0..ys.nrows())
+            .map(|i| fit.apply(&linalg::row(ys, i)))
+            .collect();
+        Ok(Mat::from_fn(ys.nrows(), self.dim(), |i, j| rows[i][j]))
+    }
+}
