@@ -298,6 +298,55 @@ fn polynomial_score_is_not_a_gradient_field_in_2d() {
     }
 }
 
+/// The random-feature denoiser of §3.2, `A (c∘R y)^k` with a ridge read-out, fitted on the GPU
+/// (projection and Gram by the WGSL GEMM, powers by the power-feature kernel, conjugate gradients
+/// with GPU products) predicts what the f64 Cholesky fit predicts, at every training point, within
+/// the derived f32 bound (`gpu_fit_error_bound` times ‖D^{-1/2}φ̃(y)‖) — for k = 3 and for
+/// k = 27, where the scales keep every power in [−1, 1] so nothing overflows.
+#[test]
+fn random_feature_gpu_fit_matches_f64_fit() {
+    use diffusion_theorems::denoisers::random_feature::{
+        fit_cpu, fit_gpu, gpu_fit_error_bound, random_projection,
+    };
+    let gpu = common::gpu();
+    let target = diffusion_theorems::experiments::polynomial_2d::target().unwrap();
+    let sigma = 0.5;
+    let (xs, ys) =
+        diffusion_theorems::theorems::linear_gaussian::noisy_pairs(&target, sigma, 256, 5);
+    let projection = random_projection(7, 32, 2);
+    for power in [3usize, 27] {
+        let (cpu, system) = fit_cpu(&xs, &ys, &projection, power, 0.05, sigma).unwrap();
+        let (gpu_fit, report) =
+            fit_gpu(gpu, &xs, &ys, &projection, power, 0.05, sigma, 1e-6).unwrap();
+        let (bound, diag) =
+            gpu_fit_error_bound(&xs, &ys, &cpu, &system, report.relative_residual).unwrap();
+        for i in 0..ys.nrows() {
+            let y = diffusion_theorems::linalg::row(&ys, i);
+            let h = cpu.features(&y);
+            let scaled: f64 = h
+                .iter()
+                .zip(&diag)
+                .map(|(v, d)| v * v / d)
+                .sum::<f64>()
+                .sqrt();
+            let (a, b) = (
+                gpu_fit.denoise(&y, sigma).unwrap(),
+                cpu.denoise(&y, sigma).unwrap(),
+            );
+            let diff = diffusion_theorems::linalg::max_abs_diff(&a, &b);
+            assert!(
+                diff.is_finite() && diff <= bound * scaled,
+                "k={power} point {i}: {diff} > {}",
+                bound * scaled
+            );
+        }
+        assert!(
+            cpu.denoise(&[0.0, 0.0], 0.7).is_err(),
+            "fitted at σ = 0.5 only"
+        );
+    }
+}
+
 /// Bad input is a typed error: degree 0, a 2-D target for a 1-D rule, zero nodes, a law with
 /// too few atoms for the degree, σ ≤ 0.
 #[test]

@@ -12,7 +12,7 @@
 use super::rank_k::reduced_rank_regression;
 use super::Affine;
 use crate::error::{Error, Result};
-use crate::gpu::gemm::{self, GpuMat, PreparedProduct, Product};
+use crate::gpu::gemm::{self, product, GpuMat, PreparedProduct};
 use crate::gpu::gmm::F32_UNIT_ROUNDOFF;
 use crate::gpu::Gpu;
 use crate::linalg::{self, Mat};
@@ -24,31 +24,6 @@ pub const MOMENT_CHUNK: usize = 512;
 fn gamma32(n: usize) -> f64 {
     let nu = n as f64 * F32_UNIT_ROUNDOFF;
     nu / (1.0 - nu)
-}
-
-/// `C = α·op(A)·op(B) + β·D` prepared for recording.
-fn product<'a>(
-    gpu: &Gpu,
-    (a, trans_a): (&'a GpuMat, bool),
-    (b, trans_b): (&'a GpuMat, bool),
-    alpha: f32,
-    beta: f32,
-    d: Option<&'a GpuMat>,
-    c: &'a GpuMat,
-) -> Result<PreparedProduct<'a>> {
-    PreparedProduct::new(
-        gpu,
-        Product {
-            a,
-            trans_a,
-            b,
-            trans_b,
-            alpha,
-            beta,
-            d,
-            c,
-        },
-    )
 }
 
 /// Sample second moments of pairs (x_i, y_i) computed on the GPU, with elementwise bounds on

@@ -18,6 +18,7 @@ pub mod gd;
 pub mod linear;
 pub mod mlp;
 pub mod polynomial;
+pub mod random_feature;
 pub mod rank_k;
 
 pub use bayes::Bayes;

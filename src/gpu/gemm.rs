@@ -52,6 +52,11 @@ impl GpuMat {
         }))
     }
 
+    /// The storage buffer (row-major f32), for other kernels' bindings.
+    pub fn buffer(&self) -> &wgpu::Buffer {
+        &self.buffer
+    }
+
     /// (rows, columns).
     pub fn shape(&self) -> (usize, usize) {
         (self.rows, self.cols)
@@ -189,6 +194,31 @@ impl<'a> PreparedProduct<'a> {
             &self.product.c.buffer,
         ]
     }
+}
+
+/// `C = α·op(A)·op(B) + β·D` prepared for recording.
+pub fn product<'a>(
+    gpu: &Gpu,
+    (a, trans_a): (&'a GpuMat, bool),
+    (b, trans_b): (&'a GpuMat, bool),
+    alpha: f32,
+    beta: f32,
+    d: Option<&'a GpuMat>,
+    c: &'a GpuMat,
+) -> Result<PreparedProduct<'a>> {
+    PreparedProduct::new(
+        gpu,
+        Product {
+            a,
+            trans_a,
+            b,
+            trans_b,
+            alpha,
+            beta,
+            d,
+            c,
+        },
+    )
 }
 
 /// Runs `products` in order, `repeat` times over, in one submission (each sees the writes of

@@ -11,6 +11,7 @@ pub mod gemm;
 pub mod gmm;
 pub mod monte_carlo;
 pub mod philox;
+pub mod power_features;
 pub mod shaders;
 
 use crate::error::{Error, Result};

@@ -93,6 +93,15 @@ pub const GEMM: Shader = Shader {
     sources: &[("gemm.wgsl", include_str!("../../gpu/gemm.wgsl"))],
 };
 
+/// Random power features `(c_j (Y Rᵀ)_ij)^k` with a constant column (`gpu/power_features.wgsl`).
+pub const POWER_FEATURES: Shader = Shader {
+    entry_point: "power_features",
+    sources: &[(
+        "power_features.wgsl",
+        include_str!("../../gpu/power_features.wgsl"),
+    )],
+};
+
 /// Every kernel of the crate (the naga validation test walks this list and checks that every
 /// file in `gpu/` appears in it).
 pub const ALL: &[Shader] = &[
@@ -106,6 +115,7 @@ pub const ALL: &[Shader] = &[
     JVP_GMM,
     DDIM_AFFINE_STEP,
     GEMM,
+    POWER_FEATURES,
 ];
 
 impl Shader {
