@@ -90,14 +90,14 @@ pub enum Error {
     /// A JSON file did not have the documented format.
     #[error("bad JSON in {path}: {reason}")]
     Json {
-        /// The path (or "<stdin>").
+        /// The path (or `<stdin>`).
         path: String,
         /// What serde_json reported.
         reason: String,
     },
 }
 
-/// `Result` with the crate's [`Error`].
+/// `Result` with the crate's [`Error`](enum@Error).
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Returns an error naming the first non-finite entry of `values`, if any.

@@ -579,10 +579,7 @@ pub fn default_verdicts(gpu: Result<&Gpu>) -> Vec<Verdict> {
             ])
         },
     ));
-    let backend = gpu
-        .as_ref()
-        .map(|g| g.backend_name())
-        .unwrap_or_else(|_| "no adapter".into());
+    let backend = super::backend_label(&gpu);
     out.push(Verdict::collect(
         THEOREM,
         "GD on the GPU (WGSL GEMM) = least squares, affine and bias-free (derived f32 bound)",

@@ -120,6 +120,13 @@ impl Verdict {
 /// The backend label of CPU-only checks.
 pub const CPU_BACKEND: &str = "cpu-f64";
 
+/// The backend label of GPU checks: the adapter's name, or "no adapter".
+pub fn backend_label(gpu: &Result<&Gpu>) -> String {
+    gpu.as_ref()
+        .map(|g| g.backend_name())
+        .unwrap_or_else(|_| "no adapter".into())
+}
+
 /// Every theorem's default checks (the `verify` command). GPU checks run on `gpu` when given and
 /// fail with the adapter error otherwise.
 pub fn verify_all(gpu: Result<&Gpu>) -> Vec<Verdict> {

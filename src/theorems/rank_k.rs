@@ -361,10 +361,7 @@ pub fn default_verdicts(gpu: Result<&Gpu>) -> Vec<Verdict> {
             Ok(checks)
         },
     ));
-    let backend = gpu
-        .as_ref()
-        .map(|g| g.backend_name())
-        .unwrap_or_else(|_| "no adapter".into());
+    let backend = super::backend_label(&gpu);
     out.push(Verdict::collect(
         THEOREM,
         "GD on W = A·B on the GPU (WGSL GEMM) from random init converges to the rank-K optimum",

@@ -571,10 +571,7 @@ pub fn default_verdicts(gpu: Result<&Gpu>) -> Vec<Verdict> {
                 .collect()
         },
     ));
-    let backend = gpu
-        .as_ref()
-        .map(|g| g.backend_name())
-        .unwrap_or_else(|_| "no adapter".into());
+    let backend = super::backend_label(&gpu);
     out.push(Verdict::collect(
         THEOREM,
         "non-linear f (Bayes, soft threshold, MLP, cubic map) on GMMs: paired GPU Monte Carlo with \

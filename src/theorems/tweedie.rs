@@ -292,10 +292,7 @@ pub fn default_verdicts(gpu: Result<&Gpu>) -> Vec<Verdict> {
             },
         ),
     ];
-    let backend = gpu
-        .as_ref()
-        .map(|g| g.backend_name())
-        .unwrap_or_else(|_| "no adapter".into());
+    let backend = super::backend_label(&gpu);
     out.push(Verdict::collect(
         THEOREM,
         "GPU Monte Carlo E[x|y] within z·SE of Bayes (family-wise α = 1e-6)",
