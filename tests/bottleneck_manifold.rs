@@ -271,3 +271,67 @@ fn bad_input_is_a_typed_error() {
     assert!(err.to_string().contains("0.25"), "{err}");
     assert!(PerStep::new(vec![0.5], vec![net]).is_err());
 }
+
+/// Backpropagation (the f64 reference of the GPU training kernels) against central differences
+/// of the loss in every parameter, on random smooth networks and batches. Tolerance: the
+/// difference quotient's bound (Richardson + rounding `2δL/h` with δL from the network's running
+/// error bound, `δL ≤ (1/m)Σ(2|r|δf + δf²) + γ_{mn}L`) plus the f64 rounding of backprop, taken
+/// as `γ_{P}` times the same sum over absolute values (`64·P·ε·max|∇|`).
+#[test]
+fn backpropagation_matches_central_differences_of_the_loss() {
+    use diffusion_theorems::stats::finite_difference;
+    let mut rng = Rng::new(65, 0);
+    for sigma in [
+        SigmaInput::None,
+        SigmaInput::Encoder,
+        SigmaInput::EncoderAndDecoder,
+    ] {
+        let arch = Architecture {
+            dim: 3,
+            encoder: vec![6, 5],
+            bottleneck: 2,
+            decoder: vec![7],
+            hidden: Activation::Tanh,
+            code: Activation::Tanh,
+            output: Activation::Tanh,
+            sigma,
+        };
+        let net = BottleneckNet::random(arch, &mut rng).unwrap();
+        let m = 8;
+        let xs = Mat::from_fn(m, 3, |_, _| 0.5 * rng.normal());
+        let sigmas: Vec<f64> = (0..m).map(|_| 0.1 + rng.uniform()).collect();
+        let ys = Mat::from_fn(m, 3, |i, j| xs[(i, j)] + sigmas[i] * rng.normal());
+        let (loss, grad) = net.loss_and_gradient(&ys, &xs, &sigmas).unwrap();
+        let theta = net.parameters();
+        let loss_at = |t: &[f64]| -> diffusion_theorems::Result<f64> {
+            Ok(net
+                .with_parameters(t)?
+                .loss_and_gradient(&ys, &xs, &sigmas)?
+                .0)
+        };
+        let mut delta_f = 0.0;
+        for p in 0..m {
+            let y = linalg::row(&ys, p);
+            let f = net.denoise(&y, sigmas[p]).unwrap();
+            let df = net.forward_error(&y, sigmas[p]).unwrap();
+            for j in 0..3 {
+                delta_f += (2.0 * (f[j] - xs[(p, j)]).abs() * df + df * df) / m as f64;
+            }
+        }
+        let eps = f64::EPSILON;
+        let delta_l = 2.0 * (delta_f + (m * 3 + 2) as f64 * eps * loss);
+        let h = eps.cbrt();
+        let fd = finite_difference::gradient(loss_at, &theta, h, delta_l).unwrap();
+        let p = theta.len();
+        let gmax = grad.iter().fold(0.0f64, |a, g| a.max(g.abs()));
+        for k in 0..p {
+            let tol = fd.error[k] + 64.0 * p as f64 * eps * gmax;
+            assert!(
+                (grad[k] - fd.value[k]).abs() <= tol,
+                "{sigma:?} ∂L/∂θ[{k}]: backprop {} vs differences {} (tol {tol})",
+                grad[k],
+                fd.value[k]
+            );
+        }
+    }
+}
