@@ -487,12 +487,12 @@ impl<'g> GpuTrainer<'g> {
                 .map(|&v| f64::from(v))
                 .collect())
         };
-        Ok((
-            read(&self.theta)?,
-            read(&self.m)?,
-            read(&self.v)?,
-            self.step,
-        ))
+        Ok(OptimizerState {
+            theta: read(&self.theta)?,
+            m: read(&self.m)?,
+            v: read(&self.v)?,
+            step: self.step,
+        })
     }
 
     /// Restores a saved state (a checkpoint); vectors of the parameter count's length.
