@@ -324,12 +324,11 @@ fn backpropagation_matches_central_differences_of_the_loss() {
         let fd = finite_difference::gradient(loss_at, &theta, h, delta_l).unwrap();
         let p = theta.len();
         let gmax = grad.iter().fold(0.0f64, |a, g| a.max(g.abs()));
-        for k in 0..p {
+        for (k, g) in grad.iter().enumerate() {
             let tol = fd.error[k] + 64.0 * p as f64 * eps * gmax;
             assert!(
-                (grad[k] - fd.value[k]).abs() <= tol,
-                "{sigma:?} ∂L/∂θ[{k}]: backprop {} vs differences {} (tol {tol})",
-                grad[k],
+                (g - fd.value[k]).abs() <= tol,
+                "{sigma:?} ∂L/∂θ[{k}]: backprop {g} vs differences {} (tol {tol})",
                 fd.value[k]
             );
         }
