@@ -364,10 +364,16 @@ impl BottleneckNet {
     /// The network with the same architecture and parameters `theta` (layout of
     /// [`BottleneckNet::parameters`]).
     pub fn with_parameters(&self, theta: &[f64]) -> Result<Self> {
-        crate::error::ensure_len("parameters", theta, self.arch.parameter_count())?;
+        Self::from_parameters(self.arch.clone(), theta)
+    }
+
+    /// The network of architecture `arch` with flat parameters `theta` (per layer, W row-major
+    /// then b).
+    pub fn from_parameters(arch: Architecture, theta: &[f64]) -> Result<Self> {
+        arch.validate()?;
+        crate::error::ensure_len("parameters", theta, arch.parameter_count())?;
         let mut k = 0;
-        let layers = self
-            .arch
+        let layers = arch
             .layer_shapes()
             .iter()
             .map(|&(o, i)| {
@@ -378,7 +384,7 @@ impl BottleneckNet {
                 Layer { weight, bias }
             })
             .collect();
-        Self::new(self.arch.clone(), layers)
+        Self::new(arch, layers)
     }
 
     fn with_sigma(&self, l: usize, a: &[f64], sigma: f64) -> Vec<f64> {

@@ -20,6 +20,7 @@ pub mod gd;
 pub mod linear;
 pub mod mlp;
 pub mod rank_k;
+pub mod training;
 
 pub use bayes::Bayes;
 pub use elementwise::{PowerMap, SoftThreshold};
