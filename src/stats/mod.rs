@@ -3,6 +3,7 @@
 
 pub mod finite_difference;
 pub mod gaussian_law;
+pub mod intrinsic_dimension;
 pub mod two_sample;
 
 use statrs::distribution::{ContinuousCDF, Normal};

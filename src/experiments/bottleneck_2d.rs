@@ -1,0 +1,256 @@
+//! Levine–Weiss Fig. 4: train the 2-D bottleneck network `2 → 64 → h → 64 → 2` (σ entering
+//! the encoder) on the three-component GMM on the GPU, sample with DDIM, and measure
+//!
+//! * the local-PCA intrinsic dimension of the samples (k = 20 neighbours, explained-variance
+//!   threshold τ = 0.95; [`crate::stats::intrinsic_dimension`]), against the target's;
+//! * a two-sample test of `P_gen = P_target`: Kolmogorov–Smirnov on F = 16 projections
+//!   (angles kπ/16), each at α/F, with the distribution-free DKW bound
+//!   `ε = ε_n(α/2F) + ε_m(α/2F)` — under `P_gen = P_target` the test rejects with probability
+//!   ≤ α = 10⁻⁶ (union bound over directions). The statistic reported is `max_dir D/ε`:
+//!   > 1 rejects, and larger means a stronger rejection;
+//! * every sample's distance to the last step's decoder curve (h = 1).
+//!
+//! for h = 1 and h = 2, and writes the scatter plot (target, h = 1, h = 2 side by side) as a PNG.
+
+use crate::denoisers::bottleneck::{Architecture, BottleneckNet, SigmaInput};
+use crate::denoisers::training::{train, RunOptions, TrainConfig};
+use crate::diffusion::{Ddim, Sampler, Schedule};
+use crate::error::{Error, Result};
+use crate::gpu::mlp::AdamConfig;
+use crate::gpu::Gpu;
+use crate::linalg::{self, Mat};
+use crate::rng::Rng;
+use crate::stats::intrinsic_dimension::{local_pca, LocalPca};
+use crate::stats::two_sample::{ks_two_sample, two_sample_epsilon};
+use crate::targets::Target;
+use crate::theorems::bottleneck_manifold::distance_to_decoder_curve;
+use crate::theorems::linear_gaussian::fig2_pair;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+/// Settings of the experiment.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Adam steps per network.
+    pub steps: u64,
+    /// Generated (and fresh target) samples.
+    pub samples: usize,
+    /// Seed of training data, initial weights and sampling noise.
+    pub seed: u64,
+    /// Output folder (PNG, JSON, checkpoints).
+    pub out: PathBuf,
+    /// Show progress bars.
+    pub progress: bool,
+}
+
+/// Results for one bottleneck width.
+#[derive(Debug, Clone, Serialize)]
+pub struct WidthResult {
+    /// h.
+    pub h: usize,
+    /// Mean training loss over the last 5% of steps.
+    pub final_loss: f64,
+    /// Training wall-clock seconds (GPU).
+    pub train_seconds: f64,
+    /// Local PCA of the generated samples.
+    pub intrinsic_dimension: LocalPca,
+    /// `max_dir D/ε` of the projected KS test (> 1 rejects at α = 1e-6).
+    pub ks_ratio: f64,
+    /// Largest sample distance to the last step's decoder curve (h = 1 only).
+    pub max_curve_distance: Option<f64>,
+}
+
+/// The whole experiment's report.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// Adapter used for training.
+    pub adapter: String,
+    /// Local PCA of fresh target samples (reference).
+    pub target_intrinsic_dimension: LocalPca,
+    /// KS ratio of two independent target samples (should be < 1).
+    pub target_vs_target_ks_ratio: f64,
+    /// Per width.
+    pub widths: Vec<WidthResult>,
+    /// Error rate α of the two-sample test.
+    pub alpha: f64,
+    /// The PNG written.
+    pub png: String,
+}
+
+/// Directions of the projected KS test.
+pub const DIRECTIONS: usize = 16;
+/// False-rejection probability of the two-sample test.
+pub const ALPHA: f64 = 1e-6;
+
+/// `max_dir D/ε` of the projected two-sample KS test of `a` vs `b` (module doc).
+pub fn projected_ks_ratio(a: &Mat, b: &Mat) -> Result<f64> {
+    let eps = two_sample_epsilon(a.nrows(), b.nrows(), ALPHA / DIRECTIONS as f64)?;
+    let mut worst: f64 = 0.0;
+    for k in 0..DIRECTIONS {
+        let t = std::f64::consts::PI * k as f64 / DIRECTIONS as f64;
+        let proj = |m: &Mat| -> Vec<f64> {
+            (0..m.nrows())
+                .map(|i| t.cos() * m[(i, 0)] + t.sin() * m[(i, 1)])
+                .collect()
+        };
+        worst = worst.max(ks_two_sample(&proj(a), &proj(b))? / eps);
+    }
+    Ok(worst)
+}
+
+/// The VE exponential schedule of the experiment: `t_ℓ = 0.05(e^{0.12ℓ} − 1)`, L = 50
+/// (σ from 0.0064 to 20).
+pub fn schedule() -> Result<Schedule> {
+    Schedule::ve_exponential(0.05, 0.12, 50)
+}
+
+/// Runs the experiment (module doc) and writes `bottleneck_2d.png` and `bottleneck_2d.json`
+/// into `settings.out`.
+pub fn run(gpu: &Gpu, settings: &Settings) -> Result<Report> {
+    if settings.samples < 100 || settings.steps == 0 {
+        return Err(Error::InvalidArgument {
+            what: "samples, steps".into(),
+            reason: format!(
+                "need ≥ 100 samples and ≥ 1 step, got {} and {}",
+                settings.samples, settings.steps
+            ),
+        });
+    }
+    std::fs::create_dir_all(&settings.out).map_err(|e| Error::Io {
+        path: settings.out.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    let (target, _) = fig2_pair()?;
+    let schedule = schedule()?;
+    let sigmas: Vec<f64> = (1..=schedule.steps())
+        .map(|l| schedule.denoiser_noise(l))
+        .collect();
+    let mut rng = Rng::new(settings.seed, 1);
+    let reference = target.sample(&mut rng, settings.samples);
+    let fresh = target.sample(&mut Rng::new(settings.seed, 2), settings.samples);
+    let noise = Mat::from_fn(settings.samples, 2, |_, _| rng.normal());
+    let stride = (settings.samples / 250).max(1);
+    let mut widths = vec![];
+    let mut generated = vec![];
+    for h in [1usize, 2] {
+        let arch = Architecture::paper_2d(h, 64, SigmaInput::Encoder);
+        let init = BottleneckNet::random(arch, &mut Rng::new(settings.seed, 10 + h as u32))?;
+        let config = TrainConfig {
+            batch: 512,
+            steps: settings.steps,
+            chunk: 100,
+            adam: AdamConfig::default(),
+            seed: settings.seed + h as u64,
+            sigmas: sigmas.clone(),
+        };
+        let options = RunOptions {
+            checkpoint: Some(settings.out.join(format!("bottleneck_2d_h{h}.ckpt.json"))),
+            progress: settings.progress,
+        };
+        let start = std::time::Instant::now();
+        let ck = train(gpu, &init, &target, &config, &options)?;
+        let train_seconds = start.elapsed().as_secs_f64();
+        let net = ck.network()?;
+        let samples = Ddim {
+            schedule: schedule.clone(),
+        }
+        .sample(&net, &noise)?;
+        let tail = (ck.losses.len() / 20).max(1);
+        let final_loss = ck.losses[ck.losses.len() - tail..].iter().sum::<f64>() / tail as f64;
+        let max_curve_distance = if h == 1 {
+            let mut worst: f64 = 0.0;
+            for p in (0..samples.nrows()).step_by(stride) {
+                let x = linalg::row(&samples, p);
+                let (upper, _) = distance_to_decoder_curve(&net, &x, sigmas[0], 50.0, 4001)?;
+                worst = worst.max(upper);
+            }
+            Some(worst)
+        } else {
+            None
+        };
+        widths.push(WidthResult {
+            h,
+            final_loss,
+            train_seconds,
+            intrinsic_dimension: local_pca(&samples, 20, stride, 0.95)?,
+            ks_ratio: projected_ks_ratio(&samples, &reference)?,
+            max_curve_distance,
+        });
+        generated.push(samples);
+    }
+    let png = settings.out.join("bottleneck_2d.png");
+    write_scatter_png(&png, &[&reference, &generated[0], &generated[1]])?;
+    let report = Report {
+        adapter: gpu.backend_name(),
+        target_intrinsic_dimension: local_pca(&reference, 20, stride, 0.95)?,
+        target_vs_target_ks_ratio: projected_ks_ratio(&fresh, &reference)?,
+        widths,
+        alpha: ALPHA,
+        png: png.display().to_string(),
+    };
+    let json_path = settings.out.join("bottleneck_2d.json");
+    let json = serde_json::to_string_pretty(&report).map_err(|e| Error::Json {
+        path: json_path.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    std::fs::write(&json_path, json).map_err(|e| Error::Io {
+        path: json_path.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    Ok(report)
+}
+
+/// Writes point clouds as side-by-side 400×400 panels (white background, dark points, panels
+/// sharing one axis box, the bounding box of all points plus 5%) to an RGB PNG.
+pub fn write_scatter_png(path: &Path, panels: &[&Mat]) -> Result<()> {
+    let size = 400usize;
+    let width = size * panels.len();
+    let mut img = vec![255u8; width * size * 3];
+    let (mut lo, mut hi) = ([f64::INFINITY; 2], [f64::NEG_INFINITY; 2]);
+    for m in panels {
+        for i in 0..m.nrows() {
+            for j in 0..2 {
+                lo[j] = lo[j].min(m[(i, j)]);
+                hi[j] = hi[j].max(m[(i, j)]);
+            }
+        }
+    }
+    let span = (0..2)
+        .map(|j| (hi[j] - lo[j]).max(1e-9))
+        .fold(0.0, f64::max)
+        * 1.1;
+    let centre = [(lo[0] + hi[0]) / 2.0, (lo[1] + hi[1]) / 2.0];
+    let colours = [[90u8, 90, 90], [200, 30, 30], [30, 60, 200]];
+    for (k, m) in panels.iter().enumerate() {
+        // panel border
+        for t in 0..size {
+            for (x, y) in [(t, 0), (t, size - 1), (0, t), (size - 1, t)] {
+                let o = (y * width + k * size + x) * 3;
+                img[o..o + 3].copy_from_slice(&[0, 0, 0]);
+            }
+        }
+        for i in 0..m.nrows() {
+            let px = ((m[(i, 0)] - centre[0]) / span + 0.5) * size as f64;
+            let py = (0.5 - (m[(i, 1)] - centre[1]) / span) * size as f64;
+            for dx in 0..2 {
+                for dy in 0..2 {
+                    let (x, y) = (px as isize + dx, py as isize + dy);
+                    if x >= 1 && y >= 1 && (x as usize) < size - 1 && (y as usize) < size - 1 {
+                        let o = (y as usize * width + k * size + x as usize) * 3;
+                        img[o..o + 3].copy_from_slice(&colours[k % 3]);
+                    }
+                }
+            }
+        }
+    }
+    let io = |e: String| Error::Io {
+        path: path.display().to_string(),
+        reason: e,
+    };
+    let file = std::fs::File::create(path).map_err(|e| io(e.to_string()))?;
+    let mut encoder = png::Encoder::new(std::io::BufWriter::new(file), width as u32, size as u32);
+    encoder.set_color(png::ColorType::Rgb);
+    encoder.set_depth(png::BitDepth::Eight);
+    let mut writer = encoder.write_header().map_err(|e| io(e.to_string()))?;
+    writer.write_image_data(&img).map_err(|e| io(e.to_string()))
+}
