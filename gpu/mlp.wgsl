@@ -75,8 +75,8 @@ fn mlp_forward(@builtin(global_invocation_id) gid: vec3<u32>) {
 @group(0) @binding(5) var<storage, read_write> ls_sq: array<f32>;
 
 @compute @workgroup_size(64)
-fn mlp_loss_grad(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let i = gid.x;
+fn mlp_loss_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = gid.x + gid.y * nwg.x * 64u;
     if (i >= lp.m * lp.n_out) {
         return;
     }

@@ -338,8 +338,9 @@ fn backpropagation_matches_central_differences_of_the_loss() {
 /// Training on the GPU with checkpoints: 12 steps in one run, and 6 steps + a resume from the
 /// checkpoint file for 6 more, give bit-identical weights, Adam moments and losses (batch k is
 /// a pure function of (seed, k); the f32 state round-trips exactly through the JSON's f64).
-/// The trained weights differ from the initial ones, and a checkpoint from another
-/// architecture is refused.
+/// The trained weights differ from the initial ones, a checkpoint from another architecture is
+/// refused, and per-step training (one σ-blind network per level) gives a `PerStep` denoiser
+/// that routes each σ to its own trained network.
 #[test]
 fn gpu_training_resumed_from_a_checkpoint_continues_identically() {
     use diffusion_theorems::denoisers::training::{train, RunOptions, TrainConfig};
@@ -377,6 +378,36 @@ fn gpu_training_resumed_from_a_checkpoint_continues_identically() {
         .unwrap();
     assert!(train(gpu, &other, &target, &config(12), &with_ck).is_err());
     std::fs::remove_dir_all(&dir).unwrap();
+    // The paper's form: one σ-blind network per level, each trained on its own σ.
+    let blind: Vec<BottleneckNet> = (0..3)
+        .map(|_| {
+            BottleneckNet::random(Architecture::paper_2d(1, 8, SigmaInput::None), &mut rng).unwrap()
+        })
+        .collect();
+    let levels = TrainConfig {
+        sigmas: vec![0.1, 0.5, 2.0],
+        ..config(8)
+    };
+    let per_step = diffusion_theorems::denoisers::training::train_per_step(
+        gpu, &blind, &target, &levels, false,
+    )
+    .unwrap();
+    for (l, &s) in levels.sigmas.iter().enumerate() {
+        let trained = per_step.net_for(s).unwrap();
+        assert_ne!(trained.parameters(), blind[l].parameters());
+        assert_eq!(
+            per_step.denoise(&[0.3, -0.2], s).unwrap(),
+            trained.denoise(&[0.3, -0.2], s).unwrap()
+        );
+    }
+    assert!(diffusion_theorems::denoisers::training::train_per_step(
+        gpu,
+        &blind[..2],
+        &target,
+        &levels,
+        false
+    )
+    .is_err());
 }
 
 /// Fig. 4 in miniature (the full run is `diffusion-theorems exp bottleneck-2d`): the 2-D
