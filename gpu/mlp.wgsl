@@ -67,12 +67,13 @@ fn mlp_forward(@builtin(global_invocation_id) gid: vec3<u32>) {
     fw_out[r * lp.n_out + o] = act_apply(lp.act, lp.slope, acc);
 }
 
-// ---- loss: dz_L = φ'(z_L)·(2/m)(out − x), sq = (out − x)²; one thread per entry -------------
+// ---- loss: dz_L = φ'(z_L)·(2/m)·w_row·(out − x), sq = w_row·(out − x)²; one thread per entry --
 @group(0) @binding(1) var<storage, read> ls_out: array<f32>;
 @group(0) @binding(2) var<storage, read> ls_z: array<f32>;
 @group(0) @binding(3) var<storage, read> ls_x: array<f32>;
 @group(0) @binding(4) var<storage, read_write> ls_dz: array<f32>;
 @group(0) @binding(5) var<storage, read_write> ls_sq: array<f32>;
+@group(0) @binding(6) var<storage, read> ls_w: array<f32>;
 
 @compute @workgroup_size(64)
 fn mlp_loss_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -81,8 +82,9 @@ fn mlp_loss_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
         return;
     }
     let r = ls_out[i] - ls_x[i];
-    ls_sq[i] = r * r;
-    ls_dz[i] = act_derivative(lp.act, lp.slope, ls_z[i]) * lp.scale * r;
+    let w = ls_w[i / lp.n_out];
+    ls_sq[i] = w * (r * r);
+    ls_dz[i] = act_derivative(lp.act, lp.slope, ls_z[i]) * lp.scale * (w * r);
 }
 
 // ---- weight gradient: grad[W] = dzᵀ A_eff, grad[b] = Σ_r dz; one thread per (out, in + 1) --

@@ -78,6 +78,9 @@ enum Experiment {
         /// Seed.
         #[arg(long, default_value_t = 4)]
         seed: u64,
+        /// Weight the loss per σ as EDM does, (σ² + σ_d²)/(σσ_d)² (default: unweighted).
+        #[arg(long)]
+        edm: bool,
     },
 }
 
@@ -88,6 +91,7 @@ fn exp(experiment: Experiment) -> Result<bool> {
             steps,
             samples,
             seed,
+            edm,
         } => {
             let gpu = Gpu::shared()?;
             let settings = diffusion_theorems::experiments::bottleneck_2d::Settings {
@@ -96,6 +100,7 @@ fn exp(experiment: Experiment) -> Result<bool> {
                 seed,
                 out,
                 progress: true,
+                edm,
             };
             let report = diffusion_theorems::experiments::bottleneck_2d::run(gpu, &settings)?;
             println!(

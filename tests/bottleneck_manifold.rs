@@ -343,7 +343,7 @@ fn backpropagation_matches_central_differences_of_the_loss() {
 /// that routes each σ to its own trained network.
 #[test]
 fn gpu_training_resumed_from_a_checkpoint_continues_identically() {
-    use diffusion_theorems::denoisers::training::{train, RunOptions, TrainConfig};
+    use diffusion_theorems::denoisers::training::{train, LossWeighting, RunOptions, TrainConfig};
     use diffusion_theorems::gpu::mlp::AdamConfig;
     use diffusion_theorems::theorems::linear_gaussian::fig2_pair;
     let gpu = common::gpu();
@@ -358,6 +358,7 @@ fn gpu_training_resumed_from_a_checkpoint_continues_identically() {
         adam: AdamConfig::default(),
         seed: 7,
         sigmas: vec![0.05, 0.2, 1.0, 3.0],
+        weighting: LossWeighting::Edm { sigma_data: 1.0 },
     };
     let dir = std::env::temp_dir().join(format!("bottleneck-ckpt-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -417,7 +418,7 @@ fn gpu_training_resumed_from_a_checkpoint_continues_identically() {
 /// every anchor, while fresh target samples give dimension 2 at most anchors.
 #[test]
 fn trained_2d_bottleneck_samples_lie_on_a_curve() {
-    use diffusion_theorems::denoisers::training::{train, RunOptions, TrainConfig};
+    use diffusion_theorems::denoisers::training::{train, LossWeighting, RunOptions, TrainConfig};
     use diffusion_theorems::experiments::bottleneck_2d::schedule;
     use diffusion_theorems::gpu::mlp::AdamConfig;
     use diffusion_theorems::stats::intrinsic_dimension::local_pca;
@@ -439,6 +440,7 @@ fn trained_2d_bottleneck_samples_lie_on_a_curve() {
         adam: AdamConfig::default(),
         seed: 69,
         sigmas: sigmas.clone(),
+        weighting: LossWeighting::Uniform,
     };
     let net = train(gpu, &init, &target, &config, &RunOptions::default())
         .unwrap()

@@ -371,14 +371,20 @@ fn gemm_kernel_matches_f64_reference() {
 }
 
 /// A random batch for an n-dimensional network: x ~ N(0, I), σ log-uniform in [0.01, 10],
-/// y = x + σg.
+/// y = x + σg, loss weights uniform in [0, 3].
 fn mlp_batch(rng: &mut Rng, m: usize, n: usize) -> diffusion_theorems::gpu::mlp::Batch {
     let x = Mat::from_fn(m, n, |_, _| rng.normal());
     let sigma: Vec<f64> = (0..m)
         .map(|_| 10f64.powf(3.0 * rng.uniform() - 2.0))
         .collect();
     let y = Mat::from_fn(m, n, |i, j| x[(i, j)] + sigma[i] * rng.normal());
-    diffusion_theorems::gpu::mlp::Batch { y, sigma, x }
+    let weight = (0..m).map(|_| 3.0 * rng.uniform()).collect();
+    diffusion_theorems::gpu::mlp::Batch {
+        y,
+        sigma,
+        x,
+        weight,
+    }
 }
 
 /// `gpu/mlp.wgsl` forward (fused bias + activation), loss and backward (weight and input

@@ -32,6 +32,33 @@ pub struct TrainConfig {
     pub seed: u64,
     /// The noise levels σ are drawn from (uniformly over the list).
     pub sigmas: Vec<f64>,
+    /// Per-σ weight of the loss.
+    pub weighting: LossWeighting,
+}
+
+/// The weight `w(σ)` of a noise level in the loss `E w(σ)‖f(x + σg, σ) − x‖²`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub enum LossWeighting {
+    /// `w = 1`: the plain x₀ loss (dominated by large σ, where its minimum ≈ Var x).
+    Uniform,
+    /// `w = (σ² + σ_d²)/(σ σ_d)²` (Karras et al. 2022): the reciprocal of the per-coordinate MSE
+    /// of the optimal denoiser for data of variance σ_d², so every level contributes O(1).
+    Edm {
+        /// σ_d, the data's standard deviation per coordinate.
+        sigma_data: f64,
+    },
+}
+
+impl LossWeighting {
+    /// `w(σ)`.
+    pub fn weight(self, sigma: f64) -> f64 {
+        match self {
+            Self::Uniform => 1.0,
+            Self::Edm { sigma_data } => {
+                (sigma * sigma + sigma_data * sigma_data) / (sigma * sigma_data).powi(2)
+            }
+        }
+    }
 }
 
 impl TrainConfig {
@@ -51,6 +78,14 @@ impl TrainConfig {
         }
         for &s in &self.sigmas {
             crate::error::ensure_sigma(s)?;
+        }
+        if let LossWeighting::Edm { sigma_data } = self.weighting {
+            if !(sigma_data.is_finite() && sigma_data > 0.0) {
+                return Err(Error::InvalidArgument {
+                    what: "sigma_data".into(),
+                    reason: format!("must be finite and > 0, got {sigma_data}"),
+                });
+            }
         }
         Ok(())
     }
@@ -103,16 +138,23 @@ impl Checkpoint {
     }
 }
 
-/// Batch k of a run: `batch` draws x from `target` and σ from `sigmas`, `y = x + σg`, all from
-/// Philox stream `(seed, k)`.
-pub fn batch(target: &dyn Target, sigmas: &[f64], seed: u64, k: u64, rows: usize) -> Batch {
-    let mut rng = Rng::new(seed, k as u32);
+/// Batch k of a run: `rows` draws x from `target` and σ from the config's levels, `y = x + σg`,
+/// all from Philox stream `(seed, k)`, weighted by the config's `w(σ)`.
+pub fn batch(target: &dyn Target, config: &TrainConfig, k: u64) -> Batch {
+    let (sigmas, rows) = (&config.sigmas, config.batch);
+    let mut rng = Rng::new(config.seed, k as u32);
     let x = target.sample(&mut rng, rows);
     let sigma: Vec<f64> = (0..rows)
         .map(|_| sigmas[((rng.uniform() * sigmas.len() as f64) as usize).min(sigmas.len() - 1)])
         .collect();
     let y = Mat::from_fn(rows, x.ncols(), |i, j| x[(i, j)] + sigma[i] * rng.normal());
-    Batch { y, sigma, x }
+    let weight = sigma.iter().map(|&s| config.weighting.weight(s)).collect();
+    Batch {
+        y,
+        sigma,
+        x,
+        weight,
+    }
 }
 
 /// Options of [`train`] that do not change the result.
@@ -176,7 +218,7 @@ pub fn train(
     while step < config.steps {
         let n = (config.steps - step).min(config.chunk as u64);
         let batches: Vec<Batch> = (step + 1..=step + n)
-            .map(|k| batch(target, &config.sigmas, config.seed, k, config.batch))
+            .map(|k| batch(target, config, k))
             .collect();
         let chunk_losses = trainer.train(&batches)?;
         step += n;

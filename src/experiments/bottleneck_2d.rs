@@ -13,7 +13,7 @@
 //! for h = 1 and h = 2, and writes the scatter plot (target, h = 1, h = 2 side by side) as a PNG.
 
 use crate::denoisers::bottleneck::{Architecture, BottleneckNet, SigmaInput};
-use crate::denoisers::training::{train, RunOptions, TrainConfig};
+use crate::denoisers::training::{train, LossWeighting, RunOptions, TrainConfig};
 use crate::diffusion::{Ddim, Sampler, Schedule};
 use crate::error::{Error, Result};
 use crate::gpu::mlp::AdamConfig;
@@ -41,6 +41,9 @@ pub struct Settings {
     pub out: PathBuf,
     /// Show progress bars.
     pub progress: bool,
+    /// Weight the loss by EDM's `w(σ) = (σ² + σ_d²)/(σσ_d)²` with `σ_d² = tr Cov(x)/2`
+    /// (otherwise the plain unweighted x₀ loss).
+    pub edm: bool,
 }
 
 /// Results for one bottleneck width.
@@ -130,6 +133,14 @@ pub fn run(gpu: &Gpu, settings: &Settings) -> Result<Report> {
     let fresh = target.sample(&mut Rng::new(settings.seed, 2), settings.samples);
     let noise = Mat::from_fn(settings.samples, 2, |_, _| rng.normal());
     let stride = (settings.samples / 250).max(1);
+    let cov = target.covariance();
+    let weighting = if settings.edm {
+        LossWeighting::Edm {
+            sigma_data: ((cov[(0, 0)] + cov[(1, 1)]) / 2.0).sqrt(),
+        }
+    } else {
+        LossWeighting::Uniform
+    };
     let mut widths = vec![];
     let mut generated = vec![];
     for h in [1usize, 2] {
@@ -142,6 +153,7 @@ pub fn run(gpu: &Gpu, settings: &Settings) -> Result<Report> {
             adam: AdamConfig::default(),
             seed: settings.seed + h as u64,
             sigmas: sigmas.clone(),
+            weighting,
         };
         let options = RunOptions {
             checkpoint: Some(settings.out.join(format!("bottleneck_2d_h{h}.ckpt.json"))),

@@ -75,7 +75,8 @@ pub struct OptimizerState {
     pub step: u64,
 }
 
-/// One training batch: noisy inputs y (m×n), noise levels σ (m), clean targets x (m×n).
+/// One training batch: noisy inputs y (m×n), noise levels σ (m), clean targets x (m×n) and
+/// per-row loss weights w (m): the loss is `(1/m)Σ_p w_p‖f(y_p, σ_p) − x_p‖²`.
 #[derive(Debug, Clone)]
 pub struct Batch {
     /// y.
@@ -84,6 +85,8 @@ pub struct Batch {
     pub sigma: Vec<f64>,
     /// x.
     pub x: Mat,
+    /// w per row (1 for the plain denoising loss).
+    pub weight: Vec<f64>,
 }
 
 impl Batch {
@@ -96,11 +99,22 @@ impl Batch {
                 got: self.y.ncols().max(self.x.ncols()),
             });
         }
-        if self.sigma.len() != m || m == 0 {
+        if self.sigma.len() != m || self.weight.len() != m || m == 0 {
             return Err(Error::DimensionMismatch {
-                what: "batch noise levels (one per row, at least one row)".into(),
+                what: "batch noise levels and weights (one per row, at least one row)".into(),
                 expected: m.max(1),
-                got: self.sigma.len(),
+                got: if self.sigma.len() != m {
+                    self.sigma.len()
+                } else {
+                    self.weight.len()
+                },
+            });
+        }
+        crate::error::ensure_finite("batch weights", &self.weight)?;
+        if let Some(w) = self.weight.iter().find(|w| **w < 0.0) {
+            return Err(Error::InvalidArgument {
+                what: "batch weights".into(),
+                reason: format!("must be ≥ 0, got {w}"),
             });
         }
         for &s in &self.sigma {
@@ -176,6 +190,7 @@ struct BatchBuffers {
     y: wgpu::Buffer,
     s: wgpu::Buffer,
     x: wgpu::Buffer,
+    w: wgpu::Buffer,
 }
 
 /// A bottleneck network resident on the GPU with its Adam state and the work buffers of a
@@ -323,6 +338,11 @@ impl<'g> GpuTrainer<'g> {
             y: filled(self.gpu, "batch y", &flat(&b.y))?,
             s: filled(self.gpu, "batch s", &s)?,
             x: filled(self.gpu, "batch x", &flat(&b.x))?,
+            w: filled(
+                self.gpu,
+                "batch w",
+                &b.weight.iter().map(|&w| w as f32).collect::<Vec<_>>(),
+            )?,
         })
     }
 
@@ -361,6 +381,7 @@ impl<'g> GpuTrainer<'g> {
                 &data.x,
                 &self.dz[last],
                 &self.sq,
+                &data.w,
             ],
             groups_1d(gpu, self.batch * self.arch.dim),
         ));
@@ -657,15 +678,17 @@ pub fn reference_with_bounds(
         let last = shapes.len() - 1;
         let mut dz = vec![0.0; n];
         let mut edz = vec![0.0; n];
+        // w is rounded to f32 (relative u), so each weighted term carries one more u.
+        let w = batch.weight[r];
         for j in 0..n {
             let res = a[j] - batch.x[(r, j)];
             let eres = ea[j] + U * batch.x[(r, j)].abs() + U * res.abs();
-            loss += res * res;
-            loss_mag += res * res;
-            loss_prop += 2.0 * res.abs() * eres + eres * eres;
+            loss += w * res * res;
+            loss_mag += w * res * res;
+            loss_prop += w * (2.0 * res.abs() * eres + eres * eres + U * res * res);
             let (d, ed) = derivative_with_bound(arch.output, pre[last][j], pre_err[last][j]);
-            dz[j] = d * scale * res;
-            edz[j] = scale * (d.abs() * (eres + 3.0 * U * res.abs()) + ed * (res.abs() + eres));
+            dz[j] = d * scale * w * res;
+            edz[j] = scale * w * (d.abs() * (eres + 5.0 * U * res.abs()) + ed * (res.abs() + eres));
         }
         // backward
         for l in (0..shapes.len()).rev() {
