@@ -167,12 +167,13 @@ fn filled(gpu: &Gpu, label: &str, data: &[f32]) -> Result<wgpu::Buffer> {
     Ok(b)
 }
 
-fn groups_2d(gpu: &Gpu, x: usize, y: usize) -> Result<[u32; 3]> {
+/// Workgroups of `tile × tile` threads covering an x×y grid, within the per-dimension limit.
+fn groups_2d(gpu: &Gpu, x: usize, y: usize, tile: usize) -> Result<[u32; 3]> {
     let max = gpu.limits().max_compute_workgroups_per_dimension as usize;
-    let g = [x.div_ceil(8).max(1), y.div_ceil(8).max(1)];
+    let g = [x.div_ceil(tile).max(1), y.div_ceil(tile).max(1)];
     if g.iter().any(|&v| v > max) {
         return Err(Error::GpuLimit(format!(
-            "MLP layer grid {g:?} of 8×8 workgroups exceeds {max} per dimension"
+            "MLP layer grid {g:?} of {tile}×{tile} workgroups exceeds {max} per dimension"
         )));
     }
     Ok([g[0] as u32, g[1] as u32, 1])
@@ -368,7 +369,7 @@ impl<'g> GpuTrainer<'g> {
                     &self.z[l],
                     &self.a[l],
                 ],
-                groups_2d(gpu, self.shapes[l].0, self.batch)?,
+                groups_2d(gpu, self.shapes[l].0, self.batch, 16)?,
             ));
         }
         let last = n_layers - 1;
@@ -397,7 +398,7 @@ impl<'g> GpuTrainer<'g> {
                     &data.s,
                     &self.grad,
                 ],
-                groups_2d(gpu, i + 1, o)?,
+                groups_2d(gpu, i + 1, o, 8)?,
             ));
             if l > 0 {
                 jobs.push((
@@ -409,7 +410,7 @@ impl<'g> GpuTrainer<'g> {
                         &self.z[l - 1],
                         &self.dz[l - 1],
                     ],
-                    groups_2d(gpu, self.shapes[l - 1].0, self.batch)?,
+                    groups_2d(gpu, self.shapes[l - 1].0, self.batch, 8)?,
                 ));
             }
         }
