@@ -81,6 +81,10 @@ enum Experiment {
         /// Weight the loss per σ as EDM does, (σ² + σ_d²)/(σσ_d)² (default: unweighted).
         #[arg(long)]
         edm: bool,
+        /// Train the paper's own form: one σ-blind network per sampling step (50 networks,
+        /// --steps each; no checkpoints).
+        #[arg(long)]
+        per_step: bool,
     },
 }
 
@@ -92,6 +96,7 @@ fn exp(experiment: Experiment) -> Result<bool> {
             samples,
             seed,
             edm,
+            per_step,
         } => {
             let gpu = Gpu::shared()?;
             let settings = diffusion_theorems::experiments::bottleneck_2d::Settings {
@@ -101,6 +106,7 @@ fn exp(experiment: Experiment) -> Result<bool> {
                 out,
                 progress: true,
                 edm,
+                per_step,
             };
             let report = diffusion_theorems::experiments::bottleneck_2d::run(gpu, &settings)?;
             println!(

@@ -250,14 +250,15 @@ pub fn train(
 }
 
 /// The paper's form (a): one σ-blind network per noise level, network ℓ trained on σ_ℓ only
-/// (config's `sigmas` is the list of levels; each run uses seed `seed + ℓ`).
+/// (config's `sigmas` is the list of levels; each run uses seed `seed + ℓ`; no checkpoints).
+/// Returns the per-step denoiser and every network's per-step losses.
 pub fn train_per_step(
     gpu: &Gpu,
     init: &[BottleneckNet],
     target: &dyn Target,
     config: &TrainConfig,
     progress: bool,
-) -> Result<PerStep> {
+) -> Result<(PerStep, Vec<Vec<f64>>)> {
     config.validate()?;
     if init.len() != config.sigmas.len() {
         return Err(Error::DimensionMismatch {
@@ -267,6 +268,7 @@ pub fn train_per_step(
         });
     }
     let mut nets = Vec::with_capacity(init.len());
+    let mut losses = Vec::with_capacity(init.len());
     for (l, (net, &s)) in init.iter().zip(&config.sigmas).enumerate() {
         if net.architecture().sigma != SigmaInput::None {
             return Err(Error::InvalidArgument {
@@ -283,7 +285,9 @@ pub fn train_per_step(
             checkpoint: None,
             progress,
         };
-        nets.push(train(gpu, net, target, &cfg, &options)?.network()?);
+        let ck = train(gpu, net, target, &cfg, &options)?;
+        nets.push(ck.network()?);
+        losses.push(ck.losses);
     }
-    PerStep::new(config.sigmas.clone(), nets)
+    Ok((PerStep::new(config.sigmas.clone(), nets)?, losses))
 }

@@ -11,9 +11,11 @@
 //! * every sample's distance to the last step's decoder curve (h = 1).
 //!
 //! for h = 1 and h = 2, and writes the scatter plot (target, h = 1, h = 2 side by side) as a PNG.
+//! With `per_step` the paper's own form is trained instead: 50 σ-blind networks, one per step.
 
 use crate::denoisers::bottleneck::{Architecture, BottleneckNet, SigmaInput};
-use crate::denoisers::training::{train, LossWeighting, RunOptions, TrainConfig};
+use crate::denoisers::training::{train, train_per_step, LossWeighting, RunOptions, TrainConfig};
+use crate::denoisers::Denoiser;
 use crate::diffusion::{Ddim, Sampler, Schedule};
 use crate::error::{Error, Result};
 use crate::gpu::mlp::AdamConfig;
@@ -44,6 +46,9 @@ pub struct Settings {
     /// Weight the loss by EDM's `w(σ) = (σ² + σ_d²)/(σσ_d)²` with `σ_d² = tr Cov(x)/2`
     /// (otherwise the plain unweighted x₀ loss).
     pub edm: bool,
+    /// The paper's own form: one σ-blind network per sampling step, each trained `steps` steps
+    /// on its own σ (no checkpoints); otherwise one network with ln σ into the encoder.
+    pub per_step: bool,
 }
 
 /// Results for one bottleneck width.
@@ -51,7 +56,7 @@ pub struct Settings {
 pub struct WidthResult {
     /// h.
     pub h: usize,
-    /// Mean training loss over the last 5% of steps.
+    /// Mean training loss over the last 5% of steps (averaged over the per-step networks).
     pub final_loss: f64,
     /// Training wall-clock seconds (GPU).
     pub train_seconds: f64,
@@ -144,8 +149,6 @@ pub fn run(gpu: &Gpu, settings: &Settings) -> Result<Report> {
     let mut widths = vec![];
     let mut generated = vec![];
     for h in [1usize, 2] {
-        let arch = Architecture::paper_2d(h, 64, SigmaInput::Encoder);
-        let init = BottleneckNet::random(arch, &mut Rng::new(settings.seed, 10 + h as u32))?;
         let config = TrainConfig {
             batch: 512,
             steps: settings.steps,
@@ -155,25 +158,53 @@ pub fn run(gpu: &Gpu, settings: &Settings) -> Result<Report> {
             sigmas: sigmas.clone(),
             weighting,
         };
-        let options = RunOptions {
-            checkpoint: Some(settings.out.join(format!("bottleneck_2d_h{h}.ckpt.json"))),
-            progress: settings.progress,
-        };
         let start = std::time::Instant::now();
-        let ck = train(gpu, &init, &target, &config, &options)?;
+        let mut init_rng = Rng::new(settings.seed, 10 + h as u32);
+        let (denoiser, last, losses): (Box<dyn Denoiser>, BottleneckNet, Vec<Vec<f64>>) =
+            if settings.per_step {
+                let init: Vec<BottleneckNet> = sigmas
+                    .iter()
+                    .map(|_| {
+                        BottleneckNet::random(
+                            Architecture::paper_2d(h, 64, SigmaInput::None),
+                            &mut init_rng,
+                        )
+                    })
+                    .collect::<Result<_>>()?;
+                let (per_step, losses) =
+                    train_per_step(gpu, &init, &target, &config, settings.progress)?;
+                let last = per_step.net_for(sigmas[0])?.clone();
+                (Box::new(per_step), last, losses)
+            } else {
+                let arch = Architecture::paper_2d(h, 64, SigmaInput::Encoder);
+                let init = BottleneckNet::random(arch, &mut init_rng)?;
+                let options = RunOptions {
+                    checkpoint: Some(settings.out.join(format!("bottleneck_2d_h{h}.ckpt.json"))),
+                    progress: settings.progress,
+                };
+                let ck = train(gpu, &init, &target, &config, &options)?;
+                let net = ck.network()?;
+                (Box::new(net.clone()), net, vec![ck.losses])
+            };
         let train_seconds = start.elapsed().as_secs_f64();
-        let net = ck.network()?;
         let samples = Ddim {
             schedule: schedule.clone(),
         }
-        .sample(&net, &noise)?;
-        let tail = (ck.losses.len() / 20).max(1);
-        let final_loss = ck.losses[ck.losses.len() - tail..].iter().sum::<f64>() / tail as f64;
+        .sample(denoiser.as_ref(), &noise)?;
+        // mean over networks of the mean loss over each one's last 5% of steps
+        let final_loss = losses
+            .iter()
+            .map(|l| {
+                let tail = (l.len() / 20).max(1);
+                l[l.len() - tail..].iter().sum::<f64>() / tail as f64
+            })
+            .sum::<f64>()
+            / losses.len() as f64;
         let max_curve_distance = if h == 1 {
             let mut worst: f64 = 0.0;
             for p in (0..samples.nrows()).step_by(stride) {
                 let x = linalg::row(&samples, p);
-                let (upper, _) = distance_to_decoder_curve(&net, &x, sigmas[0], 50.0, 4001)?;
+                let (upper, _) = distance_to_decoder_curve(&last, &x, sigmas[0], 50.0, 4001)?;
                 worst = worst.max(upper);
             }
             Some(worst)
