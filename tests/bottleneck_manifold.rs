@@ -389,10 +389,11 @@ fn gpu_training_resumed_from_a_checkpoint_continues_identically() {
         sigmas: vec![0.1, 0.5, 2.0],
         ..config(8)
     };
-    let per_step = diffusion_theorems::denoisers::training::train_per_step(
+    let (per_step, losses) = diffusion_theorems::denoisers::training::train_per_step(
         gpu, &blind, &target, &levels, false,
     )
     .unwrap();
+    assert!(losses.iter().all(|l| l.len() == 8));
     for (l, &s) in levels.sigmas.iter().enumerate() {
         let trained = per_step.net_for(s).unwrap();
         assert_ne!(trained.parameters(), blind[l].parameters());
