@@ -13,6 +13,7 @@
 //! * [`gpu`] — the wgpu runtime and one wrapper per kernel in `gpu/*.wgsl`;
 //! * [`stats`] — statistical tolerances and numerical differentiation;
 //! * [`theorems`] — one module per theorem id, each returning [`theorems::Verdict`]s;
+//! * [`experiments`] — paper-scale runs (`diffusion-theorems exp`);
 //! * [`report`] — the verify table, its JSON report, and the theorem registry.
 
 pub mod denoisers;

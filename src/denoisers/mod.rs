@@ -6,12 +6,14 @@
 //!   MSE-optimal affine and bias-free denoisers and least-squares fits;
 //! * [`rank_k`] — the MSE-optimal rank-K linear denoiser (Eckart–Young);
 //! * [`elementwise`] — soft thresholding and polynomial maps;
-//! * [`mlp`] — a one-hidden-layer tanh network with its exact Jacobian.
+//! * [`mlp`] — a one-hidden-layer tanh network with its exact Jacobian;
+//! * [`bottleneck`] — encoder–decoder MLPs through an h-wide code (Levine–Weiss Thm 6).
 //!
 //! Every denoiser validates its input (dimension, finite values, `σ > 0`) and returns a typed
 //! error naming the bad value.
 
 pub mod bayes;
+pub mod bottleneck;
 pub mod divergence;
 pub mod elementwise;
 pub mod gd;
@@ -20,6 +22,7 @@ pub mod mlp;
 pub mod polynomial;
 pub mod random_feature;
 pub mod rank_k;
+pub mod training;
 
 pub use bayes::Bayes;
 pub use elementwise::{PowerMap, SoftThreshold};

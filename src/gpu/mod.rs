@@ -9,6 +9,7 @@ pub mod ddim;
 pub mod denoiser_jvp;
 pub mod gemm;
 pub mod gmm;
+pub mod mlp;
 pub mod monte_carlo;
 pub mod philox;
 pub mod power_features;

@@ -1,11 +1,11 @@
-//! Scatter plots written as PNG (no fonts: a frame, faint axes through the origin, and points),
+//! Scatter plots written as PNG (no fonts: frames, faint axes through the origin, and points),
 //! for the experiments' figures.
 
 use crate::error::{Error, Result};
 use crate::linalg::Mat;
 use std::path::Path;
 
-/// The square `[−half_width, half_width]²` a plot shows, centred at `centre`.
+/// The square `[c_x ± half_width] × [c_y ± half_width]` a panel shows.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct View {
     /// Centre (x, y).
@@ -14,63 +14,96 @@ pub struct View {
     pub half_width: f64,
 }
 
-/// Writes the first two columns of `points` as a `size`×`size` PNG scatter plot: white
-/// background, grey frame and axes, one 3×3 dot of `colour` (RGB) per point inside the view.
-pub fn scatter_png(
+impl View {
+    /// The square around the bounding box of the first two columns of every matrix, plus 5%.
+    pub fn covering(panels: &[&Mat]) -> Self {
+        let (mut lo, mut hi) = ([f64::INFINITY; 2], [f64::NEG_INFINITY; 2]);
+        for m in panels {
+            for i in 0..m.nrows() {
+                for j in 0..2.min(m.ncols()) {
+                    if m[(i, j)].is_finite() {
+                        lo[j] = lo[j].min(m[(i, j)]);
+                        hi[j] = hi[j].max(m[(i, j)]);
+                    }
+                }
+            }
+        }
+        if !(lo[0].is_finite() && lo[1].is_finite()) {
+            return Self {
+                centre: (0.0, 0.0),
+                half_width: 1.0,
+            };
+        }
+        let span = (0..2).map(|j| hi[j] - lo[j]).fold(1e-9, f64::max);
+        Self {
+            centre: ((lo[0] + hi[0]) / 2.0, (lo[1] + hi[1]) / 2.0),
+            half_width: 0.55 * span,
+        }
+    }
+}
+
+/// Writes one `size`×`size` panel per `(points, colour)` side by side into a PNG, all sharing
+/// `view`: white background, grey frame and axes, a 3×3 dot per point inside the view (the first
+/// two columns of `points`; non-finite rows are skipped).
+pub fn scatter_panels_png(
     path: &Path,
-    points: &Mat,
+    panels: &[(&Mat, [u8; 3])],
     view: View,
     size: u32,
-    colour: [u8; 3],
 ) -> Result<()> {
-    if points.ncols() < 2 {
+    if let Some((m, _)) = panels.iter().find(|(m, _)| m.ncols() < 2) {
         return Err(Error::DimensionMismatch {
             what: "scatter points (columns)".into(),
             expected: 2,
-            got: points.ncols(),
+            got: m.ncols(),
         });
     }
-    if !(view.half_width.is_finite() && view.half_width > 0.0) || size < 16 {
+    if panels.is_empty() || !(view.half_width.is_finite() && view.half_width > 0.0) || size < 16 {
         return Err(Error::InvalidArgument {
-            what: "plot view".into(),
+            what: "plot".into(),
             reason: format!(
-                "needs half_width > 0 and size ≥ 16, got {} and {size}",
+                "needs ≥ 1 panel, half_width > 0 and size ≥ 16, got {} panels, {} and {size}",
+                panels.len(),
                 view.half_width
             ),
         });
     }
-    let mut img = image::RgbImage::from_pixel(size, size, image::Rgb([255, 255, 255]));
+    let count = panels.len() as u32;
+    let mut img = image::RgbImage::from_pixel(size * count, size, image::Rgb([255, 255, 255]));
     let last = size - 1;
     let to_px = |v: f64, c: f64| ((v - c) / view.half_width * 0.5 + 0.5) * f64::from(last);
-    let grey = image::Rgb([200, 200, 200]);
-    for i in 0..size {
-        for (x, y) in [(i, 0), (i, last), (0, i), (last, i)] {
-            img.put_pixel(x, y, grey);
+    for (k, (points, colour)) in panels.iter().enumerate() {
+        let x0 = k as u32 * size;
+        let grey = image::Rgb([200, 200, 200]);
+        for i in 0..size {
+            for (x, y) in [(i, 0), (i, last), (0, i), (last, i)] {
+                img.put_pixel(x0 + x, y, grey);
+            }
         }
-    }
-    let (ax, ay) = (
-        to_px(0.0, view.centre.0),
-        f64::from(last) - to_px(0.0, view.centre.1),
-    );
-    for i in 0..size {
-        if (0.0..=f64::from(last)).contains(&ax) {
-            img.put_pixel(ax as u32, i, image::Rgb([235, 235, 235]));
+        let (ax, ay) = (
+            to_px(0.0, view.centre.0),
+            f64::from(last) - to_px(0.0, view.centre.1),
+        );
+        for i in 1..last {
+            if (1.0..f64::from(last)).contains(&ax) {
+                img.put_pixel(x0 + ax as u32, i, image::Rgb([235, 235, 235]));
+            }
+            if (1.0..f64::from(last)).contains(&ay) {
+                img.put_pixel(x0 + i, ay as u32, image::Rgb([235, 235, 235]));
+            }
         }
-        if (0.0..=f64::from(last)).contains(&ay) {
-            img.put_pixel(i, ay as u32, image::Rgb([235, 235, 235]));
-        }
-    }
-    for r in 0..points.nrows() {
-        let px = to_px(points[(r, 0)], view.centre.0);
-        let py = f64::from(last) - to_px(points[(r, 1)], view.centre.1);
-        if !(px.is_finite() && py.is_finite()) {
-            continue;
-        }
-        for dx in -1i64..=1 {
-            for dy in -1i64..=1 {
-                let (x, y) = (px as i64 + dx, py as i64 + dy);
-                if x >= 0 && y >= 0 && x <= i64::from(last) && y <= i64::from(last) {
-                    img.put_pixel(x as u32, y as u32, image::Rgb(colour));
+        for r in 0..points.nrows() {
+            let px = to_px(points[(r, 0)], view.centre.0);
+            let py = f64::from(last) - to_px(points[(r, 1)], view.centre.1);
+            if !(px.is_finite() && py.is_finite()) {
+                continue;
+            }
+            for dx in -1i64..=1 {
+                for dy in -1i64..=1 {
+                    let (x, y) = (px as i64 + dx, py as i64 + dy);
+                    if x >= 0 && y >= 0 && x <= i64::from(last) && y <= i64::from(last) {
+                        img.put_pixel(x0 + x as u32, y as u32, image::Rgb(*colour));
+                    }
                 }
             }
         }
@@ -79,4 +112,15 @@ pub fn scatter_png(
         path: path.display().to_string(),
         reason: e.to_string(),
     })
+}
+
+/// One panel: [`scatter_panels_png`] with a single point cloud.
+pub fn scatter_png(
+    path: &Path,
+    points: &Mat,
+    view: View,
+    size: u32,
+    colour: [u8; 3],
+) -> Result<()> {
+    scatter_panels_png(path, &[(points, colour)], view, size)
 }

@@ -4,6 +4,7 @@
 pub mod finite_difference;
 pub mod gauss_quadrature;
 pub mod gaussian_law;
+pub mod intrinsic_dimension;
 pub mod moments;
 pub mod two_sample;
 

@@ -2,6 +2,7 @@
 //! independent routes and returning [`Check`]s for single cases and [`Verdict`]s for the
 //! default case sets that `diffusion-theorems verify` runs.
 
+pub mod bottleneck_manifold;
 pub mod kl_bound;
 pub mod linear_gaussian;
 pub mod miyasawa_covariance;
@@ -138,6 +139,7 @@ pub fn verify_all(gpu: Result<&Gpu>) -> Vec<Verdict> {
     out.extend(linear_gaussian::default_verdicts(gpu.clone()));
     out.extend(rank_k::default_verdicts(gpu.clone()));
     out.extend(score_matching::default_verdicts(gpu));
+    out.extend(bottleneck_manifold::default_verdicts());
     out
 }
 
