@@ -454,15 +454,7 @@ impl<'g> GpuTrainer<'g> {
                 groups_1d(self.gpu, p),
             ));
         }
-        let jobs: Vec<Job> = specs
-            .iter()
-            .map(|(shader, bindings, groups)| Job {
-                shader,
-                bindings,
-                groups: *groups,
-            })
-            .collect();
-        self.gpu.dispatch_sequence(&jobs, 1)?;
+        run_specs(self.gpu, &specs)?;
         let mut out = Vec::with_capacity(batches.len());
         for slot in &loss_slots {
             out.push(f64::from(self.gpu.read::<f32>(slot, 1)?[0]) / self.batch as f64);
@@ -476,15 +468,7 @@ impl<'g> GpuTrainer<'g> {
         let data = self.upload_batch(batch)?;
         let loss = self.gpu.output("mlp loss", 1)?;
         let specs = self.step_jobs(&data, &loss)?;
-        let jobs: Vec<Job> = specs
-            .iter()
-            .map(|(shader, bindings, groups)| Job {
-                shader,
-                bindings,
-                groups: *groups,
-            })
-            .collect();
-        self.gpu.dispatch_sequence(&jobs, 1)?;
+        run_specs(self.gpu, &specs)?;
         let n = self.arch.dim;
         let out: Vec<f32> = self
             .gpu
@@ -829,4 +813,17 @@ pub fn adam_step(
             .collect())
     };
     Ok((read(&bt)?, read(&bm)?, read(&bv)?))
+}
+
+/// Runs `(kernel, bindings, grid)` triples in order in one submission.
+fn run_specs(gpu: &Gpu, specs: &[(&shaders::Shader, Vec<&wgpu::Buffer>, [u32; 3])]) -> Result<()> {
+    let jobs: Vec<Job> = specs
+        .iter()
+        .map(|(shader, bindings, groups)| Job {
+            shader,
+            bindings,
+            groups: *groups,
+        })
+        .collect();
+    gpu.dispatch_sequence(&jobs, 1)
 }
