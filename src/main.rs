@@ -58,6 +58,16 @@ enum Command {
         #[arg(long)]
         degree: Option<usize>,
     },
+    /// Print the citable appendix: one row per theorem (statement, source, status, tests), plus
+    /// the claims of target/verify/report.json when it exists.
+    Appendix {
+        /// latex or markdown.
+        #[arg(long, value_enum, default_value_t = AppendixFormat::Markdown)]
+        format: AppendixFormat,
+        /// The verify report to include.
+        #[arg(long, default_value = "target/verify/report.json")]
+        report: PathBuf,
+    },
     /// Run a paper experiment: writes its figures (PNG) and prints a JSON summary.
     Exp {
         #[command(subcommand)]
@@ -158,6 +168,12 @@ fn exp(experiment: Experiment) -> Result<bool> {
             Ok(true)
         }
     }
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum AppendixFormat {
+    Latex,
+    Markdown,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -299,6 +315,26 @@ fn eval(
     Ok(())
 }
 
+/// Prints the appendix of the registry in the current directory (the crate root), including the
+/// verify report's claims when the file exists.
+fn print_appendix(format: AppendixFormat, report_path: &std::path::Path) -> Result<()> {
+    use diffusion_theorems::report::appendix::{appendix, read_report, Format};
+    let report = if report_path.exists() {
+        Some(read_report(report_path)?)
+    } else {
+        None
+    };
+    let format = match format {
+        AppendixFormat::Latex => Format::Latex,
+        AppendixFormat::Markdown => Format::Markdown,
+    };
+    print!(
+        "{}",
+        appendix(std::path::Path::new("."), report.as_ref(), format)?
+    );
+    Ok(())
+}
+
 fn verify(report_path: &PathBuf) -> Result<bool> {
     let gpu = Gpu::shared();
     let adapter = match &gpu {
@@ -309,8 +345,15 @@ fn verify(report_path: &PathBuf) -> Result<bool> {
     let verdicts = theorems::verify_all(gpu);
     print!("{}", report::table(&verdicts));
     let passed = verdicts.iter().all(|v| v.passed);
+    let commit = std::process::Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
     let rep = Report {
         version: env!("CARGO_PKG_VERSION"),
+        commit,
         adapter,
         verdicts: &verdicts,
         passed,
@@ -353,6 +396,7 @@ fn main() -> ExitCode {
             degree,
         } => eval(&target, sigma, points.as_ref(), quantity, (rank, degree)).map(|()| true),
         Command::Exp { experiment } => exp(experiment),
+        Command::Appendix { format, report } => print_appendix(format, &report).map(|()| true),
     };
     match outcome {
         Ok(true) => ExitCode::SUCCESS,

@@ -1,5 +1,6 @@
 //! The verify table, its JSON report, and the theorem registry (`theorems/*.md`).
 
+pub mod appendix;
 pub mod plot;
 pub mod registry;
 
@@ -11,6 +12,8 @@ use serde::Serialize;
 pub struct Report<'a> {
     /// Crate version.
     pub version: &'static str,
+    /// Git commit of the checkout that ran it (`git rev-parse --short HEAD`), when available.
+    pub commit: Option<String>,
     /// The GPU adapter, or the error that prevented one.
     pub adapter: String,
     /// Every verdict.
