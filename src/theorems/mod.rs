@@ -5,6 +5,7 @@
 pub mod bottleneck_manifold;
 pub mod kl_bound;
 pub mod linear_gaussian;
+pub mod memorization;
 pub mod miyasawa_covariance;
 pub mod polynomial_moments;
 pub mod rank_k;
@@ -136,6 +137,7 @@ pub fn verify_all(gpu: Result<&Gpu>) -> Vec<Verdict> {
     out.extend(sure::default_verdicts(gpu.clone()));
     out.extend(kl_bound::default_verdicts());
     out.extend(polynomial_moments::default_verdicts());
+    out.extend(memorization::default_verdicts());
     out.extend(linear_gaussian::default_verdicts(gpu.clone()));
     out.extend(rank_k::default_verdicts(gpu.clone()));
     out.extend(score_matching::default_verdicts(gpu));
