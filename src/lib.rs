@@ -11,10 +11,14 @@
 //! * [`targets`] — distributions with closed-form noisy densities (f64 reference numerics);
 //! * [`rng`] — the Philox4x32-10 stream shared bit-for-bit with the WGSL kernels;
 //! * [`gpu`] — the wgpu runtime and one wrapper per kernel in `gpu/*.wgsl`;
-//! * [`stats`] — statistical tolerances and numerical differentiation;
+//! * [`stats`] — statistical tolerances, moments and Gauss rules, two-sample tests, numerical
+//!   differentiation, intrinsic dimension;
 //! * [`theorems`] — one module per theorem id, each returning [`theorems::Verdict`]s;
 //! * [`experiments`] — paper-scale runs (`diffusion-theorems exp`);
-//! * [`report`] — the verify table, its JSON report, and the theorem registry.
+//! * [`report`] — the verify table, its JSON report, the theorem registry, the citable appendix
+//!   and PNG plots.
+
+#![deny(missing_docs)]
 
 pub mod denoisers;
 pub mod diffusion;
