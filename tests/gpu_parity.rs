@@ -323,19 +323,22 @@ fn ddim_kernel_matches_f64_reference() {
     assert!(ddim::ddim_affine(gpu, &s, &den, &Mat::zeros(3, 3)).is_err());
 }
 
-/// The tiled GEMM kernel computes `α·op(A)·op(B) + β·D` within the derived f32 bound
-/// `γ_{k+5}(|α||op(A)||op(B)| + |β||D|)` for all four transpose combinations, shapes that are
-/// not multiples of the 16×16 tile (including 1×1 and a long inner dimension), β = 0 with no D.
+/// Both GEMM kernels (16×16-tiled, and register-blocked 64×64 for m, n ≥ 64) compute
+/// `α·op(A)·op(B) + β·D` within the derived f32 bound `γ_{k+5}(|α||op(A)||op(B)| + |β||D|)` for
+/// all four transpose combinations, shapes that are not multiples of the tiles (including 1×1, a
+/// long inner dimension and ragged 64-blocks), β = 0 with no D.
 #[test]
 fn gemm_kernel_matches_f64_reference() {
     use diffusion_theorems::gpu::gemm::{gemm, gemm_reference};
     let gpu = gpu();
     let mut rng = Rng::new(0x6e33, 0);
+    // (64, 64, 64) and larger take the register-blocked kernel; 130×150 has ragged 64-blocks
     for &(m, k, n) in &[
         (1usize, 1usize, 1usize),
         (17, 5, 33),
         (40, 300, 7),
         (64, 64, 64),
+        (130, 70, 150),
     ] {
         for (trans_a, trans_b) in [(false, false), (true, false), (false, true), (true, true)] {
             let a = if trans_a {

@@ -93,6 +93,13 @@ pub const GEMM: Shader = Shader {
     sources: &[("gemm.wgsl", include_str!("../../gpu/gemm.wgsl"))],
 };
 
+/// Register-blocked GEMM for large products: 64×64 blocks, 4×4 outputs per invocation
+/// (`gpu/gemm.wgsl`).
+pub const GEMM_BLOCKED: Shader = Shader {
+    entry_point: "gemm_blocked",
+    sources: &[("gemm.wgsl", include_str!("../../gpu/gemm.wgsl"))],
+};
+
 /// Random power features `(c_j (Y Rᵀ)_ij)^k` with a constant column (`gpu/power_features.wgsl`).
 pub const POWER_FEATURES: Shader = Shader {
     entry_point: "power_features",
@@ -153,6 +160,7 @@ pub const ALL: &[Shader] = &[
     JVP_GMM,
     DDIM_AFFINE_STEP,
     GEMM,
+    GEMM_BLOCKED,
     POWER_FEATURES,
     MLP_FORWARD,
     MLP_LOSS_GRAD,
