@@ -6,7 +6,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use diffusion_theorems::denoisers::linear::OptimalAffine;
 use diffusion_theorems::denoisers::polynomial::optimal_polynomial;
 use diffusion_theorems::denoisers::RankK;
-use diffusion_theorems::error::{Error, Result};
+use diffusion_theorems::error::{read_json, Error, Result};
 use diffusion_theorems::experiments;
 use diffusion_theorems::gpu::Gpu;
 use diffusion_theorems::linalg::Mat;
@@ -194,17 +194,6 @@ enum Quantity {
     OptimalPolynomialDenoiser,
 }
 
-fn read_json<T: serde::de::DeserializeOwned>(path: &PathBuf) -> Result<T> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::Io {
-        path: path.display().to_string(),
-        reason: e.to_string(),
-    })?;
-    serde_json::from_str(&text).map_err(|e| Error::Json {
-        path: path.display().to_string(),
-        reason: e.to_string(),
-    })
-}
-
 fn rows(m: &Mat) -> serde_json::Value {
     (0..m.nrows())
         .map(|i| (0..m.ncols()).map(|j| m[(i, j)]).collect::<Vec<_>>())
@@ -268,7 +257,7 @@ fn eval_polynomial(t: &GaussianMixture, sigma: f64, degree: Option<usize>) -> Re
 }
 
 fn eval(
-    target: &PathBuf,
+    target: &std::path::Path,
     sigma: f64,
     points: Option<&PathBuf>,
     quantity: Quantity,

@@ -279,6 +279,15 @@ pub fn train_rank_k_gd(
         sv.reverse();
         sv
     };
+    if singular[0] <= 0.0 {
+        return Err(Error::InvalidArgument {
+            what: "samples".into(),
+            reason: "the clean and noisy samples are uncorrelated (C_xy C_yy⁻¹ C_yx = 0): the \
+                     rank-K optimum is the zero map and GD has nothing to converge to"
+                .into(),
+        });
+    }
+    // σ_{K+1} of a d×d matrix is 0 when K = d (there is no next singular value)
     let next = singular.get(k).copied().unwrap_or(0.0);
     let rel_gap = (singular[k - 1] - next) / singular[0];
     if rel_gap <= 0.0 {

@@ -163,7 +163,7 @@ impl OptimalAffine {
     /// `b(σ) = μ − W(σ)μ`.
     pub fn bias(&self, sigma: f64) -> Result<Vec<f64>> {
         let w = self.weight(sigma)?;
-        let wm = mat_vec(&w, &self.mean);
+        let wm = linalg::mat_vec(&w, &self.mean);
         Ok(self.mean.iter().zip(&wm).map(|(m, v)| m - v).collect())
     }
 
@@ -240,12 +240,6 @@ pub(crate) fn shrink_apply(
     out
 }
 
-fn mat_vec(a: &Mat, v: &[f64]) -> Vec<f64> {
-    (0..a.nrows())
-        .map(|i| (0..a.ncols()).map(|j| a[(i, j)] * v[j]).sum())
-        .collect()
-}
-
 /// Validates a training set: `xs` (clean) and `ys` (noisy) both n×d, finite, n > d + 1.
 fn check_pairs(xs: &Mat, ys: &Mat) -> Result<()> {
     if xs.nrows() != ys.nrows() || xs.ncols() != ys.ncols() {
@@ -288,7 +282,7 @@ pub fn fit_affine(xs: &Mat, ys: &Mat) -> Result<Affine> {
     // W Ĉ_yy = Ĉ_xy  ⇔  Ĉ_yy Wᵀ = Ĉ_yx.
     let wt = linalg::spd_solve(&cyy, &cyx)?;
     let w = wt.transpose().to_owned();
-    let wy = mat_vec(&w, &ybar);
+    let wy = linalg::mat_vec(&w, &ybar);
     let b = xbar.iter().zip(&wy).map(|(a, c)| a - c).collect();
     Affine::new(w, b)
 }
@@ -300,4 +294,76 @@ pub fn fit_bias_free(xs: &Mat, ys: &Mat) -> Result<Affine> {
     let yx = ys.transpose() * xs;
     let wt = linalg::spd_solve(&yy, &yx)?;
     Affine::bias_free(wt.transpose().to_owned())
+}
+
+/// `E‖A u + c‖² = ‖A m + c‖² + tr(A S Aᵀ)` for `u ~ N(m, S)`, with the magnitude
+/// `‖|A||m| + |c|‖² + tr(|A||S||A|ᵀ)` that bounds its rounding error (relative `γ_{2d+4}`).
+pub fn expected_square_norm(a: &Mat, c: &[f64], m: &[f64], s: &Mat) -> (f64, f64) {
+    let (rows, d) = (a.nrows(), a.ncols());
+    let (mut value, mut magnitude) = (0.0, 0.0);
+    for i in 0..rows {
+        let (mut v, mut mag) = (c[i], c[i].abs());
+        for j in 0..d {
+            v += a[(i, j)] * m[j];
+            mag += (a[(i, j)] * m[j]).abs();
+        }
+        value += v * v;
+        magnitude += mag * mag;
+        // (A S Aᵀ)_ii = Σ_jk A_ij S_jk A_ik
+        for j in 0..d {
+            for k in 0..d {
+                let t = a[(i, j)] * s[(j, k)] * a[(i, k)];
+                value += t;
+                magnitude += t.abs();
+            }
+        }
+    }
+    (value, magnitude)
+}
+
+/// `MSE(f) = E‖x − W y − b‖²` of an affine map for y = x + σg and any law of x with mean μ and
+/// covariance Σ (only the first two moments enter), from the joint law of (x, g):
+/// `x − Wy − b = (I − W)x − σWg − b`, so
+/// `MSE = ‖(I − W)μ − b‖² + tr((I − W)Σ(I − W)ᵀ) + σ² tr(WWᵀ)`. Returns (value, the magnitude
+/// of its terms, which bounds its rounding error by `γ_{2d+8}` times itself).
+pub fn affine_mse_with_magnitude(
+    mean: &[f64],
+    covariance: &Mat,
+    w: &Mat,
+    b: &[f64],
+    sigma: f64,
+) -> Result<(f64, f64)> {
+    ensure_sigma(sigma)?;
+    // the map's dimension is the reference: a wrong mean, covariance or bias is named as such
+    let d = w.nrows();
+    for (what, m) in [("weight", w), ("covariance", covariance)] {
+        if m.nrows() != d || m.ncols() != d {
+            return Err(Error::DimensionMismatch {
+                what: what.into(),
+                expected: d,
+                got: if m.nrows() != d { m.nrows() } else { m.ncols() },
+            });
+        }
+    }
+    ensure_len("mean", mean, d)?;
+    ensure_len("bias", b, d)?;
+    ensure_finite("mean", mean)?;
+    ensure_finite("bias", b)?;
+    linalg::ensure_finite_mat("covariance", covariance)?;
+    linalg::ensure_finite_mat("weight", w)?;
+    let residual_map = Mat::from_fn(d, d, |i, j| f64::from(u8::from(i == j)) - w[(i, j)]);
+    let minus_b: Vec<f64> = b.iter().map(|v| -v).collect();
+    let (signal, signal_mag) = expected_square_norm(&residual_map, &minus_b, mean, covariance);
+    let noise: f64 = (0..d)
+        .flat_map(|i| (0..d).map(move |j| (i, j)))
+        .map(|(i, j)| w[(i, j)] * w[(i, j)])
+        .sum::<f64>()
+        * sigma
+        * sigma;
+    Ok((signal + noise, signal_mag + noise))
+}
+
+/// The value of [`affine_mse_with_magnitude`].
+pub fn affine_mse(mean: &[f64], covariance: &Mat, w: &Mat, b: &[f64], sigma: f64) -> Result<f64> {
+    Ok(affine_mse_with_magnitude(mean, covariance, w, b, sigma)?.0)
 }

@@ -8,6 +8,7 @@
 //! unique (any orthonormal basis of the tied eigenspace gives the same MSE); when `K ≥ rank Σ`
 //! it is the full optimal affine denoiser.
 
+pub use super::linear::affine_mse;
 use super::linear::{shrink_apply, shrinkage_matrix};
 use super::{check_input, Denoiser};
 use crate::error::{ensure_finite, ensure_sigma, Error, Result};
@@ -168,45 +169,6 @@ pub fn reduced_rank_regression(cross: &Mat, auto: &Mat, k: usize) -> Result<Mat>
         (0..k).map(|l| u[(i, l)] * s[l] * v[(j, l)]).sum()
     });
     Ok(&mk * &inv_sqrt)
-}
-
-/// The MSE `E‖x − W y − b‖²` of an affine map for `y = x + σg` under any law with mean μ and
-/// covariance Σ: `tr(Σ − 2WΣ + W(Σ + σ²I)Wᵀ) + ‖(I − W)μ − b‖²` (expand and use `E[g] = 0`,
-/// `g ⊥ x`). Only the first two moments enter.
-pub fn affine_mse(mean: &[f64], covariance: &Mat, w: &Mat, b: &[f64], sigma: f64) -> Result<f64> {
-    ensure_sigma(sigma)?;
-    let d = mean.len();
-    for (what, m) in [("covariance", covariance), ("weight", w)] {
-        if m.nrows() != d || m.ncols() != d {
-            return Err(Error::DimensionMismatch {
-                what: what.into(),
-                expected: d,
-                got: m.nrows(),
-            });
-        }
-    }
-    if b.len() != d {
-        return Err(Error::DimensionMismatch {
-            what: "bias".into(),
-            expected: d,
-            got: b.len(),
-        });
-    }
-    let tilde = Mat::from_fn(d, d, |i, j| {
-        covariance[(i, j)] + if i == j { sigma * sigma } else { 0.0 }
-    });
-    let ws = w * covariance;
-    let wtw = w * &tilde * w.transpose();
-    let trace: f64 = (0..d)
-        .map(|i| covariance[(i, i)] - 2.0 * ws[(i, i)] + wtw[(i, i)])
-        .sum();
-    let bias_term: f64 = (0..d)
-        .map(|i| {
-            let r = mean[i] - (0..d).map(|j| w[(i, j)] * mean[j]).sum::<f64>() - b[i];
-            r * r
-        })
-        .sum();
-    Ok(trace + bias_term)
 }
 
 /// The optimal rank-K MSE from the spectrum (App. A.1): `Σ_{i>K} λᵢ + Σ_{i≤K} λᵢσ²/(λᵢ + σ²)`

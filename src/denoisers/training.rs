@@ -107,14 +107,7 @@ pub struct Checkpoint {
 impl Checkpoint {
     /// Reads a checkpoint written by [`train`].
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::Io {
-            path: path.display().to_string(),
-            reason: e.to_string(),
-        })?;
-        serde_json::from_str(&text).map_err(|e| Error::Json {
-            path: path.display().to_string(),
-            reason: e.to_string(),
-        })
+        crate::error::read_json(path)
     }
 
     /// Writes it atomically (to `path.tmp`, then renamed).

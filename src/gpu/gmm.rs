@@ -172,7 +172,7 @@ pub fn f32_error_bound(
                 .map(|(a, b)| a.abs() * b)
                 .sum::<f64>();
         let quad: f64 = {
-            let pd = mat_vec(&nc.precision, &delta);
+            let pd = linalg::mat_vec(&nc.precision, &delta);
             linalg::dot(&delta, &pd)
         };
         let logit = nc.log_norm - 0.5 * quad;
@@ -220,7 +220,7 @@ pub fn f32_error_bound(
     let mut means = Vec::with_capacity(kk);
     let mut mean_errs = Vec::with_capacity(kk);
     for (k, (c, nc)) in target.components().iter().zip(&comps).enumerate() {
-        let g: Vec<f64> = mat_vec(&nc.precision, &deltas[k])
+        let g: Vec<f64> = linalg::mat_vec(&nc.precision, &deltas[k])
             .iter()
             .map(|v| -v)
             .collect();
@@ -232,7 +232,7 @@ pub fn f32_error_bound(
                 .collect::<Vec<_>>(),
         );
         scores.push(g);
-        let gd = mat_vec(&nc.gain, &deltas[k]);
+        let gd = linalg::mat_vec(&nc.gain, &deltas[k]);
         let b1 = abs_mat_vec(&nc.gain, &deltas[k]);
         let b2 = abs_mat_vec(&nc.gain, &ddeltas[k]);
         means.push((0..d).map(|i| c.mean[i] + gd[i]).collect::<Vec<_>>());
@@ -248,12 +248,6 @@ pub fn f32_error_bound(
         mix_bound(&scores, &score_errs),
         mix_bound(&means, &mean_errs),
     ))
-}
-
-fn mat_vec(a: &Mat, v: &[f64]) -> Vec<f64> {
-    (0..a.nrows())
-        .map(|i| (0..a.ncols()).map(|j| a[(i, j)] * v[j]).sum())
-        .collect()
 }
 
 fn abs_mat_vec(a: &Mat, v: &[f64]) -> Vec<f64> {

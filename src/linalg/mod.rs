@@ -174,6 +174,13 @@ pub fn spd_logdet(a: &Mat) -> Result<f64> {
     Ok((0..a.nrows()).map(|i| 2.0 * l[(i, i)].ln()).sum())
 }
 
+/// `A v` for a matrix and a slice.
+pub fn mat_vec(a: &Mat, v: &[f64]) -> Vec<f64> {
+    (0..a.nrows())
+        .map(|i| (0..a.ncols()).map(|j| a[(i, j)] * v[j]).sum())
+        .collect()
+}
+
 /// Column vector (n×1 matrix) holding `v`.
 pub fn col(v: &[f64]) -> Mat {
     Mat::from_fn(v.len(), 1, |i, _| v[i])

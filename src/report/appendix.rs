@@ -4,7 +4,7 @@
 //! verified with. Printed by `diffusion-theorems appendix --format latex|markdown`.
 
 use super::registry::{parse_entry, TheoremEntry, THEOREM_IDS};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use serde::Deserialize;
 use std::path::Path;
 
@@ -52,14 +52,7 @@ pub struct ReadReport {
 
 /// Reads `target/verify/report.json` (or another path), naming the file on any error.
 pub fn read_report(path: &Path) -> Result<ReadReport> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::Io {
-        path: path.display().to_string(),
-        reason: e.to_string(),
-    })?;
-    serde_json::from_str(&text).map_err(|e| Error::Json {
-        path: path.display().to_string(),
-        reason: e.to_string(),
-    })
+    crate::error::read_json(path)
 }
 
 /// The registry entries under `root`, in the design's id order; ids without a file are

@@ -63,6 +63,7 @@ pub fn exact_jacobian_rank(net: &BottleneckNet, y: &[f64], sigma: f64) -> Result
     let s = singular_values(&j)?;
     let nu = h as f64 * EPS;
     let tolerance = nu / (1.0 - nu) * frobenius(&(&abs(&d) * &abs(&e)))
+        // σ₁ of an empty spectrum (no rows) is 0: no SVD error to allow for
         + svd_error(net.dim(), s.first().copied().unwrap_or(0.0));
     Ok(RankCheck {
         check: Check {

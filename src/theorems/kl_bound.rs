@@ -110,7 +110,7 @@ fn gaussian_gap_over_2s2(p: &Gaussian, q: &Gaussian, s: f64) -> Result<f64> {
                 .sum()
         })
         .collect();
-    let (value, _) = super::sure::expected_square_norm(&b, &c, &p.mean, &np);
+    let (value, _) = crate::denoisers::linear::expected_square_norm(&b, &c, &p.mean, &np);
     Ok(0.5 * value)
 }
 
@@ -404,7 +404,7 @@ pub fn rotated_family_bound(family: &RotatedFamily, p: &Gaussian) -> Result<Inte
                     .sum::<f64>()
             })
             .collect();
-        Ok(0.5 * super::sure::expected_square_norm(&b, &c, &p.mean, &noisy).0)
+        Ok(0.5 * crate::denoisers::linear::expected_square_norm(&b, &c, &p.mean, &noisy).0)
     })
 }
 

@@ -16,6 +16,7 @@
 use super::tweedie::MONTE_CARLO_ALPHA;
 use super::{default_targets, noisy_expectation_1d, Check, Verdict, CPU_BACKEND};
 use crate::denoisers::divergence::{rademacher_probes, Estimate};
+use crate::denoisers::linear::{affine_mse_with_magnitude, expected_square_norm};
 use crate::denoisers::{Affine, Bayes, Denoiser, Mlp, PowerMap, SoftThreshold};
 use crate::error::{ensure_finite, ensure_len, ensure_sigma, Error, Result};
 use crate::gpu::denoiser_jvp::{denoiser_jvp, denoiser_jvp_reference, JvpDenoiser};
@@ -32,31 +33,6 @@ pub const THEOREM: &str = "sure";
 fn gamma(n: usize) -> f64 {
     let ne = n as f64 * EPS;
     ne / (1.0 - ne)
-}
-
-/// `E‖A u + c‖² = ‖A m + c‖² + tr(A S Aᵀ)` for `u ~ N(m, S)`, with the magnitude
-/// `‖|A||m| + |c|‖² + tr(|A||S||A|ᵀ)` that bounds its rounding error (relative `γ_{2d+4}`).
-pub fn expected_square_norm(a: &Mat, c: &[f64], m: &[f64], s: &Mat) -> (f64, f64) {
-    let (rows, d) = (a.nrows(), a.ncols());
-    let (mut value, mut magnitude) = (0.0, 0.0);
-    for i in 0..rows {
-        let (mut v, mut mag) = (c[i], c[i].abs());
-        for j in 0..d {
-            v += a[(i, j)] * m[j];
-            mag += (a[(i, j)] * m[j]).abs();
-        }
-        value += v * v;
-        magnitude += mag * mag;
-        // (A S Aᵀ)_ii = Σ_jk A_ij S_jk A_ik
-        for j in 0..d {
-            for k in 0..d {
-                let t = a[(i, j)] * s[(j, k)] * a[(i, k)];
-                value += t;
-                magnitude += t.abs();
-            }
-        }
-    }
-    (value, magnitude)
 }
 
 fn check_gaussian(mean: &[f64], cov: &Mat, d: usize) -> Result<()> {
@@ -76,30 +52,10 @@ fn check_gaussian(mean: &[f64], cov: &Mat, d: usize) -> Result<()> {
     linalg::ensure_finite_mat("covariance", cov)
 }
 
-/// `MSE(f) = E‖x − W y − b‖²` of an affine map for x ~ N(μ, Σ), y = x + σg, in closed form from
-/// the joint law: `x − Wy − b = (I − W)x − σWg − b`, so
-/// `MSE = ‖(I − W)μ − b‖² + tr((I − W)Σ(I − W)ᵀ) + σ² tr(WWᵀ)`. Returns (value, magnitude).
-pub fn affine_mse(den: &Affine, mean: &[f64], cov: &Mat, sigma: f64) -> Result<(f64, f64)> {
-    ensure_sigma(sigma)?;
-    let d = den.dim();
-    check_gaussian(mean, cov, d)?;
-    let w = den.weight();
-    let residual_map = Mat::from_fn(d, d, |i, j| f64::from(u8::from(i == j)) - w[(i, j)]);
-    let minus_b: Vec<f64> = den.bias().iter().map(|v| -v).collect();
-    let (signal, signal_mag) = expected_square_norm(&residual_map, &minus_b, mean, cov);
-    let noise: f64 = (0..d)
-        .flat_map(|i| (0..d).map(move |j| (i, j)))
-        .map(|(i, j)| w[(i, j)] * w[(i, j)])
-        .sum::<f64>()
-        * sigma
-        * sigma;
-    Ok((signal + noise, signal_mag + noise))
-}
-
 /// Both sides of SURE for an affine f on N(μ, Σ), in closed form.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct AffineSides {
-    /// `E‖x − f(y)‖²` ([`affine_mse`], from the joint law of (x, g)).
+    /// `E‖x − f(y)‖²` ([`affine_mse_with_magnitude`], from the joint law of (x, g)).
     pub mse: f64,
     /// `E‖y − f(y)‖² + 2σ² tr W − σ²d`, from the marginal y ~ N(μ, Σ + σ²I).
     pub sure: f64,
@@ -116,7 +72,7 @@ pub fn affine_gaussian_sides(
     cov: &Mat,
     sigma: f64,
 ) -> Result<AffineSides> {
-    let (mse, mse_mag) = affine_mse(den, mean, cov, sigma)?;
+    let (mse, mse_mag) = affine_mse_with_magnitude(mean, cov, den.weight(), den.bias(), sigma)?;
     let d = den.dim();
     let w = den.weight();
     let residual_map = Mat::from_fn(d, d, |i, j| f64::from(u8::from(i == j)) - w[(i, j)]);
@@ -422,8 +378,10 @@ pub fn optimality_gaussian(
         Mat::from_fn(d, d, |i, j| g[(i, j)] + delta_w[(i, j)]),
         (0..d).map(|i| gmu[i] + delta_b[i]).collect(),
     )?;
-    let (mse_f, mag_f) = affine_mse(&perturbed, mean, cov, sigma)?;
-    let (mse_star, mag_star) = affine_mse(&bayes, mean, cov, sigma)?;
+    let (mse_f, mag_f) =
+        affine_mse_with_magnitude(mean, cov, perturbed.weight(), perturbed.bias(), sigma)?;
+    let (mse_star, mag_star) =
+        affine_mse_with_magnitude(mean, cov, bayes.weight(), bayes.bias(), sigma)?;
     let (gap, mag_gap) = expected_square_norm(delta_w, delta_b, mean, &noisy);
     let g_norm = g.norm_l2();
     let solve_error = 8.0 * d as f64 * kappa * EPS * g_norm;
