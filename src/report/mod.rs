@@ -1,6 +1,9 @@
-//! The verify table, its JSON report, and the theorem registry (`theorems/*.md`).
+//! The verify table, its JSON report, the theorem registry (`theorems/*.md`), PNG plots and
+//! image grids, and NumPy `.npy` files for Python.
 
 pub mod appendix;
+pub mod grid;
+pub mod npy;
 pub mod plot;
 pub mod registry;
 

@@ -3,11 +3,14 @@
 //! Every target here is a Gaussian mixture with possibly singular components
 //! ([`GaussianMixture`]); the constructors in [`gaussian`], [`gmm`], [`lowrank_gmm`],
 //! [`empirical`] and [`two_point`] build the special cases. Non-mixture targets used as
-//! independent checks (the uniform law, by quadrature) live in [`uniform`].
+//! independent checks (the uniform law, by quadrature) live in [`uniform`]. Image data sets
+//! (generated `C^α` and disk images, a CelebA folder, a `.npy` file) are samples without a
+//! closed form and live in [`images`].
 
 pub mod empirical;
 pub mod gaussian;
 pub mod gmm;
+pub mod images;
 pub mod lowrank_gmm;
 pub mod spec;
 pub mod two_point;
