@@ -1,13 +1,30 @@
-//! Wrapper of `gpu/gemm.wgsl`: `C = α·op(A)·op(B) + β·D` on matrices resident on the GPU
-//! ([`GpuMat`]), single products or whole iterations recorded once and replayed
+//! Wrapper of `gpu/gemm.wgsl`: `C = epilogue(α·op(A)·op(B) + β·D)` on matrices resident on the
+//! GPU ([`GpuMat`]), single products or whole iterations recorded once and replayed
 //! ([`Gpu::dispatch_sequence`]); the f64 reference with the f32 error bound of its parity test.
 //!
-//! Error bound: every input is rounded to f32 (relative u = 2⁻²⁴), each entry is a sequential
-//! f32 sum of k products, then scaled and added: by Higham's Lemma 3.5,
-//! `|C_gpu − C| ≤ γ_{k+5}(|α|·(|op(A)||op(B)|) + |β|·|D|)` elementwise, `γ_n = nu/(1 − nu)`.
+//! Epilogues ([`Epilogue`]), fused into both kernels (16×16-tiled and 64×64 register-blocked),
+//! with `t = α·op(A)·op(B) + β·D`:
+//! * [`Epilogue::None`]: `C = t`;
+//! * [`Epilogue::Activation`]: `C = φ(t + bias)`, bias per row (an m×1 matrix) or per column
+//!   (1×n), φ ∈ {identity, tanh, ReLU, leaky ReLU(slope)};
+//! * [`Epilogue::DerivativeMask`]: `C = t ⊙ φ'(Z)` computed from the stored activation output
+//!   `H = φ(Z)` (m×n): ReLU `[H > 0]`, leaky `1` or `slope` by the sign of H (slope ≥ 0, so
+//!   `sign H = sign Z`), tanh `1 − H²`, identity 1 — backprop through a layer without storing Z;
+//! * [`Epilogue::Power`]: `C = (s ⊙ t)^k` with a per-column scale s (1×n) and integer k ≥ 1 (the
+//!   random-feature polynomial features `(c_j R_j·y)^k`).
+//!
+//! Error bounds (`u = 2⁻²⁴`, `γ_n = nu/(1 − nu)`, Higham's *Accuracy and Stability* Lemma 3.5):
+//! every input is rounded to f32 and each entry is a sequential f32 sum of k products, then
+//! scaled and added, so `|t̂ − t| ≤ Δt = γ_{k+5}(|α|·(|op(A)||op(B)|) + |β|·|D|)` elementwise
+//! (two input roundings and the product for each term, k − 1 additions, α, D's rounding, β·D and
+//! the sum); a bias adds its own rounding and one addition (`γ_{k+7}`, with `|bias|` in the
+//! magnitude). The epilogues' own errors are derived at [`activation_rounding`] (φ) and
+//! [`gemm_fused_reference`] (mask and power).
 
-use super::gmm::F32_UNIT_ROUNDOFF;
+use super::gmm::F32_UNIT_ROUNDOFF as U;
+use super::shaders::Shader;
 use super::{shaders, Gpu, Job};
+use crate::denoisers::bottleneck::Activation;
 use crate::error::{Error, Result};
 use crate::linalg::{self, Mat};
 
@@ -44,6 +61,22 @@ impl GpuMat {
         })
     }
 
+    /// The matrix of this one's first `rows` rows, sharing its buffer (no copy: a kernel writing
+    /// either writes both). Lets one set of work buffers serve a shorter last batch.
+    pub fn leading_rows(&self, rows: usize) -> Result<Self> {
+        if rows > self.rows {
+            return Err(Error::InvalidArgument {
+                what: "leading rows".into(),
+                reason: format!("the matrix has {} rows, asked for {rows}", self.rows),
+            });
+        }
+        Ok(Self {
+            buffer: self.buffer.clone(),
+            rows,
+            cols: self.cols,
+        })
+    }
+
     /// Copies the matrix back (as f64).
     pub fn download(&self, gpu: &Gpu) -> Result<Mat> {
         let flat: Vec<f32> = gpu.read(&self.buffer, self.rows * self.cols)?;
@@ -63,7 +96,160 @@ impl GpuMat {
     }
 }
 
-/// One product `C = α·op(A)·op(B) + β·D` of resident matrices (`D` unread when β = 0).
+/// Anything with a (rows, columns) shape: the operands of an [`Epilogue`] on the GPU
+/// ([`GpuMat`]) and on the host ([`Mat`]).
+pub trait Shaped {
+    /// (rows, columns).
+    fn dims(&self) -> (usize, usize);
+}
+
+impl Shaped for &GpuMat {
+    fn dims(&self) -> (usize, usize) {
+        self.shape()
+    }
+}
+
+impl Shaped for &Mat {
+    fn dims(&self) -> (usize, usize) {
+        (self.nrows(), self.ncols())
+    }
+}
+
+/// The bias of [`Epilogue::Activation`]: `t_ij + b_i` (an m×1 matrix) or `t_ij + b_j` (1×n).
+#[derive(Debug, Clone, Copy)]
+pub enum Bias<M> {
+    /// No bias.
+    None,
+    /// One value per row of C: an m×1 matrix.
+    PerRow(M),
+    /// One value per column of C: a 1×n matrix.
+    PerColumn(M),
+}
+
+/// What the kernel does with `t = α·op(A)·op(B) + β·D` before storing it in C (module doc).
+/// `M` is the operand type: `&GpuMat` on the GPU, `&Mat` for the host reference.
+#[derive(Debug, Clone, Copy)]
+pub enum Epilogue<M> {
+    /// `C = t`.
+    None,
+    /// `C = φ(t + bias)`.
+    Activation {
+        /// The bias vector.
+        bias: Bias<M>,
+        /// φ.
+        activation: Activation,
+    },
+    /// `C = t ⊙ φ'(Z)` from `H = φ(Z)` (m×n): ReLU `[H > 0]`, leaky ReLU (slope ≥ 0) 1 or
+    /// slope by the sign of H, tanh `1 − H²`, identity 1.
+    DerivativeMask {
+        /// φ of the layer whose output H is.
+        activation: Activation,
+        /// H (m×n).
+        output: M,
+    },
+    /// `C_ij = (s_j·t_ij)^k`.
+    Power {
+        /// s (1×n).
+        scale: M,
+        /// k ≥ 1.
+        power: u32,
+    },
+}
+
+impl<M: Shaped> Epilogue<M> {
+    /// Checks the operand shapes against C (m×n), the power and the activation's slope, naming
+    /// the bad value.
+    pub fn validate(&self, m: usize, n: usize) -> Result<()> {
+        let shape = |what: &str, got: (usize, usize), want: (usize, usize)| {
+            if got == want {
+                Ok(())
+            } else {
+                Err(Error::InvalidArgument {
+                    what: format!("GEMM epilogue {what}"),
+                    reason: format!("must be {}×{}, got {}×{}", want.0, want.1, got.0, got.1),
+                })
+            }
+        };
+        let slope = |act: Activation, need_nonnegative: bool| match act {
+            Activation::LeakyRelu { slope }
+                if !slope.is_finite() || (need_nonnegative && slope < 0.0) =>
+            {
+                Err(Error::InvalidArgument {
+                    what: "GEMM epilogue leaky slope".into(),
+                    reason: format!(
+                        "must be finite{}, got {slope}",
+                        if need_nonnegative {
+                            " and ≥ 0 (the derivative is read off the sign of φ(z))"
+                        } else {
+                            ""
+                        }
+                    ),
+                })
+            }
+            _ => Ok(()),
+        };
+        match self {
+            Self::None => Ok(()),
+            Self::Activation { bias, activation } => {
+                match bias {
+                    Bias::None => {}
+                    Bias::PerRow(b) => shape("per-row bias", b.dims(), (m, 1))?,
+                    Bias::PerColumn(b) => shape("per-column bias", b.dims(), (1, n))?,
+                }
+                slope(*activation, false)
+            }
+            Self::DerivativeMask { activation, output } => {
+                shape("activation output H", output.dims(), (m, n))?;
+                slope(*activation, true)
+            }
+            Self::Power { scale, power } => {
+                shape("column scale", scale.dims(), (1, n))?;
+                if *power == 0 {
+                    return Err(Error::InvalidArgument {
+                        what: "GEMM epilogue power k".into(),
+                        reason: "must be at least 1, got 0".into(),
+                    });
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl<M: Copy> Epilogue<M> {
+    /// `(bias or scale vector, H)`: the operands bound at `@binding(5)` and `@binding(6)`.
+    fn operands(&self) -> (Option<M>, Option<M>) {
+        match *self {
+            Self::None => (None, None),
+            Self::Activation { bias, .. } => match bias {
+                Bias::None => (None, None),
+                Bias::PerRow(v) | Bias::PerColumn(v) => (Some(v), None),
+            },
+            Self::DerivativeMask { output, .. } => (None, Some(output)),
+            Self::Power { scale, .. } => (Some(scale), None),
+        }
+    }
+
+    /// `(epilogue code, φ, bias mode, power)` as `GemmParams` in `gpu/gemm.wgsl` reads them.
+    fn codes(&self) -> (u32, Activation, u32, u32) {
+        match *self {
+            Self::None => (0, Activation::Identity, 0, 1),
+            Self::Activation { bias, activation } => {
+                let mode = match bias {
+                    Bias::None => 0,
+                    Bias::PerRow(_) => 1,
+                    Bias::PerColumn(_) => 2,
+                };
+                (0, activation, mode, 1)
+            }
+            Self::DerivativeMask { activation, .. } => (1, activation, 0, 1),
+            Self::Power { power, .. } => (2, Activation::Identity, 0, power),
+        }
+    }
+}
+
+/// One product `C = epilogue(α·op(A)·op(B) + β·D)` of resident matrices (`D` unread when
+/// β = 0). Built with [`Product::new`] and the builder methods, or as a struct literal.
 #[derive(Debug, Clone, Copy)]
 pub struct Product<'a> {
     /// A.
@@ -80,8 +266,55 @@ pub struct Product<'a> {
     pub beta: f32,
     /// D (m×n); `None` only with β = 0.
     pub d: Option<&'a GpuMat>,
-    /// The output C (m×n); must not be any of A, B, D.
+    /// The output C (m×n); must not be any of the inputs.
     pub c: &'a GpuMat,
+    /// What happens to `t` before it is stored.
+    pub epilogue: Epilogue<&'a GpuMat>,
+}
+
+impl<'a> Product<'a> {
+    /// `C = op(A)·op(B)`: α = 1, β = 0, no epilogue.
+    pub fn new(
+        (a, trans_a): (&'a GpuMat, bool),
+        (b, trans_b): (&'a GpuMat, bool),
+        c: &'a GpuMat,
+    ) -> Self {
+        Self {
+            a,
+            trans_a,
+            b,
+            trans_b,
+            alpha: 1.0,
+            beta: 0.0,
+            d: None,
+            c,
+            epilogue: Epilogue::None,
+        }
+    }
+
+    /// The same product with `α`.
+    pub fn scaled(self, alpha: f32) -> Self {
+        Self { alpha, ..self }
+    }
+
+    /// The same product plus `β·D`.
+    pub fn plus(self, beta: f32, d: &'a GpuMat) -> Self {
+        Self {
+            beta,
+            d: Some(d),
+            ..self
+        }
+    }
+
+    /// The same product with `epilogue`.
+    pub fn with(self, epilogue: Epilogue<&'a GpuMat>) -> Self {
+        Self { epilogue, ..self }
+    }
+
+    /// Validates and prepares it for recording ([`PreparedProduct::new`]).
+    pub fn prepare(self, gpu: &Gpu) -> Result<PreparedProduct<'a>> {
+        PreparedProduct::new(gpu, self)
+    }
 }
 
 /// The kernel's uniform parameters (layout of `GemmParams` in `gpu/gemm.wgsl`).
@@ -95,7 +328,11 @@ struct GemmParams {
     trans_b: u32,
     alpha: f32,
     beta: f32,
-    pad: u32,
+    epilogue: u32,
+    act: u32,
+    bias_mode: u32,
+    slope: f32,
+    power: u32,
 }
 
 fn op_shape(m: &GpuMat, trans: bool) -> (usize, usize) {
@@ -106,12 +343,12 @@ fn op_shape(m: &GpuMat, trans: bool) -> (usize, usize) {
     }
 }
 
-/// A product made ready to record: its parameter buffer, a stand-in D when none is given, and
+/// A product made ready to record: its parameter buffer, a stand-in for unused operands, and
 /// its workgroup grid.
 pub struct PreparedProduct<'a> {
     product: Product<'a>,
     params: wgpu::Buffer,
-    dummy: Option<wgpu::Buffer>,
+    dummy: wgpu::Buffer,
     groups: [u32; 3],
     blocked: bool,
 }
@@ -121,7 +358,8 @@ pub struct PreparedProduct<'a> {
 pub const BLOCKED_MIN_DIM: usize = 64;
 
 impl<'a> PreparedProduct<'a> {
-    /// Validates shapes and the workgroup limits, and builds the parameter buffer.
+    /// Validates shapes, the epilogue, that C is none of the inputs, and the workgroup limits,
+    /// and builds the parameter buffer.
     pub fn new(gpu: &Gpu, product: Product<'a>) -> Result<Self> {
         let (m, k) = op_shape(product.a, product.trans_a);
         let (kb, n) = op_shape(product.b, product.trans_b);
@@ -153,6 +391,20 @@ impl<'a> PreparedProduct<'a> {
             }
             _ => {}
         }
+        product.epilogue.validate(m, n)?;
+        let (epilogue, act, bias_mode, power) = product.epilogue.codes();
+        let (vector, aux) = product.epilogue.operands();
+        let inputs = [Some(product.a), Some(product.b), product.d, vector, aux];
+        if inputs
+            .iter()
+            .flatten()
+            .any(|x| x.buffer == product.c.buffer)
+        {
+            return Err(Error::InvalidArgument {
+                what: "GEMM output C".into(),
+                reason: "shares its buffer with an input (A, B, D, bias, scale or H)".into(),
+            });
+        }
         let max = gpu.limits().max_compute_workgroups_per_dimension as usize;
         let blocked = m >= BLOCKED_MIN_DIM && n >= BLOCKED_MIN_DIM;
         let tile = if blocked { 64 } else { 16 };
@@ -162,6 +414,7 @@ impl<'a> PreparedProduct<'a> {
                 "GEMM {m}×{n} needs a {groups:?} grid of {tile}×{tile} tiles, over {max} per dimension"
             )));
         }
+        let (act, slope) = act.gpu_code();
         let params = gpu.uniform(
             "gemm params",
             &GemmParams {
@@ -172,39 +425,104 @@ impl<'a> PreparedProduct<'a> {
                 trans_b: u32::from(product.trans_b),
                 alpha: product.alpha,
                 beta: product.beta,
-                pad: 0,
+                epilogue,
+                act,
+                bias_mode,
+                slope: slope as f32,
+                power,
             },
         );
-        let dummy = match product.d {
-            Some(_) => None,
-            None => Some(gpu.input("gemm unused addend", &[0.0f32])?),
-        };
         Ok(Self {
             product,
             params,
-            dummy,
+            dummy: gpu.input("gemm unused operand", &[0.0f32])?,
             groups: [groups[0].max(1) as u32, groups[1].max(1) as u32, 1],
             blocked,
         })
     }
 
-    fn bindings(&self) -> [&wgpu::Buffer; 5] {
-        let d = match (&self.dummy, self.product.d) {
-            (Some(dummy), _) => dummy,
-            (None, Some(d)) => &d.buffer,
-            (None, None) => unreachable!("a product without D always has a stand-in"),
-        };
+    /// The kernel that runs it: [`shaders::GEMM_BLOCKED`] when both output dimensions are at
+    /// least [`BLOCKED_MIN_DIM`], else [`shaders::GEMM`].
+    pub fn shader(&self) -> &'static Shader {
+        if self.blocked {
+            &shaders::GEMM_BLOCKED
+        } else {
+            &shaders::GEMM
+        }
+    }
+
+    /// The workgroup grid.
+    pub fn groups(&self) -> [u32; 3] {
+        self.groups
+    }
+
+    /// The buffers of `@binding(0..7)`: parameters, A, B, D, C, the bias or scale vector, H
+    /// (a 4-byte stand-in for each operand the product does not use).
+    pub fn bindings(&self) -> [&wgpu::Buffer; 7] {
+        let p = &self.product;
+        let or_dummy = |m: Option<&'a GpuMat>| m.map_or(&self.dummy, |m| &m.buffer);
+        let (vector, aux) = p.epilogue.operands();
         [
             &self.params,
-            &self.product.a.buffer,
-            &self.product.b.buffer,
-            d,
-            &self.product.c.buffer,
+            &p.a.buffer,
+            &p.b.buffer,
+            or_dummy(p.d),
+            &p.c.buffer,
+            or_dummy(vector),
+            or_dummy(aux),
         ]
     }
 }
 
-/// `C = α·op(A)·op(B) + β·D` prepared for recording.
+impl<M> Epilogue<M> {
+    /// The same epilogue with every operand replaced by `f(operand)`, or the first error.
+    pub fn try_map<N>(self, mut f: impl FnMut(M) -> Result<N>) -> Result<Epilogue<N>> {
+        Ok(match self {
+            Self::None => Epilogue::None,
+            Self::Activation { bias, activation } => Epilogue::Activation {
+                bias: match bias {
+                    Bias::None => Bias::None,
+                    Bias::PerRow(v) => Bias::PerRow(f(v)?),
+                    Bias::PerColumn(v) => Bias::PerColumn(f(v)?),
+                },
+                activation,
+            },
+            Self::DerivativeMask { activation, output } => Epilogue::DerivativeMask {
+                activation,
+                output: f(output)?,
+            },
+            Self::Power { scale, power } => Epilogue::Power {
+                scale: f(scale)?,
+                power,
+            },
+        })
+    }
+
+    /// The same epilogue borrowing its operands.
+    pub fn as_ref(&self) -> Epilogue<&M> {
+        match self {
+            Self::None => Epilogue::None,
+            Self::Activation { bias, activation } => Epilogue::Activation {
+                bias: match bias {
+                    Bias::None => Bias::None,
+                    Bias::PerRow(v) => Bias::PerRow(v),
+                    Bias::PerColumn(v) => Bias::PerColumn(v),
+                },
+                activation: *activation,
+            },
+            Self::DerivativeMask { activation, output } => Epilogue::DerivativeMask {
+                activation: *activation,
+                output,
+            },
+            Self::Power { scale, power } => Epilogue::Power {
+                scale,
+                power: *power,
+            },
+        }
+    }
+}
+
+/// `C = α·op(A)·op(B) + β·D` prepared for recording (no epilogue; see [`Product`] for one).
 pub fn product<'a>(
     gpu: &Gpu,
     (a, trans_a): (&'a GpuMat, bool),
@@ -225,6 +543,7 @@ pub fn product<'a>(
             beta,
             d,
             c,
+            epilogue: Epilogue::None,
         },
     )
 }
@@ -232,21 +551,69 @@ pub fn product<'a>(
 /// Runs `products` in order, `repeat` times over, in one submission (each sees the writes of
 /// the previous ones).
 pub fn run_products(gpu: &Gpu, products: &[PreparedProduct], repeat: usize) -> Result<()> {
-    let bindings: Vec<[&wgpu::Buffer; 5]> = products.iter().map(|p| p.bindings()).collect();
+    let bindings: Vec<[&wgpu::Buffer; 7]> = products.iter().map(|p| p.bindings()).collect();
     let jobs: Vec<Job> = products
         .iter()
         .zip(&bindings)
         .map(|(p, b)| Job {
-            shader: if p.blocked {
-                &shaders::GEMM_BLOCKED
-            } else {
-                &shaders::GEMM
-            },
+            shader: p.shader(),
             bindings: b,
-            groups: p.groups,
+            groups: p.groups(),
         })
         .collect();
     gpu.dispatch_sequence(&jobs, repeat)
+}
+
+/// A product of host matrices, `C = epilogue(α·op(A)·op(B) + β·D)`: the input of
+/// [`gemm_fused`] (upload, run, download) and of its f64 reference [`gemm_fused_reference`].
+#[derive(Debug, Clone, Copy)]
+pub struct HostProduct<'a> {
+    /// A.
+    pub a: &'a Mat,
+    /// Use Aᵀ.
+    pub trans_a: bool,
+    /// B.
+    pub b: &'a Mat,
+    /// Use Bᵀ.
+    pub trans_b: bool,
+    /// α.
+    pub alpha: f64,
+    /// β.
+    pub beta: f64,
+    /// D (m×n); `None` only with β = 0.
+    pub d: Option<&'a Mat>,
+    /// The epilogue, its operands on the host.
+    pub epilogue: Epilogue<&'a Mat>,
+}
+
+/// Runs one [`HostProduct`] on the GPU: uploads every operand (rounded to f32), runs the kernel
+/// into a poisoned C, downloads C.
+pub fn gemm_fused(gpu: &Gpu, p: &HostProduct) -> Result<Mat> {
+    let ga = GpuMat::upload(gpu, "gemm A", p.a)?;
+    let gb = GpuMat::upload(gpu, "gemm B", p.b)?;
+    let gd = p.d.map(|d| GpuMat::upload(gpu, "gemm D", d)).transpose()?;
+    let operands = p
+        .epilogue
+        .try_map(|m| GpuMat::upload(gpu, "gemm epilogue operand", m))?;
+    let (m, _) = op_shape(&ga, p.trans_a);
+    let (_, n) = op_shape(&gb, p.trans_b);
+    let gc = GpuMat::poisoned(gpu, "gemm C", m, n)?;
+    let product = PreparedProduct::new(
+        gpu,
+        Product {
+            a: &ga,
+            trans_a: p.trans_a,
+            b: &gb,
+            trans_b: p.trans_b,
+            alpha: p.alpha as f32,
+            beta: p.beta as f32,
+            d: gd.as_ref(),
+            c: &gc,
+            epilogue: operands.as_ref(),
+        },
+    )?;
+    run_products(gpu, &[product], 1)?;
+    gc.download(gpu)
 }
 
 /// `α·op(A)·op(B) + β·D` on the GPU for host matrices (upload, one product, download).
@@ -261,27 +628,192 @@ pub fn gemm(
     beta: f64,
     d: Option<&Mat>,
 ) -> Result<Mat> {
-    let ga = GpuMat::upload(gpu, "gemm A", a)?;
-    let gb = GpuMat::upload(gpu, "gemm B", b)?;
-    let gd = d.map(|d| GpuMat::upload(gpu, "gemm D", d)).transpose()?;
-    let (m, _) = op_shape(&ga, trans_a);
-    let (_, n) = op_shape(&gb, trans_b);
-    let gc = GpuMat::poisoned(gpu, "gemm C", m, n)?;
-    let product = PreparedProduct::new(
+    gemm_fused(
         gpu,
-        Product {
-            a: &ga,
+        &HostProduct {
+            a,
             trans_a,
-            b: &gb,
+            b,
             trans_b,
-            alpha: alpha as f32,
-            beta: beta as f32,
-            d: gd.as_ref(),
-            c: &gc,
+            alpha,
+            beta,
+            d,
+            epilogue: Epilogue::None,
         },
-    )?;
-    run_products(gpu, &[product], 1)?;
-    gc.download(gpu)
+    )
+}
+
+/// `γ_n = nu/(1 − nu)`.
+fn gamma(n: usize) -> f64 {
+    let nu = n as f64 * U;
+    nu / (1.0 - nu)
+}
+
+/// Bound on `|φ_f32(z) − φ(z)|`, the kernels' own rounding of φ at an f32 argument z (an
+/// error δz in z adds `Lip(φ)·δz` on top):
+/// * identity, ReLU (`max(z, 0)`): exact;
+/// * leaky ReLU, `z ≤ 0`: the slope rounded to f32 and one product, `γ₂|slope·z|`;
+/// * tanh, evaluated as `sign(z)(1 − E)/(1 + E)`, `E = exp(−2|z|)`: WGSL's `exp` is within
+///   `3 + 2|x|` ULP (≤ `(6 + 8|z|)u` relative), and `E·|dt/dE| = (1 − t²)/2`, so E's error moves
+///   t by `(1 − t²)(3 + 4|z|)u ≤ 4.8u` (`sup |z|·sech²z < 0.448`); `1 − E`, `1 + E` (u each) and
+///   the division (2.5 ULP ≤ 5u) add `7u|t|`: `≤ 11.8u` to first order, 12u with the O(u²)
+///   remainder. (An E flushed to zero for `|z| > 44` moves t by `2E < 2⁻¹²⁵`.)
+pub fn activation_rounding(activation: Activation, z: f64) -> f64 {
+    match activation {
+        Activation::Identity | Activation::Relu => 0.0,
+        Activation::LeakyRelu { slope } => {
+            if z > 0.0 {
+                0.0
+            } else {
+                gamma(2) * (slope * z).abs()
+            }
+        }
+        Activation::Tanh => 12.0 * U,
+    }
+}
+
+/// `φ'(z)` from `h = φ(z)`, as the derivative-mask epilogue computes it: identity 1, tanh
+/// `1 − h²`, ReLU `[h > 0]`, leaky ReLU (slope ≥ 0) 1 for `h > 0`, else the slope.
+pub fn derivative_from_output(activation: Activation, h: f64) -> f64 {
+    match activation {
+        Activation::Identity => 1.0,
+        Activation::Tanh => 1.0 - h * h,
+        Activation::Relu => f64::from(u8::from(h > 0.0)),
+        Activation::LeakyRelu { slope } => {
+            if h > 0.0 {
+                1.0
+            } else {
+                slope
+            }
+        }
+    }
+}
+
+/// Bound on the kernel's error in `φ'` read off a host `h` that is rounded to f32 on upload:
+/// tanh `1 − ĥ²` errs by `γ₄h² + u|1 − h²|` (ĥ's rounding doubled by the square, the square
+/// and the subtraction); a (leaky) ReLU mask is exact unless `0 < |h| < 2⁻¹²⁶`, where rounding
+/// or flushing to zero may flip it (`|1 − slope|`), and a leaky mask carries the slope's f32
+/// rounding `u·slope`.
+fn mask_rounding(activation: Activation, h: f64) -> f64 {
+    let flip = h != 0.0 && h.abs() < f64::from(f32::MIN_POSITIVE);
+    match activation {
+        Activation::Identity => 0.0,
+        Activation::Tanh => gamma(4) * h * h + U * (1.0 - h * h).abs(),
+        Activation::Relu => f64::from(u8::from(flip)),
+        Activation::LeakyRelu { slope } => {
+            let rounding = if h > 0.0 { 0.0 } else { U * slope.abs() };
+            rounding + if flip { (1.0 - slope).abs() } else { 0.0 }
+        }
+    }
+}
+
+/// The f64 reference of [`gemm_fused`] and the elementwise bound on the kernel's f32 error.
+/// With `t = α·op(A)·op(B) + β·D`, `Δt = γ_{k+5}(|α|·|op(A)||op(B)| + |β|·|D|)` (module doc):
+/// * none: `|Ĉ − C| ≤ Δt`;
+/// * activation: `Lip(φ)·γ_{k+7}(|α||A||B| + |β||D| + |bias|) + ρ_φ(t + bias)`, ρ the
+///   [`activation_rounding`];
+/// * derivative mask, `C = t·m`, `m = φ'(H)` with error `Δm` ([`derivative_from_output`], and
+///   the mask's rounding: tanh `γ₄H² + u|1 − H²|`, a (leaky) ReLU mask exact but for the slope's
+///   rounding and `H` below f32's normal range): `|m|Δt + Δm(|t| + Δt) + u(|t| + Δt)(|m| + Δm)`;
+/// * power, `v = s_j·t`: s rounded to f32 and one product give `|v̂ − v| ≤ δv =
+///   |s_j|Δt(1 + u)² + γ₂|v|`; by the mean value theorem `|v̂^k − v^k| ≤ k(|v| + δv)^{k−1}δv`,
+///   and the k − 1 products of `v̂^k` add `γ_{k−1}(|v| + δv)^k`, plus `2⁻¹²⁶` for a power
+///   flushed to zero. Relative to `|C| = |v|^k` that is, to first order,
+///   `k·(γ_{k+5}·κ + 2u) + (k − 1)u` with `κ = (|α||A||B| + |β||D|)/|t|` the dot product's
+///   condition number: the dot-product error, amplified k times by the power.
+///
+/// Returns `(C, bound)`.
+pub fn gemm_fused_reference(p: &HostProduct) -> Result<(Mat, Mat)> {
+    let oa = if p.trans_a {
+        p.a.transpose().to_owned()
+    } else {
+        p.a.clone()
+    };
+    let ob = if p.trans_b {
+        p.b.transpose().to_owned()
+    } else {
+        p.b.clone()
+    };
+    if oa.ncols() != ob.nrows() {
+        return Err(Error::DimensionMismatch {
+            what: "GEMM inner dimension (rows of op(B))".into(),
+            expected: oa.ncols(),
+            got: ob.nrows(),
+        });
+    }
+    let (m, k, n) = (oa.nrows(), oa.ncols(), ob.ncols());
+    match p.d {
+        Some(d) if (d.nrows(), d.ncols()) != (m, n) => {
+            return Err(Error::InvalidArgument {
+                what: "GEMM addend D".into(),
+                reason: format!("must be {m}×{n}, got {}×{}", d.nrows(), d.ncols()),
+            })
+        }
+        None if p.beta != 0.0 => {
+            return Err(Error::InvalidArgument {
+                what: "GEMM addend D".into(),
+                reason: format!("β = {} needs a D", p.beta),
+            })
+        }
+        _ => {}
+    }
+    p.epilogue.validate(m, n)?;
+    let mut value = Mat::zeros(m, n);
+    let mut bound = Mat::zeros(m, n);
+    for i in 0..m {
+        for j in 0..n {
+            let (mut s, mut mag) = (0.0, 0.0);
+            for l in 0..k {
+                s += oa[(i, l)] * ob[(l, j)];
+                mag += (oa[(i, l)] * ob[(l, j)]).abs();
+            }
+            let dij = p.d.map_or(0.0, |d| d[(i, j)]);
+            let t = p.alpha * s + p.beta * dij;
+            let mag_t = p.alpha.abs() * mag + p.beta.abs() * dij.abs();
+            let dt = gamma(k + 5) * mag_t;
+            let (v, e) = match p.epilogue {
+                Epilogue::None => (t, dt),
+                Epilogue::Activation { bias, activation } => {
+                    let b = match bias {
+                        Bias::None => 0.0,
+                        Bias::PerRow(v) => v[(i, 0)],
+                        Bias::PerColumn(v) => v[(0, j)],
+                    };
+                    let tb = t + b;
+                    let dtb = gamma(k + 7) * (mag_t + b.abs());
+                    (
+                        activation.apply(tb),
+                        activation.lipschitz() * dtb + activation_rounding(activation, tb),
+                    )
+                }
+                Epilogue::DerivativeMask { activation, output } => {
+                    let h = output[(i, j)];
+                    let mk = derivative_from_output(activation, h);
+                    let dm = mask_rounding(activation, h);
+                    (
+                        t * mk,
+                        mk.abs() * dt + dm * (t.abs() + dt) + U * (t.abs() + dt) * (mk.abs() + dm),
+                    )
+                }
+                Epilogue::Power { scale, power } => {
+                    let sj = scale[(0, j)];
+                    let v = sj * t;
+                    let dv = sj.abs() * dt * (1.0 + U).powi(2) + gamma(2) * v.abs();
+                    let kp = power as i32;
+                    let reach = v.abs() + dv;
+                    (
+                        v.powi(kp),
+                        f64::from(power) * reach.powi(kp - 1) * dv
+                            + gamma(power as usize - 1) * reach.powi(kp)
+                            + f64::from(f32::MIN_POSITIVE),
+                    )
+                }
+            };
+            value[(i, j)] = v;
+            bound[(i, j)] = e;
+        }
+    }
+    Ok((value, bound))
 }
 
 /// The f64 reference of [`gemm`] and the elementwise bound on the kernel's f32 error,
@@ -296,39 +828,14 @@ pub fn gemm_reference(
     beta: f64,
     d: Option<&Mat>,
 ) -> Result<(Mat, Mat)> {
-    let oa = if trans_a {
-        a.transpose().to_owned()
-    } else {
-        a.clone()
-    };
-    let ob = if trans_b {
-        b.transpose().to_owned()
-    } else {
-        b.clone()
-    };
-    if oa.ncols() != ob.nrows() {
-        return Err(Error::DimensionMismatch {
-            what: "GEMM inner dimension (rows of op(B))".into(),
-            expected: oa.ncols(),
-            got: ob.nrows(),
-        });
-    }
-    let (m, k, n) = (oa.nrows(), oa.ncols(), ob.ncols());
-    let nu = (k + 5) as f64 * F32_UNIT_ROUNDOFF;
-    let gamma = nu / (1.0 - nu);
-    let mut value = Mat::zeros(m, n);
-    let mut bound = Mat::zeros(m, n);
-    for i in 0..m {
-        for j in 0..n {
-            let (mut s, mut mag) = (0.0, 0.0);
-            for l in 0..k {
-                s += oa[(i, l)] * ob[(l, j)];
-                mag += (oa[(i, l)] * ob[(l, j)]).abs();
-            }
-            let dij = d.map_or(0.0, |d| d[(i, j)]);
-            value[(i, j)] = alpha * s + beta * dij;
-            bound[(i, j)] = gamma * (alpha.abs() * mag + beta.abs() * dij.abs());
-        }
-    }
-    Ok((value, bound))
+    gemm_fused_reference(&HostProduct {
+        a,
+        trans_a,
+        b,
+        trans_b,
+        alpha,
+        beta,
+        d,
+        epilogue: Epilogue::None,
+    })
 }

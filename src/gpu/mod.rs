@@ -7,6 +7,7 @@
 
 pub mod ddim;
 pub mod denoiser_jvp;
+pub mod dense;
 pub mod gemm;
 pub mod gmm;
 pub mod mlp;

@@ -87,14 +87,14 @@ pub const DDIM_AFFINE_STEP: Shader = Shader {
     sources: &[("ddim.wgsl", include_str!("../../gpu/ddim.wgsl"))],
 };
 
-/// Tiled matrix product `C = α·op(A)·op(B) + β·D` (`gpu/gemm.wgsl`).
+/// Tiled matrix product `C = epilogue(α·op(A)·op(B) + β·D)` (`gpu/gemm.wgsl`).
 pub const GEMM: Shader = Shader {
     entry_point: "gemm",
     sources: &[("gemm.wgsl", include_str!("../../gpu/gemm.wgsl"))],
 };
 
-/// Register-blocked GEMM for large products: 64×64 blocks, 4×4 outputs per invocation
-/// (`gpu/gemm.wgsl`).
+/// Register-blocked GEMM for large products, with the same epilogues: 64×64 blocks, 4×4
+/// outputs per invocation (`gpu/gemm.wgsl`).
 pub const GEMM_BLOCKED: Shader = Shader {
     entry_point: "gemm_blocked",
     sources: &[("gemm.wgsl", include_str!("../../gpu/gemm.wgsl"))],
@@ -147,6 +147,28 @@ pub const MLP_ADAM: Shader = Shader {
     sources: &[MLP],
 };
 
+const DENSE: (&str, &str) = ("dense.wgsl", include_str!("../../gpu/dense.wgsl"));
+
+/// The dense trainer's batch gather: `X_b` from a permutation, `Y_b = αX_b + σε` with Philox ε
+/// (`gpu/dense.wgsl`).
+pub const DENSE_GATHER: Shader = Shader {
+    entry_point: "dense_gather",
+    sources: &[PHILOX, DENSE],
+};
+
+/// The dense trainer's loss gradient `G = (2/B)(X̂ − X_b)` and per-row squared errors
+/// (`gpu/dense.wgsl`).
+pub const DENSE_RESIDUAL: Shader = Shader {
+    entry_point: "dense_residual",
+    sources: &[PHILOX, DENSE],
+};
+
+/// Column sums of a matrix, the dense trainer's bias gradients (`gpu/dense.wgsl`).
+pub const DENSE_COLUMN_SUM: Shader = Shader {
+    entry_point: "dense_column_sum",
+    sources: &[PHILOX, DENSE],
+};
+
 /// Every kernel of the crate (the naga validation test walks this list and checks that every
 /// file in `gpu/` appears in it).
 pub const ALL: &[Shader] = &[
@@ -168,6 +190,9 @@ pub const ALL: &[Shader] = &[
     MLP_INPUT_GRAD,
     MLP_SUM,
     MLP_ADAM,
+    DENSE_GATHER,
+    DENSE_RESIDUAL,
+    DENSE_COLUMN_SUM,
 ];
 
 impl Shader {
