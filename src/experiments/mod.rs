@@ -4,8 +4,11 @@
 //!
 //! * [`bottleneck_2d`] — Levine–Weiss Fig. 4: samples of a trained h = 1 bottleneck network lie
 //!   on a curve;
+//! * [`images`] — the paper-scale image experiments (Levine–Weiss Fig. 5–9, Kadkhodaie et al.
+//!   Fig. 2, book §3.3 memorization) on CelebA or the embedded C^α and disk datasets;
 //! * [`polynomial_2d`] — Levine–Weiss Fig. 3: DDIM with the optimal polynomial denoisers of
 //!   degree 1, 3, 5.
 
 pub mod bottleneck_2d;
+pub mod images;
 pub mod polynomial_2d;

@@ -124,3 +124,83 @@ pub fn scatter_png(
 ) -> Result<()> {
     scatter_panels_png(path, &[(points, colour)], view, size)
 }
+
+/// Colours of the two overlaid histograms of [`histogram_panels_png`]: blue, orange.
+pub const HISTOGRAM_COLOURS: [[u8; 3]; 2] = [[31, 119, 180], [255, 127, 14]];
+
+/// A grid of `size`×`size` panels (row r, column c = `panels[r][c]`), each overlaying the
+/// histograms of its two value sets on `range` with `bins` bins, drawn as outlined bars
+/// ([`HISTOGRAM_COLOURS`]), each scaled to its own tallest bin; values outside `range` or
+/// non-finite are not counted. No text: the numbers belong in the run's JSON.
+pub fn histogram_panels_png(
+    path: &Path,
+    panels: &[Vec<[&[f64]; 2]>],
+    range: (f64, f64),
+    bins: usize,
+    size: u32,
+) -> Result<()> {
+    let columns = panels.iter().map(Vec::len).max().unwrap_or(0) as u32;
+    if panels.is_empty()
+        || columns == 0
+        || bins == 0
+        || size < 16
+        || !range.0.is_finite()
+        || !range.1.is_finite()
+        || range.1 <= range.0
+    {
+        return Err(Error::InvalidArgument {
+            what: "histogram plot".into(),
+            reason: format!(
+                "needs ≥ 1 panel, ≥ 1 bin, size ≥ 16 and lo < hi, got {} rows, {bins} bins, \
+                 size {size}, range {range:?}",
+                panels.len()
+            ),
+        });
+    }
+    let rows = panels.len() as u32;
+    let mut img =
+        image::RgbImage::from_pixel(size * columns, size * rows, image::Rgb([255, 255, 255]));
+    let last = size - 1;
+    for (r, row) in panels.iter().enumerate() {
+        for (c, pair) in row.iter().enumerate() {
+            let (x0, y0) = (c as u32 * size, r as u32 * size);
+            for i in 0..size {
+                for (x, y) in [(i, 0), (i, last), (0, i), (last, i)] {
+                    img.put_pixel(x0 + x, y0 + y, image::Rgb([200, 200, 200]));
+                }
+            }
+            for (values, colour) in pair.iter().zip(HISTOGRAM_COLOURS) {
+                let mut counts = vec![0usize; bins];
+                for &v in values.iter() {
+                    if v.is_finite() && v >= range.0 && v <= range.1 {
+                        let b = ((v - range.0) / (range.1 - range.0) * bins as f64) as usize;
+                        counts[b.min(bins - 1)] += 1;
+                    }
+                }
+                let top = counts.iter().copied().max().unwrap_or(0).max(1) as f64;
+                let inner = f64::from(size - 4);
+                for (b, &count) in counts.iter().enumerate() {
+                    if count == 0 {
+                        continue;
+                    }
+                    let left = 2 + (b as f64 * inner / bins as f64) as u32;
+                    let right = (2 + ((b + 1) as f64 * inner / bins as f64) as u32).max(left + 1);
+                    let height = (count as f64 / top * (inner - 2.0)).max(1.0) as u32;
+                    let bottom = last - 2;
+                    for x in left..right.min(last - 1) {
+                        for y in (bottom - height)..=bottom {
+                            let edge = x == left || x + 1 == right || y == bottom - height;
+                            if edge {
+                                img.put_pixel(x0 + x, y0 + y, image::Rgb(colour));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    img.save(path).map_err(|e| Error::Io {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    })
+}

@@ -6,6 +6,7 @@ pub mod gauss_quadrature;
 pub mod gaussian_law;
 pub mod intrinsic_dimension;
 pub mod moments;
+pub mod nearest;
 pub mod two_sample;
 
 use statrs::distribution::{ContinuousCDF, Normal};

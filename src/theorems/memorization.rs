@@ -12,9 +12,10 @@
 use super::{Check, Verdict, CPU_BACKEND};
 use crate::denoisers::Bayes;
 use crate::diffusion::{Ddim, Sampler, Schedule};
-use crate::error::{ensure_sigma, Error, Result};
+use crate::error::{ensure_sigma, Result};
 use crate::linalg::{self, Mat, EPS};
 use crate::rng::Rng;
+use crate::stats::nearest::{nearest_two_batch, NearestTwo, MEMORIZED_BELOW};
 use crate::targets::{empirical::empirical, ClosedForm};
 
 /// The theorem id.
@@ -80,29 +81,16 @@ pub fn nearest_two(training: &Mat, x: &[f64]) -> (f64, f64) {
 }
 
 /// The memorization ratio (eq. 3.3.4) of `samples` against `training` with the criterion of
-/// eq. 3.3.5, `d₁/d₂ < 1/3`; also returns the largest ratio `d₁/d₂` seen.
+/// eq. 3.3.5, `d₁/d₂ < 1/3` (nearest neighbours by [`crate::stats::nearest::nearest_two_batch`]);
+/// also returns the largest ratio `d₁/d₂` seen.
 pub fn mem_ratio(training: &Mat, samples: &Mat) -> Result<(f64, f64)> {
-    if training.nrows() < 2 || samples.ncols() != training.ncols() {
-        return Err(Error::InvalidArgument {
-            what: "memorization ratio".into(),
-            reason: format!(
-                "needs ≥ 2 training points and matching dimensions, got N = {}, d = {} vs {}",
-                training.nrows(),
-                samples.ncols(),
-                training.ncols()
-            ),
-        });
-    }
-    let (mut memorized, mut worst) = (0usize, 0.0f64);
-    for s in 0..samples.nrows() {
-        let (d1, d2) = nearest_two(training, &linalg::row(samples, s));
-        let ratio = d1 / d2;
-        worst = worst.max(ratio);
-        if ratio < 1.0 / 3.0 {
-            memorized += 1;
-        }
-    }
-    Ok((memorized as f64 / samples.nrows() as f64, worst))
+    let nearest = nearest_two_batch(training, samples)?;
+    let memorized = nearest
+        .iter()
+        .filter(|p| p.ratio() < MEMORIZED_BELOW)
+        .count();
+    let worst = nearest.iter().map(NearestTwo::ratio).fold(0.0, f64::max);
+    Ok((memorized as f64 / samples.nrows().max(1) as f64, worst))
 }
 
 /// DDIM (VP cosine to `t_max`, L steps) with the empirical Bayes denoiser of `training` from

@@ -1,0 +1,199 @@
+//! `exp bottleneck` — Levine–Weiss §3.3, Fig. 9: one σ-blind MLP per DDIM step,
+//! `x̂₀ = W₂ φ(W₁ x_t + b₁) + b₂` with hidden width h ∈ {1000, 500, 100} (a bottleneck when
+//! h < d, Thm 6: the Jacobian has rank ≤ h), each trained for the paper's 500 epochs with Adam
+//! (lr 10⁻⁴) on `x_t = α_ℓ x₀ + σ_ℓ ε` with fresh noise every epoch, on the GPU
+//! ([`crate::gpu::dense::DenseTrainer`]: GEMM forward and backward with fused epilogues).
+//!
+//! Models are trained lazily, step ℓ = L … 1, each used at once to advance the samples and
+//! then dropped, so one model is in memory at a time; the samples are checkpointed after every
+//! step ([`super::ddim_checkpointed`]), so an interrupted run resumes at the step it was in.
+
+use super::{
+    ddim_checkpointed, paper_schedule, Context, ModelSamples, RunFolder, StepPredictor, Timing,
+};
+use crate::denoisers::bottleneck::Activation;
+use crate::diffusion::Schedule;
+use crate::error::Result;
+use crate::gpu::dense::{DenseConfig, DenseTrainer};
+use crate::gpu::gemm::GpuMat;
+use crate::gpu::mlp::AdamConfig;
+use crate::linalg::Mat;
+use crate::stats::nearest::{summarize, MemorizationSummary};
+use serde::Serialize;
+use std::time::Instant;
+
+/// The per-step MLP predictor: trains step ℓ's network when first asked for step ℓ.
+pub struct BottleneckPredictor<'c, 'g> {
+    context: &'c Context<'g>,
+    data: GpuMat,
+    hidden: usize,
+    progress: Option<indicatif::ProgressBar>,
+    /// Final-epoch training loss of each step's network, by step.
+    pub losses: Vec<(usize, f64)>,
+    train_flops: f64,
+    predict_flops: f64,
+    /// Seconds spent training.
+    pub train_seconds: f64,
+}
+
+impl<'c, 'g> BottleneckPredictor<'c, 'g> {
+    /// A predictor of hidden width `hidden` trained on `training` (N × d), with an optional
+    /// progress bar counting epochs.
+    pub fn new(
+        context: &'c Context<'g>,
+        training: &Mat,
+        hidden: usize,
+        progress: Option<indicatif::ProgressBar>,
+    ) -> Result<Self> {
+        Ok(Self {
+            context,
+            data: GpuMat::upload(context.gpu, "training images", training)?,
+            hidden,
+            progress,
+            losses: Vec::new(),
+            train_flops: 0.0,
+            predict_flops: 0.0,
+            train_seconds: 0.0,
+        })
+    }
+
+    /// FLOPs of training and prediction so far.
+    pub fn flops(&self) -> f64 {
+        self.train_flops + self.predict_flops
+    }
+
+    /// FLOPs of training so far.
+    pub fn train_flops(&self) -> f64 {
+        self.train_flops
+    }
+}
+
+impl StepPredictor for BottleneckPredictor<'_, '_> {
+    fn predict(&mut self, schedule: &Schedule, step: usize, x_t: &Mat) -> Result<Mat> {
+        let settings = &self.context.settings;
+        let gpu = self.context.gpu;
+        let start = Instant::now();
+        let mut trainer = DenseTrainer::new(
+            gpu,
+            &self.data,
+            DenseConfig {
+                hidden: self.hidden,
+                activation: Activation::Relu,
+                batch: settings.batch,
+                adam: AdamConfig {
+                    lr: settings.learning_rate,
+                    ..AdamConfig::default()
+                },
+                seed: settings.seed ^ ((step as u64) << 32) ^ self.hidden as u64,
+            },
+        )?;
+        let bar = self.progress.clone();
+        let losses = trainer.train_epochs(
+            schedule.alpha(step),
+            schedule.sigma(step),
+            settings.epochs,
+            &mut |_, loss| {
+                if let Some(bar) = &bar {
+                    bar.inc(1);
+                    bar.set_message(format!("step {step} loss {loss:.4}"));
+                }
+            },
+        )?;
+        self.train_flops += trainer.flops_per_epoch() * settings.epochs as f64;
+        self.train_seconds += start.elapsed().as_secs_f64();
+        self.losses
+            .push((step, losses.last().copied().unwrap_or(f64::NAN)));
+        let y = GpuMat::upload(gpu, "x_t", x_t)?;
+        let out = GpuMat::poisoned(gpu, "x0 prediction", x_t.nrows(), x_t.ncols())?;
+        trainer.predict(&y, &out)?;
+        self.predict_flops += 4.0 * (x_t.nrows() * x_t.ncols() * self.hidden) as f64;
+        out.download(gpu)
+    }
+}
+
+/// One hidden width.
+#[derive(Debug, Clone, Serialize)]
+pub struct WidthResult {
+    /// Hidden width h.
+    pub hidden: usize,
+    /// Final-epoch training loss (mean ‖x̂₀ − x₀‖² per image) of each step's network, by step.
+    pub final_losses: Vec<(usize, f64)>,
+    /// Samples that escaped.
+    pub escaped: usize,
+    /// Memorization statistics of the finite samples.
+    pub memorization: Option<MemorizationSummary>,
+    /// Training: wall time, FLOPs counted by the trainer, achieved rate.
+    pub training: Timing,
+}
+
+/// `metrics.json` of `exp bottleneck`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Metrics {
+    /// Every width.
+    pub widths: Vec<WidthResult>,
+    /// Total training FLOPs.
+    pub total_training_flops: f64,
+}
+
+/// Runs Fig. 9 into `folder` (checkpoints under `folder/checkpoint-h<h>/`).
+pub fn run(
+    context: &Context,
+    folder: &RunFolder,
+    show_progress: bool,
+) -> Result<(Metrics, Vec<ModelSamples>)> {
+    let settings = &context.settings;
+    let schedule = paper_schedule(settings.steps)?;
+    let mut widths = Vec::new();
+    let mut models = Vec::new();
+    for &h in &settings.hidden {
+        let bar = super::progress_bar(
+            (settings.steps * settings.epochs) as u64,
+            &format!("bottleneck h={h} epochs"),
+            show_progress,
+        );
+        let mut predictor =
+            BottleneckPredictor::new(context, &context.data.images, h, Some(bar.clone()))?;
+        let checkpoint = folder.path(&format!("checkpoint-h{h}"));
+        let sampled =
+            ddim_checkpointed(&schedule, &mut predictor, &context.noise, Some(&checkpoint))?;
+        bar.finish_and_clear();
+        let model = ModelSamples::new(&format!("bottleneck h={h}"), sampled);
+        let finite = model.finite_rows();
+        widths.push(WidthResult {
+            hidden: h,
+            final_losses: predictor.losses.clone(),
+            escaped: model.escaped_count(),
+            memorization: if finite.nrows() > 0 {
+                Some(summarize(&context.data.images, &finite)?.0)
+            } else {
+                None
+            },
+            training: Timing {
+                phase: format!(
+                    "train h={h} ({} steps trained this run)",
+                    predictor.losses.len()
+                ),
+                seconds: predictor.train_seconds,
+                flops: predictor.train_flops(),
+                tflops_per_second: if predictor.train_seconds > 0.0 {
+                    predictor.train_flops() / predictor.train_seconds / 1e12
+                } else {
+                    0.0
+                },
+            },
+        });
+        models.push(model);
+    }
+    folder.write_figure(
+        "fig9_bottleneck",
+        context,
+        &models.iter().collect::<Vec<_>>(),
+    )?;
+    Ok((
+        Metrics {
+            total_training_flops: widths.iter().map(|w| w.training.flops).sum(),
+            widths,
+        },
+        models,
+    ))
+}

@@ -1,0 +1,174 @@
+//! `exp generalization` — Kadkhodaie et al. Fig. 2: two models of the same architecture fitted
+//! on disjoint training sets S₁, S₂ of size N (the first N images, and N images from the second
+//! half of the data), sampled from the same noise. The distribution of the cosine similarity
+//! between the two models' samples (model variance) is set against the cosine similarity of each
+//! sample to the most similar image of its own training set (memorization): for small N the
+//! models copy their training sets (second high, first low), for large N they agree (first high).
+//!
+//! The plot `generalization.png` has one row per architecture and one panel per N; each panel
+//! overlays the two histograms on [−1, 1] (blue: between the two models' samples; orange: sample
+//! against the most similar training image), without text — the numbers are in metrics.json.
+
+use super::bottleneck::BottleneckPredictor;
+use super::linear::{LinearPredictor, Pca};
+use super::memorization::EmpiricalPredictor;
+use super::polynomial::{upload_projection, FeatureMap, PolynomialPredictor};
+use super::{ddim, paper_schedule, Context, RunFolder, Sampled, Timing};
+use crate::error::{Error, Result};
+use crate::gpu::gemm::GpuMat;
+use crate::linalg::{self, Mat};
+use crate::report::plot::histogram_panels_png;
+use crate::stats::nearest::{cosine_similarity, median};
+use serde::Serialize;
+use std::time::Instant;
+
+/// One architecture at one training-set size.
+#[derive(Debug, Clone, Serialize)]
+pub struct SizeResult {
+    /// The architecture.
+    pub architecture: String,
+    /// Training-set size N of each model.
+    pub n: usize,
+    /// Samples compared (both trajectories finite).
+    pub compared: usize,
+    /// Median cosine similarity between the two models' samples.
+    pub between_models_median: f64,
+    /// Median cosine similarity of model 1's samples to their most similar image of S₁.
+    pub to_training_median: f64,
+    /// The per-sample values behind the histograms.
+    pub between_models: Vec<f64>,
+    /// The per-sample values behind the histograms.
+    pub to_training: Vec<f64>,
+    /// Fit and sampling time of both models.
+    pub timing: Timing,
+}
+
+/// `metrics.json` of `exp generalization`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Metrics {
+    /// Every (architecture, N).
+    pub results: Vec<SizeResult>,
+}
+
+/// For every row of `samples`, the largest cosine similarity to a row of `training`.
+pub fn most_similar_cosines(training: &Mat, samples: &Mat) -> Vec<f64> {
+    let unit = |m: &Mat| {
+        let mut u = m.clone();
+        for i in 0..m.nrows() {
+            let norm = linalg::dot(&linalg::row(m, i), &linalg::row(m, i)).sqrt();
+            for j in 0..m.ncols() {
+                u[(i, j)] = if norm > 0.0 { m[(i, j)] / norm } else { 0.0 };
+            }
+        }
+        u
+    };
+    let cos = unit(samples) * unit(training).transpose();
+    (0..cos.nrows())
+        .map(|i| (0..cos.ncols()).map(|j| cos[(i, j)]).fold(-1.0, f64::max))
+        .collect()
+}
+
+/// Samples the architecture `name` fitted on `training` from the shared noise.
+fn sample_architecture(context: &Context, name: &str, training: &Mat) -> Result<(Sampled, f64)> {
+    let settings = &context.settings;
+    match name {
+        "empirical" => {
+            let mut p = EmpiricalPredictor::new(training);
+            let s = ddim(&paper_schedule(settings.steps)?, &mut p, &context.noise)?;
+            Ok((s, p.flops))
+        }
+        "linear" => {
+            let mut p = LinearPredictor::new(context.gpu, Pca::fit(training)?)?;
+            let schedule = paper_schedule(settings.linear_steps)?;
+            let s = ddim(&schedule, &mut p, &context.noise)?;
+            let flops = p.flops(context.noise.nrows()) * schedule.steps() as f64;
+            Ok((s, flops))
+        }
+        "polynomial" => {
+            let data = GpuMat::upload(context.gpu, "training images", training)?;
+            let projection = upload_projection(context)?;
+            let degree = settings.degrees.first().copied().unwrap_or(3);
+            let mut p = PolynomialPredictor::new(
+                context,
+                training,
+                &data,
+                &projection,
+                degree,
+                FeatureMap::Polynomial,
+            );
+            let s = ddim(&paper_schedule(settings.steps)?, &mut p, &context.noise)?;
+            Ok((s, p.flops))
+        }
+        "bottleneck" => {
+            let hidden = settings.hidden.last().copied().unwrap_or(100);
+            let mut p = BottleneckPredictor::new(context, training, hidden, None)?;
+            let s = ddim(&paper_schedule(settings.steps)?, &mut p, &context.noise)?;
+            Ok((s, p.flops()))
+        }
+        other => Err(Error::InvalidArgument {
+            what: "generalization architecture".into(),
+            reason: format!(
+                "unknown architecture {other:?}; choose from empirical, linear, polynomial, \
+                 bottleneck"
+            ),
+        }),
+    }
+}
+
+/// Runs Fig. 2 for every architecture and size of the settings into `folder`.
+pub fn run(context: &Context, folder: &RunFolder) -> Result<Metrics> {
+    let settings = &context.settings;
+    let images = &context.data.images;
+    let half = images.nrows() / 2;
+    let rows_of =
+        |from: usize, n: usize| Mat::from_fn(n, images.ncols(), |i, j| images[(from + i, j)]);
+    let mut results = Vec::new();
+    for name in &settings.generalization_architectures {
+        for &n in &settings.generalization_sizes {
+            let start = Instant::now();
+            let (s1, s2) = (rows_of(0, n), rows_of(half, n));
+            let (a, fa) = sample_architecture(context, name, &s1)?;
+            let (b, fb) = sample_architecture(context, name, &s2)?;
+            let both: Vec<usize> = (0..a.samples.nrows())
+                .filter(|&i| !a.escaped[i] && !b.escaped[i])
+                .collect();
+            let between: Vec<f64> = both
+                .iter()
+                .map(|&i| {
+                    cosine_similarity(&linalg::row(&a.samples, i), &linalg::row(&b.samples, i))
+                })
+                .collect();
+            let kept = Mat::from_fn(both.len(), images.ncols(), |r, j| a.samples[(both[r], j)]);
+            let to_training = most_similar_cosines(&s1, &kept);
+            results.push(SizeResult {
+                architecture: name.clone(),
+                n,
+                compared: both.len(),
+                between_models_median: median(&between),
+                to_training_median: median(&to_training),
+                between_models: between,
+                to_training,
+                timing: Timing::since(&format!("{name} N={n}"), start, fa + fb),
+            });
+        }
+    }
+    let panels: Vec<Vec<[&[f64]; 2]>> = settings
+        .generalization_architectures
+        .iter()
+        .map(|name| {
+            results
+                .iter()
+                .filter(|r| &r.architecture == name)
+                .map(|r| [r.between_models.as_slice(), r.to_training.as_slice()])
+                .collect()
+        })
+        .collect();
+    histogram_panels_png(
+        &folder.path("generalization.png"),
+        &panels,
+        (-1.0, 1.0),
+        40,
+        160,
+    )?;
+    Ok(Metrics { results })
+}

@@ -1,0 +1,847 @@
+//! Paper-scale image experiments (Levine–Weiss §3, Fig. 5–9 and App. B; Kadkhodaie et al.
+//! Fig. 2; book §3.3): every architecture fitted to N images of 64×64×3 = 12288 dimensions
+//! scaled to [−1, 1], sampled by DDIM from shared initial noise, compared with the training set.
+//!
+//! The settings of the paper's public `models.py`: the VP process
+//! `x_t = √(1−β_t)·x₀ + √β_t·ε` with the cosine schedule `β(t) = 1 − cos²(t/1.008·π/2)` on
+//! `t_i = i/n`, i.e. `α_t = cos(π t/(2·1.008))`, `σ_t = sin(π t/(2·1.008))`
+//! ([`paper_schedule`]); every denoiser predicts x₀; DDIM with 10 steps for the linear models
+//! and 50 for the others.
+//!
+//! * [`linear`] — Fig. 5 (rank K ∈ {10, 100, full}) and Fig. 6 (refit on its own samples);
+//! * [`polynomial`] — Fig. 7: random-feature polynomials of degree 3, 9, 27 (and the published
+//!   max-normalised variant, which is not a polynomial);
+//! * [`bottleneck`] — Fig. 9: per-step MLPs with hidden width h ∈ {1000, 500, 100};
+//! * [`memorization`] — book eq. 3.3.3–3.3.5: the memorization ratio of every architecture and of
+//!   the empirical optimal denoiser;
+//! * [`generalization`] — Kadkhodaie et al. Fig. 2: models fitted on disjoint halves.
+//!
+//! Every run writes a folder: `config.json` (the exact settings), `metrics.json`, PNG grids laid
+//! out like the paper's figures (rows = configurations, columns = the same initial noise) and
+//! `.npy` exports of the samples.
+
+pub mod bottleneck;
+pub mod generalization;
+pub mod linear;
+pub mod memorization;
+pub mod polynomial;
+
+use crate::diffusion::samplers::step_coefficients;
+use crate::diffusion::Schedule;
+use crate::error::{Error, Result};
+use crate::gpu::gemm::{product, run_products, GpuMat};
+use crate::gpu::Gpu;
+use crate::linalg::Mat;
+use crate::report::grid::write_grid;
+use crate::report::npy;
+use crate::rng::PhiloxStream;
+use crate::targets::images::{load, DataSource, ImageSet, LoadOptions};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Everything that determines a run; written to `config.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Settings {
+    /// The data source (`calpha[:α]`, `disks`, `celeba:<dir>`, `npy:<path>`).
+    pub data: String,
+    /// Number of training images N.
+    pub n: usize,
+    /// Image side (64 at paper scale, 16 with `--quick`).
+    pub size: usize,
+    /// Skip unreadable image files instead of failing.
+    pub skip_bad: bool,
+    /// Seed of every random draw of the run.
+    pub seed: u64,
+    /// Samples drawn from each model (for the memorization statistics); the first `columns`
+    /// are the figure's columns.
+    pub samples: usize,
+    /// Columns of the figures.
+    pub columns: usize,
+    /// DDIM steps of the linear models (10 in the paper).
+    pub linear_steps: usize,
+    /// DDIM steps of the other models (50 in the paper).
+    pub steps: usize,
+    /// Ranks K of the linear experiment; `None` stands for full rank.
+    pub ranks: Vec<Option<usize>>,
+    /// Random-feature width w.
+    pub width: usize,
+    /// Polynomial degrees k.
+    pub degrees: Vec<usize>,
+    /// Noise draws per training image when fitting a polynomial read-out (M = copies·N pairs).
+    pub copies: usize,
+    /// Jacobi-scaled ridge λ of the polynomial read-out: `(H + λ·diag H)A = B`.
+    pub ridge: f64,
+    /// Hidden widths h of the bottleneck MLPs.
+    pub hidden: Vec<usize>,
+    /// Training epochs of each per-step MLP (500 in the paper).
+    pub epochs: usize,
+    /// Adam learning rate (1e-4 in the paper).
+    pub learning_rate: f64,
+    /// Minibatch size of the MLP training.
+    pub batch: usize,
+    /// Training-set sizes of the generalization experiment (each ≤ N/2).
+    pub generalization_sizes: Vec<usize>,
+    /// Architectures of the generalization experiment.
+    pub generalization_architectures: Vec<String>,
+    /// The shrunken settings of `--quick`.
+    pub quick: bool,
+}
+
+impl Settings {
+    /// The paper's settings (Levine–Weiss App. B; Kadkhodaie et al. Fig. 2).
+    pub fn paper(data: &DataSource) -> Self {
+        Self {
+            data: data.to_string(),
+            n: 1000,
+            size: 64,
+            skip_bad: false,
+            seed: 0,
+            samples: 100,
+            columns: 8,
+            linear_steps: 10,
+            steps: 50,
+            ranks: vec![Some(10), Some(100), None],
+            width: 1024,
+            degrees: vec![3, 9, 27],
+            copies: 20,
+            ridge: 1e-6,
+            hidden: vec![1000, 500, 100],
+            epochs: 500,
+            learning_rate: 1e-4,
+            batch: 128,
+            generalization_sizes: vec![1, 10, 100, 1000],
+            generalization_architectures: vec![
+                "empirical".into(),
+                "linear".into(),
+                "polynomial".into(),
+            ],
+            quick: false,
+        }
+    }
+
+    /// `--quick`: every experiment end to end in seconds on a software adapter (16×16 images,
+    /// N = 64, few steps and epochs).
+    pub fn quick(data: &DataSource) -> Self {
+        Self {
+            n: 64,
+            size: 16,
+            samples: 16,
+            columns: 8,
+            linear_steps: 10,
+            steps: 10,
+            ranks: vec![Some(4), Some(16), None],
+            width: 64,
+            copies: 4,
+            hidden: vec![64, 32, 8],
+            epochs: 4,
+            learning_rate: 1e-3,
+            batch: 16,
+            generalization_sizes: vec![1, 4, 16, 32],
+            quick: true,
+            ..Self::paper(data)
+        }
+    }
+
+    /// Checks the settings; a bad value is a typed error naming it.
+    pub fn validate(&self) -> Result<()> {
+        if self.n < 2 {
+            return Err(Error::InvalidArgument {
+                what: "n".into(),
+                reason: format!(
+                    "nearest and second-nearest training images need N ≥ 2, got {}",
+                    self.n
+                ),
+            });
+        }
+        let positive = [
+            ("n", self.n),
+            ("size", self.size),
+            ("samples", self.samples),
+            ("columns", self.columns),
+            ("linear_steps", self.linear_steps),
+            ("steps", self.steps),
+            ("width", self.width),
+            ("copies", self.copies),
+            ("epochs", self.epochs),
+            ("batch", self.batch),
+        ];
+        for (what, v) in positive {
+            if v == 0 {
+                return Err(Error::InvalidArgument {
+                    what: what.into(),
+                    reason: "must be at least 1, got 0".into(),
+                });
+            }
+        }
+        if self.columns > self.samples {
+            return Err(Error::InvalidArgument {
+                what: "columns".into(),
+                reason: format!(
+                    "the figure's {} columns are taken from the {} samples; need columns ≤ samples",
+                    self.columns, self.samples
+                ),
+            });
+        }
+        if let Some(&k) = self.degrees.iter().find(|&&k| k == 0) {
+            return Err(Error::InvalidArgument {
+                what: "degree".into(),
+                reason: format!("a polynomial degree must be ≥ 1, got {k}"),
+            });
+        }
+        if let Some(&h) = self.hidden.iter().find(|&&h| h == 0) {
+            return Err(Error::InvalidArgument {
+                what: "hidden".into(),
+                reason: format!("a hidden width must be ≥ 1, got {h}"),
+            });
+        }
+        if let Some(&n) = self
+            .generalization_sizes
+            .iter()
+            .find(|&&s| s == 0 || 2 * s > self.n)
+        {
+            return Err(Error::InvalidArgument {
+                what: "generalization size".into(),
+                reason: format!(
+                    "two disjoint halves of size {n} need 1 ≤ 2·{n} ≤ N = {}",
+                    self.n
+                ),
+            });
+        }
+        for (what, v) in [("ridge", self.ridge), ("learning_rate", self.learning_rate)] {
+            if !(v.is_finite() && v > 0.0) {
+                return Err(Error::InvalidArgument {
+                    what: what.into(),
+                    reason: format!("must be finite and > 0, got {v}"),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The data, the shared initial noise and the GPU of a run.
+pub struct Context<'g> {
+    /// The GPU context.
+    pub gpu: &'g Gpu,
+    /// The settings.
+    pub settings: Settings,
+    /// The training images (N × d, CHW, values in [−1, 1]).
+    pub data: ImageSet,
+    /// Files skipped by `--skip-bad`, with the reason.
+    pub skipped: Vec<(PathBuf, String)>,
+    /// The initial noise of every sampler (samples × d standard normals, Philox stream
+    /// [`NOISE_STREAM`]): row p starts the p-th sample of every model, so figures compare
+    /// models on identical noise.
+    pub noise: Mat,
+}
+
+/// Philox stream of the shared initial noise.
+pub const NOISE_STREAM: u32 = 100;
+
+impl<'g> Context<'g> {
+    /// Loads the data and draws the shared initial noise.
+    pub fn new(gpu: &'g Gpu, settings: Settings) -> Result<Self> {
+        settings.validate()?;
+        let source: DataSource = settings.data.parse()?;
+        let (data, report) = load(
+            &source,
+            &LoadOptions {
+                n: settings.n,
+                size: settings.size,
+                seed: settings.seed,
+                skip_bad: settings.skip_bad,
+            },
+        )?;
+        let noise = normals(
+            PhiloxStream::new(settings.seed, NOISE_STREAM),
+            settings.samples,
+            data.shape.dim(),
+        );
+        Ok(Self {
+            gpu,
+            settings,
+            data,
+            skipped: report.skipped,
+            noise,
+        })
+    }
+
+    /// Image dimension d.
+    pub fn dim(&self) -> usize {
+        self.data.shape.dim()
+    }
+}
+
+/// A rows×cols matrix of standard normals; row i is block range `[i·⌈cols/4⌉, …)` of `stream`,
+/// so any row can be regenerated alone (and in parallel).
+pub fn normals(stream: PhiloxStream, rows: usize, cols: usize) -> Mat {
+    let blocks = cols.div_ceil(4) as u64;
+    let data: Vec<Vec<f64>> = (0..rows)
+        .into_par_iter()
+        .map(|i| {
+            (0..cols)
+                .map(|j| stream.normals(i as u64 * blocks + (j / 4) as u64)[j % 4])
+                .collect()
+        })
+        .collect();
+    Mat::from_fn(rows, cols, |i, j| data[i][j])
+}
+
+/// The paper's cosine schedule with `steps` DDIM steps: `Schedule::vp_cosine(1/1.008, steps)`
+/// gives `α_ℓ = cos(π t_ℓ/(2·1.008))`, `σ_ℓ = sin(π t_ℓ/(2·1.008))`, `t_ℓ = ℓ/steps`, which is
+/// `√(1−β(t))`, `√β(t)` for `β(t) = 1 − cos²(t/1.008·π/2)`.
+pub fn paper_schedule(steps: usize) -> Result<Schedule> {
+    Schedule::vp_cosine(1.0 / 1.008, steps)
+}
+
+/// A family of per-step x₀ predictors: `predict(ℓ, x_t)` returns x̂₀ for every row of x_t at
+/// step ℓ of the schedule (the paper's models are trained one per step, lazily here, so only
+/// one step's model is in memory at a time).
+pub trait StepPredictor {
+    /// x̂₀(x_{t_ℓ}) for every row.
+    fn predict(&mut self, schedule: &Schedule, step: usize, x_t: &Mat) -> Result<Mat>;
+}
+
+/// A row whose entries leave `[−ESCAPE_BOUND, ESCAPE_BOUND]` (or stop being finite) during
+/// sampling has escaped: images live in [−1, 1] and the noise in a few units, so 10³ is far
+/// outside anything a converging trajectory visits (high-degree polynomials do diverge).
+pub const ESCAPE_BOUND: f64 = 1e3;
+
+/// Samples of one model and which rows escaped.
+#[derive(Debug, Clone)]
+pub struct Sampled {
+    /// samples × d; an escaped row is frozen at 0 from the step it escaped.
+    pub samples: Mat,
+    /// Whether each row escaped.
+    pub escaped: Vec<bool>,
+}
+
+/// Deterministic DDIM with x₀ predictions: from `x_L = noise`,
+/// `x_{ℓ−1} = (σ_{ℓ−1}/σ_ℓ)·x_ℓ + (α_{ℓ−1} − (σ_{ℓ−1}/σ_ℓ)·α_ℓ)·x̂₀(x_ℓ)`, ℓ = L … 1 (the same
+/// coefficients as [`crate::diffusion::Ddim`]); returns x₀ and the escaped rows
+/// (see [`ESCAPE_BOUND`]), which are set to 0 so the remaining rows go on.
+pub fn ddim(
+    schedule: &Schedule,
+    predictor: &mut dyn StepPredictor,
+    noise: &Mat,
+) -> Result<Sampled> {
+    ddim_checkpointed(schedule, predictor, noise, None)
+}
+
+/// `progress.json` of a DDIM checkpoint folder; the current x is `state-<at_step>.npy` (f64).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct DdimProgress {
+    steps: usize,
+    rows: usize,
+    cols: usize,
+    /// x holds `x_{t_ℓ}` for this ℓ (the steps above it are done).
+    at_step: usize,
+    escaped: Vec<bool>,
+}
+
+/// [`ddim`] that, with `checkpoint = Some(dir)`, writes `dir/state-<ℓ>.npy` and then
+/// `dir/progress.json` (by an atomic rename; it names the state file, so an interruption at any
+/// point leaves a consistent pair) after every step and, when they exist for the same shape and step count,
+/// resumes from them: an interrupted run loses at most one step's work. Generation being a
+/// deterministic function of the noise, the resumed result equals an uninterrupted one.
+pub fn ddim_checkpointed(
+    schedule: &Schedule,
+    predictor: &mut dyn StepPredictor,
+    noise: &Mat,
+    checkpoint: Option<&Path>,
+) -> Result<Sampled> {
+    let big_l = schedule.steps();
+    let (rows, cols) = (noise.nrows(), noise.ncols());
+    let mut x = noise.clone();
+    let mut escaped = vec![false; rows];
+    let mut at_step = big_l;
+    if let Some(dir) = checkpoint {
+        if let Some((state, progress)) = read_checkpoint(dir)? {
+            if (progress.steps, progress.rows, progress.cols) == (big_l, rows, cols) {
+                x = state;
+                escaped = progress.escaped;
+                at_step = progress.at_step;
+            }
+        }
+    }
+    for l in (1..=at_step).rev() {
+        let x0 = predictor.predict(schedule, l, &x)?;
+        let (k, a, _) = step_coefficients(schedule, l, false);
+        x = Mat::from_fn(rows, cols, |i, j| k * x[(i, j)] + a * x0[(i, j)]);
+        for (i, gone) in escaped.iter_mut().enumerate() {
+            if *gone || (0..cols).any(|j| !x[(i, j)].is_finite() || x[(i, j)].abs() > ESCAPE_BOUND)
+            {
+                *gone = true;
+                for j in 0..cols {
+                    x[(i, j)] = 0.0;
+                }
+            }
+        }
+        if let Some(dir) = checkpoint {
+            write_checkpoint(
+                dir,
+                &x,
+                &DdimProgress {
+                    steps: big_l,
+                    rows,
+                    cols,
+                    at_step: l - 1,
+                    escaped: escaped.clone(),
+                },
+            )?;
+        }
+    }
+    Ok(Sampled {
+        samples: x,
+        escaped,
+    })
+}
+
+fn io_error(path: &Path, e: impl std::fmt::Display) -> Error {
+    Error::Io {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    }
+}
+
+fn read_checkpoint(dir: &Path) -> Result<Option<(Mat, DdimProgress)>> {
+    let progress_path = dir.join("progress.json");
+    if !progress_path.exists() {
+        return Ok(None);
+    }
+    let progress: DdimProgress = crate::error::read_json(&progress_path)?;
+    let state = npy::read(&dir.join(state_file(progress.at_step)))?;
+    if state.shape != [progress.rows, progress.cols] {
+        return Err(Error::InvalidArgument {
+            what: format!("checkpoint {}", dir.display()),
+            reason: format!(
+                "its state file has shape {:?}, progress.json says ({}, {})",
+                state.shape, progress.rows, progress.cols
+            ),
+        });
+    }
+    let x = Mat::from_fn(progress.rows, progress.cols, |i, j| {
+        state.data[i * progress.cols + j]
+    });
+    Ok(Some((x, progress)))
+}
+
+fn state_file(at_step: usize) -> String {
+    format!("state-{at_step}.npy")
+}
+
+fn write_checkpoint(dir: &Path, x: &Mat, progress: &DdimProgress) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| io_error(dir, e))?;
+    npy::write_mat(&dir.join(state_file(progress.at_step)), x)?;
+    let progress_tmp = dir.join("progress.json.tmp");
+    let text = serde_json::to_string(progress).map_err(|e| Error::Json {
+        path: progress_tmp.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    std::fs::write(&progress_tmp, text).map_err(|e| io_error(&progress_tmp, e))?;
+    let progress_path = dir.join("progress.json");
+    std::fs::rename(&progress_tmp, &progress_path).map_err(|e| io_error(&progress_path, e))?;
+    let previous = dir.join(state_file(progress.at_step + 1));
+    if previous.exists() {
+        std::fs::remove_file(&previous).map_err(|e| io_error(&previous, e))?;
+    }
+    Ok(())
+}
+
+/// `op(A)·op(B)` on the GPU for a host A and a resident B, returned to the host.
+pub fn multiply_resident(
+    gpu: &Gpu,
+    a: &Mat,
+    trans_a: bool,
+    b: &GpuMat,
+    trans_b: bool,
+) -> Result<Mat> {
+    let ga = GpuMat::upload(gpu, "host operand", a)?;
+    let m = if trans_a { a.ncols() } else { a.nrows() };
+    let n = if trans_b { b.shape().0 } else { b.shape().1 };
+    let c = GpuMat::poisoned(gpu, "product", m, n)?;
+    run_products(
+        gpu,
+        &[product(
+            gpu,
+            (&ga, trans_a),
+            (b, trans_b),
+            1.0,
+            0.0,
+            None,
+            &c,
+        )?],
+        1,
+    )?;
+    c.download(gpu)
+}
+
+/// Wall time and floating-point work of one phase.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Timing {
+    /// What was timed.
+    pub phase: String,
+    /// Wall seconds.
+    pub seconds: f64,
+    /// Floating-point operations counted for the phase (0 where not counted).
+    pub flops: f64,
+    /// `flops / seconds / 10¹²`.
+    pub tflops_per_second: f64,
+}
+
+impl Timing {
+    /// The timing of a phase that started at `start` and did `flops` operations.
+    pub fn since(phase: &str, start: Instant, flops: f64) -> Self {
+        let seconds = start.elapsed().as_secs_f64();
+        Self {
+            phase: phase.into(),
+            seconds,
+            flops,
+            tflops_per_second: if seconds > 0.0 {
+                flops / seconds / 1e12
+            } else {
+                0.0
+            },
+        }
+    }
+}
+
+/// The samples a model generated from the shared noise.
+#[derive(Debug, Clone)]
+pub struct ModelSamples {
+    /// The architecture and its configuration, e.g. `"linear K=10"`.
+    pub label: String,
+    /// samples × d.
+    pub samples: Mat,
+    /// Rows that escaped during sampling (0 in `samples`).
+    pub escaped: Vec<bool>,
+}
+
+impl ModelSamples {
+    /// Labels the output of [`ddim`].
+    pub fn new(label: &str, sampled: Sampled) -> Self {
+        Self {
+            label: label.into(),
+            samples: sampled.samples,
+            escaped: sampled.escaped,
+        }
+    }
+
+    /// The rows that did not escape.
+    pub fn finite_rows(&self) -> Mat {
+        let keep: Vec<usize> = (0..self.samples.nrows())
+            .filter(|&i| !self.escaped[i])
+            .collect();
+        Mat::from_fn(keep.len(), self.samples.ncols(), |r, j| {
+            self.samples[(keep[r], j)]
+        })
+    }
+
+    /// How many rows escaped.
+    pub fn escaped_count(&self) -> usize {
+        self.escaped.iter().filter(|&&e| e).count()
+    }
+}
+
+/// A run folder: creates it and writes JSON, PNG grids and `.npy` files into it.
+#[derive(Debug, Clone)]
+pub struct RunFolder {
+    root: PathBuf,
+}
+
+impl RunFolder {
+    /// Creates `root` (and its parents).
+    pub fn create(root: &Path) -> Result<Self> {
+        std::fs::create_dir_all(root).map_err(|e| Error::Io {
+            path: root.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        Ok(Self {
+            root: root.to_path_buf(),
+        })
+    }
+
+    /// `root/name`.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.root.join(name)
+    }
+
+    /// A sub-folder `root/name`, created.
+    pub fn child(&self, name: &str) -> Result<Self> {
+        Self::create(&self.path(name))
+    }
+
+    /// Writes `value` as pretty JSON to `root/name`.
+    pub fn write_json<T: Serialize>(&self, name: &str, value: &T) -> Result<()> {
+        let path = self.path(name);
+        let text = serde_json::to_string_pretty(value).map_err(|e| Error::Json {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        std::fs::write(&path, text).map_err(|e| Error::Io {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })
+    }
+
+    /// Writes the first `columns` samples of every model as one PNG grid row per model, and
+    /// every model's samples as `<file stem>-<row>.npy` (f32, shape (samples, C, H, W)).
+    pub fn write_figure(
+        &self,
+        name: &str,
+        context: &Context,
+        rows: &[&ModelSamples],
+    ) -> Result<()> {
+        let shape = context.data.shape;
+        let columns = context.settings.columns;
+        let heads: Vec<Mat> = rows
+            .iter()
+            .map(|m| {
+                let c = columns.min(m.samples.nrows());
+                Mat::from_fn(c, m.samples.ncols(), |i, j| m.samples[(i, j)])
+            })
+            .collect();
+        let refs: Vec<&Mat> = heads.iter().collect();
+        let scale = if shape.height < 32 { 4 } else { 2 };
+        write_grid(&self.path(&format!("{name}.png")), shape, &refs, scale)?;
+        for (r, m) in rows.iter().enumerate() {
+            let flat: Vec<f32> = (0..m.samples.nrows())
+                .flat_map(|i| (0..m.samples.ncols()).map(move |j| (i, j)))
+                .map(|(i, j)| m.samples[(i, j)] as f32)
+                .collect();
+            npy::write_f32(
+                &self.path(&format!("{name}-{r}.npy")),
+                &[m.samples.nrows(), shape.channels, shape.height, shape.width],
+                &flat,
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// A progress bar with rate and ETA, or a hidden one when `show` is false.
+pub fn progress_bar(len: u64, label: &str, show: bool) -> indicatif::ProgressBar {
+    if !show {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(len);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{prefix:>24} [{bar:30}] {pos}/{len} {per_sec} eta {eta} {msg}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar.set_prefix(label.to_string());
+    bar
+}
+
+/// The experiments of `diffusion-theorems exp`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Experiment {
+    /// Fig. 5–6.
+    Linear,
+    /// Fig. 7.
+    Polynomial,
+    /// Fig. 9.
+    Bottleneck,
+    /// Linear, polynomial and bottleneck, then the memorization statistics of all of them and
+    /// of the empirical optimal denoiser.
+    Memorization,
+    /// Kadkhodaie et al. Fig. 2.
+    Generalization,
+    /// Everything above, each model trained once.
+    All,
+}
+
+impl Experiment {
+    /// The folder name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Linear => "linear",
+            Self::Polynomial => "polynomial",
+            Self::Bottleneck => "bottleneck",
+            Self::Memorization => "memorization",
+            Self::Generalization => "generalization",
+            Self::All => "all",
+        }
+    }
+}
+
+/// Wall time of one experiment of a run.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExperimentTime {
+    /// The experiment.
+    pub experiment: String,
+    /// Wall seconds.
+    pub seconds: f64,
+    /// FLOPs counted in it.
+    pub flops: f64,
+    /// Achieved rate over its wall time.
+    pub tflops_per_second: f64,
+}
+
+/// The top-level `metrics.json` of a run: what ran where, how long it took, and each
+/// experiment's own metrics (also in its folder).
+#[derive(Debug, Clone, Serialize)]
+pub struct RunSummary {
+    /// The adapter.
+    pub adapter: String,
+    /// Crate version.
+    pub version: &'static str,
+    /// The data source.
+    pub data: String,
+    /// Images loaded.
+    pub images: usize,
+    /// Image files skipped (`--skip-bad`), with the reason.
+    pub skipped: Vec<(String, String)>,
+    /// Seconds to load the data.
+    pub load_seconds: f64,
+    /// Per-experiment wall time and rate.
+    pub experiments: Vec<ExperimentTime>,
+    /// The experiments' metrics, by name.
+    pub metrics: serde_json::Map<String, serde_json::Value>,
+    /// Total wall seconds.
+    pub total_seconds: f64,
+}
+
+fn to_value<T: Serialize>(value: &T) -> Result<serde_json::Value> {
+    serde_json::to_value(value).map_err(|e| Error::Json {
+        path: "metrics".into(),
+        reason: e.to_string(),
+    })
+}
+
+fn flops_of(timings: &[Timing]) -> f64 {
+    timings.iter().map(|t| t.flops).sum()
+}
+
+/// Runs `experiment` with `settings` into the run folder `out` (one sub-folder per experiment),
+/// writing `config.json` and the summary `metrics.json` there.
+pub fn run(
+    gpu: &Gpu,
+    settings: Settings,
+    experiment: Experiment,
+    out: &Path,
+    show_progress: bool,
+) -> Result<RunSummary> {
+    let total = Instant::now();
+    let root = RunFolder::create(out)?;
+    root.write_json("config.json", &settings)?;
+    let start = Instant::now();
+    let context = Context::new(gpu, settings)?;
+    let load_seconds = start.elapsed().as_secs_f64();
+    let mut summary = RunSummary {
+        adapter: gpu.backend_name(),
+        version: env!("CARGO_PKG_VERSION"),
+        data: context.settings.data.clone(),
+        images: context.data.len(),
+        skipped: context
+            .skipped
+            .iter()
+            .map(|(p, r)| (p.display().to_string(), r.clone()))
+            .collect(),
+        load_seconds,
+        experiments: Vec::new(),
+        metrics: serde_json::Map::new(),
+        total_seconds: 0.0,
+    };
+    let record = |summary: &mut RunSummary,
+                  name: &str,
+                  start: Instant,
+                  flops: f64,
+                  metrics: serde_json::Value|
+     -> Result<()> {
+        let seconds = start.elapsed().as_secs_f64();
+        root.child(name)?.write_json("metrics.json", &metrics)?;
+        summary.experiments.push(ExperimentTime {
+            experiment: name.into(),
+            seconds,
+            flops,
+            tflops_per_second: if seconds > 0.0 {
+                flops / seconds / 1e12
+            } else {
+                0.0
+            },
+        });
+        summary.metrics.insert(name.into(), metrics);
+        Ok(())
+    };
+    let wants = |e: Experiment| {
+        experiment == e
+            || experiment == Experiment::All
+            || (experiment == Experiment::Memorization
+                && matches!(
+                    e,
+                    Experiment::Linear | Experiment::Polynomial | Experiment::Bottleneck
+                ))
+    };
+    let mut models = Vec::new();
+    if wants(Experiment::Linear) {
+        let start = Instant::now();
+        let (metrics, samples) = linear::run(&context, &root.child("linear")?)?;
+        record(
+            &mut summary,
+            "linear",
+            start,
+            flops_of(&metrics.timings),
+            to_value(&metrics)?,
+        )?;
+        models.extend(samples);
+    }
+    if wants(Experiment::Polynomial) {
+        let start = Instant::now();
+        let (metrics, samples) = polynomial::run(&context, &root.child("polynomial")?)?;
+        let flops = metrics.models.iter().map(|m| m.timing.flops).sum();
+        record(
+            &mut summary,
+            "polynomial",
+            start,
+            flops,
+            to_value(&metrics)?,
+        )?;
+        models.extend(samples);
+    }
+    if wants(Experiment::Bottleneck) {
+        let start = Instant::now();
+        let (metrics, samples) =
+            bottleneck::run(&context, &root.child("bottleneck")?, show_progress)?;
+        let flops = metrics.total_training_flops;
+        record(
+            &mut summary,
+            "bottleneck",
+            start,
+            flops,
+            to_value(&metrics)?,
+        )?;
+        models.extend(samples);
+    }
+    if wants(Experiment::Memorization) {
+        let start = Instant::now();
+        let metrics = memorization::run(&context, &root.child("memorization")?, &models)?;
+        let flops = flops_of(&metrics.timings);
+        record(
+            &mut summary,
+            "memorization",
+            start,
+            flops,
+            to_value(&metrics)?,
+        )?;
+    }
+    if wants(Experiment::Generalization) {
+        let start = Instant::now();
+        let metrics = generalization::run(&context, &root.child("generalization")?)?;
+        let flops = metrics.results.iter().map(|r| r.timing.flops).sum();
+        record(
+            &mut summary,
+            "generalization",
+            start,
+            flops,
+            to_value(&metrics)?,
+        )?;
+    }
+    summary.total_seconds = total.elapsed().as_secs_f64();
+    root.write_json("metrics.json", &summary)?;
+    Ok(summary)
+}
