@@ -16,10 +16,12 @@
 //! * [`theorems`] — one module per theorem id, each returning [`theorems::Verdict`]s;
 //! * [`experiments`] — paper-scale runs (`diffusion-theorems exp`);
 //! * [`report`] — the verify table, its JSON report, the theorem registry, the citable appendix
-//!   and PNG plots.
+//!   and PNG plots;
+//! * [`bench`](mod@bench) — `diffusion-theorems bench`: the GPU workloads timed against measured peaks.
 
 #![deny(missing_docs)]
 
+pub mod bench;
 pub mod denoisers;
 pub mod diffusion;
 pub mod error;

@@ -1,6 +1,6 @@
 //! The `diffusion-theorems` command line: `verify` (the default) runs every theorem's default
 //! checks and prints the table; `eval` evaluates closed forms of a target for scripts; `exp`
-//! runs a paper-scale experiment.
+//! runs a paper-scale experiment; `bench` times the GPU workloads against measured peaks.
 
 use clap::{Parser, Subcommand, ValueEnum};
 use diffusion_theorems::denoisers::linear::OptimalAffine;
@@ -75,6 +75,64 @@ enum Command {
         #[command(subcommand)]
         experiment: Experiment,
     },
+    /// Time the GPU workloads (GEMM n³, covariance XᵀX, GMM posterior, empirical denoiser,
+    /// polynomial features, DDIM) on random inputs with timestamp queries (or the wall clock),
+    /// against the copy bandwidth and GEMM rate measured on this adapter.
+    Bench {
+        /// Shrink every size (automatic on a software adapter such as llvmpipe).
+        #[arg(long)]
+        quick: bool,
+        /// Also write the results as JSON to this file.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// Timed runs per workload (the median is reported).
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+        /// Untimed warm-up runs per workload.
+        #[arg(long, default_value_t = 1)]
+        warmup: usize,
+        /// Only workloads whose "name/size" contains this string.
+        #[arg(long)]
+        filter: Option<String>,
+    },
+}
+
+/// `diffusion-theorems bench`: prints the table, writes the JSON when asked.
+fn bench(
+    quick: bool,
+    json: Option<&std::path::Path>,
+    (runs, warmup): (usize, usize),
+    filter: Option<String>,
+) -> Result<bool> {
+    use diffusion_theorems::bench;
+    let gpu = Gpu::shared()?;
+    let scale = bench::Scale::for_adapter(gpu, quick);
+    let settings = bench::Settings {
+        scale,
+        warmup,
+        runs,
+        filter,
+    };
+    let report = bench::run(gpu, &settings, &bench::standard_workloads(scale))?;
+    print!("{}", bench::table(&report));
+    if let Some(path) = json {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| Error::Io {
+                path: dir.display().to_string(),
+                reason: e.to_string(),
+            })?;
+        }
+        let text = serde_json::to_string_pretty(&report).map_err(|e| Error::Json {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        std::fs::write(path, text).map_err(|e| Error::Io {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        println!("JSON written to {}", path.display());
+    }
+    Ok(report.results.iter().all(|m| m.error.is_none()))
 }
 
 #[derive(Subcommand)]
@@ -491,6 +549,13 @@ fn main() -> ExitCode {
         } => eval(&target, sigma, points.as_ref(), quantity, (rank, degree)).map(|()| true),
         Command::Exp { experiment } => exp(experiment),
         Command::Appendix { format, report } => print_appendix(format, &report).map(|()| true),
+        Command::Bench {
+            quick,
+            json,
+            runs,
+            warmup,
+            filter,
+        } => bench(quick, json.as_deref(), (runs, warmup), filter),
     };
     match outcome {
         Ok(true) => ExitCode::SUCCESS,

@@ -8,18 +8,22 @@
 pub mod ddim;
 pub mod denoiser_jvp;
 pub mod dense;
+pub mod empirical;
 pub mod gemm;
 pub mod gmm;
 pub mod mlp;
 pub mod monte_carlo;
 pub mod philox;
 pub mod power_features;
+pub mod rowwise;
 pub mod shaders;
 
 use crate::error::{Error, Result};
 use shaders::Shader;
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Instant;
 
 /// Bit pattern written into every output buffer before a kernel runs: a quiet NaN as f32 and
 /// `u32::MAX` as u32, so an element the kernel forgot to write cannot pass a parity check.
@@ -35,6 +39,7 @@ pub struct Gpu {
     queue: wgpu::Queue,
     info: wgpu::AdapterInfo,
     limits: wgpu::Limits,
+    timestamps: bool,
     pipelines: Mutex<HashMap<&'static str, Arc<wgpu::ComputePipeline>>>,
 }
 
@@ -49,7 +54,8 @@ static SHARED: OnceLock<std::result::Result<Gpu, Error>> = OnceLock::new();
 impl Gpu {
     /// Opens the best adapter of the backends allowed by `WGPU_BACKEND` (default: all compiled
     /// in — Vulkan and GL here), preferring a discrete GPU, and creates a device with the
-    /// adapter's full limits (the defaults are far below a real card's).
+    /// adapter's full limits (the defaults are far below a real card's), and with
+    /// `TIMESTAMP_QUERY` when the adapter offers it (see [`Gpu::time`]).
     pub fn new() -> Result<Self> {
         let backends = wgpu::Backends::from_env().unwrap_or(wgpu::Backends::all());
         let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
@@ -64,9 +70,15 @@ impl Gpu {
         })?;
         let info = adapter.get_info();
         let limits = adapter.limits();
+        let timestamps = adapter.features().contains(wgpu::Features::TIMESTAMP_QUERY);
+        let required_features = if timestamps {
+            wgpu::Features::TIMESTAMP_QUERY
+        } else {
+            wgpu::Features::empty()
+        };
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("diffusion-theorems"),
-            required_features: wgpu::Features::empty(),
+            required_features,
             required_limits: limits.clone(),
             ..Default::default()
         }))
@@ -76,6 +88,7 @@ impl Gpu {
             queue,
             info,
             limits,
+            timestamps,
             pipelines: Mutex::new(HashMap::new()),
         })
     }
@@ -89,6 +102,55 @@ impl Gpu {
     /// `"<adapter name> (<backend>)"`, e.g. `"llvmpipe (LLVM 15.0.6, 256 bits) (Vulkan)"`.
     pub fn backend_name(&self) -> String {
         format!("{} ({:?})", self.info.name, self.info.backend)
+    }
+
+    /// The adapter's description (name, backend, device type — `DeviceType::Cpu` for a
+    /// software rasteriser such as llvmpipe).
+    pub fn adapter_info(&self) -> &wgpu::AdapterInfo {
+        &self.info
+    }
+
+    /// Whether the device was created with `TIMESTAMP_QUERY`, so [`Gpu::time`] reads GPU
+    /// timestamps rather than the wall clock.
+    pub fn has_timestamps(&self) -> bool {
+        self.timestamps
+    }
+
+    /// Runs `f` and measures it. On a device with timestamp queries, every
+    /// [`Gpu::dispatch_sequence`] (hence every kernel wrapper) that this thread submits inside
+    /// `f` writes a timestamp at the start of its first pass and at the end of its last, and
+    /// [`Timing::seconds`] is the sum of those GPU intervals: kernel time, excluding uploads,
+    /// readbacks, pipeline creation and host work between submissions. Without them it is the
+    /// wall clock of `f` followed by a full device poll ([`Clock::WallClock`]).
+    /// [`Timing::wall_seconds`] is always the wall clock (including the small cost of reading
+    /// the timestamps back). Nested calls are allowed: the inner interval also counts in the
+    /// outer one.
+    pub fn time<R>(&self, f: impl FnOnce() -> Result<R>) -> Result<(R, Timing)> {
+        let outer = GPU_SECONDS.with(|c| c.replace(Some(0.0)));
+        let start = Instant::now();
+        let result = f();
+        let polled = self
+            .device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| Error::Gpu(format!("waiting for the timed work: {e}")));
+        let wall_seconds = start.elapsed().as_secs_f64();
+        let inner = GPU_SECONDS.with(|c| c.replace(outer)).unwrap_or(0.0);
+        GPU_SECONDS.with(|c| c.set(c.get().map(|o| o + inner)));
+        let value = result?;
+        polled?;
+        let (seconds, clock) = if self.timestamps {
+            (inner, Clock::Timestamps)
+        } else {
+            (wall_seconds, Clock::WallClock)
+        };
+        Ok((
+            value,
+            Timing {
+                seconds,
+                wall_seconds,
+                clock,
+            },
+        ))
     }
 
     /// The adapter's limits, as granted to the device.
@@ -264,16 +326,34 @@ impl Gpu {
             .create_command_encoder(&wgpu::CommandEncoderDescriptor {
                 label: Some("dispatch sequence"),
             });
+        let passes = recorded.len() * repeat;
+        let stamps = (passes > 0 && self.timestamps && GPU_SECONDS.with(|c| c.get().is_some()))
+            .then(|| TimestampPair::new(&self.device));
+        let mut pass_index = 0;
         for _ in 0..repeat {
             for (pipeline, bind_group, groups) in &recorded {
+                let begin = (pass_index == 0).then_some(0);
+                let end = (pass_index + 1 == passes).then_some(1);
+                pass_index += 1;
+                let timestamp_writes = stamps
+                    .as_ref()
+                    .filter(|_| begin.is_some() || end.is_some())
+                    .map(|t| wgpu::ComputePassTimestampWrites {
+                        query_set: &t.queries,
+                        beginning_of_pass_write_index: begin,
+                        end_of_pass_write_index: end,
+                    });
                 let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
                     label: None,
-                    timestamp_writes: None,
+                    timestamp_writes,
                 });
                 pass.set_pipeline(pipeline);
                 pass.set_bind_group(0, bind_group, &[]);
                 pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
             }
+        }
+        if let Some(t) = &stamps {
+            t.resolve(&mut encoder);
         }
         let index = self.queue.submit([encoder.finish()]);
         let names = || {
@@ -291,6 +371,10 @@ impl Gpu {
                 timeout: None,
             })
             .map_err(|e| Error::Gpu(format!("waiting for {}: {e}", names())))?;
+        if let Some(t) = stamps {
+            let seconds = t.seconds(self)?;
+            GPU_SECONDS.with(|c| c.set(c.get().map(|s| s + seconds)));
+        }
         Ok(())
     }
 
@@ -330,6 +414,70 @@ impl Gpu {
         drop(view);
         staging.unmap();
         Ok(out)
+    }
+}
+
+thread_local! {
+    /// GPU seconds accumulated by the dispatches of this thread while a [`Gpu::time`] is open
+    /// (`None` outside one).
+    static GPU_SECONDS: Cell<Option<f64>> = const { Cell::new(None) };
+}
+
+/// Where a [`Timing`] comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum Clock {
+    /// GPU timestamp queries around each submitted sequence of passes.
+    Timestamps,
+    /// The host's monotonic clock, stopped after a full device poll.
+    WallClock,
+}
+
+/// A duration measured by [`Gpu::time`].
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Timing {
+    /// GPU time (sum of timestamp intervals) where the device has timestamp queries, else the
+    /// wall clock.
+    pub seconds: f64,
+    /// Wall-clock time of the whole measured closure, after a full device poll.
+    pub wall_seconds: f64,
+    /// Which clock `seconds` is.
+    pub clock: Clock,
+}
+
+/// Two timestamp queries (start of the first pass, end of the last) and the buffers that carry
+/// them back: `t = (t₁ − t₀)·period` nanoseconds.
+struct TimestampPair {
+    queries: wgpu::QuerySet,
+    resolved: wgpu::Buffer,
+}
+
+impl TimestampPair {
+    const BYTES: u64 = 2 * wgpu::QUERY_SIZE as u64;
+
+    fn new(device: &wgpu::Device) -> Self {
+        Self {
+            queries: device.create_query_set(&wgpu::QuerySetDescriptor {
+                label: Some("dispatch timestamps"),
+                ty: wgpu::QueryType::Timestamp,
+                count: 2,
+            }),
+            resolved: device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("resolved timestamps"),
+                size: Self::BYTES,
+                usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+                mapped_at_creation: false,
+            }),
+        }
+    }
+
+    fn resolve(&self, encoder: &mut wgpu::CommandEncoder) {
+        encoder.resolve_query_set(&self.queries, 0..2, &self.resolved, 0);
+    }
+
+    fn seconds(&self, gpu: &Gpu) -> Result<f64> {
+        let ticks: Vec<u64> = gpu.read(&self.resolved, 2)?;
+        let period_ns = f64::from(gpu.queue.get_timestamp_period());
+        Ok(ticks[1].saturating_sub(ticks[0]) as f64 * period_ns * 1e-9)
     }
 }
 

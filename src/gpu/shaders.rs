@@ -169,6 +169,56 @@ pub const DENSE_COLUMN_SUM: Shader = Shader {
     sources: &[PHILOX, DENSE],
 };
 
+const ROWWISE: (&str, &str) = ("rowwise.wgsl", include_str!("../../gpu/rowwise.wgsl"));
+
+/// Row log-sum-exp, max-shifted, one workgroup per row (`gpu/rowwise.wgsl`).
+pub const ROW_LOGSUMEXP: Shader = Shader {
+    entry_point: "row_logsumexp",
+    sources: &[ROWWISE],
+};
+
+/// Row softmax, max-shifted, one workgroup per row (`gpu/rowwise.wgsl`).
+pub const ROW_SOFTMAX: Shader = Shader {
+    entry_point: "row_softmax",
+    sources: &[ROWWISE],
+};
+
+/// Running `(max, Σexp)` of each row over one column block (`gpu/rowwise.wgsl`).
+pub const ROW_SOFTMAX_STATS: Shader = Shader {
+    entry_point: "row_softmax_stats",
+    sources: &[ROWWISE],
+};
+
+/// In-place `exp(z − m)/s` of a column block with merged row stats (`gpu/rowwise.wgsl`).
+pub const ROW_SOFTMAX_APPLY: Shader = Shader {
+    entry_point: "row_softmax_apply",
+    sources: &[ROWWISE],
+};
+
+/// Row max-|·| (`gpu/rowwise.wgsl`).
+pub const ROW_MAX_ABS: Shader = Shader {
+    entry_point: "row_max_abs",
+    sources: &[ROWWISE],
+};
+
+/// Column sums (`gpu/rowwise.wgsl`).
+pub const COL_SUMS: Shader = Shader {
+    entry_point: "col_sums",
+    sources: &[ROWWISE],
+};
+
+/// In-place broadcast add `x_ij += c·v_j` (`gpu/rowwise.wgsl`).
+pub const ADD_ROW_VECTOR: Shader = Shader {
+    entry_point: "add_row_vector",
+    sources: &[ROWWISE],
+};
+
+/// Streaming vec4 copy, the bandwidth probe (`gpu/rowwise.wgsl`).
+pub const COPY_VEC4: Shader = Shader {
+    entry_point: "copy_vec4",
+    sources: &[ROWWISE],
+};
+
 /// Every kernel of the crate (the naga validation test walks this list and checks that every
 /// file in `gpu/` appears in it).
 pub const ALL: &[Shader] = &[
@@ -193,6 +243,14 @@ pub const ALL: &[Shader] = &[
     DENSE_GATHER,
     DENSE_RESIDUAL,
     DENSE_COLUMN_SUM,
+    ROW_LOGSUMEXP,
+    ROW_SOFTMAX,
+    ROW_SOFTMAX_STATS,
+    ROW_SOFTMAX_APPLY,
+    ROW_MAX_ABS,
+    COL_SUMS,
+    ADD_ROW_VECTOR,
+    COPY_VEC4,
 ];
 
 impl Shader {

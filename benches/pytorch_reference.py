@@ -1,0 +1,262 @@
+#!/usr/bin/env python3
+"""PyTorch (cuBLAS) reference timings of the workloads of `diffusion-theorems bench`.
+
+Same names, sizes, FLOP counts and minimal bytes as `src/bench/workloads.rs`, in float32 on
+CUDA: every workload is timed with TF32 off (`allow_tf32 = False`, true f32 products) and then
+with TF32 on (the tensor cores' 10-bit-mantissa products), with CUDA events after one warm-up
+run, median of several runs, on random normal inputs. Prints a table and writes JSON; with
+`--rust-json` (the output of `diffusion-theorems bench --json`) it adds the ratio of the wgpu
+time to the PyTorch time for each workload measured on the same GPU.
+
+    python3 benches/pytorch_reference.py [--quick] [--json out.json] [--rust-json bench.json]
+    python3 benches/pytorch_reference.py --list [--quick]   # the workload table, no torch needed
+"""
+
+import argparse
+import json
+import math
+import statistics
+import sys
+import time
+
+SEED = 0xBE7C4000
+EMPIRICAL_ALPHA, EMPIRICAL_SIGMA = 0.8, 0.6
+
+
+def gemm_sizes(quick):
+    return [128, 256, 512] if quick else [512, 1024, 2048, 4096, 8192]
+
+
+def workload_table(quick):
+    """[(name, size, flops, bytes, builder, params)] exactly as src/bench/workloads.rs."""
+    w = []
+    words = (4 << 20) if quick else (64 << 20)
+    w.append(("copy", f"MiB={words * 4 >> 20}", 0.0, 8.0 * words, build_copy, dict(words=words)))
+    for n in gemm_sizes(quick):
+        w.append(("gemm", f"n={n}", 2.0 * n ** 3, 12.0 * n ** 2, build_gemm, dict(n=n)))
+    n, d = (100, 768) if quick else (1000, 12288)
+    w.append(("covariance", f"N={n},d={d}", 2.0 * n * d * d, 4.0 * (n * d + d * d),
+              build_covariance, dict(n=n, d=d)))
+    b, d, k = (2000, 64, 16) if quick else (100_000, 64, 16)
+    w.append(("gmm_posterior", f"batch={b},d={d},K={k}", b * k * (4.0 * d * d + 8.0 * d),
+              4.0 * (b * (3.0 * d + k) + k * (2.0 * d * d + d + 1.0)), build_gmm,
+              dict(batch=b, d=d, k=k)))
+    b, n, d = (32, 200, 768) if quick else (256, 1000, 12288)
+    w.append(("empirical_denoiser", f"B={b},N={n},d={d}", 4.0 * b * n * d + 6.0 * b * n,
+              4.0 * (n * d + n + 2.0 * b * d), build_empirical, dict(b=b, n=n, d=d)))
+    m, d, ww, k = (2000, 768, 128, 3) if quick else (20_000, 12288, 1024, 3)
+    w.append(("polynomial_features", f"M={m},d={d},w={ww},k={k}",
+              2.0 * m * d * ww + (k + 1.0) * m * ww, 4.0 * (m * d + ww * d + m * (ww + 1.0)),
+              build_polynomial, dict(m=m, d=d, w=ww, k=k)))
+    n, steps, d = (100, 10, 768) if quick else (1000, 50, 12288)
+    w.append(("ddim_affine", f"samples={n},steps={steps},d={d}",
+              steps * (2.0 * n * d * d + 5.0 * n * d), 4.0 * steps * (d * d + 2.0 * n * d + d),
+              build_ddim, dict(n=n, steps=steps, d=d)))
+    return w
+
+
+# ---- builders: each returns a closure doing one run on resident tensors -----------------------
+
+def build_copy(torch, dev, words):
+    src = torch.randn(words, device=dev)
+    dst = torch.empty_like(src)
+    return lambda: dst.copy_(src)
+
+
+def build_gemm(torch, dev, n):
+    a, b = torch.randn(n, n, device=dev), torch.randn(n, n, device=dev)
+    c = torch.empty(n, n, device=dev)
+    return lambda: torch.mm(a, b, out=c)
+
+
+def build_covariance(torch, dev, n, d):
+    x = torch.randn(n, d, device=dev)
+    c = torch.empty(d, d, device=dev)
+    return lambda: torch.mm(x.T, x, out=c)
+
+
+def build_gmm(torch, dev, batch, d, k):
+    # C_k⁻¹ = A Aᵀ/d + I (SPD), gains G_k = Σ_k C_k⁻¹ random of the same scale, means in [−3, 3].
+    a = torch.randn(k, d, d, device=dev) / math.sqrt(d)
+    prec = a @ a.transpose(1, 2) + torch.eye(d, device=dev)
+    gains = torch.randn(k, d, d, device=dev) / math.sqrt(d)
+    mu = 6.0 * torch.rand(k, d, device=dev) - 3.0
+    log_norms = torch.randn(k, device=dev)
+    y = 2.0 * torch.randn(batch, d, device=dev)
+
+    def run():
+        delta = (y[None, :, :] - mu[:, None, :])                 # K × B × d
+        pd = torch.bmm(delta, prec.transpose(1, 2))               # C⁻¹δ
+        gd = torch.bmm(delta, gains.transpose(1, 2))              # Gδ
+        logits = log_norms[:, None] - 0.5 * (delta * pd).sum(-1)  # K × B
+        rho = torch.softmax(logits, dim=0)
+        score = -(rho[:, :, None] * pd).sum(0)
+        mean = (rho[:, :, None] * (mu[:, None, :] + gd)).sum(0)
+        return rho, score, mean
+
+    return run
+
+
+def build_empirical(torch, dev, b, n, d):
+    x = torch.randn(n, d, device=dev)
+    norms = (x * x).sum(1)
+    y = torch.randn(b, d, device=dev)
+    al, sg = EMPIRICAL_ALPHA, EMPIRICAL_SIGMA
+
+    def run():
+        s = y @ x.T
+        z = (2.0 * al * s - al * al * norms[None, :]) / (2.0 * sg * sg)
+        return torch.softmax(z, dim=1) @ x
+
+    return run
+
+
+def build_polynomial(torch, dev, m, d, w, k):
+    y = torch.randn(m, d, device=dev)
+    r = torch.randn(w, d, device=dev)
+    c = 1.0 / (4.0 * math.sqrt(d))
+    z = torch.empty(m, w, device=dev)
+    phi = torch.empty(m, w + 1, device=dev)
+    phi[:, 0] = 1.0
+
+    def run():
+        torch.mm(y, r.T, out=z)
+        torch.pow(c * z, k, out=phi[:, 1:])
+
+    return run
+
+
+def build_ddim(torch, dev, n, steps, d):
+    t_max = 0.99
+    times = [t_max * l / steps for l in range(steps + 1)]
+    alphas = [math.cos(math.pi * t / 2) for t in times]
+    sigmas = [math.sin(math.pi * t / 2) for t in times]
+    coefficients = []
+    for l in range(steps, 0, -1):
+        k = sigmas[l - 1] / sigmas[l]
+        a = alphas[l - 1] - k * alphas[l]
+        coefficients.append((k, a / alphas[l], a))
+    wt = (0.5 / math.sqrt(d)) * torch.randn(d, d, device=dev).T
+    bias = torch.randn(d, device=dev)
+    states = [torch.randn(n, d, device=dev), torch.empty(n, d, device=dev)]
+
+    def run():
+        cur = 0
+        for k, a_over_alpha, a in coefficients:
+            x, nxt = states[cur], states[1 - cur]
+            torch.addmm(x, x, wt, beta=k, alpha=a_over_alpha, out=nxt)
+            nxt.add_(bias, alpha=a)
+            cur = 1 - cur
+        states[0], states[1] = states[cur], states[1 - cur]
+
+    return run
+
+
+# ---- timing --------------------------------------------------------------------------------
+
+def time_runs(torch, dev, fn, warmup, runs):
+    for _ in range(warmup):
+        fn()
+    if dev == "cuda":
+        torch.cuda.synchronize()
+        times = []
+        for _ in range(runs):
+            start = torch.cuda.Event(enable_timing=True)
+            end = torch.cuda.Event(enable_timing=True)
+            start.record()
+            fn()
+            end.record()
+            torch.cuda.synchronize()
+            times.append(start.elapsed_time(end) / 1e3)
+    else:
+        times = []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="the --quick sizes of the Rust bench")
+    ap.add_argument("--json", help="write the results here")
+    ap.add_argument("--rust-json", help="`diffusion-theorems bench --json` output to compare")
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--warmup", type=int, default=1)
+    ap.add_argument("--device", default=None, help="cuda (default when available) or cpu")
+    ap.add_argument("--filter", default=None, help="only name/size containing this")
+    ap.add_argument("--list", action="store_true", help="print the workloads as JSON and exit")
+    args = ap.parse_args()
+
+    table = workload_table(args.quick)
+    if args.filter:
+        table = [w for w in table if args.filter in f"{w[0]}/{w[1]}" or w[0] == "copy"]
+    if args.list:
+        print(json.dumps([dict(name=n, size=s, flops=f, bytes=b) for n, s, f, b, _, _ in table],
+                         indent=1))
+        return 0
+
+    import torch
+
+    dev = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    torch.manual_seed(SEED)
+    rust = {}
+    if args.rust_json:
+        with open(args.rust_json) as f:
+            for r in json.load(f)["results"]:
+                if r.get("error") is None:
+                    rust[(r["name"], r["size"])] = r["seconds"]
+    modes = [("fp32", False), ("tf32", True)]
+    results = []
+    for name, size, flops, nbytes, build, params in table:
+        entry = dict(name=name, size=size, flops=flops, bytes=nbytes)
+        try:
+            fn = build(torch, dev, **params)
+            for mode, tf32 in modes:
+                torch.backends.cuda.matmul.allow_tf32 = tf32
+                torch.backends.cudnn.allow_tf32 = tf32
+                secs = time_runs(torch, dev, fn, args.warmup, args.runs)
+                entry[mode] = dict(seconds=secs, tflops=flops / secs / 1e12,
+                                   gbs=nbytes / secs / 1e9)
+            del fn
+        except RuntimeError as e:  # out of memory and the like: report, go on
+            entry["error"] = str(e).splitlines()[0]
+        if dev == "cuda":
+            torch.cuda.empty_cache()
+        if (name, size) in rust and "fp32" in entry:
+            entry["wgpu_seconds"] = rust[(name, size)]
+            entry["wgpu_over_fp32"] = rust[(name, size)] / entry["fp32"]["seconds"]
+            entry["wgpu_over_tf32"] = rust[(name, size)] / entry["tf32"]["seconds"]
+        results.append(entry)
+
+    device_name = torch.cuda.get_device_name() if dev == "cuda" else "cpu"
+    print(f"device: {device_name}, torch {torch.__version__}, median of {args.runs} runs "
+          f"after {args.warmup} warm-up")
+    head = f"{'workload':<20} {'size':<30} {'fp32 ms':>10} {'TFLOP/s':>9} {'GB/s':>9} " \
+           f"{'tf32 ms':>10} {'TFLOP/s':>9}"
+    if rust:
+        head += f" {'wgpu ms':>10} {'wgpu/fp32':>9} {'wgpu/tf32':>9}"
+    print(head)
+    for e in results:
+        if "error" in e:
+            print(f"{e['name']:<20} {e['size']:<30} error: {e['error']}")
+            continue
+        f32, t32 = e["fp32"], e["tf32"]
+        line = f"{e['name']:<20} {e['size']:<30} {f32['seconds'] * 1e3:>10.3f} " \
+               f"{f32['tflops']:>9.3f} {f32['gbs']:>9.1f} {t32['seconds'] * 1e3:>10.3f} " \
+               f"{t32['tflops']:>9.3f}"
+        if "wgpu_seconds" in e:
+            line += f" {e['wgpu_seconds'] * 1e3:>10.3f} {e['wgpu_over_fp32']:>9.2f} " \
+                    f"{e['wgpu_over_tf32']:>9.2f}"
+        print(line)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(dict(device=device_name, torch=torch.__version__, quick=args.quick,
+                           runs=args.runs, warmup=args.warmup, results=results), f, indent=1)
+        print(f"JSON written to {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
