@@ -87,7 +87,8 @@ fn sample_architecture(context: &Context, name: &str, training: &Mat) -> Result<
         "polynomial" => {
             let data = GpuMat::upload(context.gpu, "training images", training)?;
             let projection = upload_projection(context)?;
-            let degree = settings.degrees.first().copied().unwrap_or(3);
+            // Non-empty: `Settings::validate` refuses an empty list.
+            let degree = settings.degrees[0];
             let mut p = PolynomialPredictor::new(
                 context,
                 training,
@@ -100,7 +101,8 @@ fn sample_architecture(context: &Context, name: &str, training: &Mat) -> Result<
             Ok((s, p.flops))
         }
         "bottleneck" => {
-            let hidden = settings.hidden.last().copied().unwrap_or(100);
+            // Non-empty: `Settings::validate` refuses an empty list.
+            let hidden = settings.hidden[settings.hidden.len() - 1];
             let mut p = BottleneckPredictor::new(context, training, hidden, None)?;
             let s = ddim(&paper_schedule(settings.steps)?, &mut p, &context.noise)?;
             Ok((s, p.flops()))

@@ -184,6 +184,23 @@ impl Settings {
                 ),
             });
         }
+        for (what, empty) in [
+            ("ranks", self.ranks.is_empty()),
+            ("degrees", self.degrees.is_empty()),
+            ("hidden", self.hidden.is_empty()),
+            ("generalization_sizes", self.generalization_sizes.is_empty()),
+            (
+                "generalization_architectures",
+                self.generalization_architectures.is_empty(),
+            ),
+        ] {
+            if empty {
+                return Err(Error::InvalidArgument {
+                    what: what.into(),
+                    reason: "needs at least one entry, got an empty list".into(),
+                });
+            }
+        }
         if let Some(&k) = self.degrees.iter().find(|&&k| k == 0) {
             return Err(Error::InvalidArgument {
                 what: "degree".into(),
