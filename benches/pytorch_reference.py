@@ -27,6 +27,18 @@ def gemm_sizes(quick):
     return [128, 256, 512] if quick else [512, 1024, 2048, 4096, 8192]
 
 
+def gemm_shapes(quick):
+    """[(role, m, n, k, trans_a, trans_b)] as `gemm_shapes` in src/bench/workloads.rs."""
+    m_features, d, w, batch, h = (2000, 768, 128, 32, 100) if quick else (20_000, 12288, 1024, 128,
+                                                                           1000)
+    return [("features", m_features, w, d, False, True),
+            ("mlp_hidden", batch, h, d, False, True),
+            ("mlp_output", batch, d, h, False, True),
+            ("mlp_back_hidden", batch, h, d, False, False),
+            ("mlp_grad_w2", d, h, batch, True, False),
+            ("mlp_grad_w1", h, d, batch, True, False)]
+
+
 def workload_table(quick):
     """[(name, size, flops, bytes, builder, params)] exactly as src/bench/workloads.rs."""
     w = []
@@ -34,6 +46,11 @@ def workload_table(quick):
     w.append(("copy", f"MiB={words * 4 >> 20}", 0.0, 8.0 * words, build_copy, dict(words=words)))
     for n in gemm_sizes(quick):
         w.append(("gemm", f"n={n}", 2.0 * n ** 3, 12.0 * n ** 2, build_gemm, dict(n=n)))
+    for role, m, n, k, ta, tb in gemm_shapes(quick):
+        layout = ("T" if ta else "N") + ("T" if tb else "N")
+        w.append(("gemm_shape", f"{role},m={m},n={n},k={k},{layout}", 2.0 * m * n * k,
+                  4.0 * (m * k + k * n + m * n), build_gemm_shape,
+                  dict(m=m, n=n, k=k, trans_a=ta, trans_b=tb)))
     n, d = (100, 768) if quick else (1000, 12288)
     w.append(("covariance", f"N={n},d={d}", 2.0 * n * d * d, 4.0 * (n * d + d * d),
               build_covariance, dict(n=n, d=d)))
@@ -52,6 +69,12 @@ def workload_table(quick):
     w.append(("ddim_affine", f"samples={n},steps={steps},d={d}",
               steps * (2.0 * n * d * d + 5.0 * n * d), 4.0 * steps * (d * d + 2.0 * n * d + d),
               build_ddim, dict(n=n, steps=steps, d=d)))
+    b, d, h = (32, 768, 100) if quick else (128, 12288, 1000)
+    params = 2.0 * d * h + d + h
+    w.append(("mlp_step", f"B={b},d={d},h={h}",
+              10.0 * b * d * h + b * (9.0 * d + 6.0 * h) + 12.0 * params,
+              4.0 * (6.0 * d * h + 8.0 * params + 4.0 * b * d + 3.0 * b * h),
+              build_mlp_step, dict(b=b, d=d, h=h)))
     return w
 
 
@@ -66,6 +89,15 @@ def build_copy(torch, dev, words):
 def build_gemm(torch, dev, n):
     a, b = torch.randn(n, n, device=dev), torch.randn(n, n, device=dev)
     c = torch.empty(n, n, device=dev)
+    return lambda: torch.mm(a, b, out=c)
+
+
+def build_gemm_shape(torch, dev, m, n, k, trans_a, trans_b):
+    # Stored as the Rust workload stores them; .T is a view, so cuBLAS gets the transposed layout.
+    a = torch.randn(k, m, device=dev).T if trans_a else torch.randn(m, k, device=dev)
+    b = torch.randn(n, k, device=dev).T if trans_b else torch.randn(k, n, device=dev)
+    b = b / math.sqrt(k)
+    c = torch.empty(m, n, device=dev)
     return lambda: torch.mm(a, b, out=c)
 
 
@@ -152,6 +184,24 @@ def build_ddim(torch, dev, n, steps, d):
     return run
 
 
+def build_mlp_step(torch, dev, b, d, h):
+    # One Adam step (lr 1e-4) of x̂ = W₂ ReLU(W₁ y + b₁) + b₂ on y = 0.8 x + 0.6 ε with fresh
+    # noise, loss (1/B) Σ‖x̂ − x‖², as `gpu::dense::DenseTrainer::train_batch`.
+    net = torch.nn.Sequential(torch.nn.Linear(d, h), torch.nn.ReLU(), torch.nn.Linear(h, d)).to(dev)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-4)
+    x = 0.5 * torch.randn(b, d, device=dev)
+
+    def run():
+        y = 0.8 * x + 0.6 * torch.randn_like(x)
+        loss = ((net(y) - x) ** 2).sum() / b
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    return run
+
+
 # ---- timing --------------------------------------------------------------------------------
 
 def time_runs(torch, dev, fn, warmup, runs):
@@ -233,17 +283,17 @@ def main():
     device_name = torch.cuda.get_device_name() if dev == "cuda" else "cpu"
     print(f"device: {device_name}, torch {torch.__version__}, median of {args.runs} runs "
           f"after {args.warmup} warm-up")
-    head = f"{'workload':<20} {'size':<30} {'fp32 ms':>10} {'TFLOP/s':>9} {'GB/s':>9} " \
+    head = f"{'workload':<20} {'size':<40} {'fp32 ms':>10} {'TFLOP/s':>9} {'GB/s':>9} " \
            f"{'tf32 ms':>10} {'TFLOP/s':>9}"
     if rust:
         head += f" {'wgpu ms':>10} {'wgpu/fp32':>9} {'wgpu/tf32':>9}"
     print(head)
     for e in results:
         if "error" in e:
-            print(f"{e['name']:<20} {e['size']:<30} error: {e['error']}")
+            print(f"{e['name']:<20} {e['size']:<40} error: {e['error']}")
             continue
         f32, t32 = e["fp32"], e["tf32"]
-        line = f"{e['name']:<20} {e['size']:<30} {f32['seconds'] * 1e3:>10.3f} " \
+        line = f"{e['name']:<20} {e['size']:<40} {f32['seconds'] * 1e3:>10.3f} " \
                f"{f32['tflops']:>9.3f} {f32['gbs']:>9.1f} {t32['seconds'] * 1e3:>10.3f} " \
                f"{t32['tflops']:>9.3f}"
         if "wgpu_seconds" in e:

@@ -327,18 +327,18 @@ pub fn table(report: &BenchReport) -> String {
     );
     let _ = writeln!(
         s,
-        "{:<20} {:<30} {:>11} {:>11} {:>10} {:>9} {:>9} {:>8} {:>8}",
+        "{:<20} {:<40} {:>11} {:>11} {:>10} {:>9} {:>9} {:>8} {:>8}",
         "workload", "size", "time ms", "wall ms", "GFLOP", "TFLOP/s", "GB/s", "%FLOP", "%BW"
     );
     for m in &report.results {
         match &m.error {
             Some(e) => {
-                let _ = writeln!(s, "{:<20} {:<30} error: {e}", m.name, m.size);
+                let _ = writeln!(s, "{:<20} {:<40} error: {e}", m.name, m.size);
             }
             None => {
                 let _ = writeln!(
                     s,
-                    "{:<20} {:<30} {:>11.3} {:>11.3} {:>10.3} {:>9.4} {:>9.2} {:>8} {:>8}",
+                    "{:<20} {:<40} {:>11.3} {:>11.3} {:>10.3} {:>9.4} {:>9.2} {:>8} {:>8}",
                     m.name,
                     m.size,
                     m.seconds * 1e3,

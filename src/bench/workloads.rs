@@ -2,11 +2,14 @@
 //! count and minimal bytes (f32 = 4 bytes; a multiply-add counts 2 FLOPs).
 
 use super::{chunks, Runner, Scale, Workload};
+use crate::denoisers::bottleneck::Activation;
 use crate::diffusion::samplers::step_coefficients;
 use crate::diffusion::Schedule;
 use crate::error::{Error, Result};
+use crate::gpu::dense::{DenseConfig, DenseTrainer};
 use crate::gpu::empirical::GpuEmpirical;
-use crate::gpu::gemm::{product, run_products, GpuMat};
+use crate::gpu::gemm::{product, run_products, Bias, Epilogue, GpuMat, Product};
+use crate::gpu::mlp::AdamConfig;
 use crate::gpu::{gmm, power_features, rowwise, Gpu};
 use crate::linalg::Mat;
 use crate::rng::{PhiloxStream, Rng};
@@ -115,6 +118,122 @@ impl Workload for Gemm {
             Ok(())
         }))
     }
+}
+
+/// `C = op(A)·op(B)` for the non-square shapes the experiments run (m×k times k×n, A or B
+/// stored transposed as the callers store them): `2mnk` FLOPs, `4(mk + kn + mn)` bytes. The
+/// issue's target is each within 20 % of the square [`Gemm`] rate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GemmShape {
+    /// What the product is in the experiments (part of the size key).
+    pub role: &'static str,
+    /// Rows of C.
+    pub m: usize,
+    /// Columns of C.
+    pub n: usize,
+    /// Inner dimension.
+    pub k: usize,
+    /// A is stored k×m and used transposed.
+    pub trans_a: bool,
+    /// B is stored n×k and used transposed.
+    pub trans_b: bool,
+}
+
+impl GemmShape {
+    /// The stored shapes of A and B.
+    fn stored(&self) -> ((usize, usize), (usize, usize)) {
+        let a = if self.trans_a {
+            (self.k, self.m)
+        } else {
+            (self.m, self.k)
+        };
+        let b = if self.trans_b {
+            (self.n, self.k)
+        } else {
+            (self.k, self.n)
+        };
+        (a, b)
+    }
+}
+
+impl Workload for GemmShape {
+    fn name(&self) -> &'static str {
+        "gemm_shape"
+    }
+    fn size(&self) -> String {
+        let layout = |t: bool| if t { 'T' } else { 'N' };
+        format!(
+            "{},m={},n={},k={},{}{}",
+            self.role,
+            self.m,
+            self.n,
+            self.k,
+            layout(self.trans_a),
+            layout(self.trans_b)
+        )
+    }
+    fn flops(&self) -> f64 {
+        2.0 * self.m as f64 * self.n as f64 * self.k as f64
+    }
+    fn bytes(&self) -> f64 {
+        let (m, n, k) = (self.m as f64, self.n as f64, self.k as f64);
+        4.0 * (m * k + k * n + m * n)
+    }
+    fn gpu<'g>(&self, gpu: &'g Gpu) -> Result<Box<dyn Runner + 'g>> {
+        let (a_shape, b_shape) = self.stored();
+        let scale = 1.0 / (self.k as f32).sqrt();
+        let a = random_gpu(gpu, "bench A", a_shape, 13, 1.0)?;
+        let b = random_gpu(gpu, "bench B", b_shape, 14, scale)?;
+        let c = GpuMat::poisoned(gpu, "bench C", self.m, self.n)?;
+        let (ta, tb) = (self.trans_a, self.trans_b);
+        Ok(runner(move || {
+            let p = Product::new((&a, ta), (&b, tb), &c).prepare(gpu)?;
+            run_products(gpu, &[p], 1)
+        }))
+    }
+    fn cpu(&self) -> Option<Box<dyn Runner>> {
+        let (a_shape, b_shape) = self.stored();
+        let a = random_host(a_shape, 13, 1.0);
+        let b = random_host(b_shape, 14, 1.0 / (self.k as f32).sqrt());
+        let (ta, tb) = (self.trans_a, self.trans_b);
+        Some(runner(move || {
+            let c = match (ta, tb) {
+                (false, false) => &a * &b,
+                (false, true) => &a * b.transpose(),
+                (true, false) => a.transpose() * &b,
+                (true, true) => a.transpose() * b.transpose(),
+            };
+            std::hint::black_box(c);
+            Ok(())
+        }))
+    }
+}
+
+/// The shapes of [`GemmShape`]: the polynomial features `Y·Rᵀ` (M×w, inner d) and the four
+/// products of one MLP training step on a batch of B images (`gpu::dense`): the hidden layer
+/// `Y·W₁ᵀ` (B×h, inner d), the output `H·W₂ᵀ` (B×d, inner h), the back-propagated `G·W₂`
+/// (B×h, inner d), and the weight gradients `Gᵀ·H` (d×h, inner B) and `dZᵀ·Y` (h×d, inner B).
+pub fn gemm_shapes(scale: Scale) -> Vec<GemmShape> {
+    let (m_features, d, w, batch, h) = match scale {
+        Scale::Full => (20_000, 12288, 1024, 128, 1000),
+        Scale::Quick => (2000, 768, 128, 32, 100),
+    };
+    let shape = |role, (m, n, k), (trans_a, trans_b)| GemmShape {
+        role,
+        m,
+        n,
+        k,
+        trans_a,
+        trans_b,
+    };
+    vec![
+        shape("features", (m_features, w, d), (false, true)),
+        shape("mlp_hidden", (batch, h, d), (false, true)),
+        shape("mlp_output", (batch, d, h), (false, true)),
+        shape("mlp_back_hidden", (batch, h, d), (false, false)),
+        shape("mlp_grad_w2", (d, h, batch), (true, false)),
+        shape("mlp_grad_w1", (h, d, batch), (true, false)),
+    ]
 }
 
 /// The uncentred covariance `XᵀX` of N samples of dimension d: `2Nd²` FLOPs (the full d×d
@@ -378,7 +497,8 @@ impl Workload for PolynomialFeatures {
 
 /// DDIM sampling (book eq. 3.2.87, VP cosine schedule) of n samples over L steps with one fixed
 /// affine denoiser `f(y) = W y + b`, as a GEMM loop on resident states:
-/// `x' = k_ℓ x + (a_ℓ/α_ℓ) x Wᵀ + a_ℓ b` — the GEMM with β = k_ℓ, D = x, then a broadcast add.
+/// `x' = k_ℓ x + (a_ℓ/α_ℓ) x Wᵀ + a_ℓ b` — one GEMM per step with β = k_ℓ, D = x and the
+/// broadcast `a_ℓ b` fused as its bias epilogue, all L steps in one submission.
 /// FLOPs `L(2nd² + 5nd)`; bytes `4L(d² + 2nd + d)`: W (d² f32, far larger than any cache at
 /// d = 12288) is read again every step, the state read and written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -389,6 +509,41 @@ pub struct DdimAffine {
     pub steps: usize,
     /// Dimension d.
     pub d: usize,
+}
+
+impl DdimAffine {
+    /// The size, 1000 samples × 50 steps at d = 12288 (quick: 100 × 10 at d = 768).
+    pub fn at(scale: Scale) -> Self {
+        match scale {
+            Scale::Full => Self {
+                n: 1000,
+                steps: 50,
+                d: 12288,
+            },
+            Scale::Quick => Self {
+                n: 100,
+                steps: 10,
+                d: 768,
+            },
+        }
+    }
+
+    /// `(k_ℓ, a_ℓ/α_ℓ, a_ℓ)` for ℓ = L, …, 1 on the VP cosine schedule with t_max = 0.99.
+    fn coefficients(&self) -> Result<Vec<(f64, f64, f64)>> {
+        let schedule = Schedule::vp_cosine(0.99, self.steps)?;
+        Ok((1..=self.steps)
+            .rev()
+            .map(|l| {
+                let (k, a, _) = step_coefficients(&schedule, l, false);
+                (k, a / schedule.alpha(l), a)
+            })
+            .collect())
+    }
+
+    /// W's entries: `0.5/√d ×` standard normals (spectral radius ≈ 1, so the states stay O(1)).
+    fn w_scale(&self) -> f32 {
+        0.5 / (self.d as f32).sqrt()
+    }
 }
 
 impl Workload for DdimAffine {
@@ -408,31 +563,212 @@ impl Workload for DdimAffine {
     }
     fn gpu<'g>(&self, gpu: &'g Gpu) -> Result<Box<dyn Runner + 'g>> {
         let (n, d) = (self.n, self.d);
-        let schedule = Schedule::vp_cosine(0.99, self.steps)?;
-        let coefficients: Vec<(f32, f32, f64)> = (1..=self.steps)
-            .rev()
-            .map(|l| {
-                let (k, a, _) = step_coefficients(&schedule, l, false);
-                (k as f32, (a / schedule.alpha(l)) as f32, a)
+        let coefficients = self.coefficients()?;
+        let w = random_gpu(gpu, "bench W", (d, d), 9, self.w_scale())?;
+        let b = random_host((1, d), 10, 1.0);
+        let steps = coefficients
+            .iter()
+            .map(|&(k, a_over_alpha, a)| {
+                let bias = GpuMat::upload(
+                    gpu,
+                    "bench a_l b",
+                    &Mat::from_fn(1, d, |_, j| a * b[(0, j)]),
+                )?;
+                Ok((k as f32, a_over_alpha as f32, bias))
             })
-            .collect();
-        let w = random_gpu(gpu, "bench W", (d, d), 9, 0.5 / (d as f32).sqrt())?;
-        let b = random_gpu(gpu, "bench b", (1, d), 10, 1.0)?;
+            .collect::<Result<Vec<_>>>()?;
         let states = [
             random_gpu(gpu, "bench state A", (n, d), 11, 1.0)?,
             GpuMat::poisoned(gpu, "bench state B", n, d)?,
         ];
-        let mut cur = 0;
         Ok(runner(move || {
+            let products = steps
+                .iter()
+                .enumerate()
+                .map(|(i, (k, a_over_alpha, bias))| {
+                    let (x, next) = (&states[i % 2], &states[1 - i % 2]);
+                    Product::new((x, false), (&w, true), next)
+                        .scaled(*a_over_alpha)
+                        .plus(*k, x)
+                        .with(Epilogue::Activation {
+                            bias: Bias::PerColumn(bias),
+                            activation: Activation::Identity,
+                        })
+                        .prepare(gpu)
+                })
+                .collect::<Result<Vec<_>>>()?;
+            run_products(gpu, &products, 1)
+        }))
+    }
+    fn cpu(&self) -> Option<Box<dyn Runner>> {
+        let coefficients = self.coefficients().ok()?;
+        let w = random_host((self.d, self.d), 9, self.w_scale());
+        let b = random_host((1, self.d), 10, 1.0);
+        let start = random_host((self.n, self.d), 11, 1.0);
+        Some(runner(move || {
+            let mut x = start.clone();
             for &(k, a_over_alpha, a) in &coefficients {
-                let (x, next) = (&states[cur], &states[1 - cur]);
-                let p = product(gpu, (x, false), (&w, true), a_over_alpha, k, Some(x), next)?;
-                run_products(gpu, &[p], 1)?;
-                rowwise::add_row_vector(gpu, next, a, &b)?;
-                cur = 1 - cur;
+                let xw = &x * w.transpose();
+                x = Mat::from_fn(x.nrows(), x.ncols(), |i, j| {
+                    k * x[(i, j)] + a_over_alpha * xw[(i, j)] + a * b[(0, j)]
+                });
+            }
+            std::hint::black_box(x);
+            Ok(())
+        }))
+    }
+}
+
+/// One Adam step of the bottleneck MLP `x̂ = W₂·ReLU(W₁·y + b₁) + b₂` (d→h→d) on a batch of B
+/// noisy images `y = αx + σε`, as [`DenseTrainer::train_batch`] takes it in the `bottleneck`
+/// experiment (lr 10⁻⁴): the gather with GPU noise, five GEMMs with fused epilogues, the bias
+/// sums and Adam. FLOPs: [`DenseTrainer::flops_per_epoch`] of a one-batch epoch,
+/// `10·B·d·h + B(9d + 6h) + 12P` with `P = 2dh + d + h` parameters. Bytes: the weights read by
+/// the forward and backward products (`3·2dh`: W₁ once, W₂ twice), the gradients written
+/// (P) and Adam's reads of θ, g, m, v and writes of θ, m, v (7P), and the batch's images,
+/// noisy inputs, outputs and residuals (`4Bd`) and hidden activations and masks (`3Bh`) — all
+/// ×4 bytes. The step ends with the trainer's readback of B squared errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MlpStep {
+    /// Batch size B.
+    pub batch: usize,
+    /// Pixels d.
+    pub d: usize,
+    /// Hidden width h.
+    pub h: usize,
+}
+
+impl MlpStep {
+    /// The size, B = 128, d = 12288, h = 1000 (quick: 32, 768, 100).
+    pub fn at(scale: Scale) -> Self {
+        match scale {
+            Scale::Full => Self {
+                batch: 128,
+                d: 12288,
+                h: 1000,
+            },
+            Scale::Quick => Self {
+                batch: 32,
+                d: 768,
+                h: 100,
+            },
+        }
+    }
+
+    /// Trainable parameters `P = 2dh + d + h`.
+    fn parameters(&self) -> f64 {
+        let (d, h) = (self.d as f64, self.h as f64);
+        2.0 * d * h + d + h
+    }
+
+    /// The trainer's configuration: ReLU, batch B, Adam with the paper's lr 10⁻⁴.
+    fn config(&self) -> DenseConfig {
+        DenseConfig {
+            hidden: self.h,
+            activation: Activation::Relu,
+            batch: self.batch,
+            adam: AdamConfig {
+                lr: 1e-4,
+                ..AdamConfig::default()
+            },
+            seed: SEED,
+        }
+    }
+}
+
+/// `α = 0.8, σ = 0.6` of the benchmarked MLP step (a mid-trajectory noise level).
+const MLP_ALPHA_SIGMA: (f64, f64) = (0.8, 0.6);
+
+impl Workload for MlpStep {
+    fn name(&self) -> &'static str {
+        "mlp_step"
+    }
+    fn size(&self) -> String {
+        format!("B={},d={},h={}", self.batch, self.d, self.h)
+    }
+    fn flops(&self) -> f64 {
+        let (b, d, h) = (self.batch as f64, self.d as f64, self.h as f64);
+        10.0 * b * d * h + b * (9.0 * d + 6.0 * h) + 12.0 * self.parameters()
+    }
+    fn bytes(&self) -> f64 {
+        let (b, d, h) = (self.batch as f64, self.d as f64, self.h as f64);
+        4.0 * (6.0 * d * h + 8.0 * self.parameters() + 4.0 * b * d + 3.0 * b * h)
+    }
+    fn gpu<'g>(&self, gpu: &'g Gpu) -> Result<Box<dyn Runner + 'g>> {
+        let data = random_gpu(gpu, "bench MLP images", (self.batch, self.d), 15, 0.5)?;
+        let mut trainer = DenseTrainer::new(gpu, &data, self.config())?;
+        let (alpha, sigma) = MLP_ALPHA_SIGMA;
+        Ok(runner(move || {
+            std::hint::black_box(trainer.train_batch(alpha, sigma, 0, 0)?);
+            Ok(())
+        }))
+    }
+    fn cpu(&self) -> Option<Box<dyn Runner>> {
+        let (b, d, h) = (self.batch, self.d, self.h);
+        let (alpha, sigma) = MLP_ALPHA_SIGMA;
+        let x = random_host((b, d), 15, 0.5);
+        let noise = random_host((b, d), 16, 1.0);
+        let y = Mat::from_fn(b, d, |i, j| alpha * x[(i, j)] + sigma * noise[(i, j)]);
+        let mut params = [
+            random_host((h, d), 17, 1.0 / (d as f32).sqrt()),
+            Mat::zeros(1, h),
+            random_host((d, h), 18, 1.0 / (h as f32).sqrt()),
+            Mat::zeros(1, d),
+        ];
+        let mut moments: Vec<(Mat, Mat)> = params
+            .iter()
+            .map(|p| {
+                (
+                    Mat::zeros(p.nrows(), p.ncols()),
+                    Mat::zeros(p.nrows(), p.ncols()),
+                )
+            })
+            .collect();
+        let adam = self.config().adam;
+        let mut step = 0;
+        Some(runner(move || {
+            step += 1;
+            let [w1, b1, w2, b2] = &params;
+            let z = &y * w1.transpose();
+            let hidden = Mat::from_fn(b, h, |i, j| (z[(i, j)] + b1[(0, j)]).max(0.0));
+            let out = &hidden * w2.transpose();
+            let scale = 2.0 / b as f64;
+            let g = Mat::from_fn(b, d, |i, j| scale * (out[(i, j)] + b2[(0, j)] - x[(i, j)]));
+            let back = &g * w2;
+            let dz = Mat::from_fn(b, h, |i, j| {
+                if hidden[(i, j)] > 0.0 {
+                    back[(i, j)]
+                } else {
+                    0.0
+                }
+            });
+            let column_sums = |m: &Mat| {
+                Mat::from_fn(1, m.ncols(), |_, j| (0..m.nrows()).map(|i| m[(i, j)]).sum())
+            };
+            let grads = [
+                dz.transpose() * &y,
+                column_sums(&dz),
+                g.transpose() * &hidden,
+                column_sums(&g),
+            ];
+            for ((p, grad), (m, v)) in params.iter_mut().zip(&grads).zip(&mut moments) {
+                adam_update(&adam, step, p, grad, m, v);
             }
             Ok(())
         }))
+    }
+}
+
+/// Adam's update of `p` by `grad` at step t ≥ 1 (Kingma & Ba, bias-corrected), in place.
+fn adam_update(adam: &AdamConfig, step: i32, p: &mut Mat, grad: &Mat, m: &mut Mat, v: &mut Mat) {
+    let (c1, c2) = (1.0 - adam.beta1.powi(step), 1.0 - adam.beta2.powi(step));
+    for j in 0..p.ncols() {
+        for i in 0..p.nrows() {
+            let g = grad[(i, j)];
+            m[(i, j)] = adam.beta1 * m[(i, j)] + (1.0 - adam.beta1) * g;
+            v[(i, j)] = adam.beta2 * v[(i, j)] + (1.0 - adam.beta2) * g * g;
+            p[(i, j)] -= adam.lr * (m[(i, j)] / c1) / ((v[(i, j)] / c2).sqrt() + adam.eps);
+        }
     }
 }
 
@@ -487,13 +823,16 @@ pub fn gemm_sizes(scale: Scale) -> &'static [usize] {
 }
 
 /// Every workload of `diffusion-theorems bench` at `scale` (the copy probe runs separately):
-/// GEMM n³, covariance XᵀX, GMM posterior, empirical denoiser, polynomial features, DDIM.
-/// Push new workloads (an MLP training step, …) here.
+/// GEMM n³ and the experiments' non-square shapes, covariance XᵀX, GMM posterior, empirical
+/// denoiser, polynomial features, DDIM, one MLP training step. Push new workloads here.
 pub fn standard_workloads(scale: Scale) -> Vec<Box<dyn Workload>> {
     let mut w: Vec<Box<dyn Workload>> = gemm_sizes(scale)
         .iter()
         .map(|&n| Box::new(Gemm { n }) as Box<dyn Workload>)
         .collect();
+    for shape in gemm_shapes(scale) {
+        w.push(Box::new(shape));
+    }
     match scale {
         Scale::Full => {
             w.push(Box::new(Covariance { n: 1000, d: 12288 }));
@@ -512,11 +851,6 @@ pub fn standard_workloads(scale: Scale) -> Vec<Box<dyn Workload>> {
                 d: 12288,
                 w: 1024,
                 k: 3,
-            }));
-            w.push(Box::new(DdimAffine {
-                n: 1000,
-                steps: 50,
-                d: 12288,
             }));
         }
         Scale::Quick => {
@@ -537,12 +871,9 @@ pub fn standard_workloads(scale: Scale) -> Vec<Box<dyn Workload>> {
                 w: 128,
                 k: 3,
             }));
-            w.push(Box::new(DdimAffine {
-                n: 100,
-                steps: 10,
-                d: 768,
-            }));
         }
     }
+    w.push(Box::new(DdimAffine::at(scale)));
+    w.push(Box::new(MlpStep::at(scale)));
     w
 }
