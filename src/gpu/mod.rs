@@ -40,6 +40,7 @@ pub struct Gpu {
     info: wgpu::AdapterInfo,
     limits: wgpu::Limits,
     timestamps: bool,
+    tensor_cores: bool,
     pipelines: Mutex<HashMap<&'static str, Arc<wgpu::ComputePipeline>>>,
 }
 
@@ -47,6 +48,21 @@ impl std::fmt::Debug for Gpu {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Gpu").field("adapter", &self.info).finish()
     }
+}
+
+/// Whether `adapter` can run [`shaders::GEMM_COOP`]: it offers [`shaders::GEMM_COOP_FEATURES`]
+/// and a 16×16×16 cooperative-matrix configuration with f16 operands and an f32 accumulator,
+/// and its subgroups are exactly 32 wide (the kernel's 128 invocations must form the 4
+/// subgroups that own its 4 quadrants). True on the H100 (Vulkan); false on llvmpipe.
+pub fn offers_tensor_core_gemm(adapter: &wgpu::Adapter) -> bool {
+    let info = adapter.get_info();
+    adapter.features().contains(shaders::GEMM_COOP_FEATURES)
+        && (info.subgroup_min_size, info.subgroup_max_size) == (32, 32)
+        && adapter.cooperative_matrix_properties().iter().any(|p| {
+            (p.m_size, p.n_size, p.k_size) == (16, 16, 16)
+                && p.ab_type == wgpu::CooperativeScalarType::F16
+                && p.cr_type == wgpu::CooperativeScalarType::F32
+        })
 }
 
 static SHARED: OnceLock<std::result::Result<Gpu, Error>> = OnceLock::new();
@@ -71,15 +87,25 @@ impl Gpu {
         let info = adapter.get_info();
         let limits = adapter.limits();
         let timestamps = adapter.features().contains(wgpu::Features::TIMESTAMP_QUERY);
-        let required_features = if timestamps {
-            wgpu::Features::TIMESTAMP_QUERY
+        let tensor_cores = offers_tensor_core_gemm(&adapter);
+        let mut required_features = wgpu::Features::empty();
+        if timestamps {
+            required_features |= wgpu::Features::TIMESTAMP_QUERY;
+        }
+        let experimental_features = if tensor_cores {
+            required_features |= shaders::GEMM_COOP_FEATURES;
+            // SAFETY: the only experimental feature requested is cooperative matrices, used by
+            // one kernel (`gpu/gemm_coop.wgsl`) that callers opt into and whose results the
+            // parity test `gemm_on_tensor_cores_is_within_the_f16_bound` checks on such a device.
+            unsafe { wgpu::ExperimentalFeatures::enabled() }
         } else {
-            wgpu::Features::empty()
+            wgpu::ExperimentalFeatures::disabled()
         };
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("diffusion-theorems"),
             required_features,
             required_limits: limits.clone(),
+            experimental_features,
             ..Default::default()
         }))
         .map_err(|e| Error::Gpu(format!("request_device on {}: {e}", info.name)))?;
@@ -89,6 +115,7 @@ impl Gpu {
             info,
             limits,
             timestamps,
+            tensor_cores,
             pipelines: Mutex::new(HashMap::new()),
         })
     }
@@ -114,6 +141,12 @@ impl Gpu {
     /// timestamps rather than the wall clock.
     pub fn has_timestamps(&self) -> bool {
         self.timestamps
+    }
+
+    /// Whether the device can run [`shaders::GEMM_COOP`], the f16 tensor-core GEMM
+    /// (see [`offers_tensor_core_gemm`]); the GEMM uses it only where a caller opts in.
+    pub fn has_tensor_cores(&self) -> bool {
+        self.tensor_cores
     }
 
     /// Runs `f` and measures it. On a device with timestamp queries, every

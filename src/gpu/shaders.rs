@@ -253,6 +253,27 @@ pub const ALL: &[Shader] = &[
     COPY_VEC4,
 ];
 
+/// GEMM on the tensor cores: operands rounded to f16, 16×16×16 cooperative-matrix
+/// multiply-adds accumulating in f32, the epilogues of [`GEMM`] (`gpu/gemm_coop.wgsl`, compiled
+/// in front of `gpu/gemm.wgsl`, whose parameters, operand readers and epilogue it uses). Needs
+/// the device features [`GEMM_COOP_FEATURES`].
+pub const GEMM_COOP: Shader = Shader {
+    entry_point: "gemm_coop",
+    sources: &[
+        ("gemm_coop.wgsl", include_str!("../../gpu/gemm_coop.wgsl")),
+        ("gemm.wgsl", include_str!("../../gpu/gemm.wgsl")),
+    ],
+};
+
+/// The device features [`GEMM_COOP`] uses: cooperative matrices, f16 and the subgroup built-ins.
+pub const GEMM_COOP_FEATURES: wgpu::Features = wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX
+    .union(wgpu::Features::SHADER_F16)
+    .union(wgpu::Features::SUBGROUP);
+
+/// The kernels that need optional device features, with those features: compiled only on a
+/// device that has them (the naga test validates them with the matching capabilities).
+pub const OPTIONAL: &[(Shader, wgpu::Features)] = &[(GEMM_COOP, GEMM_COOP_FEATURES)];
+
 impl Shader {
     /// The module's full WGSL text: its files concatenated in order.
     pub fn source(&self) -> String {
