@@ -230,6 +230,14 @@ struct ImageArgs {
     /// No progress bars.
     #[arg(long)]
     no_progress: bool,
+    /// Also write every fitted denoiser as .npy under <experiment>/models/ (≈ 23 GB at paper
+    /// scale; each folder's README.md gives the shapes and formulas).
+    #[arg(long)]
+    export_models: bool,
+    /// Where the empirical optimal denoiser runs: `gpu` (f32, the default) or `cpu` (the f64
+    /// reference).
+    #[arg(long)]
+    empirical_route: Option<images::EmpiricalRoute>,
 }
 
 fn image_experiment(kind: ImageExperiment, args: ImageArgs) -> Result<bool> {
@@ -257,6 +265,11 @@ fn image_experiment(kind: ImageExperiment, args: ImageArgs) -> Result<bool> {
             settings
         }
     };
+    let mut settings = settings;
+    settings.export_models |= args.export_models;
+    if let Some(route) = args.empirical_route {
+        settings.empirical_route = route;
+    }
     let out = args
         .out
         .unwrap_or_else(|| PathBuf::from("target/exp").join(kind.name()));

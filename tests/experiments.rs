@@ -2,12 +2,22 @@
 //! wgpu finds (Mesa llvmpipe in CI): every experiment runs, writes its folder, and the
 //! properties that hold exactly at any scale are checked on the output.
 
-use diffusion_theorems::experiments::images::linear::Pca;
-use diffusion_theorems::experiments::images::{self, Experiment, Settings};
-use diffusion_theorems::gpu::Gpu;
+use diffusion_theorems::diffusion::Schedule;
+use diffusion_theorems::experiments::images::linear::{LinearPredictor, Pca};
+use diffusion_theorems::experiments::images::memorization::{
+    EmpiricalPredictor, GpuEmpiricalPredictor,
+};
+use diffusion_theorems::experiments::images::polynomial::{self, FeatureMap, PolynomialPredictor};
+use diffusion_theorems::experiments::images::{
+    self, Experiment, RunFolder, Settings, StepPredictor,
+};
+use diffusion_theorems::gpu::gemm::GpuMat;
+use diffusion_theorems::gpu::{rowwise, Gpu};
+use diffusion_theorems::linalg::Mat;
 use diffusion_theorems::report::npy;
+use diffusion_theorems::stats::nearest::{summarize, NearestTwo};
 use diffusion_theorems::targets::images::DataSource;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 fn run_folder(name: &str) -> PathBuf {
     let dir =
@@ -64,6 +74,14 @@ fn quick_all_writes_every_figure_and_metric() {
     // distinct images), so every sample is a training image: MemRatio = 1.
     let memorization = &summary.metrics["memorization"]["architectures"][0];
     assert_eq!(memorization["summary"]["mem_ratio"].as_f64(), Some(1.0));
+    // Both experiments that use the empirical denoiser say which route produced it.
+    for experiment in ["memorization", "generalization"] {
+        let route = summary.metrics[experiment]["empirical_route"].as_str();
+        assert!(
+            route.is_some_and(|r| r.starts_with("gpu")),
+            "{experiment}: {route:?}"
+        );
+    }
     std::fs::remove_dir_all(&out).ok();
 }
 
@@ -116,4 +134,285 @@ fn bad_settings_are_typed_errors() {
     let mut settings = Settings::quick(&DataSource::Disks);
     settings.n = 1;
     assert!(settings.validate().is_err());
+}
+
+/// Wraps a predictor and keeps its input at step 1, `x_{t₁}`, the state the last DDIM step
+/// denoises (α₀ = 1, σ₀ = 0, so the final sample is `x̂₀(x_{t₁})`).
+struct LastInput<P> {
+    inner: P,
+    x1: Option<Mat>,
+}
+
+impl<P: StepPredictor> StepPredictor for LastInput<P> {
+    fn predict(
+        &mut self,
+        schedule: &Schedule,
+        step: usize,
+        x_t: &Mat,
+    ) -> diffusion_theorems::error::Result<Mat> {
+        if step == 1 {
+            self.x1 = Some(x_t.clone());
+        }
+        self.inner.predict(schedule, step, x_t)
+    }
+}
+
+#[test]
+fn gpu_empirical_route_ends_at_the_same_training_images_as_the_f64_route() {
+    // The f32 GPU route of the empirical optimal denoiser (book eq. 3.3.3) against the f64 CPU
+    // reference, sampled by DDIM from the same noise at --quick scale (N = 64, d = 768, L = 10).
+    // Claim 1 (discrete, exact): every sample's nearest training image is the same, and so is
+    // MemRatio. Claim 2: the final samples agree within a bound derived below.
+    let settings = Settings::quick(&DataSource::CAlpha { alpha: 2.0 });
+    let context = images::Context::new(gpu(), settings.clone()).unwrap();
+    let x = &context.data.images;
+    let (n, d) = (x.nrows(), x.ncols());
+    let schedule = images::paper_schedule(settings.steps).unwrap();
+    let mut cpu = LastInput {
+        inner: EmpiricalPredictor::new(x),
+        x1: None,
+    };
+    let cpu_samples = images::ddim(&schedule, &mut cpu, &context.noise)
+        .unwrap()
+        .samples;
+    let mut gpu_route = LastInput {
+        inner: GpuEmpiricalPredictor::new(gpu(), x).unwrap(),
+        x1: None,
+    };
+    let gpu_samples = images::ddim(&schedule, &mut gpu_route, &context.noise)
+        .unwrap()
+        .samples;
+    let (cpu_summary, cpu_nearest) = summarize(x, &cpu_samples).unwrap();
+    let (gpu_summary, gpu_nearest) = summarize(x, &gpu_samples).unwrap();
+    let firsts = |v: &[NearestTwo]| v.iter().map(|t| t.first).collect::<Vec<_>>();
+    assert_eq!(firsts(&gpu_nearest), firsts(&cpu_nearest));
+    assert_eq!(gpu_summary.mem_ratio, cpu_summary.mem_ratio);
+
+    // Claim 2. The GPU's last step denoises its own x₁ = y. With exact logits
+    // z_j = (α/σ²) y·x_j − (α²/2σ²)‖x_j‖² and the f32 bound δ_j on the kernel's logits
+    // (gpu::empirical module docs), the rowwise softmax bound gives p̃_j ≤ p_j + b_j for every
+    // j ≠ i* = argmax z. If the exact gap G = z_{i*} − max_{j≠i*} z_j exceeds 2·max δ, i* also
+    // maximises the computed logits, so its shifted logit is exactly 0, exp(0) is 1 within 3 ULP
+    // and p̃_{i*} = 1/s̃ with s̃ = 1 + Σ_{j≠i*} ẽ_j up to the sum's γ_g (g = ⌈N/256⌉ + 8) and the
+    // division's 2.5 ULP: |p̃_{i*} − 1| ≤ η = 2(Σ_{j≠i*}(p_j + b_j) + 6u + γ_g + 5u) (doubled for
+    // second-order terms, one block here). The f32 product X̂ = P̃X adds γ_{N+5}Σ_j p̃_j|x_jl|. So
+    //   |x̂_gpu,l − x_{i*,l}| ≤ Σ_{j≠i*}(p_j + b_j)|x_jl| + η|x_{i*,l}| + γ_{N+5}(1 + η)max_j|x_jl|,
+    // and |x̂_cpu,l − x_{i*,l}| is measured in f64 (its own rounding below 16(N + d)ε·max|x|,
+    // as in gpu::empirical::denoise_reference). The tolerance is the sum.
+    let y = gpu_route.x1.as_ref().unwrap();
+    let (alpha, sigma) = (schedule.alpha(1), schedule.sigma(1));
+    let (scale, shift) = (
+        alpha / (sigma * sigma),
+        alpha * alpha / (2.0 * sigma * sigma),
+    );
+    let u = 2f64.powi(-24);
+    let g_dot = rowwise::gamma(d + 5);
+    let g4 = rowwise::gamma(4);
+    let eta_sum = rowwise::gamma(n.div_ceil(256) + 8) + 11.0 * u;
+    let max_abs_x = (0..n)
+        .flat_map(|j| (0..d).map(move |l| (j, l)))
+        .map(|(j, l)| x[(j, l)].abs())
+        .fold(0.0, f64::max);
+    let f64_rounding = 16.0 * (n + d) as f64 * f64::EPSILON * max_abs_x;
+    let mut worst = 0.0f64;
+    for i in 0..y.nrows() {
+        let star = gpu_nearest[i].first;
+        let (z, dz): (Vec<f64>, Vec<f64>) = (0..n)
+            .map(|j| {
+                let s: f64 = (0..d).map(|l| y[(i, l)] * x[(j, l)]).sum();
+                let abs_s: f64 = (0..d).map(|l| (y[(i, l)] * x[(j, l)]).abs()).sum();
+                let norm: f64 = (0..d).map(|l| x[(j, l)] * x[(j, l)]).sum();
+                let dz = scale * g_dot * abs_s + g4 * (scale * s.abs() + shift * norm);
+                (scale * s - shift * norm, dz)
+            })
+            .unzip();
+        let gap = z[star]
+            - (0..n)
+                .filter(|&j| j != star)
+                .map(|j| z[j])
+                .fold(f64::NEG_INFINITY, f64::max);
+        let delta = dz.iter().copied().fold(0.0, f64::max);
+        assert!(
+            gap > 2.0 * delta,
+            "sample {i}: logit gap {gap} ≤ 2δ = {}; the bound's premise fails",
+            2.0 * delta
+        );
+        let (p, b, _, _) = rowwise::softmax_row_error(&z, &dz, &[n]).unwrap();
+        let off: f64 = (0..n).filter(|&j| j != star).map(|j| p[j] + b[j]).sum();
+        let eta = 2.0 * (off + eta_sum);
+        for l in 0..d {
+            let leak: f64 = (0..n)
+                .filter(|&j| j != star)
+                .map(|j| (p[j] + b[j]) * x[(j, l)].abs())
+                .sum();
+            let column_max = (0..n).map(|j| x[(j, l)].abs()).fold(0.0, f64::max);
+            let gpu_side =
+                leak + eta * x[(star, l)].abs() + rowwise::gamma(n + 5) * (1.0 + eta) * column_max;
+            let cpu_side = (cpu_samples[(i, l)] - x[(star, l)]).abs() + f64_rounding;
+            let diff = (gpu_samples[(i, l)] - cpu_samples[(i, l)]).abs();
+            assert!(
+                diff <= gpu_side + cpu_side,
+                "sample {i}, pixel {l}: |gpu − cpu| = {diff:e} > {:e}",
+                gpu_side + cpu_side
+            );
+            worst = worst.max(diff / (gpu_side + cpu_side));
+        }
+    }
+    println!("largest |gpu − cpu| / tolerance over the final samples: {worst:.3e}");
+}
+
+/// Reads `dir/name` as f64 values and its shape.
+fn load(dir: &Path, name: &str) -> npy::NpyArray {
+    npy::read(&dir.join(name)).unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn exported_models_reproduce_the_crates_predictions() {
+    // `--export-models`: a NumPy user re-running the linear predictor (every K) and one
+    // polynomial step from the exported arrays gets the crate's GPU outputs within the f32
+    // error bound of those GPU computations (γ_k = k·u/(1 − k·u), inputs rounded to f32 counted
+    // in the +5 of every GEMM bound); the reference here is computed in f64 from the exported
+    // values, whose own rounding (≤ γ⁶⁴_{d+w} of the same sums) is added.
+    let out = run_folder("export");
+    let mut settings = Settings::quick(&DataSource::CAlpha { alpha: 2.0 });
+    settings.export_models = true;
+    images::run(gpu(), settings.clone(), Experiment::Linear, &out, false).unwrap();
+    images::run(gpu(), settings.clone(), Experiment::Polynomial, &out, false).unwrap();
+    let context = images::Context::new(gpu(), settings.clone()).unwrap();
+    let (d, u64_) = (context.dim(), f64::EPSILON / 2.0);
+    let f64_gamma = |k: usize| k as f64 * u64_ / (1.0 - k as f64 * u64_);
+    // Inputs: x_t = α x₀ + σ ε at a middle step, for the first 4 images and noise rows.
+    let inputs = |schedule: &Schedule, step: usize| {
+        let (a, s) = (schedule.alpha(step), schedule.sigma(step));
+        Mat::from_fn(4, d, |i, j| {
+            a * context.data.images[(i, j)] + s * context.noise[(i, j)]
+        })
+    };
+
+    // Linear: x̂₀ = μ + U diag(αλ/(α²λ + σ²)) Uᵀ(y − αμ) (models/README.md).
+    let models = out.join("linear/models");
+    let alpha = load(&models, "alpha.npy").data;
+    let sigma = load(&models, "sigma.npy").data;
+    let schedule = images::paper_schedule(settings.linear_steps).unwrap();
+    assert_eq!(alpha.len(), schedule.steps() + 1);
+    let step = schedule.steps() / 2;
+    assert_eq!(
+        (alpha[step], sigma[step]),
+        (schedule.alpha(step), schedule.sigma(step))
+    );
+    let (a, s) = (alpha[step], sigma[step]);
+    let y = inputs(&schedule, step);
+    let pca = Pca::fit(&context.data.images).unwrap();
+    for k in &settings.ranks {
+        let name = format!("K{}", k.map_or("full".to_string(), |k| k.to_string()));
+        let dir = models.join(&name);
+        let mean = load(&dir, "mean.npy").data;
+        let basis = load(&dir, "basis.npy");
+        let lambda = load(&dir, "eigenvalues.npy").data;
+        let rank = lambda.len();
+        assert_eq!(basis.shape, [d, rank], "{name}");
+        let u_ = |j: usize, c: usize| basis.data[j * rank + c];
+        let crate_out = LinearPredictor::new(gpu(), pca.truncated(*k))
+            .unwrap()
+            .predict(&schedule, step, &y)
+            .unwrap();
+        for i in 0..y.nrows() {
+            let centred: Vec<f64> = (0..d).map(|j| y[(i, j)] - a * mean[j]).collect();
+            let shrink: Vec<f64> = lambda.iter().map(|l| a * l / (a * a * l + s * s)).collect();
+            let (coef, coef_err): (Vec<f64>, Vec<f64>) = (0..rank)
+                .map(|c| {
+                    let abs: f64 = (0..d).map(|j| (centred[j] * u_(j, c)).abs()).sum();
+                    let v: f64 = (0..d).map(|j| centred[j] * u_(j, c)).sum();
+                    (v, rowwise::gamma(d + 5) * abs + f64_gamma(d) * abs)
+                })
+                .unzip();
+            for j in 0..d {
+                let value: f64 = mean[j]
+                    + (0..rank)
+                        .map(|c| shrink[c] * coef[c] * u_(j, c))
+                        .sum::<f64>();
+                let bound: f64 = (0..rank)
+                    .map(|c| {
+                        let w = shrink[c].abs() * u_(j, c).abs();
+                        w * coef_err[c]
+                            + rowwise::gamma(rank + 5) * w * (coef[c].abs() + coef_err[c])
+                    })
+                    .sum::<f64>()
+                    + f64_gamma(rank + 1) * (mean[j].abs() + value.abs());
+                let diff = (crate_out[(i, j)] - value).abs();
+                assert!(
+                    diff <= bound,
+                    "{name}, input {i}, pixel {j}: {diff:e} > {bound:e}"
+                );
+            }
+        }
+    }
+
+    // One polynomial step (degree k = 3): φ = (c_ℓ·R y)^k, x̂₀ = (1, φ) A_ℓ (models/README.md).
+    let models = out.join("polynomial/models");
+    let projection = load(&models, "projection.npy");
+    let w = settings.width;
+    assert_eq!(projection.shape, [w, d]);
+    let k = settings.degrees[0];
+    let scales = load(&models.join(format!("polynomial-k{k}")), "scale.npy").data;
+    let schedule = images::paper_schedule(settings.steps).unwrap();
+    let step = schedule.steps() / 2;
+    let y = inputs(&schedule, step);
+    let data = GpuMat::upload(gpu(), "images", &context.data.images).unwrap();
+    let resident = polynomial::upload_projection(&context).unwrap();
+    let readouts = run_folder("export-readout");
+    let mut predictor = PolynomialPredictor::new(
+        &context,
+        &context.data.images,
+        &data,
+        &resident,
+        k,
+        FeatureMap::Polynomial,
+    )
+    .unwrap()
+    .exporting_to(RunFolder::create(&readouts).unwrap());
+    let crate_out = predictor.predict(&schedule, step, &y).unwrap();
+    let readout = load(&readouts, &format!("readout-{step}.npy"));
+    assert_eq!(readout.shape, [w + 1, d]);
+    let r = |j: usize, l: usize| projection.data[j * d + l];
+    let big_a = |j: usize, l: usize| readout.data[j * d + l];
+    let c = scales[step];
+    for i in 0..y.nrows() {
+        // Features with the bound on the crate's: |Δz_j| ≤ γ_{d+5}Σ|y||R| from the f32 GEMM,
+        // then |(c z̃)^k − (c z)^k| ≤ k(c(|z| + Δz))^{k−1}·cΔz by the mean value theorem.
+        let mut phi = vec![1.0];
+        let mut phi_err = vec![0.0];
+        for j in 0..w {
+            let z: f64 = (0..d).map(|l| y[(i, l)] * r(j, l)).sum();
+            let abs: f64 = (0..d).map(|l| (y[(i, l)] * r(j, l)).abs()).sum();
+            let dz = (rowwise::gamma(d + 5) + f64_gamma(d)) * abs;
+            phi.push((c * z).powi(k as i32));
+            phi_err.push(k as f64 * (c * (z.abs() + dz)).powi(k as i32 - 1) * c * dz);
+        }
+        for l in 0..d {
+            let value: f64 = (0..=w).map(|j| phi[j] * big_a(j, l)).sum();
+            let bound: f64 = (0..=w)
+                .map(|j| {
+                    let a = big_a(j, l).abs();
+                    phi_err[j] * a
+                        + (rowwise::gamma(w + 6) + f64_gamma(w + 1))
+                            * (phi[j].abs() + phi_err[j])
+                            * a
+                })
+                .sum();
+            let diff = (crate_out[(i, l)] - value).abs();
+            assert!(
+                diff <= bound,
+                "polynomial k={k}, input {i}, pixel {l}: {diff:e} > {bound:e}"
+            );
+        }
+    }
+    for file in ["README.md", "alpha.npy", "sigma.npy"] {
+        assert!(
+            models.join(file).is_file(),
+            "missing polynomial/models/{file}"
+        );
+    }
+    std::fs::remove_dir_all(&out).ok();
+    std::fs::remove_dir_all(&readouts).ok();
 }

@@ -81,10 +81,26 @@ pub fn write_f64(path: &Path, shape: &[usize], data: &[f64]) -> Result<()> {
 /// Writes a matrix as an f64 array of shape `(rows, cols)`, row `i` of the matrix = row `i` of
 /// the array (one sample per row, as everywhere in the crate).
 pub fn write_mat(path: &Path, matrix: &Mat) -> Result<()> {
-    let data: Vec<f64> = (0..matrix.nrows())
-        .flat_map(|i| (0..matrix.ncols()).map(move |j| matrix[(i, j)]))
+    write_mat_as(path, matrix, |v| v)
+}
+
+/// Writes a matrix as a little-endian f32 array of shape `(rows, cols)` (each entry rounded to
+/// the nearest f32, as a GPU upload rounds it), rows as in [`write_mat`].
+pub fn write_mat_f32(path: &Path, matrix: &Mat) -> Result<()> {
+    write_mat_as(path, matrix, |v| v as f32)
+}
+
+/// A matrix in C order with each entry converted by `convert`.
+fn write_mat_as<T: npyz::AutoSerialize + Copy>(
+    path: &Path,
+    matrix: &Mat,
+    convert: impl Fn(f64) -> T,
+) -> Result<()> {
+    let data: Vec<T> = (0..matrix.nrows())
+        .flat_map(|i| (0..matrix.ncols()).map(move |j| (i, j)))
+        .map(|(i, j)| convert(matrix[(i, j)]))
         .collect();
-    write_f64(path, &[matrix.nrows(), matrix.ncols()], &data)
+    write(path, &[matrix.nrows(), matrix.ncols()], &data)
 }
 
 /// Reads a C-order `f4` or `f8` `.npy` file into f64.

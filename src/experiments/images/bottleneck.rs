@@ -8,6 +8,7 @@
 //! then dropped, so one model is in memory at a time; the samples are checkpointed after every
 //! step ([`super::ddim_checkpointed`]), so an interrupted run resumes at the step it was in.
 
+use super::export::{bottleneck_readme, write_dense, write_schedule};
 use super::{
     ddim_checkpointed, paper_schedule, Context, ModelSamples, RunFolder, StepPredictor, Timing,
 };
@@ -28,6 +29,7 @@ pub struct BottleneckPredictor<'c, 'g> {
     data: GpuMat,
     hidden: usize,
     progress: Option<indicatif::ProgressBar>,
+    export: Option<RunFolder>,
     /// Final-epoch training loss of each step's network, by step.
     pub losses: Vec<(usize, f64)>,
     train_flops: f64,
@@ -50,11 +52,19 @@ impl<'c, 'g> BottleneckPredictor<'c, 'g> {
             data: GpuMat::upload(context.gpu, "training images", training)?,
             hidden,
             progress,
+            export: None,
             losses: Vec::new(),
             train_flops: 0.0,
             predict_flops: 0.0,
             train_seconds: 0.0,
         })
+    }
+
+    /// Writes each step's trained network into `folder/step-<ℓ>/` (see
+    /// [`super::export::write_dense`]) before it is used.
+    pub fn exporting_to(mut self, folder: RunFolder) -> Self {
+        self.export = Some(folder);
+        self
     }
 
     /// FLOPs of training and prediction so far.
@@ -103,6 +113,12 @@ impl StepPredictor for BottleneckPredictor<'_, '_> {
         self.train_seconds += start.elapsed().as_secs_f64();
         self.losses
             .push((step, losses.last().copied().unwrap_or(f64::NAN)));
+        if let Some(folder) = &self.export {
+            write_dense(
+                &folder.child(&format!("step-{step}"))?,
+                &trainer.parameters()?,
+            )?;
+        }
         let y = GpuMat::upload(gpu, "x_t", x_t)?;
         let out = GpuMat::poisoned(gpu, "x0 prediction", x_t.nrows(), x_t.ncols())?;
         trainer.predict(&y, &out)?;
@@ -135,7 +151,8 @@ pub struct Metrics {
     pub total_training_flops: f64,
 }
 
-/// Runs Fig. 9 into `folder` (checkpoints under `folder/checkpoint-h<h>/`).
+/// Runs Fig. 9 into `folder` (checkpoints under `folder/checkpoint-h<h>/`; every network under
+/// `folder/models/h<h>/step-<ℓ>/` with [`super::Settings::export_models`]).
 pub fn run(
     context: &Context,
     folder: &RunFolder,
@@ -143,6 +160,17 @@ pub fn run(
 ) -> Result<(Metrics, Vec<ModelSamples>)> {
     let settings = &context.settings;
     let schedule = paper_schedule(settings.steps)?;
+    let models_folder = settings
+        .export_models
+        .then(|| folder.child("models"))
+        .transpose()?;
+    if let Some(models) = &models_folder {
+        write_schedule(models, &schedule)?;
+        models.write_text(
+            "README.md",
+            &bottleneck_readme(context.dim(), &settings.hidden, settings.steps),
+        )?;
+    }
     let mut widths = Vec::new();
     let mut models = Vec::new();
     for &h in &settings.hidden {
@@ -153,6 +181,9 @@ pub fn run(
         );
         let mut predictor =
             BottleneckPredictor::new(context, &context.data.images, h, Some(bar.clone()))?;
+        if let Some(models) = &models_folder {
+            predictor = predictor.exporting_to(models.child(&format!("h{h}"))?);
+        }
         let checkpoint = folder.path(&format!("checkpoint-h{h}"));
         let sampled =
             ddim_checkpointed(&schedule, &mut predictor, &context.noise, Some(&checkpoint))?;

@@ -11,9 +11,9 @@
 
 use super::bottleneck::BottleneckPredictor;
 use super::linear::{LinearPredictor, Pca};
-use super::memorization::EmpiricalPredictor;
+use super::memorization::sample_empirical;
 use super::polynomial::{upload_projection, FeatureMap, PolynomialPredictor};
-use super::{ddim, paper_schedule, Context, RunFolder, Sampled, Timing};
+use super::{ddim_with_progress, paper_schedule, Context, RunFolder, Sampled, Timing};
 use crate::error::{Error, Result};
 use crate::gpu::gemm::GpuMat;
 use crate::linalg::{self, Mat};
@@ -46,6 +46,8 @@ pub struct SizeResult {
 /// `metrics.json` of `exp generalization`.
 #[derive(Debug, Clone, Serialize)]
 pub struct Metrics {
+    /// Which implementation of the empirical denoiser produced its rows.
+    pub empirical_route: String,
     /// Every (architecture, N).
     pub results: Vec<SizeResult>,
 }
@@ -68,19 +70,23 @@ pub fn most_similar_cosines(training: &Mat, samples: &Mat) -> Vec<f64> {
         .collect()
 }
 
-/// Samples the architecture `name` fitted on `training` from the shared noise.
-fn sample_architecture(context: &Context, name: &str, training: &Mat) -> Result<(Sampled, f64)> {
+/// Samples the architecture `name` fitted on `training` from the shared noise, with a progress
+/// bar labelled `label` counting DDIM steps when `show` is true.
+fn sample_architecture(
+    context: &Context,
+    name: &str,
+    training: &Mat,
+    label: &str,
+    show: bool,
+) -> Result<(Sampled, f64)> {
     let settings = &context.settings;
+    let noise = &context.noise;
     match name {
-        "empirical" => {
-            let mut p = EmpiricalPredictor::new(training);
-            let s = ddim(&paper_schedule(settings.steps)?, &mut p, &context.noise)?;
-            Ok((s, p.flops))
-        }
+        "empirical" => sample_empirical(context, training, label, show),
         "linear" => {
             let mut p = LinearPredictor::new(context.gpu, Pca::fit(training)?)?;
             let schedule = paper_schedule(settings.linear_steps)?;
-            let s = ddim(&schedule, &mut p, &context.noise)?;
+            let s = ddim_with_progress(&schedule, &mut p, noise, label, show)?;
             let flops = p.flops(context.noise.nrows()) * schedule.steps() as f64;
             Ok((s, flops))
         }
@@ -96,15 +102,17 @@ fn sample_architecture(context: &Context, name: &str, training: &Mat) -> Result<
                 &projection,
                 degree,
                 FeatureMap::Polynomial,
-            );
-            let s = ddim(&paper_schedule(settings.steps)?, &mut p, &context.noise)?;
+            )?;
+            let schedule = paper_schedule(settings.steps)?;
+            let s = ddim_with_progress(&schedule, &mut p, noise, label, show)?;
             Ok((s, p.flops))
         }
         "bottleneck" => {
             // Non-empty: `Settings::validate` refuses an empty list.
             let hidden = settings.hidden[settings.hidden.len() - 1];
             let mut p = BottleneckPredictor::new(context, training, hidden, None)?;
-            let s = ddim(&paper_schedule(settings.steps)?, &mut p, &context.noise)?;
+            let schedule = paper_schedule(settings.steps)?;
+            let s = ddim_with_progress(&schedule, &mut p, noise, label, show)?;
             Ok((s, p.flops()))
         }
         other => Err(Error::InvalidArgument {
@@ -117,8 +125,9 @@ fn sample_architecture(context: &Context, name: &str, training: &Mat) -> Result<
     }
 }
 
-/// Runs Fig. 2 for every architecture and size of the settings into `folder`.
-pub fn run(context: &Context, folder: &RunFolder) -> Result<Metrics> {
+/// Runs Fig. 2 for every architecture and size of the settings into `folder` (progress bars
+/// counting DDIM steps when `show_progress`).
+pub fn run(context: &Context, folder: &RunFolder, show_progress: bool) -> Result<Metrics> {
     let settings = &context.settings;
     let images = &context.data.images;
     let half = images.nrows() / 2;
@@ -129,8 +138,12 @@ pub fn run(context: &Context, folder: &RunFolder) -> Result<Metrics> {
         for &n in &settings.generalization_sizes {
             let start = Instant::now();
             let (s1, s2) = (rows_of(0, n), rows_of(half, n));
-            let (a, fa) = sample_architecture(context, name, &s1)?;
-            let (b, fb) = sample_architecture(context, name, &s2)?;
+            let sample = |training: &Mat, half: &str| {
+                let label = format!("generalization {name} N={n} {half}");
+                sample_architecture(context, name, training, &label, show_progress)
+            };
+            let (a, fa) = sample(&s1, "S1")?;
+            let (b, fb) = sample(&s2, "S2")?;
             let both: Vec<usize> = (0..a.samples.nrows())
                 .filter(|&i| !a.escaped[i] && !b.escaped[i])
                 .collect();
@@ -172,5 +185,8 @@ pub fn run(context: &Context, folder: &RunFolder) -> Result<Metrics> {
         40,
         160,
     )?;
-    Ok(Metrics { results })
+    Ok(Metrics {
+        empirical_route: settings.empirical_route.describe().into(),
+        results,
+    })
 }

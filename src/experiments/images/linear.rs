@@ -13,9 +13,10 @@
 //! refitted on them regenerates nearly the same images from the same noise — the per-sample
 //! cosine similarity measures how nearly.
 
+use super::export::{linear_readme, write_f32, write_schedule, write_vector};
 use super::{
-    ddim, multiply_resident, normals, paper_schedule, Context, ModelSamples, RunFolder,
-    StepPredictor, Timing,
+    ddim_with_progress, multiply_resident, normals, paper_schedule, progress_bar, Context,
+    ModelSamples, RunFolder, StepPredictor, Timing,
 };
 use crate::diffusion::Schedule;
 use crate::error::{Error, Result};
@@ -84,6 +85,14 @@ impl Pca {
     /// The number of principal directions.
     pub fn rank(&self) -> usize {
         self.eigenvalues.len()
+    }
+
+    /// Writes `mean.npy` (d, f64), `basis.npy` (d×K, f32: the values the GPU multiplies with)
+    /// and `eigenvalues.npy` (K, f64) into `folder` (layout in [`super::export`]).
+    pub fn export(&self, folder: &RunFolder) -> Result<()> {
+        write_vector(folder, "mean.npy", &self.mean)?;
+        write_f32(folder, "basis.npy", &self.basis)?;
+        write_vector(folder, "eigenvalues.npy", &self.eigenvalues)
     }
 
     /// The K leading directions (all of them when K ≥ rank or K is `None`).
@@ -189,14 +198,27 @@ pub struct Metrics {
 /// Philox stream of the noise that generates the refit's training set.
 pub const REFIT_STREAM: u32 = 200;
 
-/// Runs Fig. 5 and Fig. 6 into `folder`; returns the metrics and every model's samples.
-pub fn run(context: &Context, folder: &RunFolder) -> Result<(Metrics, Vec<ModelSamples>)> {
+/// Runs Fig. 5 and Fig. 6 into `folder` (progress bars when `show_progress`; every model under
+/// `folder/models/` with [`super::Settings::export_models`]); returns the metrics and every
+/// model's samples.
+pub fn run(
+    context: &Context,
+    folder: &RunFolder,
+    show_progress: bool,
+) -> Result<(Metrics, Vec<ModelSamples>)> {
     let settings = &context.settings;
     let schedule = paper_schedule(settings.linear_steps)?;
+    let models_folder = settings
+        .export_models
+        .then(|| folder.child("models"))
+        .transpose()?;
+    let mut exported = Vec::new();
     let mut timings = Vec::new();
     let start = Instant::now();
     let images = &context.data.images;
+    let bar = progress_bar(1, "linear PCA", show_progress);
     let pca = Pca::fit(images)?;
+    bar.finish_and_clear();
     let (n, d) = (images.nrows() as f64, images.ncols() as f64);
     timings.push(Timing::since(
         "pca",
@@ -209,10 +231,21 @@ pub fn run(context: &Context, folder: &RunFolder) -> Result<(Metrics, Vec<ModelS
     for &k in &settings.ranks {
         let start = Instant::now();
         let mut predictor = LinearPredictor::new(context.gpu, pca.truncated(k))?;
-        let sampled = ddim(&schedule, &mut predictor, &context.noise)?;
+        let label = k.map_or("full".to_string(), |k| k.to_string());
+        let sampled = ddim_with_progress(
+            &schedule,
+            &mut predictor,
+            &context.noise,
+            &format!("linear K={label} DDIM"),
+            show_progress,
+        )?;
         let flops = predictor.flops(sampled.samples.nrows()) * schedule.steps() as f64;
         let rank = predictor.pca.rank();
-        let label = k.map_or("full".to_string(), |k| k.to_string());
+        if let Some(models) = &models_folder {
+            let name = format!("K{label}");
+            predictor.pca.export(&models.child(&name)?)?;
+            exported.push((name, rank));
+        }
         timings.push(Timing::since(&format!("sample K={label}"), start, flops));
         ranks.push(RankResult {
             requested: k,
@@ -238,11 +271,21 @@ pub fn run(context: &Context, folder: &RunFolder) -> Result<(Metrics, Vec<ModelS
         images.nrows(),
         images.ncols(),
     );
-    let generated = ddim(&schedule, &mut full, &generated_noise)?.samples;
+    let sample = |predictor: &mut LinearPredictor, noise: &Mat, label: &str| {
+        ddim_with_progress(&schedule, predictor, noise, label, show_progress)
+            .map(|sampled| sampled.samples)
+    };
+    let generated = sample(&mut full, &generated_noise, "linear refit: generate N")?;
     let refit_pca = Pca::fit(&generated)?;
-    let original = ddim(&schedule, &mut full, &context.noise)?.samples;
+    let original = sample(&mut full, &context.noise, "linear refit: original")?;
     let mut refit = LinearPredictor::new(context.gpu, refit_pca.clone())?;
-    let regenerated = ddim(&schedule, &mut refit, &context.noise)?.samples;
+    let regenerated = sample(&mut refit, &context.noise, "linear refit: regenerate")?;
+    if let Some(models) = &models_folder {
+        refit_pca.export(&models.child("refit")?)?;
+        exported.push(("refit".into(), refit_pca.rank()));
+        write_schedule(models, &schedule)?;
+        models.write_text("README.md", &linear_readme(images.ncols(), &exported))?;
+    }
     timings.push(Timing::since(
         "refit (generate N, PCA, regenerate)",
         start,

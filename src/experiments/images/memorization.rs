@@ -6,11 +6,21 @@
 //! `x̂₀(x_t) = Σ_i softmax_i(−‖x_t − α x_i‖²/(2σ²)) x_i`.
 //!
 //! Its logits are computed as `(2α x_t·x_i − α²‖x_i‖²)/(2σ²)` (the common `‖x_t‖²` cancels in the
-//! softmax) from one f64 product per step, the softmax max-shifted.
+//! softmax) from one product per step, the softmax max-shifted — on the GPU in f32 by default
+//! ([`GpuEmpiricalPredictor`], the images resident, every sample of a step in one batch), or in
+//! f64 on the CPU ([`EmpiricalPredictor`], the reference), as [`super::Settings::empirical_route`]
+//! chooses; metrics.json names the route. The GPU route's rigorous f32 bound is vacuous at small
+//! σ for d = 12288 ([`crate::gpu::empirical`]); `tests/experiments.rs` checks at `--quick` scale
+//! that both routes end at the same nearest training images with the same MemRatio.
 
-use super::{ddim, paper_schedule, Context, ModelSamples, RunFolder, StepPredictor, Timing};
+use super::{
+    ddim_with_progress, paper_schedule, Context, EmpiricalRoute, ModelSamples, RunFolder, Sampled,
+    StepPredictor, Timing,
+};
 use crate::diffusion::Schedule;
 use crate::error::Result;
+use crate::gpu::empirical::GpuEmpirical;
+use crate::gpu::Gpu;
 use crate::linalg::{self, Mat};
 use crate::stats::nearest::{nearest_two_batch, summarize, MemorizationSummary};
 use serde::Serialize;
@@ -63,6 +73,59 @@ impl StepPredictor for EmpiricalPredictor<'_> {
     }
 }
 
+/// The empirical optimal x₀-predictor of a training set (eq. 3.3.3) on the GPU: the images
+/// resident ([`GpuEmpirical`]), each step's batch of `x_t` uploaded, denoised in f32 and
+/// downloaded.
+pub struct GpuEmpiricalPredictor<'g> {
+    empirical: GpuEmpirical<'g>,
+    /// FLOPs spent so far (`4·B·N·d` per prediction).
+    pub flops: f64,
+}
+
+impl<'g> GpuEmpiricalPredictor<'g> {
+    /// Uploads `training` (N × d).
+    pub fn new(gpu: &'g Gpu, training: &Mat) -> Result<Self> {
+        Ok(Self {
+            empirical: GpuEmpirical::new(gpu, training)?,
+            flops: 0.0,
+        })
+    }
+}
+
+impl StepPredictor for GpuEmpiricalPredictor<'_> {
+    fn predict(&mut self, schedule: &Schedule, step: usize, x_t: &Mat) -> Result<Mat> {
+        let (n, d) = self.empirical.shape();
+        self.flops += 4.0 * (x_t.nrows() * n * d) as f64;
+        self.empirical
+            .denoise(x_t, schedule.alpha(step), schedule.sigma(step))
+    }
+}
+
+/// Samples the empirical optimal denoiser of `training` from the shared noise with the route of
+/// the settings (L = `steps` DDIM steps, a progress bar labelled `label`); returns the samples
+/// and the FLOPs.
+pub fn sample_empirical(
+    context: &Context,
+    training: &Mat,
+    label: &str,
+    show_progress: bool,
+) -> Result<(Sampled, f64)> {
+    let schedule = paper_schedule(context.settings.steps)?;
+    let noise = &context.noise;
+    match context.settings.empirical_route {
+        EmpiricalRoute::Gpu => {
+            let mut p = GpuEmpiricalPredictor::new(context.gpu, training)?;
+            let s = ddim_with_progress(&schedule, &mut p, noise, label, show_progress)?;
+            Ok((s, p.flops))
+        }
+        EmpiricalRoute::Cpu => {
+            let mut p = EmpiricalPredictor::new(training);
+            let s = ddim_with_progress(&schedule, &mut p, noise, label, show_progress)?;
+            Ok((s, p.flops))
+        }
+    }
+}
+
 /// The statistics of one architecture.
 #[derive(Debug, Clone, Serialize)]
 pub struct ArchitectureResult {
@@ -79,26 +142,31 @@ pub struct ArchitectureResult {
 pub struct Metrics {
     /// Training-set size N.
     pub training_images: usize,
+    /// Which implementation of the empirical denoiser produced its samples.
+    pub empirical_route: String,
     /// Every architecture, the empirical optimal denoiser first.
     pub architectures: Vec<ArchitectureResult>,
     /// Sampling time of the empirical denoiser.
     pub timings: Vec<Timing>,
 }
 
-/// Samples the empirical optimal denoiser, then summarises it and every model in `models`.
-pub fn run(context: &Context, folder: &RunFolder, models: &[ModelSamples]) -> Result<Metrics> {
+/// Samples the empirical optimal denoiser (progress bar when `show_progress`), then summarises
+/// it and every model in `models`.
+pub fn run(
+    context: &Context,
+    folder: &RunFolder,
+    models: &[ModelSamples],
+    show_progress: bool,
+) -> Result<Metrics> {
     let training = &context.data.images;
-    let schedule = paper_schedule(context.settings.steps)?;
+    let route = context.settings.empirical_route;
     let start = Instant::now();
-    let mut predictor = EmpiricalPredictor::new(training);
-    let empirical = ModelSamples::new(
-        "empirical optimal (eq. 3.3.3)",
-        ddim(&schedule, &mut predictor, &context.noise)?,
-    );
+    let (sampled, flops) = sample_empirical(context, training, "empirical DDIM", show_progress)?;
+    let empirical = ModelSamples::new("empirical optimal (eq. 3.3.3)", sampled);
     let timings = vec![Timing::since(
-        "empirical denoiser sampling",
+        &format!("empirical denoiser sampling ({})", route.describe()),
         start,
-        predictor.flops,
+        flops,
     )];
     let columns = context.settings.columns.min(empirical.samples.nrows());
     let head = Mat::from_fn(columns, training.ncols(), |i, j| empirical.samples[(i, j)]);
@@ -132,6 +200,7 @@ pub fn run(context: &Context, folder: &RunFolder, models: &[ModelSamples]) -> Re
         .collect::<Result<Vec<_>>>()?;
     Ok(Metrics {
         training_images: training.nrows(),
+        empirical_route: route.describe().into(),
         architectures,
         timings,
     })

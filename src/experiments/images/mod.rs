@@ -18,9 +18,12 @@
 //!
 //! Every run writes a folder: `config.json` (the exact settings), `metrics.json`, PNG grids laid
 //! out like the paper's figures (rows = configurations, columns = the same initial noise) and
-//! `.npy` exports of the samples.
+//! `.npy` exports of the samples; with [`Settings::export_models`], every fitted denoiser too
+//! (`<experiment>/models/`, described by the `README.md` written beside the arrays, see
+//! [`export`]).
 
 pub mod bottleneck;
+pub mod export;
 pub mod generalization;
 pub mod linear;
 pub mod memorization;
@@ -87,6 +90,55 @@ pub struct Settings {
     pub generalization_architectures: Vec<String>,
     /// The shrunken settings of `--quick`.
     pub quick: bool,
+    /// Write every fitted denoiser as `.npy` under `<experiment>/models/` (see [`export`];
+    /// about 23 GB at paper scale, so off unless asked for).
+    #[serde(default)]
+    pub export_models: bool,
+    /// Where the empirical optimal denoiser (book eq. 3.3.3) runs.
+    #[serde(default)]
+    pub empirical_route: EmpiricalRoute,
+}
+
+/// The two implementations of the empirical optimal denoiser `x̂₀(x_t) = Σ_i softmax_i(−‖x_t −
+/// α x_i‖²/(2σ²)) x_i` (book eq. 3.3.3) used by `exp memorization` and `exp generalization`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EmpiricalRoute {
+    /// [`crate::gpu::empirical::GpuEmpirical`]: the images resident, f32 GEMMs and a blocked
+    /// row softmax; its rigorous f32 error bound is vacuous at small σ for large d (see that
+    /// module), which the memorization test covers by comparing with [`EmpiricalRoute::Cpu`].
+    #[default]
+    Gpu,
+    /// [`memorization::EmpiricalPredictor`]: f64 on the CPU, the reference.
+    Cpu,
+}
+
+impl std::str::FromStr for EmpiricalRoute {
+    type Err = Error;
+
+    /// `gpu` or `cpu`; anything else is an error naming it.
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "gpu" => Ok(Self::Gpu),
+            "cpu" => Ok(Self::Cpu),
+            other => Err(Error::InvalidArgument {
+                what: "empirical route".into(),
+                reason: format!("expected gpu or cpu, got {other:?}"),
+            }),
+        }
+    }
+}
+
+impl EmpiricalRoute {
+    /// A description for metrics.json.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::Gpu => "gpu: f32 GEMMs + blocked row softmax (gpu::empirical::GpuEmpirical)",
+            Self::Cpu => {
+                "cpu: f64 reference (experiments::images::memorization::EmpiricalPredictor)"
+            }
+        }
+    }
 }
 
 impl Settings {
@@ -111,13 +163,16 @@ impl Settings {
             epochs: 500,
             learning_rate: 1e-4,
             batch: 128,
-            generalization_sizes: vec![1, 10, 100, 1000],
+            // The largest size two disjoint halves of N = 1000 images allow.
+            generalization_sizes: vec![1, 10, 100, 500],
             generalization_architectures: vec![
                 "empirical".into(),
                 "linear".into(),
                 "polynomial".into(),
             ],
             quick: false,
+            export_models: false,
+            empirical_route: EmpiricalRoute::Gpu,
         }
     }
 
@@ -347,6 +402,42 @@ pub fn ddim(
     ddim_checkpointed(schedule, predictor, noise, None)
 }
 
+/// A [`StepPredictor`] that advances a progress bar by one after every prediction.
+struct Counted<'p, 'b> {
+    inner: &'p mut dyn StepPredictor,
+    bar: &'b indicatif::ProgressBar,
+}
+
+impl StepPredictor for Counted<'_, '_> {
+    fn predict(&mut self, schedule: &Schedule, step: usize, x_t: &Mat) -> Result<Mat> {
+        let x0 = self.inner.predict(schedule, step, x_t)?;
+        self.bar.inc(1);
+        Ok(x0)
+    }
+}
+
+/// [`ddim`] with a progress bar (rate and ETA) counting its L steps, labelled `label`, hidden
+/// when `show` is false.
+pub fn ddim_with_progress(
+    schedule: &Schedule,
+    predictor: &mut dyn StepPredictor,
+    noise: &Mat,
+    label: &str,
+    show: bool,
+) -> Result<Sampled> {
+    let bar = progress_bar(schedule.steps() as u64, label, show);
+    let sampled = ddim(
+        schedule,
+        &mut Counted {
+            inner: predictor,
+            bar: &bar,
+        },
+        noise,
+    );
+    bar.finish_and_clear();
+    sampled
+}
+
 /// `progress.json` of a DDIM checkpoint folder; the current x is `state-<at_step>.npy` (f64).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct DdimProgress {
@@ -475,15 +566,31 @@ pub fn multiply_resident(
     b: &GpuMat,
     trans_b: bool,
 ) -> Result<Mat> {
-    let ga = GpuMat::upload(gpu, "host operand", a)?;
-    let m = if trans_a { a.ncols() } else { a.nrows() };
+    multiply_on_gpu(
+        gpu,
+        &GpuMat::upload(gpu, "host operand", a)?,
+        trans_a,
+        b,
+        trans_b,
+    )
+}
+
+/// `op(A)·op(B)` on the GPU for resident A and B, returned to the host.
+pub fn multiply_on_gpu(
+    gpu: &Gpu,
+    a: &GpuMat,
+    trans_a: bool,
+    b: &GpuMat,
+    trans_b: bool,
+) -> Result<Mat> {
+    let m = if trans_a { a.shape().1 } else { a.shape().0 };
     let n = if trans_b { b.shape().0 } else { b.shape().1 };
     let c = GpuMat::poisoned(gpu, "product", m, n)?;
     run_products(
         gpu,
         &[product(
             gpu,
-            (&ga, trans_a),
+            (a, trans_a),
             (b, trans_b),
             1.0,
             0.0,
@@ -588,6 +695,12 @@ impl RunFolder {
     /// A sub-folder `root/name`, created.
     pub fn child(&self, name: &str) -> Result<Self> {
         Self::create(&self.path(name))
+    }
+
+    /// Writes `text` to `root/name`.
+    pub fn write_text(&self, name: &str, text: &str) -> Result<()> {
+        let path = self.path(name);
+        std::fs::write(&path, text).map_err(|e| io_error(&path, e))
     }
 
     /// Writes `value` as pretty JSON to `root/name`.
@@ -797,7 +910,7 @@ pub fn run(
     let mut models = Vec::new();
     if wants(Experiment::Linear) {
         let start = Instant::now();
-        let (metrics, samples) = linear::run(&context, &root.child("linear")?)?;
+        let (metrics, samples) = linear::run(&context, &root.child("linear")?, show_progress)?;
         record(
             &mut summary,
             "linear",
@@ -809,7 +922,8 @@ pub fn run(
     }
     if wants(Experiment::Polynomial) {
         let start = Instant::now();
-        let (metrics, samples) = polynomial::run(&context, &root.child("polynomial")?)?;
+        let (metrics, samples) =
+            polynomial::run(&context, &root.child("polynomial")?, show_progress)?;
         let flops = metrics.models.iter().map(|m| m.timing.flops).sum();
         record(
             &mut summary,
@@ -836,7 +950,12 @@ pub fn run(
     }
     if wants(Experiment::Memorization) {
         let start = Instant::now();
-        let metrics = memorization::run(&context, &root.child("memorization")?, &models)?;
+        let metrics = memorization::run(
+            &context,
+            &root.child("memorization")?,
+            &models,
+            show_progress,
+        )?;
         let flops = flops_of(&metrics.timings);
         record(
             &mut summary,
@@ -848,7 +967,7 @@ pub fn run(
     }
     if wants(Experiment::Generalization) {
         let start = Instant::now();
-        let metrics = generalization::run(&context, &root.child("generalization")?)?;
+        let metrics = generalization::run(&context, &root.child("generalization")?, show_progress)?;
         let flops = metrics.results.iter().map(|r| r.timing.flops).sum();
         record(
             &mut summary,

@@ -10,23 +10,35 @@
 //! `c_ℓ = 1/√(α_ℓ² m₂ + σ_ℓ² d)` with `m₂` the mean of `‖x_i‖²` makes `c_ℓ R_j·y` of unit
 //! variance; for the pure polynomial it is absorbed into A (a conditioning choice only).
 //!
-//! Numerics: the projections `Y Rᵀ` (the heavy part, `2·M·d·w` FLOPs per step) and
+//! Numerics: the noisy inputs `Y = α_ℓ X + σ_ℓ E` are drawn on the GPU (the `dense_gather` kernel
+//! of `gpu/dense.wgsl`, Philox as in [`crate::gpu::dense`]: at paper scale a step needs
+//! copies·N·d = 2.5·10⁸ normals, 7·10¹⁰ for the six models of Fig. 7 — minutes of CPU time
+//! against about a second of GEMMs on an H100, and a host-to-device copy of every Y); the
+//! projections `Y Rᵀ` (the heavy part, `2·M·d·w` FLOPs per step) and
 //! `B = (Σ_copies Φ̃)ᵀ X` run on the GPU (the clean images are the same in every copy, so the
 //! cross term needs one product per step); `H` is accumulated in f64 on the CPU, because for
 //! k = 27 its entries reach `|c R y|^{54}`, beyond f32's range; the solve is a Cholesky in f64.
+//!
+//! The training noise of step ℓ is Philox stream `(seed, TRAINING_NOISE_STREAM + ℓ)`: in copy c,
+//! element `e = r·d + j` of E (image r, pixel j) is normal `e mod 4` of block `c·2³² + ⌊e/4⌋`
+//! (the gather kernel's numbering with the copy as its batch index), so a run is reproducible
+//! from the seed; the GPU's f32 Box–Muller normals are within
+//! [`crate::gpu::philox::NORMAL_ABS_ERROR_F32`] of the f64 ones of [`crate::rng`].
 //!
 //! The published variant ([`FeatureMap::MaxNormalized`]) divides each sample's features by their
 //! largest magnitude, `φ_j/max_i |φ_i|`; that map is homogeneous of degree 0 in y, not a
 //! polynomial, so Thm 5 (dependence on the first 2k moments only) does not cover it — the
 //! report says so.
 
+use super::export::{polynomial_readme, write_f32, write_schedule, write_vector};
 use super::{
-    ddim, multiply_resident, normals, paper_schedule, Context, ModelSamples, RunFolder,
-    StepPredictor, Timing,
+    ddim, multiply_on_gpu, multiply_resident, normals, paper_schedule, progress_bar, Context,
+    ModelSamples, RunFolder, StepPredictor, Timing,
 };
 use crate::diffusion::Schedule;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::gpu::gemm::GpuMat;
+use crate::gpu::{grid_for, shaders, WORKGROUP_SIZE};
 use crate::linalg::{self, Mat};
 use crate::rng::PhiloxStream;
 use crate::stats::nearest::{summarize, MemorizationSummary};
@@ -54,7 +66,8 @@ impl FeatureMap {
 
 /// Philox stream of the projection R.
 pub const PROJECTION_STREAM: u32 = 300;
-/// First Philox stream of the training noise; step ℓ, copy c uses `base + ℓ·copies + c`.
+/// First Philox stream of the training noise; step ℓ uses `base + ℓ` (copies are its counter's
+/// high word, see the module docs).
 pub const TRAINING_NOISE_STREAM: u32 = 1_000_000;
 
 /// The per-step random-feature predictor (one read-out in memory at a time).
@@ -67,13 +80,23 @@ pub struct PolynomialPredictor<'c, 'g> {
     degree: usize,
     map: FeatureMap,
     fitted: Option<(usize, GpuMat)>,
+    /// The identity permutation `0..N` the gather kernel reads rows through.
+    rows: wgpu::Buffer,
+    /// The gather kernel's copy of the clean rows (written, unused: the cross term uses `data`).
+    clean: wgpu::Buffer,
+    /// One copy's noisy inputs Y (N × d), drawn on the GPU.
+    noisy: GpuMat,
+    /// Advanced by one per noise copy fitted.
+    progress: Option<indicatif::ProgressBar>,
+    /// Where `readout-<ℓ>.npy` goes as each step is fitted.
+    export: Option<RunFolder>,
     /// FLOPs spent so far (projections, Gram, cross term, predictions).
     pub flops: f64,
 }
 
 impl<'c, 'g> PolynomialPredictor<'c, 'g> {
     /// A predictor of degree k for the training `images` (also resident as `data`) and the
-    /// resident projection.
+    /// resident projection. N·d must stay below 2³² (the gather kernel's u32 indices).
     pub fn new(
         context: &'c Context<'g>,
         images: &'c Mat,
@@ -81,13 +104,22 @@ impl<'c, 'g> PolynomialPredictor<'c, 'g> {
         projection: &'c GpuMat,
         degree: usize,
         map: FeatureMap,
-    ) -> Self {
+    ) -> Result<Self> {
         let x = images;
-        let mean_square_norm = (0..x.nrows())
-            .map(|i| (0..x.ncols()).map(|j| x[(i, j)].powi(2)).sum::<f64>())
+        let (n, d) = (x.nrows(), x.ncols());
+        if n.checked_mul(d).is_none_or(|e| e >= u32::MAX as usize) {
+            return Err(Error::GpuLimit(format!(
+                "polynomial training noise: N·d = {n}·{d} elements exceed the gather kernel's \
+                 u32 indices"
+            )));
+        }
+        let gpu = context.gpu;
+        let identity: Vec<u32> = (0..n as u32).collect();
+        let mean_square_norm = (0..n)
+            .map(|i| (0..d).map(|j| x[(i, j)].powi(2)).sum::<f64>())
             .sum::<f64>()
-            / x.nrows() as f64;
-        Self {
+            / n as f64;
+        Ok(Self {
             context,
             images,
             data,
@@ -96,8 +128,79 @@ impl<'c, 'g> PolynomialPredictor<'c, 'g> {
             degree,
             map,
             fitted: None,
+            rows: gpu.input("polynomial rows", &identity)?,
+            clean: gpu.output("polynomial clean rows", n * d)?,
+            noisy: GpuMat::poisoned(gpu, "polynomial noisy inputs", n, d)?,
+            progress: None,
+            export: None,
             flops: 0.0,
-        }
+        })
+    }
+
+    /// Advances `bar` by one per noise copy fitted (`steps·copies` in a sampling run).
+    pub fn with_progress(mut self, bar: indicatif::ProgressBar) -> Self {
+        self.progress = Some(bar);
+        self
+    }
+
+    /// Writes each step's read-out `A_ℓ` as `folder/readout-<ℓ>.npy` ((w+1)×d, f32: the values
+    /// the GPU multiplies with) when it is fitted.
+    pub fn exporting_to(mut self, folder: RunFolder) -> Self {
+        self.export = Some(folder);
+        self
+    }
+
+    /// The feature scales `c_ℓ = 1/√(α_ℓ² m₂ + σ_ℓ² d)` for ℓ = 0 … L.
+    pub fn scales(&self, schedule: &Schedule) -> Vec<f64> {
+        (0..=schedule.steps())
+            .map(|l| self.scale(schedule, l))
+            .collect()
+    }
+
+    /// Copy `copy` of step ℓ's noisy inputs `Y = α X + σ E` into `self.noisy`, drawn on the GPU
+    /// (module docs), and their projections `Y Rᵀ` (N × w), downloaded.
+    fn noisy_projections(&self, schedule: &Schedule, step: usize, copy: usize) -> Result<Mat> {
+        let gpu = self.context.gpu;
+        let seed = self.context.settings.seed;
+        let (n, d) = self.noisy.shape();
+        let groups = grid_for(
+            ((n * d).div_ceil(4) as u32).div_ceil(WORKGROUP_SIZE),
+            gpu.limits().max_compute_workgroups_per_dimension,
+        );
+        let stream = stream_of(step)?;
+        let copy = u32::try_from(copy).map_err(|_| Error::InvalidArgument {
+            what: "copies".into(),
+            reason: format!("copy {copy} is past the u32 counter range"),
+        })?;
+        // `GatherParams` of gpu/dense.wgsl: rows, dim, start, batch, stream, seed (lo, hi),
+        // grid_x, α, σ (f32 bits), padding.
+        let params: [u32; 12] = [
+            n as u32,
+            d as u32,
+            0,
+            copy,
+            stream,
+            seed as u32,
+            (seed >> 32) as u32,
+            groups[0],
+            (schedule.alpha(step) as f32).to_bits(),
+            (schedule.sigma(step) as f32).to_bits(),
+            0,
+            0,
+        ];
+        let params = gpu.uniform("polynomial gather", &params);
+        gpu.dispatch(
+            &shaders::DENSE_GATHER,
+            &[
+                &params,
+                &self.rows,
+                self.data.buffer(),
+                &self.clean,
+                self.noisy.buffer(),
+            ],
+            groups,
+        )?;
+        multiply_on_gpu(gpu, &self.noisy, false, self.projection, true)
     }
 
     /// `φ̃ = (1, φ(z))` for every row of the projections `z = R y`.
@@ -133,18 +236,18 @@ impl<'c, 'g> PolynomialPredictor<'c, 'g> {
         let settings = &self.context.settings;
         let x = self.images;
         let (n, d, w) = (x.nrows(), x.ncols(), self.projection.shape().0);
-        let (alpha, sigma) = (schedule.alpha(step), schedule.sigma(step));
         let scale = self.scale(schedule, step);
         let mut gram = Mat::zeros(w + 1, w + 1);
         let mut feature_sum = Mat::zeros(n, w + 1);
         for copy in 0..settings.copies {
-            let stream = TRAINING_NOISE_STREAM + (step * settings.copies + copy) as u32;
-            let eps = normals(PhiloxStream::new(settings.seed, stream), n, d);
-            let y = Mat::from_fn(n, d, |i, j| alpha * x[(i, j)] + sigma * eps[(i, j)]);
-            let z = multiply_resident(self.context.gpu, &y, false, self.projection, true)?;
+            let z = self.noisy_projections(schedule, step, copy)?;
             let f = self.features(&z, scale);
             gram += f.transpose() * &f;
             feature_sum += &f;
+            if let Some(bar) = &self.progress {
+                bar.inc(1);
+                bar.set_message(format!("step {step}"));
+            }
         }
         let cross = multiply_resident(self.context.gpu, &feature_sum, true, self.data, false)?;
         let m = (settings.copies * n) as f64;
@@ -162,6 +265,9 @@ impl<'c, 'g> PolynomialPredictor<'c, 'g> {
             };
         }
         let readout = linalg::spd_solve(&regularised, &cross)?;
+        if let Some(folder) = &self.export {
+            write_f32(folder, &format!("readout-{step}.npy"), &readout)?;
+        }
         GpuMat::upload(self.context.gpu, "polynomial read-out", &readout)
     }
 }
@@ -181,18 +287,31 @@ impl StepPredictor for PolynomialPredictor<'_, '_> {
     }
 }
 
+/// The Philox stream of step ℓ's training noise, `TRAINING_NOISE_STREAM + ℓ`, or an error past
+/// the u32 range.
+fn stream_of(step: usize) -> Result<u32> {
+    u32::try_from(step)
+        .ok()
+        .and_then(|l| TRAINING_NOISE_STREAM.checked_add(l))
+        .ok_or_else(|| Error::InvalidArgument {
+            what: "steps".into(),
+            reason: format!("step {step} is past the last one with its own Philox stream"),
+        })
+}
+
+/// The random projection R (w × d, Philox stream [`PROJECTION_STREAM`]).
+pub fn projection(context: &Context) -> Mat {
+    let settings = &context.settings;
+    normals(
+        PhiloxStream::new(settings.seed, PROJECTION_STREAM),
+        settings.width,
+        context.dim(),
+    )
+}
+
 /// The random projection R (w × d, Philox stream [`PROJECTION_STREAM`]), resident.
 pub fn upload_projection(context: &Context) -> Result<GpuMat> {
-    let settings = &context.settings;
-    GpuMat::upload(
-        context.gpu,
-        "random projection",
-        &normals(
-            PhiloxStream::new(settings.seed, PROJECTION_STREAM),
-            settings.width,
-            context.dim(),
-        ),
-    )
+    GpuMat::upload(context.gpu, "random projection", &projection(context))
 }
 
 /// One (map, degree) model.
@@ -225,24 +344,62 @@ pub struct Metrics {
     pub note: String,
 }
 
-/// Runs Fig. 7 (both feature maps) into `folder`; returns the metrics and every model's samples.
-pub fn run(context: &Context, folder: &RunFolder) -> Result<(Metrics, Vec<ModelSamples>)> {
+/// Runs Fig. 7 (both feature maps) into `folder` (progress bars when `show_progress`; every
+/// model under `folder/models/` with [`super::Settings::export_models`]); returns the metrics
+/// and every model's samples.
+pub fn run(
+    context: &Context,
+    folder: &RunFolder,
+    show_progress: bool,
+) -> Result<(Metrics, Vec<ModelSamples>)> {
     let settings = &context.settings;
     let schedule = paper_schedule(settings.steps)?;
     let gpu = context.gpu;
     let d = context.dim();
     let data = GpuMat::upload(gpu, "images", &context.data.images)?;
-    let projection = upload_projection(context)?;
+    let projection_host = projection(context);
+    let projection = GpuMat::upload(gpu, "random projection", &projection_host)?;
+    let models_folder = settings
+        .export_models
+        .then(|| folder.child("models"))
+        .transpose()?;
+    if let Some(models) = &models_folder {
+        write_f32(models, "projection.npy", &projection_host)?;
+        write_schedule(models, &schedule)?;
+    }
+    drop(projection_host);
+    let mut exported = Vec::new();
     let mut results = Vec::new();
     let mut all = Vec::new();
     for map in [FeatureMap::Polynomial, FeatureMap::MaxNormalized] {
         let mut rows = Vec::new();
         for &k in &settings.degrees {
             let start = Instant::now();
-            let mut predictor =
-                PolynomialPredictor::new(context, &context.data.images, &data, &projection, k, map);
+            let label = format!("{} k={k}", map.name());
+            let bar = progress_bar(
+                (settings.steps * settings.copies) as u64,
+                &format!("{label} fit copies"),
+                show_progress,
+            );
+            let mut predictor = PolynomialPredictor::new(
+                context,
+                &context.data.images,
+                &data,
+                &projection,
+                k,
+                map,
+            )?
+            .with_progress(bar.clone());
+            if let Some(models) = &models_folder {
+                let name = format!("{}-k{k}", map.name());
+                let model_folder = models.child(&name)?;
+                write_vector(&model_folder, "scale.npy", &predictor.scales(&schedule))?;
+                predictor = predictor.exporting_to(model_folder);
+                exported.push((name, k, map == FeatureMap::MaxNormalized));
+            }
             let sampled = ddim(&schedule, &mut predictor, &context.noise)?;
-            let model = ModelSamples::new(&format!("{} k={k}", map.name()), sampled);
+            bar.finish_and_clear();
+            let model = ModelSamples::new(&label, sampled);
             let finite = model.finite_rows();
             let memorization = if finite.nrows() > 0 && context.data.images.nrows() >= 2 {
                 Some(summarize(&context.data.images, &finite)?.0)
@@ -287,6 +444,12 @@ pub fn run(context: &Context, folder: &RunFolder) -> Result<(Metrics, Vec<ModelS
             &figure.iter().collect::<Vec<_>>(),
         )?;
         all.extend(rows);
+    }
+    if let Some(models) = &models_folder {
+        models.write_text(
+            "README.md",
+            &polynomial_readme(d, settings.width, &exported, settings.steps),
+        )?;
     }
     Ok((
         Metrics {
