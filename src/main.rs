@@ -253,7 +253,7 @@ fn image_experiment(kind: ImageExperiment, args: ImageArgs) -> Result<bool> {
             settings.seed = args.seed;
             settings.skip_bad = args.skip_bad;
             if let Some(n) = args.n {
-                settings.n = n;
+                settings = settings.with_n(n);
             }
             if let Some(samples) = args.samples {
                 settings.samples = samples;

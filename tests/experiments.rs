@@ -416,3 +416,31 @@ fn exported_models_reproduce_the_crates_predictions() {
     std::fs::remove_dir_all(&out).ok();
     std::fs::remove_dir_all(&readouts).ok();
 }
+
+/// The generalization sizes are the paper's powers of ten that two disjoint halves of the data
+/// allow, then the half itself: {1, 10, 100, 500} for the default 1000 images, the paper's
+/// {1, 10, 100, 1000} for `--n 2000`; and every such list passes validation.
+#[test]
+fn generalization_sizes_follow_the_number_of_images() {
+    assert_eq!(
+        Settings::generalization_sizes(1000, 10),
+        vec![1, 10, 100, 500]
+    );
+    assert_eq!(
+        Settings::generalization_sizes(2000, 10),
+        vec![1, 10, 100, 1000]
+    );
+    assert_eq!(Settings::generalization_sizes(64, 4), vec![1, 4, 16, 32]);
+    assert_eq!(Settings::generalization_sizes(3, 10), vec![1]);
+    assert!(Settings::generalization_sizes(1, 10).is_empty());
+    let data = DataSource::CAlpha { alpha: 2.0 };
+    for n in [2, 7, 1000, 2000, 30_000] {
+        let settings = Settings::paper(&data).with_n(n);
+        assert_eq!(settings.n, n);
+        settings.validate().unwrap();
+    }
+    assert_eq!(
+        Settings::quick(&data).with_n(128).generalization_sizes,
+        vec![1, 4, 16, 64]
+    );
+}

@@ -163,8 +163,7 @@ impl Settings {
             epochs: 500,
             learning_rate: 1e-4,
             batch: 128,
-            // The largest size two disjoint halves of N = 1000 images allow.
-            generalization_sizes: vec![1, 10, 100, 500],
+            generalization_sizes: Self::generalization_sizes(1000, 10),
             generalization_architectures: vec![
                 "empirical".into(),
                 "linear".into(),
@@ -173,6 +172,33 @@ impl Settings {
             quick: false,
             export_models: false,
             empirical_route: EmpiricalRoute::Gpu,
+        }
+    }
+
+    /// The generalization experiment's training-set sizes for N images: the powers
+    /// `1, base, base², …` (the paper's 1, 10, 100, 1000 for base 10) that two disjoint halves
+    /// allow (≤ N/2), then N/2 itself when it is not one of them ("and more when the data
+    /// allow"). N = 1000 gives {1, 10, 100, 500}; `--n 2000` the paper's {1, 10, 100, 1000}.
+    pub fn generalization_sizes(n: usize, base: usize) -> Vec<usize> {
+        let half = n / 2;
+        let mut sizes: Vec<usize> =
+            std::iter::successors(Some(1usize), |&s| s.checked_mul(base.max(2)))
+                .take_while(|&s| s <= half)
+                .collect();
+        if half >= 1 && sizes.last() != Some(&half) {
+            sizes.push(half);
+        }
+        sizes
+    }
+
+    /// The same settings for N images, with the generalization sizes recomputed for N
+    /// ([`Settings::generalization_sizes`], base 4 in quick mode, 10 otherwise).
+    pub fn with_n(self, n: usize) -> Self {
+        let base = if self.quick { 4 } else { 10 };
+        Self {
+            n,
+            generalization_sizes: Self::generalization_sizes(n, base),
+            ..self
         }
     }
 
@@ -193,7 +219,7 @@ impl Settings {
             epochs: 4,
             learning_rate: 1e-3,
             batch: 16,
-            generalization_sizes: vec![1, 4, 16, 32],
+            generalization_sizes: Self::generalization_sizes(64, 4),
             quick: true,
             ..Self::paper(data)
         }
