@@ -1693,9 +1693,9 @@ fn bench_module_reports_json_fields_and_flop_counts() {
 }
 
 /// The GEMM plan ([`GemmPlan::choose`]): the 128×128 kernel for large outputs whose 128-grid
-/// pads little, where the adapter's workgroup limits allow it; the 64×64 and 16×16 kernels
-/// otherwise; split-K exactly for grids of fewer than 264 tiles with k ≥ 512, into
-/// `min(⌈264/tiles⌉, ⌊k/256⌋)` slices. Checked on an H100's limits, on WebGPU's default limits
+/// pads little and (split along k where that applies) fills an H100's 132 SMs, where the
+/// adapter's workgroup limits allow it; the 64×64 and 16×16 kernels otherwise; split-K exactly
+/// for grids of fewer than 264 tiles with k ≥ 512, into `min(⌈264/tiles⌉, ⌊k/256⌋)` slices. Checked on an H100's limits, on WebGPU's default limits
 /// (16 KiB of workgroup memory: too little for the 128×128 kernel), on this adapter, and on the
 /// dispatches a prepared product records — so the parity tests cannot silently run another
 /// kernel than the one they name.
@@ -1725,6 +1725,8 @@ fn gemm_plan_picks_large_kernel_and_split_k() {
         ((4096, 4096, 4096), plan(Large, 1)),
         ((1000, 1000, 1000), plan(Large, 3)),
         ((128, 1000, 12288), plan(Large, 33)),
+        ((512, 512, 512), plan(Blocked, 2)), // 16·2 = 32 Large workgroups would not fill
+        ((128, 1000, 1024), plan(Blocked, 4)), // nor 8·4 = 32
         ((300, 300, 64), plan(Blocked, 1)),
         ((130, 257, 67), plan(Blocked, 1)),
         ((129, 131, 1000), plan(Blocked, 3)),
@@ -1759,26 +1761,26 @@ fn gemm_plan_picks_large_kernel_and_split_k() {
         GemmPlan::choose(limits, (128, 1000, 12288)),
         plan(Large, split_k(Large, limits, (128, 1000, 12288)))
     );
-    let a = GpuMat::poisoned(gpu, "a", 128, 1024).unwrap();
-    let b = GpuMat::poisoned(gpu, "b", 1024, 1000).unwrap();
+    let a = GpuMat::poisoned(gpu, "a", 128, 12288).unwrap();
+    let b = GpuMat::poisoned(gpu, "b", 12288, 1000).unwrap();
     let c = GpuMat::poisoned(gpu, "c", 128, 1000).unwrap();
     let product = Product::new((&a, false), (&b, false), &c);
     let split = product.prepare(gpu).unwrap();
-    assert_eq!(split.plan(), plan(Large, 4)); // 8 tiles, ⌊1024/256⌋ = 4
+    assert_eq!(split.plan(), plan(Large, 33)); // 8 tiles, ⌈264/8⌉ = 33
     let names: Vec<_> = split
         .dispatches()
         .iter()
         .map(|(shader, _, groups)| (shader.entry_point, *groups))
         .collect();
-    assert_eq!(names[0], ("gemm_large", [8, 1, 4]));
+    assert_eq!(names[0], ("gemm_large", [8, 1, 33]));
     assert_eq!(names[1].0, shaders::GEMM_SPLIT_REDUCE.entry_point);
     assert_eq!(names.len(), 2);
     let one = product.with_splits(1).prepare(gpu).unwrap();
     assert_eq!(one.dispatches().len(), 1);
     let tiled = product.with_kernel(Tiled).prepare(gpu).unwrap();
-    assert_eq!(tiled.plan(), plan(Tiled, 1)); // 64·63 tiles: no split
-    for bad in [0, 65] {
-        // 1024 = 64 k-steps of 16: at most 64 slices
+    assert_eq!(tiled.plan(), plan(Tiled, 1)); // 8·63 = 504 tiles: no split
+    for bad in [0, 769] {
+        // 12288 = 768 k-steps of 16: at most 768 slices
         let e = product.with_splits(bad).prepare(gpu).err().unwrap();
         assert!(e.to_string().contains("slices"), "{e}");
     }

@@ -418,9 +418,13 @@ pub const BLOCKED_MIN_DIM: usize = 64;
 /// wastes 4.9 %, 300×300 would waste 64 %: the 64×64 kernel's 14 % is the better deal).
 pub const LARGE_MAX_PADDING: f64 = 0.125;
 
-/// Split-K aims at this many workgroups: two per streaming multiprocessor of the H100 this crate
-/// is tuned on (132 SMs), so that every SM has a workgroup and a second to hide its barriers.
-pub const SPLIT_TARGET_WORKGROUPS: usize = 264;
+/// Workgroups that fill the GPU: one per streaming multiprocessor of the H100 this crate is
+/// tuned on (132 SMs).
+pub const FILL_WORKGROUPS: usize = 132;
+
+/// Split-K aims at this many workgroups, `2·`[`FILL_WORKGROUPS`]: every SM gets a workgroup and
+/// a second to hide its barriers.
+pub const SPLIT_TARGET_WORKGROUPS: usize = 2 * FILL_WORKGROUPS;
 
 /// The shortest k slice of an automatic split-K: 256 (16 k-steps of 16), so the slice's
 /// multiply-adds (≥ 256·t² per workgroup, t the tile side) dwarf writing and re-reading its
@@ -466,19 +470,25 @@ impl GemmKernel {
             && limits.max_compute_workgroup_size_y >= 16
     }
 
-    /// The kernel for an m×n output: [`GemmKernel::Large`] when the adapter fits it, m, n ≥ 128
-    /// and the padded 128-grid does at most [`LARGE_MAX_PADDING`] extra work (the larger
-    /// block reuses each loaded word for 8 outputs instead of 4, but only pays where its
-    /// padding is small); else [`GemmKernel::Blocked`] when m, n ≥ [`BLOCKED_MIN_DIM`]; else
-    /// [`GemmKernel::Tiled`]. A grid that the chosen kernel leaves under-filled is split along
-    /// k ([`split_k`]) rather than cut into smaller tiles: fewer, larger tiles move less data.
-    pub fn choose(limits: &wgpu::Limits, m: usize, n: usize) -> Self {
+    /// The kernel for an m×n×k product: [`GemmKernel::Large`] when the adapter fits it,
+    /// m, n ≥ 128, the padded 128-grid does at most [`LARGE_MAX_PADDING`] extra work, and the
+    /// grid — split along k by [`split_k`] where that applies — has at least
+    /// [`FILL_WORKGROUPS`] workgroups; else [`GemmKernel::Blocked`] when m, n ≥
+    /// [`BLOCKED_MIN_DIM`]; else [`GemmKernel::Tiled`]. Why: the larger block reuses each
+    /// loaded word for 8 outputs instead of 4, so per workgroup it does more arithmetic per
+    /// byte, but a workgroup's time grows with its block's area; while the GPU has idle SMs,
+    /// 4× as many 64×64 workgroups finish sooner (512³ on an H100: 16 blocks of 128², 32
+    /// workgroups split in 2, against 128 split 64×64 ones), and where padding is large the
+    /// extra work outweighs the reuse.
+    pub fn choose(limits: &wgpu::Limits, (m, n, k): (usize, usize, usize)) -> Self {
         let t = Self::Large.tile();
-        let padded = (m.div_ceil(t) * t * n.div_ceil(t) * t) as f64;
+        let tiles = m.div_ceil(t) * n.div_ceil(t);
+        let padded = (tiles * t * t) as f64;
         if Self::Large.fits(limits)
             && m >= t
             && n >= t
             && padded <= (1.0 + LARGE_MAX_PADDING) * (m * n) as f64
+            && tiles * split_k(Self::Large, limits, (m, n, k)) >= FILL_WORKGROUPS
         {
             Self::Large
         } else if m >= BLOCKED_MIN_DIM && n >= BLOCKED_MIN_DIM && Self::Blocked.fits(limits) {
@@ -546,7 +556,7 @@ impl GemmPlan {
     /// The automatic plan of an m×n×k product on an adapter with `limits`:
     /// [`GemmKernel::choose`], then [`split_k`].
     pub fn choose(limits: &wgpu::Limits, (m, n, k): (usize, usize, usize)) -> Self {
-        let kernel = GemmKernel::choose(limits, m, n);
+        let kernel = GemmKernel::choose(limits, (m, n, k));
         Self {
             kernel,
             splits: split_k(kernel, limits, (m, n, k)),
@@ -562,8 +572,7 @@ impl GemmPlan {
         kernel: Option<GemmKernel>,
         splits: Option<usize>,
     ) -> Result<Self> {
-        let (m, n, _) = shape;
-        let kernel = kernel.unwrap_or_else(|| GemmKernel::choose(limits, m, n));
+        let kernel = kernel.unwrap_or_else(|| GemmKernel::choose(limits, shape));
         if !kernel.fits(limits) {
             return Err(Error::GpuLimit(format!(
                 "GEMM kernel {kernel:?} needs {} bytes of workgroup memory and 256 invocations, \
