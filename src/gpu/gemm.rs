@@ -691,8 +691,8 @@ impl<'a> PreparedProduct<'a> {
             slope: slope as f32,
             power,
             splits: plan.splits as u32,
-            vec_a: u32::from(product.a.cols % 4 == 0),
-            vec_b: u32::from(product.b.cols % 4 == 0),
+            vec_a: u32::from(product.a.cols.is_multiple_of(4)),
+            vec_b: u32::from(product.b.cols.is_multiple_of(4)),
             pad: 0,
         };
         let split = (plan.splits > 1)
