@@ -5,6 +5,7 @@
 mod common;
 
 use common::gpu;
+use diffusion_theorems::gpu::gemm::{GemmKernel, GemmPlan};
 use diffusion_theorems::gpu::{gmm, monte_carlo, philox, shaders};
 use diffusion_theorems::linalg::Mat;
 use diffusion_theorems::rng::{word_to_uniform, PhiloxStream, Rng};
@@ -577,6 +578,173 @@ fn power_feature_kernel_matches_f64_reference() {
     assert!(power_features(gpu, &gz, &scales, 0).is_err());
 }
 
+/// Runs one m×k×n product shape through [`gemm_fused_planned`] with the kernel and split-K
+/// slices forced where given, for all four transposes, with and without `β·D`, and every fused
+/// epilogue — bias (per row, per column) + activation (identity, tanh, ReLU, leaky ReLU), the
+/// derivative mask read off a stored activation output, and the power `(s_j t_ij)^k` — against
+/// `gemm::gemm_fused_reference` and its derived bound (outputs poisoned first); asserts that the
+/// plan that ran is `expect` where given, and that a split product reruns bit for bit.
+fn check_gemm_epilogues(
+    rng: &mut Rng,
+    (m, k, n): (usize, usize, usize),
+    (kernel, splits): (Option<GemmKernel>, Option<usize>),
+    expect: Option<GemmPlan>,
+) {
+    use diffusion_theorems::denoisers::bottleneck::Activation;
+    use diffusion_theorems::gpu::gemm::{
+        gemm_fused_planned, gemm_fused_reference, gemm_reference, Bias, Epilogue, HostProduct,
+    };
+    let gpu = gpu();
+    let leaky = Activation::LeakyRelu { slope: 0.2 };
+    for (trans_a, trans_b) in [(false, false), (true, false), (false, true), (true, true)] {
+        let a = if trans_a {
+            Mat::from_fn(k, m, |_, _| rng.normal())
+        } else {
+            Mat::from_fn(m, k, |_, _| rng.normal())
+        };
+        let b = if trans_b {
+            Mat::from_fn(n, k, |_, _| rng.normal())
+        } else {
+            Mat::from_fn(k, n, |_, _| rng.normal())
+        };
+        let d = Mat::from_fn(m, n, |_, _| rng.normal());
+        let row_bias = Mat::from_fn(m, 1, |_, _| rng.normal());
+        let col_bias = Mat::from_fn(1, n, |_, _| rng.normal());
+        let pre = Mat::from_fn(m, n, |_, _| 2.0 * rng.normal());
+        let h_tanh = Mat::from_fn(m, n, |i, j| pre[(i, j)].tanh());
+        let h_relu = Mat::from_fn(m, n, |i, j| Activation::Relu.apply(pre[(i, j)]));
+        let h_leaky = Mat::from_fn(m, n, |i, j| leaky.apply(pre[(i, j)]));
+        for (alpha, beta, addend) in [(1.0, 0.0, None), (-0.7, 1.3, Some(&d))] {
+            // scales with |s_j t_ij| ≤ 1 so no power overflows
+            let (t, _) = gemm_reference(&a, trans_a, &b, trans_b, alpha, beta, addend).unwrap();
+            let scale = Mat::from_fn(1, n, |_, j| {
+                1.0 / (0..m).map(|i| t[(i, j)].abs()).fold(0.0, f64::max)
+            });
+            let epilogues: Vec<(&str, Epilogue<&Mat>)> = vec![
+                ("none", Epilogue::None),
+                (
+                    "identity",
+                    Epilogue::Activation {
+                        bias: Bias::None,
+                        activation: Activation::Identity,
+                    },
+                ),
+                (
+                    "row bias + tanh",
+                    Epilogue::Activation {
+                        bias: Bias::PerRow(&row_bias),
+                        activation: Activation::Tanh,
+                    },
+                ),
+                (
+                    "column bias + relu",
+                    Epilogue::Activation {
+                        bias: Bias::PerColumn(&col_bias),
+                        activation: Activation::Relu,
+                    },
+                ),
+                (
+                    "column bias + leaky",
+                    Epilogue::Activation {
+                        bias: Bias::PerColumn(&col_bias),
+                        activation: leaky,
+                    },
+                ),
+                (
+                    "tanh mask",
+                    Epilogue::DerivativeMask {
+                        activation: Activation::Tanh,
+                        output: &h_tanh,
+                    },
+                ),
+                (
+                    "relu mask",
+                    Epilogue::DerivativeMask {
+                        activation: Activation::Relu,
+                        output: &h_relu,
+                    },
+                ),
+                (
+                    "leaky mask",
+                    Epilogue::DerivativeMask {
+                        activation: leaky,
+                        output: &h_leaky,
+                    },
+                ),
+                (
+                    "identity mask",
+                    Epilogue::DerivativeMask {
+                        activation: Activation::Identity,
+                        output: &pre,
+                    },
+                ),
+                (
+                    "power 1",
+                    Epilogue::Power {
+                        scale: &scale,
+                        power: 1,
+                    },
+                ),
+                (
+                    "power 3",
+                    Epilogue::Power {
+                        scale: &scale,
+                        power: 3,
+                    },
+                ),
+                (
+                    "power 7",
+                    Epilogue::Power {
+                        scale: &scale,
+                        power: 7,
+                    },
+                ),
+            ];
+            for (name, epilogue) in epilogues {
+                let p = HostProduct {
+                    a: &a,
+                    trans_a,
+                    b: &b,
+                    trans_b,
+                    alpha,
+                    beta,
+                    d: addend,
+                    epilogue,
+                };
+                let (out, plan) = gemm_fused_planned(gpu, &p, kernel, splits).unwrap();
+                if let Some(expect) = expect {
+                    assert_eq!(plan, expect, "{m}×{k}×{n} {name}: the plan that ran");
+                }
+                if plan.splits > 1 && matches!(epilogue, Epilogue::None) {
+                    // the partials are added in slice order, no atomics: bit-identical reruns
+                    let (again, _) = gemm_fused_planned(gpu, &p, kernel, splits).unwrap();
+                    for i in 0..m {
+                        for j in 0..n {
+                            assert_eq!(out[(i, j)].to_bits(), again[(i, j)].to_bits());
+                        }
+                    }
+                }
+                let (reference, bound) = gemm_fused_reference(&p).unwrap();
+                let mut worst = 0.0f64;
+                for i in 0..m {
+                    for j in 0..n {
+                        let (g, r, e) = (out[(i, j)], reference[(i, j)], bound[(i, j)]);
+                        assert!(
+                            (g - r).abs() <= e,
+                            "{m}×{k}×{n} {plan:?} T=({trans_a},{trans_b}) α={alpha} {name}: \
+                             C[{i},{j}] {g} vs {r} (bound {e})"
+                        );
+                        worst = worst.max((g - r).abs() / e);
+                    }
+                }
+                if (trans_a, trans_b, beta) == (false, false, 0.0) {
+                    println!("{m}×{k}×{n} {plan:?} {name}: worst |gpu − f64|/bound = {worst:.3}");
+                }
+            }
+        }
+    }
+}
+
 /// Both GEMM kernels with every fused epilogue — bias (per row, per column) + activation
 /// (identity, tanh, ReLU, leaky ReLU), the derivative mask read off a stored activation output,
 /// and the power `(s_j t_ij)^k` — against `gemm::gemm_fused_reference`, whose bounds are derived
@@ -587,149 +755,12 @@ fn power_feature_kernel_matches_f64_reference() {
 #[test]
 fn gemm_epilogues_match_f64_reference() {
     use diffusion_theorems::denoisers::bottleneck::Activation;
-    use diffusion_theorems::gpu::gemm::{
-        gemm_fused, gemm_fused_reference, gemm_reference, Bias, Epilogue, GpuMat, HostProduct,
-        Product,
-    };
+    use diffusion_theorems::gpu::gemm::{gemm_fused, Bias, Epilogue, GpuMat, HostProduct, Product};
     let gpu = gpu();
     let mut rng = Rng::new(0xe911, 0);
-    let leaky = Activation::LeakyRelu { slope: 0.2 };
     // (17, 5, 33) and (40, 300, 7) run the tiled kernel, (130, 70, 150) the blocked one
-    for &(m, k, n) in &[(17usize, 5usize, 33usize), (40, 300, 7), (130, 70, 150)] {
-        for (trans_a, trans_b) in [(false, false), (true, false), (false, true), (true, true)] {
-            let a = if trans_a {
-                Mat::from_fn(k, m, |_, _| rng.normal())
-            } else {
-                Mat::from_fn(m, k, |_, _| rng.normal())
-            };
-            let b = if trans_b {
-                Mat::from_fn(n, k, |_, _| rng.normal())
-            } else {
-                Mat::from_fn(k, n, |_, _| rng.normal())
-            };
-            let d = Mat::from_fn(m, n, |_, _| rng.normal());
-            let row_bias = Mat::from_fn(m, 1, |_, _| rng.normal());
-            let col_bias = Mat::from_fn(1, n, |_, _| rng.normal());
-            let pre = Mat::from_fn(m, n, |_, _| 2.0 * rng.normal());
-            let h_tanh = Mat::from_fn(m, n, |i, j| pre[(i, j)].tanh());
-            let h_relu = Mat::from_fn(m, n, |i, j| Activation::Relu.apply(pre[(i, j)]));
-            let h_leaky = Mat::from_fn(m, n, |i, j| leaky.apply(pre[(i, j)]));
-            for (alpha, beta, addend) in [(1.0, 0.0, None), (-0.7, 1.3, Some(&d))] {
-                // scales with |s_j t_ij| ≤ 1 so no power overflows
-                let (t, _) = gemm_reference(&a, trans_a, &b, trans_b, alpha, beta, addend).unwrap();
-                let scale = Mat::from_fn(1, n, |_, j| {
-                    1.0 / (0..m).map(|i| t[(i, j)].abs()).fold(0.0, f64::max)
-                });
-                let epilogues: Vec<(&str, Epilogue<&Mat>)> = vec![
-                    (
-                        "identity",
-                        Epilogue::Activation {
-                            bias: Bias::None,
-                            activation: Activation::Identity,
-                        },
-                    ),
-                    (
-                        "row bias + tanh",
-                        Epilogue::Activation {
-                            bias: Bias::PerRow(&row_bias),
-                            activation: Activation::Tanh,
-                        },
-                    ),
-                    (
-                        "column bias + relu",
-                        Epilogue::Activation {
-                            bias: Bias::PerColumn(&col_bias),
-                            activation: Activation::Relu,
-                        },
-                    ),
-                    (
-                        "column bias + leaky",
-                        Epilogue::Activation {
-                            bias: Bias::PerColumn(&col_bias),
-                            activation: leaky,
-                        },
-                    ),
-                    (
-                        "tanh mask",
-                        Epilogue::DerivativeMask {
-                            activation: Activation::Tanh,
-                            output: &h_tanh,
-                        },
-                    ),
-                    (
-                        "relu mask",
-                        Epilogue::DerivativeMask {
-                            activation: Activation::Relu,
-                            output: &h_relu,
-                        },
-                    ),
-                    (
-                        "leaky mask",
-                        Epilogue::DerivativeMask {
-                            activation: leaky,
-                            output: &h_leaky,
-                        },
-                    ),
-                    (
-                        "identity mask",
-                        Epilogue::DerivativeMask {
-                            activation: Activation::Identity,
-                            output: &pre,
-                        },
-                    ),
-                    (
-                        "power 1",
-                        Epilogue::Power {
-                            scale: &scale,
-                            power: 1,
-                        },
-                    ),
-                    (
-                        "power 3",
-                        Epilogue::Power {
-                            scale: &scale,
-                            power: 3,
-                        },
-                    ),
-                    (
-                        "power 7",
-                        Epilogue::Power {
-                            scale: &scale,
-                            power: 7,
-                        },
-                    ),
-                ];
-                for (name, epilogue) in epilogues {
-                    let p = HostProduct {
-                        a: &a,
-                        trans_a,
-                        b: &b,
-                        trans_b,
-                        alpha,
-                        beta,
-                        d: addend,
-                        epilogue,
-                    };
-                    let out = gemm_fused(gpu, &p).unwrap();
-                    let (reference, bound) = gemm_fused_reference(&p).unwrap();
-                    let mut worst = 0.0f64;
-                    for i in 0..m {
-                        for j in 0..n {
-                            let (g, r, e) = (out[(i, j)], reference[(i, j)], bound[(i, j)]);
-                            assert!(
-                                (g - r).abs() <= e,
-                                "{m}×{k}×{n} T=({trans_a},{trans_b}) α={alpha} {name}: \
-                                 C[{i},{j}] {g} vs {r} (bound {e})"
-                            );
-                            worst = worst.max((g - r).abs() / e);
-                        }
-                    }
-                    if (trans_a, trans_b, beta) == (false, false, 0.0) {
-                        println!("{m}×{k}×{n} {name}: worst |gpu − f64|/bound = {worst:.3}");
-                    }
-                }
-            }
-        }
+    for shape in [(17usize, 5usize, 33usize), (40, 300, 7), (130, 70, 150)] {
+        check_gemm_epilogues(&mut rng, shape, (None, None), None);
     }
     // bad epilogues are typed errors naming the value
     let a = Mat::from_fn(3, 4, |_, _| rng.normal());
@@ -1697,4 +1728,148 @@ fn bench_module_reports_json_fields_and_flop_counts() {
     let filtered = bench::run(gpu, &only, &workloads).unwrap();
     assert_eq!(filtered.results.len(), 2);
     assert!(bench::measure(gpu, workloads[0].as_ref(), 0, 0).is_err());
+}
+
+/// The GEMM plan ([`GemmPlan::choose`]): the 128×128 kernel for large outputs whose 128-grid
+/// pads little and (split along k where that applies) fills an H100's 132 SMs, where the
+/// adapter's workgroup limits allow it; the 64×64 and 16×16 kernels otherwise; split-K exactly
+/// for grids of fewer than 264 tiles with k ≥ 512, into `min(⌈264/tiles⌉, ⌊k/256⌋)` slices. Checked on an H100's limits, on WebGPU's default limits
+/// (16 KiB of workgroup memory: too little for the 128×128 kernel), on this adapter, and on the
+/// dispatches a prepared product records — so the parity tests cannot silently run another
+/// kernel than the one they name.
+#[test]
+fn gemm_plan_picks_large_kernel_and_split_k() {
+    use diffusion_theorems::gpu::gemm::{split_k, GpuMat, Product};
+    use GemmKernel::{Blocked, Large, Tiled};
+    let gpu = gpu();
+    let limits = gpu.limits();
+    println!(
+        "{}: workgroup memory {} B, {} invocations, bindings {} B",
+        gpu.backend_name(),
+        limits.max_compute_workgroup_storage_size,
+        limits.max_compute_invocations_per_workgroup,
+        gpu.max_binding_bytes()
+    );
+    let h100 = wgpu::Limits {
+        max_compute_workgroup_storage_size: 48 << 10,
+        max_compute_invocations_per_workgroup: 1024,
+        max_storage_buffer_binding_size: (2 << 30) - 4,
+        max_buffer_size: 4 << 30,
+        ..wgpu::Limits::default()
+    };
+    let plan = |kernel, splits| GemmPlan { kernel, splits };
+    // (m, n, k) → plan on an H100
+    for (shape, expect) in [
+        ((4096, 4096, 4096), plan(Large, 1)),
+        ((1000, 1000, 1000), plan(Large, 3)),
+        ((128, 1000, 12288), plan(Large, 33)),
+        ((512, 512, 512), plan(Blocked, 2)), // 16·2 = 32 Large workgroups would not fill
+        ((128, 1000, 1024), plan(Blocked, 4)), // nor 8·4 = 32
+        ((300, 300, 64), plan(Blocked, 1)),
+        ((130, 257, 67), plan(Blocked, 1)),
+        ((129, 131, 1000), plan(Blocked, 3)),
+        ((40, 7, 300), plan(Tiled, 1)),
+        ((1, 200, 5000), plan(Tiled, 19)),
+    ] {
+        assert_eq!(
+            GemmPlan::choose(&h100, shape),
+            expect,
+            "{shape:?} on an H100"
+        );
+    }
+    let webgpu = wgpu::Limits::default();
+    assert!(!Large.fits(&webgpu) && Blocked.fits(&webgpu));
+    assert_eq!(
+        GemmPlan::choose(&webgpu, (4096, 4096, 4096)),
+        plan(Blocked, 1)
+    );
+    assert_eq!(
+        GemmPlan::choose(&webgpu, (128, 1000, 12288)),
+        plan(Blocked, 9)
+    );
+    // this adapter: the rule applied to its own limits, and what a prepared product records
+    assert!(
+        Large.fits(limits),
+        "{} cannot run the 128×128 kernel (needs {} B of workgroup memory, 256 invocations): \
+         the large-kernel parity tests would not run it",
+        gpu.backend_name(),
+        Large.workgroup_bytes()
+    );
+    assert_eq!(
+        GemmPlan::choose(limits, (128, 1000, 12288)),
+        plan(Large, split_k(Large, limits, (128, 1000, 12288)))
+    );
+    let a = GpuMat::poisoned(gpu, "a", 128, 12288).unwrap();
+    let b = GpuMat::poisoned(gpu, "b", 12288, 1000).unwrap();
+    let c = GpuMat::poisoned(gpu, "c", 128, 1000).unwrap();
+    let product = Product::new((&a, false), (&b, false), &c);
+    let split = product.prepare(gpu).unwrap();
+    assert_eq!(split.plan(), plan(Large, 33)); // 8 tiles, ⌈264/8⌉ = 33
+    let names: Vec<_> = split
+        .dispatches()
+        .iter()
+        .map(|(shader, _, groups)| (shader.entry_point, *groups))
+        .collect();
+    assert_eq!(names[0], ("gemm_large", [8, 1, 33]));
+    assert_eq!(names[1].0, shaders::GEMM_SPLIT_REDUCE.entry_point);
+    assert_eq!(names.len(), 2);
+    let one = product.with_splits(1).prepare(gpu).unwrap();
+    assert_eq!(one.dispatches().len(), 1);
+    let tiled = product.with_kernel(Tiled).prepare(gpu).unwrap();
+    assert_eq!(tiled.plan(), plan(Tiled, 1)); // 8·63 = 504 tiles: no split
+    for bad in [0, 769] {
+        // 12288 = 768 k-steps of 16: at most 768 slices
+        let e = product.with_splits(bad).prepare(gpu).err().unwrap();
+        assert!(e.to_string().contains("slices"), "{e}");
+    }
+}
+
+/// The 128×128 register-blocked kernel (forced: these ragged shapes pad too much for the
+/// automatic rule to pick it) against the f64 reference with every epilogue, all four
+/// transposes, with and without `β·D`, outputs poisoned (see `check_gemm_epilogues`). m×k×n =
+/// 130×67×257 loads every operand word by word (no stored row length is a multiple of 4),
+/// 132×68×260 every operand by vec4, 128×68×257 mixes the two (B by words, Bᵀ by vec4); none is
+/// a multiple of the 128×128×16 tile in every dimension.
+#[test]
+fn gemm_large_kernel_matches_f64_reference() {
+    let mut rng = Rng::new(0x1a28, 0);
+    let large = GemmPlan {
+        kernel: GemmKernel::Large,
+        splits: 1,
+    };
+    for shape in [(130, 67, 257), (132, 68, 260), (128, 68, 257)] {
+        check_gemm_epilogues(&mut rng, shape, (Some(large.kernel), Some(1)), Some(large));
+    }
+}
+
+/// Split-K against the f64 reference with every epilogue, all four transposes, with and without
+/// `β·D`, outputs and workspace poisoned, within the same bound as one pass (module doc of
+/// `gpu::gemm`: no term meets more than k − 1 additions): m×k×n = 129×1000×131 with S = 3
+/// forced (the automatic rule's choice too: 64×64 kernel, 9 tiles, S = ⌊1000/256⌋ = 3; see
+/// `gemm_plan_picks_large_kernel_and_split_k`), 1×5000×200 by the automatic rule (16×16
+/// kernel: 13 tiles, S = min(⌈264/13⌉, ⌊5000/256⌋) = 19), and 132×200×129 with S = 3 forced
+/// on the 128×128 kernel (slices of 64, 64 and 72; vec4 and word loads mixed). The split sum is
+/// deterministic: a second run of each plain split product is bit-identical.
+#[test]
+fn gemm_split_k_matches_f64_reference() {
+    let mut rng = Rng::new(0x5b17, 0);
+    let plan = |kernel, splits| GemmPlan { kernel, splits };
+    check_gemm_epilogues(
+        &mut rng,
+        (129, 1000, 131),
+        (None, Some(3)),
+        Some(plan(GemmKernel::Blocked, 3)),
+    );
+    check_gemm_epilogues(
+        &mut rng,
+        (1, 5000, 200),
+        (None, None),
+        Some(plan(GemmKernel::Tiled, 19)),
+    );
+    check_gemm_epilogues(
+        &mut rng,
+        (132, 200, 129),
+        (Some(GemmKernel::Large), Some(3)),
+        Some(plan(GemmKernel::Large, 3)),
+    );
 }

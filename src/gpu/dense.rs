@@ -940,12 +940,10 @@ impl<'g> DenseTrainer<'g> {
         let s = &self.slots[slot];
         let w = self.work(slot);
         let [_, b1, _, b2] = &self.tensors;
-        let gemm = |i: usize| -> Spec<'s> {
-            let p = &products[i];
-            (p.shader(), p.bindings().to_vec(), p.groups())
-        };
-        let mut specs = vec![
-            (
+        // a product is one dispatch, or two when split along k
+        let gemm = |i: usize| -> Vec<Spec<'s>> { products[i].dispatches() };
+        let mut specs = [
+            vec![(
                 &shaders::DENSE_GATHER,
                 vec![
                     &s.gather,
@@ -955,34 +953,37 @@ impl<'g> DenseTrainer<'g> {
                     w.y.buffer(),
                 ],
                 s.gather_groups,
-            ),
+            )],
             gemm(0),
             gemm(1),
-            (
-                &shaders::DENSE_RESIDUAL,
-                vec![
-                    &s.residual,
-                    w.x_hat.buffer(),
-                    w.x.buffer(),
-                    w.g.buffer(),
-                    &self.row_sq,
-                ],
-                [s.rows as u32, 1, 1],
-            ),
-            (
-                &shaders::DENSE_COLUMN_SUM,
-                vec![&s.sum_d, w.g.buffer(), b2.grad.buffer()],
-                self.sum_d_groups,
-            ),
+            vec![
+                (
+                    &shaders::DENSE_RESIDUAL,
+                    vec![
+                        &s.residual,
+                        w.x_hat.buffer(),
+                        w.x.buffer(),
+                        w.g.buffer(),
+                        &self.row_sq,
+                    ],
+                    [s.rows as u32, 1, 1],
+                ),
+                (
+                    &shaders::DENSE_COLUMN_SUM,
+                    vec![&s.sum_d, w.g.buffer(), b2.grad.buffer()],
+                    self.sum_d_groups,
+                ),
+            ],
             gemm(2),
             gemm(3),
-            (
+            vec![(
                 &shaders::DENSE_COLUMN_SUM,
                 vec![&s.sum_h, w.dz.buffer(), b1.grad.buffer()],
                 self.sum_h_groups,
-            ),
+            )],
             gemm(4),
-        ];
+        ]
+        .concat();
         if update {
             for (t, params) in self.tensors.iter().zip(&s.adam) {
                 specs.push((

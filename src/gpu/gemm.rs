@@ -1,9 +1,17 @@
-//! Wrapper of `gpu/gemm.wgsl`: `C = epilogue(α·op(A)·op(B) + β·D)` on matrices resident on the
-//! GPU ([`GpuMat`]), single products or whole iterations recorded once and replayed
-//! ([`Gpu::dispatch_sequence`]); the f64 reference with the f32 error bound of its parity test.
+//! Wrapper of the GEMM family `gpu/gemm*.wgsl`: `C = epilogue(α·op(A)·op(B) + β·D)` on
+//! matrices resident on the GPU ([`GpuMat`]), single products or whole iterations recorded once
+//! and replayed ([`Gpu::dispatch_sequence`]); the f64 reference with the f32 error bound of its
+//! parity test.
 //!
-//! Epilogues ([`Epilogue`]), fused into both kernels (16×16-tiled and 64×64 register-blocked),
-//! with `t = α·op(A)·op(B) + β·D`:
+//! Kernels ([`GemmKernel`], chosen per product by [`GemmPlan::choose`] from the adapter's limits
+//! and the shape): 16×16-tiled (one output per invocation), 64×64 register-blocked (4×4 per
+//! invocation) and 128×128 register-blocked (8×8 per invocation, vec4 global loads where the
+//! layout allows). Products whose output has too few tiles to fill the GPU and a long inner
+//! dimension are split along k (split-K, [`split_k`]): S workgroup slices write partial sums to a
+//! workspace and a second pass adds them in a fixed order and applies the epilogue.
+//!
+//! Epilogues ([`Epilogue`]), fused into every kernel (and into split-K's second pass), with
+//! `t = α·op(A)·op(B) + β·D`:
 //! * [`Epilogue::None`]: `C = t`;
 //! * [`Epilogue::Activation`]: `C = φ(t + bias)`, bias per row (an m×1 matrix) or per column
 //!   (1×n), φ ∈ {identity, tanh, ReLU, leaky ReLU(slope)};
@@ -20,6 +28,18 @@
 //! the sum); a bias adds its own rounding and one addition (`γ_{k+7}`, with `|bias|` in the
 //! magnitude). The epilogues' own errors are derived at [`activation_rounding`] (φ) and
 //! [`gemm_fused_reference`] (mask and power).
+//!
+//! Split-K keeps the bound. With S ≤ ⌈k/16⌉ slices of whole 16-wide k-steps, every slice holds
+//! at least one term (slice s starts at `16⌊sN/S⌋ ≤ 16(N − 1) < k`, N = ⌈k/16⌉, and ends past
+//! its start). Slice s sums its `k_s` products sequentially (`k_s − 1` additions) into an f32
+//! partial stored exactly; the second pass adds the S partials in slice order (`S − 1`
+//! additions). A product of slice s thus meets its own rounding, at most `k_s − 1` additions
+//! inside the slice and at most `S − 1` in the reduction: `k_s + S − 1 ≤ k` roundings, since the
+//! other `S − 1` slices hold at least one term each. The dot-product bound `γ_k·|op(A)||op(B)|`
+//! holds for any order of summation in which no term passes through more than `k − 1` additions
+//! (Higham, §3.1, eq. 3.5 and the remark after it), so it holds for the split sum; the second
+//! pass then applies α, β·D, the bias and the epilogue exactly as the one-pass kernels do, so
+//! `Δt` and every epilogue bound below are unchanged.
 
 use super::gmm::F32_UNIT_ROUNDOFF as U;
 use super::shaders::Shader;
@@ -53,9 +73,12 @@ impl GpuMat {
     }
 
     /// A rows×cols matrix whose every word is [`super::POISON`] (NaN), to be written by a kernel.
+    /// The buffer is padded to a multiple of 4 words (at least 4), so that a kernel binding it
+    /// as an array of vec4 (the 128×128 GEMM) reaches every element; the padding is never read
+    /// as matrix data.
     pub fn poisoned(gpu: &Gpu, label: &str, rows: usize, cols: usize) -> Result<Self> {
         Ok(Self {
-            buffer: gpu.output(label, rows * cols)?,
+            buffer: gpu.output(label, (rows * cols).max(1).next_multiple_of(4))?,
             rows,
             cols,
         })
@@ -217,7 +240,7 @@ impl<M: Shaped> Epilogue<M> {
 }
 
 impl<M: Copy> Epilogue<M> {
-    /// `(bias or scale vector, H)`: the operands bound at `@binding(5)` and `@binding(6)`.
+    /// `(bias or scale vector, H)`: the operands bound at `@binding(3)` and `@binding(4)`.
     fn operands(&self) -> (Option<M>, Option<M>) {
         match *self {
             Self::None => (None, None),
@@ -270,6 +293,11 @@ pub struct Product<'a> {
     pub c: &'a GpuMat,
     /// What happens to `t` before it is stored.
     pub epilogue: Epilogue<&'a GpuMat>,
+    /// The kernel to use instead of [`GemmKernel::choose`]'s (tests, benchmarks).
+    pub kernel: Option<GemmKernel>,
+    /// The number S of split-K slices to use instead of [`split_k`]'s, `1 ≤ S ≤ ⌈k/16⌉`
+    /// (tests, benchmarks).
+    pub splits: Option<usize>,
 }
 
 impl<'a> Product<'a> {
@@ -289,6 +317,24 @@ impl<'a> Product<'a> {
             d: None,
             c,
             epilogue: Epilogue::None,
+            kernel: None,
+            splits: None,
+        }
+    }
+
+    /// The same product run by `kernel` (overriding [`GemmKernel::choose`]).
+    pub fn with_kernel(self, kernel: GemmKernel) -> Self {
+        Self {
+            kernel: Some(kernel),
+            ..self
+        }
+    }
+
+    /// The same product split into `splits` k slices (overriding [`split_k`]; 1 = no split).
+    pub fn with_splits(self, splits: usize) -> Self {
+        Self {
+            splits: Some(splits),
+            ..self
         }
     }
 
@@ -317,7 +363,10 @@ impl<'a> Product<'a> {
     }
 }
 
-/// The kernel's uniform parameters (layout of `GemmParams` in `gpu/gemm.wgsl`).
+/// `GemmParams::epilogue` of split-K's first pass: store the raw partial sum of the slice.
+const PARTIAL_EPILOGUE: u32 = 3;
+
+/// The kernels' uniform parameters (layout of `GemmParams` in `gpu/gemm_epilogue.wgsl`).
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 struct GemmParams {
@@ -333,6 +382,10 @@ struct GemmParams {
     bias_mode: u32,
     slope: f32,
     power: u32,
+    splits: u32,
+    vec_a: u32,
+    vec_b: u32,
+    pad: u32,
 }
 
 fn op_shape(m: &GpuMat, trans: bool) -> (usize, usize) {
@@ -343,23 +396,231 @@ fn op_shape(m: &GpuMat, trans: bool) -> (usize, usize) {
     }
 }
 
-/// A product made ready to record: its parameter buffer, a stand-in for unused operands, and
-/// its workgroup grid.
+/// The matrix-product kernels of the family, all with the same epilogues and split-K support.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum GemmKernel {
+    /// 16×16 tiles, one output per invocation ([`shaders::GEMM`]).
+    Tiled,
+    /// 64×64 blocks, 4×4 outputs per invocation ([`shaders::GEMM_BLOCKED`]).
+    Blocked,
+    /// 128×128 blocks, 8×8 outputs per invocation, vec4 global loads where an operand's stored
+    /// rows are a multiple of 4 long ([`shaders::GEMM_LARGE`]).
+    Large,
+}
+
+/// Products with both output dimensions at least this large use the 64×64 register-blocked
+/// kernel (when the 128×128 one does not apply); smaller ones the 16×16-tiled kernel, which
+/// wastes less on padding.
+pub const BLOCKED_MIN_DIM: usize = 64;
+
+/// The 128×128 kernel runs a product only if its padded grid does at most this fraction more
+/// multiply-adds than the m×n output needs: `⌈m/128⌉⌈n/128⌉·128² ≤ (1 + 1/8)·mn` (1000×1000
+/// wastes 4.9 %, 300×300 would waste 64 %: the 64×64 kernel's 14 % is the better deal).
+pub const LARGE_MAX_PADDING: f64 = 0.125;
+
+/// Workgroups that fill the GPU: one per streaming multiprocessor of the H100 this crate is
+/// tuned on (132 SMs).
+pub const FILL_WORKGROUPS: usize = 132;
+
+/// Split-K aims at this many workgroups, `2·`[`FILL_WORKGROUPS`]: every SM gets a workgroup and
+/// a second to hide its barriers.
+pub const SPLIT_TARGET_WORKGROUPS: usize = 2 * FILL_WORKGROUPS;
+
+/// The shortest k slice of an automatic split-K: 256 (16 k-steps of 16), so the slice's
+/// multiply-adds (≥ 256·t² per workgroup, t the tile side) dwarf writing and re-reading its
+/// t² partial sums.
+pub const SPLIT_MIN_SLICE: usize = 256;
+
+impl GemmKernel {
+    /// The side of the output block one workgroup computes: 16, 64 or 128.
+    pub fn tile(self) -> usize {
+        match self {
+            Self::Tiled => 16,
+            Self::Blocked => 64,
+            Self::Large => 128,
+        }
+    }
+
+    /// The WGSL kernel.
+    pub fn shader(self) -> &'static Shader {
+        match self {
+            Self::Tiled => &shaders::GEMM,
+            Self::Blocked => &shaders::GEMM_BLOCKED,
+            Self::Large => &shaders::GEMM_LARGE,
+        }
+    }
+
+    /// Workgroup memory of one workgroup in bytes: the two staged k-slabs, `2·16·t` f32 words
+    /// (t = 16, 64), or for the 128×128 kernel `2·16·(128 + 4)` (each k-row padded by one vec4).
+    pub fn workgroup_bytes(self) -> u32 {
+        match self {
+            Self::Tiled => 2 * 256 * 4,
+            Self::Blocked => 2 * 1024 * 4,
+            Self::Large => 2 * 16 * 132 * 4,
+        }
+    }
+
+    /// Whether an adapter with `limits` can run it: its workgroup memory and its 16×16 = 256
+    /// invocations within the workgroup limits (the 128×128 kernel's 16.5 KiB exceed WebGPU's
+    /// default 16 KiB; an H100 offers 48 KiB).
+    pub fn fits(self, limits: &wgpu::Limits) -> bool {
+        self.workgroup_bytes() <= limits.max_compute_workgroup_storage_size
+            && limits.max_compute_invocations_per_workgroup >= 256
+            && limits.max_compute_workgroup_size_x >= 16
+            && limits.max_compute_workgroup_size_y >= 16
+    }
+
+    /// The kernel for an m×n×k product: [`GemmKernel::Large`] when the adapter fits it,
+    /// m, n ≥ 128, the padded 128-grid does at most [`LARGE_MAX_PADDING`] extra work, and the
+    /// grid — split along k by [`split_k`] where that applies — has at least
+    /// [`FILL_WORKGROUPS`] workgroups; else [`GemmKernel::Blocked`] when m, n ≥
+    /// [`BLOCKED_MIN_DIM`]; else [`GemmKernel::Tiled`]. Why: the larger block reuses each
+    /// loaded word for 8 outputs instead of 4, so per workgroup it does more arithmetic per
+    /// byte, but a workgroup's time grows with its block's area; while the GPU has idle SMs,
+    /// 4× as many 64×64 workgroups finish sooner (512³ on an H100: 16 blocks of 128², 32
+    /// workgroups split in 2, against 128 split 64×64 ones), and where padding is large the
+    /// extra work outweighs the reuse.
+    pub fn choose(limits: &wgpu::Limits, (m, n, k): (usize, usize, usize)) -> Self {
+        let t = Self::Large.tile();
+        let tiles = m.div_ceil(t) * n.div_ceil(t);
+        let padded = (tiles * t * t) as f64;
+        if Self::Large.fits(limits)
+            && m >= t
+            && n >= t
+            && padded <= (1.0 + LARGE_MAX_PADDING) * (m * n) as f64
+            && tiles * split_k(Self::Large, limits, (m, n, k)) >= FILL_WORKGROUPS
+        {
+            Self::Large
+        } else if m >= BLOCKED_MIN_DIM && n >= BLOCKED_MIN_DIM && Self::Blocked.fits(limits) {
+            Self::Blocked
+        } else {
+            Self::Tiled
+        }
+    }
+}
+
+/// Largest storage binding of an adapter with `limits`, bytes (as [`Gpu::max_binding_bytes`]).
+fn max_binding(limits: &wgpu::Limits) -> u64 {
+    limits
+        .max_storage_buffer_binding_size
+        .min(limits.max_buffer_size)
+}
+
+/// The largest S the kernels can run for an m×n×k product: at most ⌈k/16⌉ slices (each holds a
+/// whole k-step), the S·m·n-word workspace within one storage binding, S within the grid's
+/// per-dimension limit, and `S·⌈k/16⌉ < 2³²` (the slice bounds are computed in u32).
+fn max_splits(limits: &wgpu::Limits, (m, n, k): (usize, usize, usize)) -> usize {
+    let steps = k.div_ceil(16);
+    let by_binding = max_binding(limits) / (4 * (m * n).max(1)) as u64;
+    let by_u32 = u32::MAX as usize / steps.max(1);
+    steps
+        .min(usize::try_from(by_binding).unwrap_or(usize::MAX))
+        .min(limits.max_compute_workgroups_per_dimension as usize)
+        .min(by_u32)
+        .max(1)
+}
+
+/// The automatic number S of split-K slices for an m×n×k product run by `kernel`: with
+/// `T = ⌈m/t⌉⌈n/t⌉` output tiles, split when `T <` [`SPLIT_TARGET_WORKGROUPS`] and
+/// `k ≥ 2·`[`SPLIT_MIN_SLICE`], into `S = min(⌈264/T⌉, ⌊k/256⌋)` slices (capped by the
+/// workspace's binding and the grid limits): enough workgroups to fill an H100's 132 SMs twice,
+/// each slice at least 256 deep. Else 1 (no split). E.g. m = 128, n = 1000, k = 12288 (an MLP
+/// layer at d = 12288) on the 128×128 kernel: T = 8, S = 33, 264 workgroups of k ≈ 372.
+pub fn split_k(
+    kernel: GemmKernel,
+    limits: &wgpu::Limits,
+    (m, n, k): (usize, usize, usize),
+) -> usize {
+    let t = kernel.tile();
+    let tiles = m.div_ceil(t) * n.div_ceil(t);
+    if tiles == 0 || tiles >= SPLIT_TARGET_WORKGROUPS || k < 2 * SPLIT_MIN_SLICE {
+        return 1;
+    }
+    SPLIT_TARGET_WORKGROUPS
+        .div_ceil(tiles)
+        .min(k / SPLIT_MIN_SLICE)
+        .min(max_splits(limits, (m, n, k)))
+}
+
+/// How a product runs: its kernel and its number of split-K slices (1: one pass, straight into
+/// C; S ≥ 2: S slices of partial sums into a workspace, then [`shaders::GEMM_SPLIT_REDUCE`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GemmPlan {
+    /// The matrix-product kernel.
+    pub kernel: GemmKernel,
+    /// S ≥ 1.
+    pub splits: usize,
+}
+
+impl GemmPlan {
+    /// The automatic plan of an m×n×k product on an adapter with `limits`:
+    /// [`GemmKernel::choose`], then [`split_k`].
+    pub fn choose(limits: &wgpu::Limits, (m, n, k): (usize, usize, usize)) -> Self {
+        let kernel = GemmKernel::choose(limits, (m, n, k));
+        Self {
+            kernel,
+            splits: split_k(kernel, limits, (m, n, k)),
+        }
+    }
+
+    /// The plan with a caller's overrides (an automatic S for a forced kernel is that kernel's),
+    /// checked against the adapter: a kernel that does not fit or an S out of `1..=`(the
+    /// largest the product allows) is an error naming it.
+    fn resolve(
+        limits: &wgpu::Limits,
+        shape: (usize, usize, usize),
+        kernel: Option<GemmKernel>,
+        splits: Option<usize>,
+    ) -> Result<Self> {
+        let kernel = kernel.unwrap_or_else(|| GemmKernel::choose(limits, shape));
+        if !kernel.fits(limits) {
+            return Err(Error::GpuLimit(format!(
+                "GEMM kernel {kernel:?} needs {} bytes of workgroup memory and 256 invocations, \
+                 the adapter offers {} and {}",
+                kernel.workgroup_bytes(),
+                limits.max_compute_workgroup_storage_size,
+                limits.max_compute_invocations_per_workgroup
+            )));
+        }
+        let splits = splits.unwrap_or_else(|| split_k(kernel, limits, shape));
+        let most = max_splits(limits, shape);
+        if splits == 0 || splits > most {
+            return Err(Error::InvalidArgument {
+                what: "GEMM split-K slices S".into(),
+                reason: format!("must be in 1..={most} for {shape:?} (m, n, k), got {splits}"),
+            });
+        }
+        Ok(Self { kernel, splits })
+    }
+}
+
+/// One dispatch of a prepared product: the kernel, its buffers for `@binding(0..)` in order, and
+/// the workgroup grid — a [`Job`] once the buffer list is borrowed.
+pub type Dispatch<'b> = (&'static Shader, Vec<&'b wgpu::Buffer>, [u32; 3]);
+
+/// Split-K's extra state: the first pass's parameters (epilogue "partial"), the S×m×n workspace
+/// and the second pass's grid.
+struct SplitPass {
+    params: wgpu::Buffer,
+    workspace: wgpu::Buffer,
+    groups: [u32; 3],
+}
+
+/// A product made ready to record: its plan, parameter buffers, a stand-in for unused operands,
+/// the split-K workspace when split, and its workgroup grids ([`PreparedProduct::dispatches`]).
 pub struct PreparedProduct<'a> {
     product: Product<'a>,
+    plan: GemmPlan,
     params: wgpu::Buffer,
     dummy: wgpu::Buffer,
     groups: [u32; 3],
-    blocked: bool,
+    split: Option<SplitPass>,
 }
 
-/// Products with both output dimensions at least this large use the register-blocked kernel
-/// (64×64 blocks); smaller ones the 16×16-tiled kernel, which wastes less on padding.
-pub const BLOCKED_MIN_DIM: usize = 64;
-
 impl<'a> PreparedProduct<'a> {
-    /// Validates shapes, the epilogue, that C is none of the inputs, and the workgroup limits,
-    /// and builds the parameter buffer.
+    /// Validates shapes, the epilogue, that C is none of the inputs, the plan (automatic, or the
+    /// product's overrides) and the workgroup limits, and builds the parameter buffers and the
+    /// split-K workspace.
     pub fn new(gpu: &Gpu, product: Product<'a>) -> Result<Self> {
         let (m, k) = op_shape(product.a, product.trans_a);
         let (kb, n) = op_shape(product.b, product.trans_b);
@@ -405,9 +666,10 @@ impl<'a> PreparedProduct<'a> {
                 reason: "shares its buffer with an input (A, B, D, bias, scale or H)".into(),
             });
         }
-        let max = gpu.limits().max_compute_workgroups_per_dimension as usize;
-        let blocked = m >= BLOCKED_MIN_DIM && n >= BLOCKED_MIN_DIM;
-        let tile = if blocked { 64 } else { 16 };
+        let limits = gpu.limits();
+        let plan = GemmPlan::resolve(limits, (m, n, k), product.kernel, product.splits)?;
+        let max = limits.max_compute_workgroups_per_dimension as usize;
+        let tile = plan.kernel.tile();
         let groups = [n.div_ceil(tile), m.div_ceil(tile)];
         if groups.iter().any(|&g| g > max) {
             return Err(Error::GpuLimit(format!(
@@ -415,62 +677,101 @@ impl<'a> PreparedProduct<'a> {
             )));
         }
         let (act, slope) = act.gpu_code();
-        let params = gpu.uniform(
-            "gemm params",
-            &GemmParams {
-                m: m as u32,
-                n: n as u32,
-                k: k as u32,
-                trans_a: u32::from(product.trans_a),
-                trans_b: u32::from(product.trans_b),
-                alpha: product.alpha,
-                beta: product.beta,
-                epilogue,
-                act,
-                bias_mode,
-                slope: slope as f32,
-                power,
-            },
-        );
+        let gemm_params = GemmParams {
+            m: m as u32,
+            n: n as u32,
+            k: k as u32,
+            trans_a: u32::from(product.trans_a),
+            trans_b: u32::from(product.trans_b),
+            alpha: product.alpha,
+            beta: product.beta,
+            epilogue,
+            act,
+            bias_mode,
+            slope: slope as f32,
+            power,
+            splits: plan.splits as u32,
+            vec_a: u32::from(product.a.cols.is_multiple_of(4)),
+            vec_b: u32::from(product.b.cols.is_multiple_of(4)),
+            pad: 0,
+        };
+        let split = (plan.splits > 1)
+            .then(|| -> Result<SplitPass> {
+                let partial = GemmParams {
+                    epilogue: PARTIAL_EPILOGUE,
+                    ..gemm_params
+                };
+                let reduce_groups = (m * n).div_ceil(super::WORKGROUP_SIZE as usize);
+                Ok(SplitPass {
+                    params: gpu.uniform("gemm split-K partial params", &partial),
+                    workspace: gpu.output("gemm split-K workspace", plan.splits * m * n)?,
+                    groups: super::grid_for(reduce_groups as u32, max as u32),
+                })
+            })
+            .transpose()?;
         Ok(Self {
             product,
-            params,
+            plan,
+            params: gpu.uniform("gemm params", &gemm_params),
             dummy: gpu.input("gemm unused operand", &[0.0f32])?,
-            groups: [groups[0].max(1) as u32, groups[1].max(1) as u32, 1],
-            blocked,
+            groups: [
+                groups[0].max(1) as u32,
+                groups[1].max(1) as u32,
+                plan.splits as u32,
+            ],
+            split,
         })
     }
 
-    /// The kernel that runs it: [`shaders::GEMM_BLOCKED`] when both output dimensions are at
-    /// least [`BLOCKED_MIN_DIM`], else [`shaders::GEMM`].
-    pub fn shader(&self) -> &'static Shader {
-        if self.blocked {
-            &shaders::GEMM_BLOCKED
-        } else {
-            &shaders::GEMM
-        }
+    /// The kernel and the number of split-K slices it runs with.
+    pub fn plan(&self) -> GemmPlan {
+        self.plan
     }
 
-    /// The workgroup grid.
-    pub fn groups(&self) -> [u32; 3] {
-        self.groups
-    }
-
-    /// The buffers of `@binding(0..7)`: parameters, A, B, D, C, the bias or scale vector, H
-    /// (a 4-byte stand-in for each operand the product does not use).
-    pub fn bindings(&self) -> [&wgpu::Buffer; 7] {
+    /// The dispatches that compute it, to be recorded in order: one (the kernel, grid
+    /// ⌈n/t⌉ × ⌈m/t⌉ × 1, bindings: parameters, C, D, the bias or scale vector, H, A, B, with a
+    /// 4-byte stand-in for each operand the product does not use), or with S ≥ 2 slices two —
+    /// the kernel over a ⌈n/t⌉ × ⌈m/t⌉ × S grid writing partial sums into the workspace (bound
+    /// as C), then [`shaders::GEMM_SPLIT_REDUCE`] (parameters, C, D, vector, H, workspace).
+    pub fn dispatches(&self) -> Vec<Dispatch<'_>> {
         let p = &self.product;
         let or_dummy = |m: Option<&'a GpuMat>| m.map_or(&self.dummy, |m| &m.buffer);
         let (vector, aux) = p.epilogue.operands();
-        [
+        let finish = [
             &self.params,
-            &p.a.buffer,
-            &p.b.buffer,
-            or_dummy(p.d),
             &p.c.buffer,
+            or_dummy(p.d),
             or_dummy(vector),
             or_dummy(aux),
-        ]
+        ];
+        let shader = self.plan.kernel.shader();
+        match &self.split {
+            None => vec![(
+                shader,
+                [&finish[..], &[&p.a.buffer, &p.b.buffer]].concat(),
+                self.groups,
+            )],
+            Some(split) => vec![
+                (
+                    shader,
+                    vec![
+                        &split.params,
+                        &split.workspace,
+                        &self.dummy,
+                        &self.dummy,
+                        &self.dummy,
+                        &p.a.buffer,
+                        &p.b.buffer,
+                    ],
+                    self.groups,
+                ),
+                (
+                    &shaders::GEMM_SPLIT_REDUCE,
+                    [&finish[..], &[&split.workspace]].concat(),
+                    split.groups,
+                ),
+            ],
+        }
     }
 }
 
@@ -544,21 +845,22 @@ pub fn product<'a>(
             d,
             c,
             epilogue: Epilogue::None,
+            kernel: None,
+            splits: None,
         },
     )
 }
 
 /// Runs `products` in order, `repeat` times over, in one submission (each sees the writes of
-/// the previous ones).
+/// the previous ones; a split product's two passes run back to back).
 pub fn run_products(gpu: &Gpu, products: &[PreparedProduct], repeat: usize) -> Result<()> {
-    let bindings: Vec<[&wgpu::Buffer; 7]> = products.iter().map(|p| p.bindings()).collect();
-    let jobs: Vec<Job> = products
+    let dispatches: Vec<Dispatch> = products.iter().flat_map(|p| p.dispatches()).collect();
+    let jobs: Vec<Job> = dispatches
         .iter()
-        .zip(&bindings)
-        .map(|(p, b)| Job {
-            shader: p.shader(),
-            bindings: b,
-            groups: p.groups(),
+        .map(|(shader, bindings, groups)| Job {
+            shader,
+            bindings,
+            groups: *groups,
         })
         .collect();
     gpu.dispatch_sequence(&jobs, repeat)
@@ -587,8 +889,19 @@ pub struct HostProduct<'a> {
 }
 
 /// Runs one [`HostProduct`] on the GPU: uploads every operand (rounded to f32), runs the kernel
-/// into a poisoned C, downloads C.
+/// of the automatic [`GemmPlan`] into a poisoned C, downloads C.
 pub fn gemm_fused(gpu: &Gpu, p: &HostProduct) -> Result<Mat> {
+    gemm_fused_planned(gpu, p, None, None).map(|(c, _)| c)
+}
+
+/// [`gemm_fused`] with the kernel and the number of split-K slices forced where given
+/// ([`Product::kernel`], [`Product::splits`]); returns C and the plan that ran.
+pub fn gemm_fused_planned(
+    gpu: &Gpu,
+    p: &HostProduct,
+    kernel: Option<GemmKernel>,
+    splits: Option<usize>,
+) -> Result<(Mat, GemmPlan)> {
     let ga = GpuMat::upload(gpu, "gemm A", p.a)?;
     let gb = GpuMat::upload(gpu, "gemm B", p.b)?;
     let gd = p.d.map(|d| GpuMat::upload(gpu, "gemm D", d)).transpose()?;
@@ -610,10 +923,13 @@ pub fn gemm_fused(gpu: &Gpu, p: &HostProduct) -> Result<Mat> {
             d: gd.as_ref(),
             c: &gc,
             epilogue: operands.as_ref(),
+            kernel,
+            splits,
         },
     )?;
+    let plan = product.plan();
     run_products(gpu, &[product], 1)?;
-    gc.download(gpu)
+    Ok((gc.download(gpu)?, plan))
 }
 
 /// `α·op(A)·op(B) + β·D` on the GPU for host matrices (upload, one product, download).
@@ -758,14 +1074,23 @@ pub fn gemm_fused_reference(p: &HostProduct) -> Result<(Mat, Mat)> {
         _ => {}
     }
     p.epilogue.validate(m, n)?;
+    // rows of op(A) and columns of op(B) as contiguous slices (faer's Mat is column-major)
+    let a_rows: Vec<f64> = (0..m)
+        .flat_map(|i| (0..k).map(move |l| (i, l)))
+        .map(|il| oa[il])
+        .collect();
+    let b_cols: Vec<f64> = (0..n)
+        .flat_map(|j| (0..k).map(move |l| (l, j)))
+        .map(|lj| ob[lj])
+        .collect();
     let mut value = Mat::zeros(m, n);
     let mut bound = Mat::zeros(m, n);
     for i in 0..m {
         for j in 0..n {
             let (mut s, mut mag) = (0.0, 0.0);
-            for l in 0..k {
-                s += oa[(i, l)] * ob[(l, j)];
-                mag += (oa[(i, l)] * ob[(l, j)]).abs();
+            for (x, y) in a_rows[i * k..][..k].iter().zip(&b_cols[j * k..][..k]) {
+                s += x * y;
+                mag += (x * y).abs();
             }
             let dij = p.d.map_or(0.0, |d| d[(i, j)]);
             let t = p.alpha * s + p.beta * dij;

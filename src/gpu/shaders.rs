@@ -87,17 +87,44 @@ pub const DDIM_AFFINE_STEP: Shader = Shader {
     sources: &[("ddim.wgsl", include_str!("../../gpu/ddim.wgsl"))],
 };
 
-/// Tiled matrix product `C = epilogue(α·op(A)·op(B) + β·D)` (`gpu/gemm.wgsl`).
+const GEMM_EPILOGUE: (&str, &str) = (
+    "gemm_epilogue.wgsl",
+    include_str!("../../gpu/gemm_epilogue.wgsl"),
+);
+const GEMM_SMALL: (&str, &str) = ("gemm.wgsl", include_str!("../../gpu/gemm.wgsl"));
+
+/// Tiled matrix product `C = epilogue(α·op(A)·op(B) + β·D)`: 16×16 tiles, one output per
+/// invocation (`gpu/gemm.wgsl` after `gpu/gemm_epilogue.wgsl`).
 pub const GEMM: Shader = Shader {
     entry_point: "gemm",
-    sources: &[("gemm.wgsl", include_str!("../../gpu/gemm.wgsl"))],
+    sources: &[GEMM_EPILOGUE, GEMM_SMALL],
 };
 
-/// Register-blocked GEMM for large products, with the same epilogues: 64×64 blocks, 4×4
-/// outputs per invocation (`gpu/gemm.wgsl`).
+/// Register-blocked GEMM with the same epilogues: 64×64 blocks, 4×4 outputs per invocation
+/// (`gpu/gemm.wgsl`).
 pub const GEMM_BLOCKED: Shader = Shader {
     entry_point: "gemm_blocked",
-    sources: &[("gemm.wgsl", include_str!("../../gpu/gemm.wgsl"))],
+    sources: &[GEMM_EPILOGUE, GEMM_SMALL],
+};
+
+/// Register-blocked GEMM for large products with the same epilogues: 128×128 blocks, 8×8
+/// outputs per invocation, vec4 global loads where the layout allows (`gpu/gemm_large.wgsl`).
+pub const GEMM_LARGE: Shader = Shader {
+    entry_point: "gemm_large",
+    sources: &[
+        GEMM_EPILOGUE,
+        ("gemm_large.wgsl", include_str!("../../gpu/gemm_large.wgsl")),
+    ],
+};
+
+/// Split-K's second pass: `C = epilogue(α·Σ_s P_s + β·D)` over the S partial products in slice
+/// order (`gpu/gemm_split.wgsl`).
+pub const GEMM_SPLIT_REDUCE: Shader = Shader {
+    entry_point: "gemm_split_reduce",
+    sources: &[
+        GEMM_EPILOGUE,
+        ("gemm_split.wgsl", include_str!("../../gpu/gemm_split.wgsl")),
+    ],
 };
 
 /// Random power features `(c_j (Y Rᵀ)_ij)^k` with a constant column (`gpu/power_features.wgsl`).
@@ -233,6 +260,8 @@ pub const ALL: &[Shader] = &[
     DDIM_AFFINE_STEP,
     GEMM,
     GEMM_BLOCKED,
+    GEMM_LARGE,
+    GEMM_SPLIT_REDUCE,
     POWER_FEATURES,
     MLP_FORWARD,
     MLP_LOSS_GRAD,
