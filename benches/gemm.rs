@@ -1,4 +1,4 @@
-//! GEMM: `C = AB` (n×n) with the WGSL kernels against faer's f64 product on the CPU, at the
+//! GEMM: `C = AB` (n×n) with the WGSL kernels (the automatic plan of `gpu::gemm`) against faer's f64 product on the CPU, at the
 //! sizes of `diffusion-theorems bench` (quick ones on a software adapter), then the non-square
 //! shapes of the experiments (polynomial features and the MLP step's products,
 //! `bench::workloads::gemm_shapes`). Throughput in FLOPs (2n³, 2mnk).

@@ -51,6 +51,8 @@ def workload_table(quick):
         w.append(("gemm_shape", f"{role},m={m},n={n},k={k},{layout}", 2.0 * m * n * k,
                   4.0 * (m * k + k * n + m * n), build_gemm_shape,
                   dict(m=m, n=n, k=k, trans_a=ta, trans_b=tb)))
+    for n in gemm_sizes(quick):  # the Rust CLI runs these only where the adapter has tensor cores
+        w.append(("gemm_f16", f"n={n}", 2.0 * n ** 3, 12.0 * n ** 2, build_gemm_f16, dict(n=n)))
     n, d = (100, 768) if quick else (1000, 12288)
     w.append(("covariance", f"N={n},d={d}", 2.0 * n * d * d, 4.0 * (n * d + d * d),
               build_covariance, dict(n=n, d=d)))
@@ -90,6 +92,13 @@ def build_gemm(torch, dev, n):
     a, b = torch.randn(n, n, device=dev), torch.randn(n, n, device=dev)
     c = torch.empty(n, n, device=dev)
     return lambda: torch.mm(a, b, out=c)
+
+
+def build_gemm_f16(torch, dev, n):
+    # f16 operands on the tensor cores (cuBLAS accumulates in f32); the f32 → f16 rounding is
+    # timed too, as the wgpu kernel rounds its f32 operands while staging them.
+    a, b = torch.randn(n, n, device=dev), torch.randn(n, n, device=dev)
+    return lambda: torch.mm(a.half(), b.half())
 
 
 def build_gemm_shape(torch, dev, m, n, k, trans_a, trans_b):

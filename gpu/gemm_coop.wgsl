@@ -1,16 +1,19 @@
-// Tensor-core GEMM: the product of gemm.wgsl (same parameters, bindings, operand readers
-// gemm_a/gemm_b and epilogue gemm_epilogue, which this file is compiled in front of) with the
-// operands rounded to f16 and multiplied on 16×16×16 cooperative matrices, accumulating in f32.
+// Tensor-core GEMM: the product of the GEMM family (parameters, bindings and the store with its
+// epilogues from gemm_epilogue.wgsl, the operand readers gemm_a/gemm_b from gemm.wgsl, both
+// compiled after this file, whose `enable` directives must come first) with the operands
+// rounded to f16 and multiplied on 16×16×16 cooperative matrices, accumulating in f32.
 // Only compiled where the adapter offers EXPERIMENTAL_COOPERATIVE_MATRIX with 16×16×16
 // f16×f16→f32, SHADER_F16 and SUBGROUP (src/gpu/gemm.rs, `Precision::F16TensorCores`).
 //
-// Workgroup (x, y) computes the 64×64 block of C at rows 64y…, columns 64x…, with 128
+// Workgroup (x, y, s) computes the 64×64 block of C at rows 64y…, columns 64x… over split-K
+// slice s (gemm_k_range), with 128
 // invocations = 4 subgroups of 32; subgroup s owns the 32×32 quadrant (s / 2, s % 2) as 2×2
 // accumulators. The k dimension is walked in 32-wide slabs: every invocation stages 16 entries
 // of A (64×32) and 16 of B (32×64) in workgroup memory as f16 (zero-padded outside the matrix,
 // transposed layouts read by gemm_a/gemm_b), then each subgroup loads its 16×16 tiles and
 // multiplies-adds. At the end each accumulator goes through a per-subgroup 16×16 f32 staging tile
-// so that every entry gets the bounds check and the epilogue of the f32 kernels.
+// so that every entry goes through gemm_store (bounds check, split-K partial or epilogue) as in
+// the f32 kernels.
 
 enable f16;
 enable wgpu_cooperative_matrix;
@@ -38,12 +41,12 @@ fn gemm_coop(
     var acc01 = coop_mat16x16<f32, C>();
     var acc10 = coop_mat16x16<f32, C>();
     var acc11 = coop_mat16x16<f32, C>();
-    let slabs = (params.k + COOP_K - 1u) / COOP_K;
-    for (var s = 0u; s < slabs; s = s + 1u) {
+    let ks = gemm_k_range(wid.z);
+    for (var k0 = ks.x; k0 < ks.y; k0 = k0 + COOP_K) {
         for (var q = 0u; q < 16u; q = q + 1u) {
             let e = li + q * 128u;
-            coop_a[e] = f16(gemm_a(row0 + e / COOP_K, s * COOP_K + e % COOP_K));
-            coop_b[e] = f16(gemm_b(s * COOP_K + e / COOP_BLOCK, col0 + e % COOP_BLOCK));
+            coop_a[e] = f16(gemm_a(row0 + e / COOP_K, k0 + e % COOP_K, ks.y));
+            coop_b[e] = f16(gemm_b(k0 + e / COOP_BLOCK, col0 + e % COOP_BLOCK, ks.y));
         }
         workgroupBarrier();
         for (var kk = 0u; kk < COOP_K; kk = kk + 16u) {
@@ -76,9 +79,7 @@ fn gemm_coop(
         for (var e = lane; e < 256u; e = e + lanes) {
             let row = row0 + quad_row + (t / 2u) * 16u + e / 16u;
             let col = col0 + quad_col + (t % 2u) * 16u + e % 16u;
-            if (row < params.m && col < params.n) {
-                c[row * params.n + col] = gemm_epilogue(row, col, coop_out[staging + e]);
-            }
+            gemm_store(row, col, wid.z, coop_out[staging + e]);
         }
         workgroupBarrier();
     }

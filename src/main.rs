@@ -113,7 +113,11 @@ fn bench(
         runs,
         filter,
     };
-    let report = bench::run(gpu, &settings, &bench::standard_workloads(scale))?;
+    let mut workloads = bench::standard_workloads(scale);
+    if gpu.has_tensor_cores() {
+        workloads.extend(bench::workloads::tensor_core_workloads(scale));
+    }
+    let report = bench::run(gpu, &settings, &workloads)?;
     print!("{}", bench::table(&report));
     if let Some(path) = json {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {

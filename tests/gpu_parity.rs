@@ -81,6 +81,77 @@ fn every_wgsl_file_parses_and_validates_with_naga() {
     }
 }
 
+/// The tensor-core GEMM (operands rounded to f16, 16×16×16 cooperative matrices, f32
+/// accumulation) within `gemm_tensor_core_reference`'s derived bound, for every layout and
+/// epilogue, alone and split along k — where the adapter offers cooperative matrices (an H100).
+/// There it must also differ from the f64 product by more than the f32 kernels' bound somewhere,
+/// which shows that the operands really were rounded to f16. Elsewhere (llvmpipe in CI), asking
+/// for the kernel is a typed error naming the adapter, and the test says it ran no kernel.
+#[test]
+fn gemm_on_tensor_cores_is_within_the_f16_bound() {
+    use diffusion_theorems::error::Error;
+    use diffusion_theorems::gpu::gemm::{gemm_fused_planned, gemm_reference, GpuMat, Product};
+    let gpu = gpu();
+    let tensor_cores = GemmKernel::TensorCoresF16;
+    if !gpu.has_tensor_cores() {
+        let a = GpuMat::upload(gpu, "A", &Mat::from_fn(3, 4, |i, j| (i + j) as f64)).unwrap();
+        let c = GpuMat::poisoned(gpu, "C", 3, 3).unwrap();
+        let refused = Product::new((&a, false), (&a, true), &c)
+            .with_kernel(tensor_cores)
+            .prepare(gpu);
+        match refused {
+            Err(Error::GpuLimit(message)) => assert!(
+                message.contains("TensorCoresF16") && message.contains(&gpu.backend_name()),
+                "{message}"
+            ),
+            other => panic!(
+                "expected a GpuLimit error, got {:?}",
+                other.map(|p| p.plan())
+            ),
+        }
+        eprintln!(
+            "{} has no cooperative f16 matrices: the tensor-core kernel was not run",
+            gpu.backend_name()
+        );
+        return;
+    }
+    let mut rng = Rng::new(0x7C0F, 0);
+    for ((m, k, n), splits) in [((130, 100, 67), None), ((129, 1000, 131), Some(3))] {
+        let expect = GemmPlan {
+            kernel: tensor_cores,
+            splits: splits.unwrap_or(1),
+        };
+        check_gemm_epilogues(
+            &mut rng,
+            (m, k, n),
+            (Some(tensor_cores), splits),
+            Some(expect),
+        );
+    }
+    let a = Mat::from_fn(96, 200, |_, _| rng.normal());
+    let b = Mat::from_fn(200, 80, |_, _| rng.normal());
+    let (exact, f32_bound) = gemm_reference(&a, false, &b, false, 1.0, 0.0, None).unwrap();
+    let p = diffusion_theorems::gpu::gemm::HostProduct {
+        a: &a,
+        trans_a: false,
+        b: &b,
+        trans_b: false,
+        alpha: 1.0,
+        beta: 0.0,
+        d: None,
+        epilogue: diffusion_theorems::gpu::gemm::Epilogue::None,
+    };
+    let (out, _) = gemm_fused_planned(gpu, &p, Some(tensor_cores), None).unwrap();
+    let beyond_f32 = (0..96)
+        .flat_map(|i| (0..80).map(move |j| (i, j)))
+        .filter(|&ij| (out[ij] - exact[ij]).abs() > f32_bound[ij])
+        .count();
+    assert!(
+        beyond_f32 > 0,
+        "every entry within the f32 bound: the operands were not rounded to f16"
+    );
+}
+
 /// The GPU Philox stream equals the CPU stream: words and f32 uniforms bit for bit, normals
 /// within the WGSL-spec accuracy bound `philox::NORMAL_ABS_ERROR_F32`; including a block range
 /// that crosses 2³² (the counter's carry into its high word).
@@ -592,10 +663,16 @@ fn check_gemm_epilogues(
 ) {
     use diffusion_theorems::denoisers::bottleneck::Activation;
     use diffusion_theorems::gpu::gemm::{
-        gemm_fused_planned, gemm_fused_reference, gemm_reference, Bias, Epilogue, HostProduct,
+        gemm_fused_planned, gemm_fused_reference, gemm_reference, gemm_tensor_core_reference, Bias,
+        Epilogue, HostProduct,
     };
     let gpu = gpu();
     let leaky = Activation::LeakyRelu { slope: 0.2 };
+    let reference_of = if kernel == Some(GemmKernel::TensorCoresF16) {
+        gemm_tensor_core_reference
+    } else {
+        gemm_fused_reference
+    };
     for (trans_a, trans_b) in [(false, false), (true, false), (false, true), (true, true)] {
         let a = if trans_a {
             Mat::from_fn(k, m, |_, _| rng.normal())
@@ -724,7 +801,7 @@ fn check_gemm_epilogues(
                         }
                     }
                 }
-                let (reference, bound) = gemm_fused_reference(&p).unwrap();
+                let (reference, bound) = reference_of(&p).unwrap();
                 let mut worst = 0.0f64;
                 for i in 0..m {
                     for j in 0..n {

@@ -147,6 +147,8 @@ pub struct BenchReport {
     pub adapter: String,
     /// The adapter's device type (`Cpu` for a software rasteriser).
     pub device_type: String,
+    /// Whether the device runs the tensor-core GEMM (`gemm_f16` workloads, added by the CLI).
+    pub tensor_cores: bool,
     /// The clock used for `seconds`.
     pub clock: Clock,
     /// Workload sizes.
@@ -291,6 +293,7 @@ pub fn run(gpu: &Gpu, settings: &Settings, workloads: &[Box<dyn Workload>]) -> R
         version: env!("CARGO_PKG_VERSION"),
         adapter: gpu.backend_name(),
         device_type: format!("{:?}", gpu.adapter_info().device_type),
+        tensor_cores: gpu.has_tensor_cores(),
         clock,
         scale: settings.scale,
         warmup: settings.warmup,
@@ -311,8 +314,15 @@ pub fn table(report: &BenchReport) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "adapter: {} [{}], clock: {:?}, scale: {:?}, median of {} runs after {} warm-up",
-        report.adapter, report.device_type, report.clock, report.scale, report.runs, report.warmup
+        "adapter: {} [{}], tensor cores: {}, clock: {:?}, scale: {:?}, median of {} runs after {} \
+         warm-up",
+        report.adapter,
+        report.device_type,
+        if report.tensor_cores { "yes" } else { "no" },
+        report.clock,
+        report.scale,
+        report.runs,
+        report.warmup
     );
     let _ = writeln!(
         s,

@@ -8,7 +8,7 @@ use crate::diffusion::Schedule;
 use crate::error::{Error, Result};
 use crate::gpu::dense::{DenseConfig, DenseTrainer};
 use crate::gpu::empirical::GpuEmpirical;
-use crate::gpu::gemm::{product, run_products, Bias, Epilogue, GpuMat, Product};
+use crate::gpu::gemm::{product, run_products, Bias, Epilogue, GemmKernel, GpuMat, Product};
 use crate::gpu::mlp::AdamConfig;
 use crate::gpu::{gmm, power_features, rowwise, Gpu};
 use crate::linalg::Mat;
@@ -79,6 +79,61 @@ fn runner<'g, F: FnMut() -> Result<()> + 'g>(f: F) -> Box<dyn Runner + 'g> {
     Box::new(FnRunner(f))
 }
 
+/// The runner of an n×n product `C = A·B` on random inputs, by `kernel` (else the automatic
+/// plan's).
+fn square_gemm<'g>(
+    gpu: &'g Gpu,
+    n: usize,
+    kernel: Option<GemmKernel>,
+) -> Result<Box<dyn Runner + 'g>> {
+    let a = random_gpu(gpu, "bench A", (n, n), 1, 1.0)?;
+    let b = random_gpu(gpu, "bench B", (n, n), 2, 1.0)?;
+    let c = GpuMat::poisoned(gpu, "bench C", n, n)?;
+    Ok(runner(move || {
+        let mut p = Product::new((&a, false), (&b, false), &c);
+        if let Some(kernel) = kernel {
+            p = p.with_kernel(kernel);
+        }
+        run_products(gpu, &[p.prepare(gpu)?], 1)
+    }))
+}
+
+/// `C = A·B` for n×n matrices on the tensor cores ([`GemmKernel::TensorCoresF16`]: f16
+/// operands, f32 accumulation), only on a device where [`Gpu::has_tensor_cores`]; FLOPs and
+/// bytes as [`Gemm`] (the operands are read as f32 and rounded in the kernel).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GemmTensorCores {
+    /// n.
+    pub n: usize,
+}
+
+impl Workload for GemmTensorCores {
+    fn name(&self) -> &'static str {
+        "gemm_f16"
+    }
+    fn size(&self) -> String {
+        format!("n={}", self.n)
+    }
+    fn flops(&self) -> f64 {
+        Gemm { n: self.n }.flops()
+    }
+    fn bytes(&self) -> f64 {
+        Gemm { n: self.n }.bytes()
+    }
+    fn gpu<'g>(&self, gpu: &'g Gpu) -> Result<Box<dyn Runner + 'g>> {
+        square_gemm(gpu, self.n, Some(GemmKernel::TensorCoresF16))
+    }
+}
+
+/// The workloads of the tensor cores, for a device where [`Gpu::has_tensor_cores`]: the f16
+/// GEMM at the square sizes of [`Gemm`].
+pub fn tensor_core_workloads(scale: Scale) -> Vec<Box<dyn Workload>> {
+    gemm_sizes(scale)
+        .iter()
+        .map(|&n| Box::new(GemmTensorCores { n }) as Box<dyn Workload>)
+        .collect()
+}
+
 /// `C = A·B` for n×n matrices: `2n³` FLOPs, `3·4n²` bytes (read A and B, write C).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Gemm {
@@ -100,14 +155,7 @@ impl Workload for Gemm {
         12.0 * (self.n as f64).powi(2)
     }
     fn gpu<'g>(&self, gpu: &'g Gpu) -> Result<Box<dyn Runner + 'g>> {
-        let n = self.n;
-        let a = random_gpu(gpu, "bench A", (n, n), 1, 1.0)?;
-        let b = random_gpu(gpu, "bench B", (n, n), 2, 1.0)?;
-        let c = GpuMat::poisoned(gpu, "bench C", n, n)?;
-        Ok(runner(move || {
-            let p = product(gpu, (&a, false), (&b, false), 1.0, 0.0, None, &c)?;
-            run_products(gpu, &[p], 1)
-        }))
+        square_gemm(gpu, self.n, None)
     }
     fn cpu(&self) -> Option<Box<dyn Runner>> {
         let n = self.n;

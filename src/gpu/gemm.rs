@@ -406,6 +406,12 @@ pub enum GemmKernel {
     /// 128×128 blocks, 8×8 outputs per invocation, vec4 global loads where an operand's stored
     /// rows are a multiple of 4 long ([`shaders::GEMM_LARGE`]).
     Large,
+    /// The tensor cores: 64×64 blocks of 16×16×16 cooperative-matrix multiply-adds on operands
+    /// rounded to f16, accumulating in f32 ([`shaders::GEMM_COOP`]). Never chosen
+    /// automatically: a caller opts in with [`Product::with_kernel`] (MLP training, never a
+    /// theorem check), on a device where [`Gpu::has_tensor_cores`]; its error bound is
+    /// [`gemm_tensor_core_reference`]'s, far wider than the f32 kernels'.
+    TensorCoresF16,
 }
 
 /// Products with both output dimensions at least this large use the 64×64 register-blocked
@@ -438,6 +444,7 @@ impl GemmKernel {
             Self::Tiled => 16,
             Self::Blocked => 64,
             Self::Large => 128,
+            Self::TensorCoresF16 => 64,
         }
     }
 
@@ -447,16 +454,19 @@ impl GemmKernel {
             Self::Tiled => &shaders::GEMM,
             Self::Blocked => &shaders::GEMM_BLOCKED,
             Self::Large => &shaders::GEMM_LARGE,
+            Self::TensorCoresF16 => &shaders::GEMM_COOP,
         }
     }
 
     /// Workgroup memory of one workgroup in bytes: the two staged k-slabs, `2·16·t` f32 words
-    /// (t = 16, 64), or for the 128×128 kernel `2·16·(128 + 4)` (each k-row padded by one vec4).
+    /// (t = 16, 64), or for the 128×128 kernel `2·16·(128 + 4)` (each k-row padded by one vec4);
+    /// the tensor-core kernel's two 64×32 f16 slabs and its four 16×16 f32 staging tiles.
     pub fn workgroup_bytes(self) -> u32 {
         match self {
             Self::Tiled => 2 * 256 * 4,
             Self::Blocked => 2 * 1024 * 4,
             Self::Large => 2 * 16 * 132 * 4,
+            Self::TensorCoresF16 => 2 * 2048 * 2 + 1024 * 4,
         }
     }
 
@@ -665,6 +675,13 @@ impl<'a> PreparedProduct<'a> {
                 what: "GEMM output C".into(),
                 reason: "shares its buffer with an input (A, B, D, bias, scale or H)".into(),
             });
+        }
+        if product.kernel == Some(GemmKernel::TensorCoresF16) && !gpu.has_tensor_cores() {
+            return Err(Error::GpuLimit(format!(
+                "GEMM kernel TensorCoresF16 needs cooperative 16×16×16 f16→f32 matrices, f16 and \
+                 32-wide subgroups, which {} does not offer",
+                gpu.backend_name()
+            )));
         }
         let limits = gpu.limits();
         let plan = GemmPlan::resolve(limits, (m, n, k), product.kernel, product.splits)?;
@@ -1040,6 +1057,39 @@ fn mask_rounding(activation: Activation, h: f64) -> f64 {
 ///
 /// Returns `(C, bound)`.
 pub fn gemm_fused_reference(p: &HostProduct) -> Result<(Mat, Mat)> {
+    fused_reference(p, false)
+}
+
+/// The f64 reference of a product run by [`GemmKernel::TensorCoresF16`] and the elementwise
+/// bound on its error. Each operand x (already rounded to f32 on upload) is converted to f16,
+/// which WGSL lets round to either neighbour: `|x̃ − x| ≤ e(x) = (2⁻¹⁰ + 2⁻²³)|x| + 2⁻²⁴` (one
+/// f16 ulp of a normal number, the f32 rounding, and the subnormal spacing 2⁻²⁴), valid for
+/// `|x| ≤ 65504` (larger values become ∞: the caller's precondition). A product of two f16
+/// numbers is exact in f32; the tensor cores add them into the f32 accumulator in an unspecified
+/// order and, on NVIDIA hardware, possibly truncating, so each addition is charged `2u`
+/// (`γ'_n = 2nu/(1 − 2nu)`). Hence the f32 kernels' `Δt` becomes
+/// `|α|Σ_l(e(a_l)|b_l| + |a_l|e(b_l) + e(a_l)e(b_l)) + γ'_{k+5}(|α|Σ_l(|a_l| + e(a_l))(|b_l| +
+/// e(b_l)) + |β||D|)` (and with a bias `γ'_{k+7}` over the same magnitudes plus `|bias|`); the
+/// epilogues then propagate it exactly as in [`gemm_fused_reference`]. The first sum is about
+/// 2⁻⁹ relative to `|α||A||B|`: some 3 decimal digits, against f32's 7.
+pub fn gemm_tensor_core_reference(p: &HostProduct) -> Result<(Mat, Mat)> {
+    fused_reference(p, true)
+}
+
+/// `e(x)`, the bound on converting an f32 operand to f16 ([`gemm_tensor_core_reference`]).
+fn f16_conversion_error(x: f64) -> f64 {
+    (2f64.powi(-10) + 2f64.powi(-23)) * x.abs() + 2f64.powi(-24)
+}
+
+/// `γ'_n = 2nu/(1 − 2nu)`: n additions that may truncate (error `2u` each).
+fn gamma_truncating(n: usize) -> f64 {
+    let nu = 2.0 * n as f64 * U;
+    nu / (1.0 - nu)
+}
+
+/// [`gemm_fused_reference`] (f32 operands) or [`gemm_tensor_core_reference`]
+/// (`f16_operands`).
+fn fused_reference(p: &HostProduct, f16_operands: bool) -> Result<(Mat, Mat)> {
     let oa = if p.trans_a {
         p.a.transpose().to_owned()
     } else {
@@ -1088,14 +1138,31 @@ pub fn gemm_fused_reference(p: &HostProduct) -> Result<(Mat, Mat)> {
     for i in 0..m {
         for j in 0..n {
             let (mut s, mut mag) = (0.0, 0.0);
+            let (mut conversion, mut mag16) = (0.0, 0.0);
             for (x, y) in a_rows[i * k..][..k].iter().zip(&b_cols[j * k..][..k]) {
                 s += x * y;
                 mag += (x * y).abs();
+                if f16_operands {
+                    let (ex, ey) = (f16_conversion_error(*x), f16_conversion_error(*y));
+                    conversion += ex * y.abs() + x.abs() * ey + ex * ey;
+                    mag16 += (x.abs() + ex) * (y.abs() + ey);
+                }
             }
             let dij = p.d.map_or(0.0, |d| d[(i, j)]);
             let t = p.alpha * s + p.beta * dij;
             let mag_t = p.alpha.abs() * mag + p.beta.abs() * dij.abs();
-            let dt = gamma(k + 5) * mag_t;
+            // Δt = converted + γ₅·magnitude; with a bias b, Δ(t + b) = converted + γ₇·(magnitude + |b|).
+            let (converted, magnitude, g5, g7) = if f16_operands {
+                (
+                    p.alpha.abs() * conversion,
+                    p.alpha.abs() * mag16 + p.beta.abs() * dij.abs(),
+                    gamma_truncating(k + 5),
+                    gamma_truncating(k + 7),
+                )
+            } else {
+                (0.0, mag_t, gamma(k + 5), gamma(k + 7))
+            };
+            let dt = converted + g5 * magnitude;
             let (v, e) = match p.epilogue {
                 Epilogue::None => (t, dt),
                 Epilogue::Activation { bias, activation } => {
@@ -1105,7 +1172,7 @@ pub fn gemm_fused_reference(p: &HostProduct) -> Result<(Mat, Mat)> {
                         Bias::PerColumn(v) => v[(0, j)],
                     };
                     let tb = t + b;
-                    let dtb = gamma(k + 7) * (mag_t + b.abs());
+                    let dtb = converted + g7 * (magnitude + b.abs());
                     (
                         activation.apply(tb),
                         activation.lipschitz() * dtb + activation_rounding(activation, tb),

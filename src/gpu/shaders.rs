@@ -283,14 +283,16 @@ pub const ALL: &[Shader] = &[
 ];
 
 /// GEMM on the tensor cores: operands rounded to f16, 16×16×16 cooperative-matrix
-/// multiply-adds accumulating in f32, the epilogues of [`GEMM`] (`gpu/gemm_coop.wgsl`, compiled
-/// in front of `gpu/gemm.wgsl`, whose parameters, operand readers and epilogue it uses). Needs
-/// the device features [`GEMM_COOP_FEATURES`].
+/// multiply-adds accumulating in f32, split-K slices and the epilogues of [`GEMM`]
+/// (`gpu/gemm_coop.wgsl`, compiled in front of `gpu/gemm_epilogue.wgsl` and `gpu/gemm.wgsl`,
+/// whose parameters, store and operand readers it uses). Needs the device features
+/// [`GEMM_COOP_FEATURES`].
 pub const GEMM_COOP: Shader = Shader {
     entry_point: "gemm_coop",
     sources: &[
         ("gemm_coop.wgsl", include_str!("../../gpu/gemm_coop.wgsl")),
-        ("gemm.wgsl", include_str!("../../gpu/gemm.wgsl")),
+        GEMM_EPILOGUE,
+        GEMM_SMALL,
     ],
 };
 
