@@ -442,16 +442,7 @@ fn gemm_kernel_matches_f64_reference() {
         (130, 70, 150),
     ] {
         for (trans_a, trans_b) in [(false, false), (true, false), (false, true), (true, true)] {
-            let a = if trans_a {
-                Mat::from_fn(k, m, |_, _| rng.normal())
-            } else {
-                Mat::from_fn(m, k, |_, _| rng.normal())
-            };
-            let b = if trans_b {
-                Mat::from_fn(n, k, |_, _| rng.normal())
-            } else {
-                Mat::from_fn(k, n, |_, _| rng.normal())
-            };
+            let (a, b) = random_operands(&mut rng, (m, k, n), (trans_a, trans_b));
             let d = Mat::from_fn(m, n, |_, _| rng.normal());
             for (alpha, beta, addend) in [(1.0, 0.0, None), (-0.7, 1.3, Some(&d))] {
                 let out = gemm(gpu, &a, trans_a, &b, trans_b, alpha, beta, addend).unwrap();
@@ -476,6 +467,21 @@ fn gemm_kernel_matches_f64_reference() {
 
 /// A random batch for an n-dimensional network: x ~ N(0, I), σ log-uniform in [0.01, 10],
 /// y = x + σg, loss weights uniform in [0, 3].
+/// Standard-normal GEMM operands for `op(A)` m×k and `op(B)` k×n, stored transposed (A as k×m,
+/// B as n×k) where asked.
+fn random_operands(
+    rng: &mut Rng,
+    (m, k, n): (usize, usize, usize),
+    (trans_a, trans_b): (bool, bool),
+) -> (Mat, Mat) {
+    let a_shape = if trans_a { (k, m) } else { (m, k) };
+    let b_shape = if trans_b { (n, k) } else { (k, n) };
+    (
+        Mat::from_fn(a_shape.0, a_shape.1, |_, _| rng.normal()),
+        Mat::from_fn(b_shape.0, b_shape.1, |_, _| rng.normal()),
+    )
+}
+
 fn mlp_batch(rng: &mut Rng, m: usize, n: usize) -> diffusion_theorems::gpu::mlp::Batch {
     let x = Mat::from_fn(m, n, |_, _| rng.normal());
     let sigma: Vec<f64> = (0..m)
@@ -674,16 +680,7 @@ fn check_gemm_epilogues(
         gemm_fused_reference
     };
     for (trans_a, trans_b) in [(false, false), (true, false), (false, true), (true, true)] {
-        let a = if trans_a {
-            Mat::from_fn(k, m, |_, _| rng.normal())
-        } else {
-            Mat::from_fn(m, k, |_, _| rng.normal())
-        };
-        let b = if trans_b {
-            Mat::from_fn(n, k, |_, _| rng.normal())
-        } else {
-            Mat::from_fn(k, n, |_, _| rng.normal())
-        };
+        let (a, b) = random_operands(rng, (m, k, n), (trans_a, trans_b));
         let d = Mat::from_fn(m, n, |_, _| rng.normal());
         let row_bias = Mat::from_fn(m, 1, |_, _| rng.normal());
         let col_bias = Mat::from_fn(1, n, |_, _| rng.normal());
