@@ -608,8 +608,10 @@ impl GemmPlan {
 /// the workgroup grid — a [`Job`] once the buffer list is borrowed.
 pub type Dispatch<'b> = (&'static Shader, Vec<&'b wgpu::Buffer>, [u32; 3]);
 
-/// Split-K's extra state: the first pass's parameters (epilogue "partial"), the S×m×n workspace
-/// and the second pass's grid.
+/// Split-K's extra state: the first pass's parameters (epilogue "partial"), the workspace of its
+/// S×m×n partial sums (the shared [`Gpu::scratch`]: every partial is written by the first pass
+/// before the second reads it; [`gemm_fused_planned`] poisons it first so the parity tests would
+/// see a missing write) and the second pass's grid.
 struct SplitPass {
     params: wgpu::Buffer,
     workspace: wgpu::Buffer,
@@ -721,7 +723,7 @@ impl<'a> PreparedProduct<'a> {
                 let reduce_groups = (m * n).div_ceil(super::WORKGROUP_SIZE as usize);
                 Ok(SplitPass {
                     params: gpu.uniform("gemm split-K partial params", &partial),
-                    workspace: gpu.output("gemm split-K workspace", plan.splits * m * n)?,
+                    workspace: gpu.scratch(plan.splits * m * n)?,
                     groups: super::grid_for(reduce_groups as u32, max as u32),
                 })
             })
@@ -912,7 +914,8 @@ pub fn gemm_fused(gpu: &Gpu, p: &HostProduct) -> Result<Mat> {
 }
 
 /// [`gemm_fused`] with the kernel and the number of split-K slices forced where given
-/// ([`Product::kernel`], [`Product::splits`]); returns C and the plan that ran.
+/// ([`Product::kernel`], [`Product::splits`]); returns C and the plan that ran. A split
+/// product's workspace is poisoned (NaN) before the run, like C.
 pub fn gemm_fused_planned(
     gpu: &Gpu,
     p: &HostProduct,
@@ -945,6 +948,10 @@ pub fn gemm_fused_planned(
         },
     )?;
     let plan = product.plan();
+    if let Some(split) = &product.split {
+        // Stale partial sums of earlier products would hide one this product fails to write.
+        gpu.poison(&split.workspace);
+    }
     run_products(gpu, &[product], 1)?;
     Ok((gc.download(gpu)?, plan))
 }

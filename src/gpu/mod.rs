@@ -41,6 +41,7 @@ pub struct Gpu {
     limits: wgpu::Limits,
     timestamps: bool,
     tensor_cores: bool,
+    scratch: Mutex<Option<wgpu::Buffer>>,
     pipelines: Mutex<HashMap<&'static str, Arc<wgpu::ComputePipeline>>>,
 }
 
@@ -116,6 +117,7 @@ impl Gpu {
             limits,
             timestamps,
             tensor_cores,
+            scratch: Mutex::new(None),
             pipelines: Mutex::new(HashMap::new()),
         })
     }
@@ -287,9 +289,45 @@ impl Gpu {
                 | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        self.queue
-            .write_buffer(&buffer, 0, &vec![0xFFu8; bytes as usize]);
+        self.poison(&buffer);
         Ok(buffer)
+    }
+
+    /// A storage buffer of at least `n_words` f32 shared by every caller, with undefined
+    /// contents: for intermediates that one recorded sequence writes and then reads back before
+    /// anything else can run (split-K's partial sums, written by a product's first dispatch and
+    /// consumed by its second). Dispatches on the one queue never interleave across
+    /// submissions, and wgpu orders those within one, so sharing is safe; it spares each product
+    /// a fresh buffer and its upload (the dense trainer re-prepares ~50 MB of split-K partials
+    /// every epoch at d = 12288, h = 1000). Grown, never shrunk; a grown buffer replaces the
+    /// old one for later callers while earlier holders keep theirs.
+    pub fn scratch(&self, n_words: usize) -> Result<wgpu::Buffer> {
+        let bytes = (n_words.max(1) * 4) as u64;
+        self.check_binding("scratch", bytes)?;
+        let mut scratch = self
+            .scratch
+            .lock()
+            .map_err(|_| Error::Gpu("the scratch buffer's lock was poisoned".into()))?;
+        match &*scratch {
+            Some(buffer) if buffer.size() >= bytes => Ok(buffer.clone()),
+            _ => {
+                let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("scratch"),
+                    size: bytes,
+                    usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+                    mapped_at_creation: false,
+                });
+                *scratch = Some(buffer.clone());
+                Ok(buffer)
+            }
+        }
+    }
+
+    /// Fills `buffer` (which must allow copies into it, as [`Gpu::output`] and [`Gpu::scratch`]
+    /// buffers do) with [`POISON`] words, queued before the next submission.
+    pub fn poison(&self, buffer: &wgpu::Buffer) {
+        self.queue
+            .write_buffer(buffer, 0, &vec![0xFFu8; buffer.size() as usize]);
     }
 
     fn check_binding(&self, label: &str, bytes: u64) -> Result<()> {
