@@ -444,3 +444,19 @@ fn generalization_sizes_follow_the_number_of_images() {
         vec![1, 4, 16, 64]
     );
 }
+
+/// The bottleneck architecture in the generalization experiment trains on halves smaller than
+/// one batch (N = 1 and 4 with batch 16): each is trained as one full batch instead of being
+/// refused (a paper-scale `exp all` with `bottleneck` in the architectures stopped at N = 1).
+#[test]
+fn generalization_bottleneck_trains_on_fewer_images_than_a_batch() {
+    let out = run_folder("generalization-bottleneck");
+    let mut settings = Settings::quick(&DataSource::CAlpha { alpha: 2.0 });
+    settings.generalization_architectures = vec!["bottleneck".into()];
+    settings.generalization_sizes = vec![1, 4];
+    settings.epochs = 1;
+    assert!(settings.batch > 4);
+    let summary = images::run(gpu(), settings, Experiment::Generalization, &out, false).unwrap();
+    assert_eq!(summary.experiments.len(), 1);
+    assert!(out.join("generalization/metrics.json").exists());
+}

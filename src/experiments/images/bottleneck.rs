@@ -89,7 +89,9 @@ impl StepPredictor for BottleneckPredictor<'_, '_> {
             DenseConfig {
                 hidden: self.hidden,
                 activation: Activation::Relu,
-                batch: settings.batch,
+                // A training set smaller than one batch (generalization at N = 1, 10) is one
+                // full batch.
+                batch: settings.batch.min(self.data.shape().0),
                 adam: AdamConfig {
                     lr: settings.learning_rate,
                     ..AdamConfig::default()
