@@ -169,6 +169,7 @@ impl Gpu {
             .poll(wgpu::PollType::wait_indefinitely())
             .map_err(|e| Error::Gpu(format!("waiting for the timed work: {e}")));
         let wall_seconds = start.elapsed().as_secs_f64();
+        // Always `Some`: set above, and nested calls restore what they found.
         let inner = GPU_SECONDS.with(|c| c.replace(outer)).unwrap_or(0.0);
         GPU_SECONDS.with(|c| c.set(c.get().map(|o| o + inner)));
         let value = result?;

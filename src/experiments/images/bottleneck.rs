@@ -8,7 +8,7 @@
 //! then dropped, so one model is in memory at a time; the samples are checkpointed after every
 //! step ([`super::ddim_checkpointed`]), so an interrupted run resumes at the step it was in.
 
-use super::export::{bottleneck_readme, write_dense, write_schedule};
+use super::export::{bottleneck_readme, models_folder, write_dense};
 use super::{
     ddim_checkpointed, paper_schedule, Context, ModelSamples, RunFolder, StepPredictor, Timing,
 };
@@ -162,12 +162,8 @@ pub fn run(
 ) -> Result<(Metrics, Vec<ModelSamples>)> {
     let settings = &context.settings;
     let schedule = paper_schedule(settings.steps)?;
-    let models_folder = settings
-        .export_models
-        .then(|| folder.child("models"))
-        .transpose()?;
+    let models_folder = models_folder(settings.export_models, folder, &schedule)?;
     if let Some(models) = &models_folder {
-        write_schedule(models, &schedule)?;
         models.write_text(
             "README.md",
             &bottleneck_readme(context.dim(), &settings.hidden, settings.steps),

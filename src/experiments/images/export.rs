@@ -28,6 +28,21 @@ shape (B, d)); for ℓ = L … 1: `x0 = predict(ℓ, x)`; \
 A row whose entries leave ±1e3 is frozen at 0 (escaped). Images are rows of d = C·H·W values \
 (the CHW image flattened in C order), in [−1, 1]; `samples.reshape(B, C, H, W)` gives images.";
 
+/// With [`super::Settings::export_models`], the folder `folder/models/` holding `schedule`
+/// ([`write_schedule`]), where an experiment writes its models; else `None`.
+pub fn models_folder(
+    export_models: bool,
+    folder: &RunFolder,
+    schedule: &Schedule,
+) -> Result<Option<RunFolder>> {
+    if !export_models {
+        return Ok(None);
+    }
+    let models = folder.child("models")?;
+    write_schedule(&models, schedule)?;
+    Ok(Some(models))
+}
+
 /// Writes `alpha.npy` and `sigma.npy` (shape (L+1,), f64) of `schedule` into `folder`.
 pub fn write_schedule(folder: &RunFolder, schedule: &Schedule) -> Result<()> {
     let steps = 0..=schedule.steps();

@@ -13,7 +13,7 @@
 //! refitted on them regenerates nearly the same images from the same noise — the per-sample
 //! cosine similarity measures how nearly.
 
-use super::export::{linear_readme, write_f32, write_schedule, write_vector};
+use super::export::{linear_readme, models_folder, write_f32, write_vector};
 use super::{
     ddim_with_progress, multiply_resident, normals, paper_schedule, progress_bar, Context,
     ModelSamples, RunFolder, StepPredictor, Timing,
@@ -208,10 +208,7 @@ pub fn run(
 ) -> Result<(Metrics, Vec<ModelSamples>)> {
     let settings = &context.settings;
     let schedule = paper_schedule(settings.linear_steps)?;
-    let models_folder = settings
-        .export_models
-        .then(|| folder.child("models"))
-        .transpose()?;
+    let models_folder = models_folder(settings.export_models, folder, &schedule)?;
     let mut exported = Vec::new();
     let mut timings = Vec::new();
     let start = Instant::now();
@@ -283,7 +280,6 @@ pub fn run(
     if let Some(models) = &models_folder {
         refit_pca.export(&models.child("refit")?)?;
         exported.push(("refit".into(), refit_pca.rank()));
-        write_schedule(models, &schedule)?;
         models.write_text("README.md", &linear_readme(images.ncols(), &exported))?;
     }
     timings.push(Timing::since(

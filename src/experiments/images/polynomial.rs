@@ -30,7 +30,7 @@
 //! polynomial, so Thm 5 (dependence on the first 2k moments only) does not cover it — the
 //! report says so.
 
-use super::export::{polynomial_readme, write_f32, write_schedule, write_vector};
+use super::export::{models_folder, polynomial_readme, write_f32, write_vector};
 use super::{
     ddim, multiply_on_gpu, multiply_resident, normals, paper_schedule, progress_bar, Context,
     ModelSamples, RunFolder, StepPredictor, Timing,
@@ -359,13 +359,9 @@ pub fn run(
     let data = GpuMat::upload(gpu, "images", &context.data.images)?;
     let projection_host = projection(context);
     let projection = GpuMat::upload(gpu, "random projection", &projection_host)?;
-    let models_folder = settings
-        .export_models
-        .then(|| folder.child("models"))
-        .transpose()?;
+    let models_folder = models_folder(settings.export_models, folder, &schedule)?;
     if let Some(models) = &models_folder {
         write_f32(models, "projection.npy", &projection_host)?;
-        write_schedule(models, &schedule)?;
     }
     drop(projection_host);
     let mut exported = Vec::new();
