@@ -5,7 +5,7 @@
 mod common;
 
 use common::gpu;
-use diffusion_theorems::gpu::gemm::{GemmKernel, GemmPlan};
+use diffusion_theorems::gpu::gemm::{GemmKernel, GemmPlan, GemmTiling};
 use diffusion_theorems::gpu::{gmm, monte_carlo, philox, shaders};
 use diffusion_theorems::linalg::Mat;
 use diffusion_theorems::rng::{word_to_uniform, PhiloxStream, Rng};
@@ -124,7 +124,7 @@ fn gemm_on_tensor_cores_is_within_the_f16_bound() {
         check_gemm_epilogues(
             &mut rng,
             (m, k, n),
-            (Some(tensor_cores), splits),
+            Route::Planned(Some(tensor_cores), splits),
             Some(expect),
         );
     }
@@ -655,8 +655,18 @@ fn power_feature_kernel_matches_f64_reference() {
     assert!(power_features(gpu, &gz, &scales, 0).is_err());
 }
 
+/// How [`check_gemm_epilogues`] runs each product.
+#[derive(Debug, Clone, Copy)]
+enum Route {
+    /// One pass of `gemm_fused_planned`, with the kernel and the split-K slices forced where
+    /// given.
+    Planned(Option<GemmKernel>, Option<usize>),
+    /// `gemm_fused_tiled`, cut into these blocks.
+    Tiled(GemmTiling),
+}
+
 /// Runs one m×k×n product shape through [`gemm_fused_planned`] with the kernel and split-K
-/// slices forced where given, for all four transposes, with and without `β·D`, and every fused
+/// slices forced where given (or cut into blocks by `gemm_fused_tiled`), for all four transposes, with and without `β·D`, and every fused
 /// epilogue — bias (per row, per column) + activation (identity, tanh, ReLU, leaky ReLU), the
 /// derivative mask read off a stored activation output, and the power `(s_j t_ij)^k` — against
 /// `gemm::gemm_fused_reference` and its derived bound (outputs poisoned first); asserts that the
@@ -664,17 +674,17 @@ fn power_feature_kernel_matches_f64_reference() {
 fn check_gemm_epilogues(
     rng: &mut Rng,
     (m, k, n): (usize, usize, usize),
-    (kernel, splits): (Option<GemmKernel>, Option<usize>),
+    route: Route,
     expect: Option<GemmPlan>,
 ) {
     use diffusion_theorems::denoisers::bottleneck::Activation;
     use diffusion_theorems::gpu::gemm::{
-        gemm_fused_planned, gemm_fused_reference, gemm_reference, gemm_tensor_core_reference, Bias,
-        Epilogue, HostProduct,
+        gemm_fused_planned, gemm_fused_reference, gemm_fused_tiled, gemm_reference,
+        gemm_tensor_core_reference, Bias, Epilogue, HostProduct,
     };
     let gpu = gpu();
     let leaky = Activation::LeakyRelu { slope: 0.2 };
-    let reference_of = if kernel == Some(GemmKernel::TensorCoresF16) {
+    let reference_of = if matches!(route, Route::Planned(Some(GemmKernel::TensorCoresF16), _)) {
         gemm_tensor_core_reference
     } else {
         gemm_fused_reference
@@ -785,19 +795,28 @@ fn check_gemm_epilogues(
                     d: addend,
                     epilogue,
                 };
-                let (out, plan) = gemm_fused_planned(gpu, &p, kernel, splits).unwrap();
-                if let Some(expect) = expect {
-                    assert_eq!(plan, expect, "{m}×{k}×{n} {name}: the plan that ran");
-                }
-                if plan.splits > 1 && matches!(epilogue, Epilogue::None) {
-                    // the partials are added in slice order, no atomics: bit-identical reruns
-                    let (again, _) = gemm_fused_planned(gpu, &p, kernel, splits).unwrap();
-                    for i in 0..m {
-                        for j in 0..n {
-                            assert_eq!(out[(i, j)].to_bits(), again[(i, j)].to_bits());
+                let (out, plan) = match route {
+                    Route::Planned(kernel, splits) => {
+                        let (out, plan) = gemm_fused_planned(gpu, &p, kernel, splits).unwrap();
+                        if let Some(expect) = expect {
+                            assert_eq!(plan, expect, "{m}×{k}×{n} {name}: the plan that ran");
                         }
+                        if plan.splits > 1 && matches!(epilogue, Epilogue::None) {
+                            // the partials are added in slice order, no atomics: bit-identical
+                            let (again, _) = gemm_fused_planned(gpu, &p, kernel, splits).unwrap();
+                            for i in 0..m {
+                                for j in 0..n {
+                                    assert_eq!(out[(i, j)].to_bits(), again[(i, j)].to_bits());
+                                }
+                            }
+                        }
+                        (out, format!("{plan:?}"))
                     }
-                }
+                    Route::Tiled(tiling) => (
+                        gemm_fused_tiled(gpu, &p, tiling).unwrap(),
+                        format!("{tiling:?}"),
+                    ),
+                };
                 let (reference, bound) = reference_of(&p).unwrap();
                 let mut worst = 0.0f64;
                 for i in 0..m {
@@ -805,14 +824,14 @@ fn check_gemm_epilogues(
                         let (g, r, e) = (out[(i, j)], reference[(i, j)], bound[(i, j)]);
                         assert!(
                             (g - r).abs() <= e,
-                            "{m}×{k}×{n} {plan:?} T=({trans_a},{trans_b}) α={alpha} {name}: \
+                            "{m}×{k}×{n} {plan} T=({trans_a},{trans_b}) α={alpha} {name}: \
                              C[{i},{j}] {g} vs {r} (bound {e})"
                         );
                         worst = worst.max((g - r).abs() / e);
                     }
                 }
                 if (trans_a, trans_b, beta) == (false, false, 0.0) {
-                    println!("{m}×{k}×{n} {plan:?} {name}: worst |gpu − f64|/bound = {worst:.3}");
+                    println!("{m}×{k}×{n} {plan} {name}: worst |gpu − f64|/bound = {worst:.3}");
                 }
             }
         }
@@ -834,7 +853,7 @@ fn gemm_epilogues_match_f64_reference() {
     let mut rng = Rng::new(0xe911, 0);
     // (17, 5, 33) and (40, 300, 7) run the tiled kernel, (130, 70, 150) the blocked one
     for shape in [(17usize, 5usize, 33usize), (40, 300, 7), (130, 70, 150)] {
-        check_gemm_epilogues(&mut rng, shape, (None, None), None);
+        check_gemm_epilogues(&mut rng, shape, Route::Planned(None, None), None);
     }
     // bad epilogues are typed errors naming the value
     let a = Mat::from_fn(3, 4, |_, _| rng.normal());
@@ -1912,7 +1931,12 @@ fn gemm_large_kernel_matches_f64_reference() {
         splits: 1,
     };
     for shape in [(130, 67, 257), (132, 68, 260), (128, 68, 257)] {
-        check_gemm_epilogues(&mut rng, shape, (Some(large.kernel), Some(1)), Some(large));
+        check_gemm_epilogues(
+            &mut rng,
+            shape,
+            Route::Planned(Some(large.kernel), Some(1)),
+            Some(large),
+        );
     }
 }
 
@@ -1931,19 +1955,123 @@ fn gemm_split_k_matches_f64_reference() {
     check_gemm_epilogues(
         &mut rng,
         (129, 1000, 131),
-        (None, Some(3)),
+        Route::Planned(None, Some(3)),
         Some(plan(GemmKernel::Blocked, 3)),
     );
     check_gemm_epilogues(
         &mut rng,
         (1, 5000, 200),
-        (None, None),
+        Route::Planned(None, None),
         Some(plan(GemmKernel::Tiled, 19)),
     );
     check_gemm_epilogues(
         &mut rng,
         (132, 200, 129),
-        (Some(GemmKernel::Large), Some(3)),
+        Route::Planned(Some(GemmKernel::Large), Some(3)),
         Some(plan(GemmKernel::Large, 3)),
     );
+}
+
+/// A product cut into blocks (`gemm_fused_tiled`, the route `gemm_fused` takes when operands
+/// exceed a storage binding) stays within the one-pass bounds of `gemm_fused_reference`: ragged
+/// blocks of C, and the inner dimension cut into slices accumulated on the GPU through `β·D`
+/// with the epilogue (its bias, scale or H cut to the block) applied by the last slice only —
+/// the rounding count at `GemmTiling` — for every epilogue, transpose and `β·D`, outputs
+/// poisoned first. k = 50 in slices of 16, 16, 16 and 2; C 23×12 in blocks of 7×5 (ragged
+/// 2×2 corner); then whole-k blocks.
+#[test]
+fn gemm_cut_into_blocks_matches_f64_reference() {
+    let mut rng = Rng::new(0x711e, 0);
+    for tiling in [
+        GemmTiling {
+            rows: 7,
+            cols: 5,
+            depth: 16,
+        },
+        GemmTiling {
+            rows: 16,
+            cols: 16,
+            depth: 50,
+        },
+    ] {
+        check_gemm_epilogues(&mut rng, (23, 50, 12), Route::Tiled(tiling), None);
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(common::config(256))]
+    /// `GemmTiling::choose` fits every operand block of an m×n×k product in one storage binding
+    /// of W words (op(A)'s `rows·depth`, op(B)'s `depth·cols`, C's, D's and H's `rows·cols`) and
+    /// every grid within `max_groups` 16-wide tiles, and cuts nothing when the whole product
+    /// already fits.
+    #[test]
+    fn gemm_tiling_fits_every_block_in_one_binding(
+        w in 256usize..1 << 20,
+        max_groups in 1usize..70_000,
+        m in 0usize..1 << 18,
+        n in 0usize..1 << 18,
+        k in 0usize..1 << 18,
+    ) {
+        let t = GemmTiling::choose(w, max_groups, (m, n, k)).unwrap();
+        proptest::prop_assert!(t.rows >= 1 && t.cols >= 1 && t.depth >= 1, "{t:?}");
+        proptest::prop_assert!(t.rows * t.depth <= w && t.depth * t.cols <= w, "{t:?}");
+        proptest::prop_assert!(t.rows * t.cols <= w, "{t:?}");
+        proptest::prop_assert!(t.rows.max(t.cols) <= 16 * max_groups, "{t:?}");
+        proptest::prop_assert!(t.depth >= k || t.depth % 16 == 0, "{t:?}");
+        let fits = m * k <= w && k * n <= w && m * n <= w && m.max(n) <= 16 * max_groups;
+        if fits && m > 0 && n > 0 && k > 0 {
+            proptest::prop_assert_eq!(t, GemmTiling { rows: m, cols: n, depth: k });
+        }
+    }
+}
+
+/// An operand larger than the adapter's storage binding (128 MiB on llvmpipe) cannot be one
+/// resident matrix (`GpuMat::upload` returns a typed `GpuLimit`), but `gemm_fused` cuts the
+/// product into blocks that fit (`GemmTiling::choose`) instead of refusing it, and the result is
+/// within the one-pass f32 bound. Sized from the adapter: A has ⌊W/1024⌋ + 100 rows of
+/// k = 1024 (W the binding in words); adapters with bindings over 256 MiB only check that such a
+/// product would be one block there, as the host matrices would take gigabytes.
+#[test]
+fn gemm_larger_than_a_storage_binding_is_cut_not_refused() {
+    use diffusion_theorems::gpu::gemm::{
+        gemm_fused, gemm_fused_reference, Epilogue, GpuMat, HostProduct,
+    };
+    let gpu = gpu();
+    let words = (gpu.max_binding_bytes() / 4) as usize;
+    let k = 1024;
+    let (m, n) = (words / k + 100, 3);
+    let tiling = GemmTiling::choose(
+        words,
+        gpu.limits().max_compute_workgroups_per_dimension as usize,
+        (m, n, k),
+    )
+    .unwrap();
+    assert!(tiling.rows < m && tiling.depth == k, "{tiling:?}");
+    if words > 1 << 26 {
+        println!("binding of {words} words: skipping the {m}×{k} operand");
+        return;
+    }
+    let mut rng = Rng::new(0xb16a, 0);
+    let a = Mat::from_fn(m, k, |_, _| rng.normal());
+    let b = Mat::from_fn(k, n, |_, _| rng.normal());
+    let refused = GpuMat::upload(gpu, "A", &a).err().unwrap();
+    assert!(refused.to_string().contains("binding limit"), "{refused}");
+    let p = HostProduct {
+        a: &a,
+        trans_a: false,
+        b: &b,
+        trans_b: false,
+        alpha: 1.0,
+        beta: 0.0,
+        d: None,
+        epilogue: Epilogue::None,
+    };
+    let out = gemm_fused(gpu, &p).unwrap();
+    let (reference, bound) = gemm_fused_reference(&p).unwrap();
+    for i in 0..m {
+        for j in 0..n {
+            let (g, r, e) = (out[(i, j)], reference[(i, j)], bound[(i, j)]);
+            assert!((g - r).abs() <= e, "C[{i},{j}] {g} vs {r} (bound {e})");
+        }
+    }
 }
