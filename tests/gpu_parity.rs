@@ -2017,7 +2017,7 @@ proptest::proptest! {
         proptest::prop_assert!(t.rows * t.depth <= w && t.depth * t.cols <= w, "{t:?}");
         proptest::prop_assert!(t.rows * t.cols <= w, "{t:?}");
         proptest::prop_assert!(t.rows.max(t.cols) <= 16 * max_groups, "{t:?}");
-        proptest::prop_assert!(t.depth >= k || t.depth % 16 == 0, "{t:?}");
+        proptest::prop_assert!(t.depth >= k || t.depth.is_multiple_of(16), "{t:?}");
         let fits = m * k <= w && k * n <= w && m * n <= w && m.max(n) <= 16 * max_groups;
         if fits && m > 0 && n > 0 && k > 0 {
             proptest::prop_assert_eq!(t, GemmTiling { rows: m, cols: n, depth: k });
