@@ -3,12 +3,12 @@
 
 use super::{chunks, Runner, Scale, Workload};
 use crate::denoisers::bottleneck::Activation;
-use crate::diffusion::samplers::step_coefficients;
 use crate::diffusion::Schedule;
 use crate::error::{Error, Result};
+use crate::gpu::ddim::AffineStep;
 use crate::gpu::dense::{DenseConfig, DenseTrainer};
 use crate::gpu::empirical::GpuEmpirical;
-use crate::gpu::gemm::{product, run_products, Bias, Epilogue, GemmKernel, GpuMat, Product};
+use crate::gpu::gemm::{product, run_products, GemmKernel, GpuMat, Product};
 use crate::gpu::mlp::AdamConfig;
 use crate::gpu::{gmm, power_features, rowwise, Gpu};
 use crate::linalg::Mat;
@@ -576,15 +576,12 @@ impl DdimAffine {
         }
     }
 
-    /// `(k_ℓ, a_ℓ/α_ℓ, a_ℓ)` for ℓ = L, …, 1 on the VP cosine schedule with t_max = 0.99.
-    fn coefficients(&self) -> Result<Vec<(f64, f64, f64)>> {
+    /// The steps ℓ = L, …, 1 on the VP cosine schedule with t_max = 0.99.
+    fn coefficients(&self) -> Result<Vec<AffineStep>> {
         let schedule = Schedule::vp_cosine(0.99, self.steps)?;
         Ok((1..=self.steps)
             .rev()
-            .map(|l| {
-                let (k, a, _) = step_coefficients(&schedule, l, false);
-                (k, a / schedule.alpha(l), a)
-            })
+            .map(|l| AffineStep::at(&schedule, l))
             .collect())
     }
 
@@ -616,13 +613,13 @@ impl Workload for DdimAffine {
         let b = random_host((1, d), 10, 1.0);
         let steps = coefficients
             .iter()
-            .map(|&(k, a_over_alpha, a)| {
+            .map(|&step| {
                 let bias = GpuMat::upload(
                     gpu,
                     "bench a_l b",
-                    &Mat::from_fn(1, d, |_, j| a * b[(0, j)]),
+                    &Mat::from_fn(1, d, |_, j| step.a * b[(0, j)]),
                 )?;
-                Ok((k as f32, a_over_alpha as f32, bias))
+                Ok((step, bias))
             })
             .collect::<Result<Vec<_>>>()?;
         let states = [
@@ -633,16 +630,9 @@ impl Workload for DdimAffine {
             let products = steps
                 .iter()
                 .enumerate()
-                .map(|(i, (k, a_over_alpha, bias))| {
+                .map(|(i, (step, bias))| {
                     let (x, next) = (&states[i % 2], &states[1 - i % 2]);
-                    Product::new((x, false), (&w, true), next)
-                        .scaled(*a_over_alpha)
-                        .plus(*k, x)
-                        .with(Epilogue::Activation {
-                            bias: Bias::PerColumn(bias),
-                            activation: Activation::Identity,
-                        })
-                        .prepare(gpu)
+                    step.product(x, &w, bias, next).prepare(gpu)
                 })
                 .collect::<Result<Vec<_>>>()?;
             run_products(gpu, &products, 1)
@@ -655,10 +645,10 @@ impl Workload for DdimAffine {
         let start = random_host((self.n, self.d), 11, 1.0);
         Some(runner(move || {
             let mut x = start.clone();
-            for &(k, a_over_alpha, a) in &coefficients {
+            for step in &coefficients {
                 let xw = &x * w.transpose();
                 x = Mat::from_fn(x.nrows(), x.ncols(), |i, j| {
-                    k * x[(i, j)] + a_over_alpha * xw[(i, j)] + a * b[(0, j)]
+                    step.k * x[(i, j)] + step.a_over_alpha * xw[(i, j)] + step.a * b[(0, j)]
                 });
             }
             std::hint::black_box(x);

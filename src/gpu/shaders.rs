@@ -81,12 +81,6 @@ pub const JVP_GMM: Shader = Shader {
     sources: &[DENOISER_JVP],
 };
 
-/// One DDIM step with an affine denoiser for a batch of states (`gpu/ddim.wgsl`).
-pub const DDIM_AFFINE_STEP: Shader = Shader {
-    entry_point: "ddim_affine_step",
-    sources: &[("ddim.wgsl", include_str!("../../gpu/ddim.wgsl"))],
-};
-
 const GEMM_EPILOGUE: (&str, &str) = (
     "gemm_epilogue.wgsl",
     include_str!("../../gpu/gemm_epilogue.wgsl"),
@@ -257,7 +251,6 @@ pub const ALL: &[Shader] = &[
     JVP_POWER_MAP,
     JVP_MLP,
     JVP_GMM,
-    DDIM_AFFINE_STEP,
     GEMM,
     GEMM_BLOCKED,
     GEMM_LARGE,
