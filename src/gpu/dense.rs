@@ -1026,35 +1026,44 @@ impl<'g> DenseTrainer<'g> {
         on_epoch: &mut dyn FnMut(usize, f64),
     ) -> Result<Vec<f64>> {
         check_alpha_sigma(alpha, sigma)?;
+        // The products and dispatches depend only on the batch slots' buffers: prepared once,
+        // replayed every epoch after the permutation, gather and Adam uniforms are rewritten.
+        let products: Vec<Vec<PreparedProduct>> = (0..self.slots.len())
+            .map(|slot| self.products(slot))
+            .collect::<Result<_>>()?;
+        let mut specs: Vec<Spec> = Vec::new();
+        for (slot, p) in products.iter().enumerate() {
+            specs.extend(self.batch_specs(slot, p, true));
+        }
+        specs.push((
+            &shaders::MLP_SUM,
+            vec![&self.sum_params, &self.row_sq, &self.loss],
+            [1, 1, 1],
+        ));
+        let (mut epoch, mut step) = (self.epoch, self.step);
         let mut losses = Vec::with_capacity(epochs);
-        for _ in 0..epochs {
-            let epoch = self.epoch;
+        let mut run_epoch = || -> Result<()> {
             stream_id(epoch, 2)?;
             self.write_epoch(epoch, alpha, sigma)?;
             for slot in 0..self.slots.len() {
-                self.write_adam(slot, self.step + 1 + slot as u64);
+                self.write_adam(slot, step + 1 + slot as u64);
             }
-            let products: Vec<Vec<PreparedProduct>> = (0..self.slots.len())
-                .map(|slot| self.products(slot))
-                .collect::<Result<_>>()?;
-            let mut specs: Vec<Spec> = Vec::new();
-            for (slot, p) in products.iter().enumerate() {
-                specs.extend(self.batch_specs(slot, p, true));
-            }
-            specs.push((
-                &shaders::MLP_SUM,
-                vec![&self.sum_params, &self.row_sq, &self.loss],
-                [1, 1, 1],
-            ));
             self.run(&specs)?;
             let total: Vec<f32> = self.gpu.read(&self.loss, 1)?;
             let loss = f64::from(total[0]) / self.samples as f64;
-            self.step += self.slots.len() as u64;
-            self.epoch += 1;
             on_epoch(epoch as usize, loss);
+            step += self.slots.len() as u64;
+            epoch += 1;
             losses.push(loss);
-        }
-        Ok(losses)
+            Ok(())
+        };
+        let outcome = (0..epochs).try_for_each(|_| run_epoch());
+        drop(specs);
+        drop(products);
+        // Counts advance by the epochs that completed, also when a later one failed.
+        self.epoch = epoch;
+        self.step = step;
+        outcome.map(|()| losses)
     }
 
     /// One Adam step on batch `batch` of epoch `epoch`'s permutation and noise — the step

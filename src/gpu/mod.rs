@@ -299,8 +299,8 @@ impl Gpu {
     /// anything else can run (split-K's partial sums, written by a product's first dispatch and
     /// consumed by its second). Dispatches on the one queue never interleave across
     /// submissions, and wgpu orders those within one, so sharing is safe; it spares each product
-    /// a fresh buffer and its upload (the dense trainer re-prepares ~50 MB of split-K partials
-    /// every epoch at d = 12288, h = 1000). Grown, never shrunk; a grown buffer replaces the
+    /// a fresh buffer and its upload (~50 MB of split-K partials for the dense trainer's
+    /// products at d = 12288, h = 1000, and the GEMM of each DDIM step). Grown, never shrunk; a grown buffer replaces the
     /// old one for later callers while earlier holders keep theirs.
     pub fn scratch(&self, n_words: usize) -> Result<wgpu::Buffer> {
         let bytes = (n_words.max(1) * 4) as u64;
