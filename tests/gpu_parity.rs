@@ -131,16 +131,7 @@ fn gemm_on_tensor_cores_is_within_the_f16_bound() {
     let a = Mat::from_fn(96, 200, |_, _| rng.normal());
     let b = Mat::from_fn(200, 80, |_, _| rng.normal());
     let (exact, f32_bound) = gemm_reference(&a, false, &b, false, 1.0, 0.0, None).unwrap();
-    let p = diffusion_theorems::gpu::gemm::HostProduct {
-        a: &a,
-        trans_a: false,
-        b: &b,
-        trans_b: false,
-        alpha: 1.0,
-        beta: 0.0,
-        d: None,
-        epilogue: diffusion_theorems::gpu::gemm::Epilogue::None,
-    };
+    let p = diffusion_theorems::gpu::gemm::HostProduct::new((&a, false), (&b, false));
     let (out, _) = gemm_fused_planned(gpu, &p, Some(tensor_cores), None).unwrap();
     let beyond_f32 = (0..96)
         .flat_map(|i| (0..80).map(move |j| (i, j)))
@@ -448,15 +439,12 @@ fn gemm_kernel_matches_f64_reference() {
                 let out = gemm(gpu, &a, trans_a, &b, trans_b, alpha, beta, addend).unwrap();
                 let (reference, bound) =
                     gemm_reference(&a, trans_a, &b, trans_b, alpha, beta, addend).unwrap();
-                for i in 0..m {
-                    for j in 0..n {
-                        let (g, r, e) = (out[(i, j)], reference[(i, j)], bound[(i, j)]);
-                        assert!(
-                            (g - r).abs() <= e,
-                            "{m}×{k}×{n} T=({trans_a},{trans_b}) α={alpha}: C[{i},{j}] {g} vs {r} (bound {e})"
-                        );
-                    }
-                }
+                assert_within_bound(
+                    &format!("{m}×{k}×{n} T=({trans_a},{trans_b}) α={alpha}: C"),
+                    &out,
+                    &reference,
+                    &bound,
+                );
             }
         }
     }
@@ -480,6 +468,23 @@ fn random_operands(
         Mat::from_fn(a_shape.0, a_shape.1, |_, _| rng.normal()),
         Mat::from_fn(b_shape.0, b_shape.1, |_, _| rng.normal()),
     )
+}
+
+/// Asserts `|got − reference| ≤ bound` elementwise (naming `what` and the entry that fails) and
+/// returns the largest `|got − reference|/bound`.
+fn assert_within_bound(what: &str, got: &Mat, reference: &Mat, bound: &Mat) -> f64 {
+    let mut worst = 0.0f64;
+    for i in 0..got.nrows() {
+        for j in 0..got.ncols() {
+            let (g, r, e) = (got[(i, j)], reference[(i, j)], bound[(i, j)]);
+            assert!(
+                (g - r).abs() <= e,
+                "{what}: [{i},{j}] {g} vs {r} (bound {e})"
+            );
+            worst = worst.max((g - r).abs() / e);
+        }
+    }
+    worst
 }
 
 fn mlp_batch(rng: &mut Rng, m: usize, n: usize) -> diffusion_theorems::gpu::mlp::Batch {
@@ -818,18 +823,12 @@ fn check_gemm_epilogues(
                     ),
                 };
                 let (reference, bound) = reference_of(&p).unwrap();
-                let mut worst = 0.0f64;
-                for i in 0..m {
-                    for j in 0..n {
-                        let (g, r, e) = (out[(i, j)], reference[(i, j)], bound[(i, j)]);
-                        assert!(
-                            (g - r).abs() <= e,
-                            "{m}×{k}×{n} {plan} T=({trans_a},{trans_b}) α={alpha} {name}: \
-                             C[{i},{j}] {g} vs {r} (bound {e})"
-                        );
-                        worst = worst.max((g - r).abs() / e);
-                    }
-                }
+                let worst = assert_within_bound(
+                    &format!("{m}×{k}×{n} {plan} T=({trans_a},{trans_b}) α={alpha} {name}: C"),
+                    &out,
+                    &reference,
+                    &bound,
+                );
                 if (trans_a, trans_b, beta) == (false, false, 0.0) {
                     println!("{m}×{k}×{n} {plan} {name}: worst |gpu − f64|/bound = {worst:.3}");
                 }
@@ -859,16 +858,7 @@ fn gemm_epilogues_match_f64_reference() {
     let a = Mat::from_fn(3, 4, |_, _| rng.normal());
     let b = Mat::from_fn(4, 5, |_, _| rng.normal());
     let wrong = Mat::from_fn(1, 3, |_, _| 1.0);
-    let base = HostProduct {
-        a: &a,
-        trans_a: false,
-        b: &b,
-        trans_b: false,
-        alpha: 1.0,
-        beta: 0.0,
-        d: None,
-        epilogue: Epilogue::None,
-    };
+    let base = HostProduct::new((&a, false), (&b, false));
     let bad = |epilogue| HostProduct { epilogue, ..base };
     let e = gemm_fused(
         gpu,
@@ -1246,19 +1236,7 @@ fn dense_trainer_reduces_loss_and_predicts() {
     let y_bound = Mat::from_fn(7, 10, |i, j| U * y[(i, j)].abs());
     let params = trainer.parameters().unwrap();
     let reference = batch_reference(&params, activation, &y, &y, &y_bound).unwrap();
-    for i in 0..7 {
-        for j in 0..10 {
-            let (g, r, e) = (
-                got[(i, j)],
-                reference.x_hat[(i, j)],
-                reference.x_hat_bound[(i, j)],
-            );
-            assert!(
-                (g - r).abs() <= e,
-                "predict[{i},{j}] {g} vs {r} (bound {e})"
-            );
-        }
-    }
+    assert_within_bound("predict", &got, &reference.x_hat, &reference.x_hat_bound);
     // in place: y is read by the first product only, then overwritten by the second
     trainer.predict(&gy, &gy).unwrap();
     assert_eq!(gy.download(gpu).unwrap(), got);
@@ -2033,9 +2011,7 @@ proptest::proptest! {
 /// product would be one block there, as the host matrices would take gigabytes.
 #[test]
 fn gemm_larger_than_a_storage_binding_is_cut_not_refused() {
-    use diffusion_theorems::gpu::gemm::{
-        gemm_fused, gemm_fused_reference, Epilogue, GpuMat, HostProduct,
-    };
+    use diffusion_theorems::gpu::gemm::{gemm_fused, gemm_fused_reference, GpuMat, HostProduct};
     let gpu = gpu();
     let words = (gpu.max_binding_bytes() / 4) as usize;
     let k = 1024;
@@ -2056,22 +2032,8 @@ fn gemm_larger_than_a_storage_binding_is_cut_not_refused() {
     let b = Mat::from_fn(k, n, |_, _| rng.normal());
     let refused = GpuMat::upload(gpu, "A", &a).err().unwrap();
     assert!(refused.to_string().contains("binding limit"), "{refused}");
-    let p = HostProduct {
-        a: &a,
-        trans_a: false,
-        b: &b,
-        trans_b: false,
-        alpha: 1.0,
-        beta: 0.0,
-        d: None,
-        epilogue: Epilogue::None,
-    };
+    let p = HostProduct::new((&a, false), (&b, false));
     let out = gemm_fused(gpu, &p).unwrap();
     let (reference, bound) = gemm_fused_reference(&p).unwrap();
-    for i in 0..m {
-        for j in 0..n {
-            let (g, r, e) = (out[(i, j)], reference[(i, j)], bound[(i, j)]);
-            assert!((g - r).abs() <= e, "C[{i},{j}] {g} vs {r} (bound {e})");
-        }
-    }
+    assert_within_bound("C", &out, &reference, &bound);
 }

@@ -912,6 +912,22 @@ pub struct HostProduct<'a> {
     pub epilogue: Epilogue<&'a Mat>,
 }
 
+impl<'a> HostProduct<'a> {
+    /// `C = op(A)·op(B)`: α = 1, β = 0, no D, no epilogue (struct update syntax sets the rest).
+    pub fn new((a, trans_a): (&'a Mat, bool), (b, trans_b): (&'a Mat, bool)) -> Self {
+        Self {
+            a,
+            trans_a,
+            b,
+            trans_b,
+            alpha: 1.0,
+            beta: 0.0,
+            d: None,
+            epilogue: Epilogue::None,
+        }
+    }
+}
+
 /// Runs one [`HostProduct`] on the GPU: uploads the operands (rounded to f32), runs the
 /// automatic [`GemmPlan`] into a poisoned C and downloads C; a product whose operands exceed
 /// the adapter's storage binding or grid limits is cut into blocks that fit
@@ -1230,14 +1246,10 @@ pub fn gemm(
     gemm_fused(
         gpu,
         &HostProduct {
-            a,
-            trans_a,
-            b,
-            trans_b,
             alpha,
             beta,
             d,
-            epilogue: Epilogue::None,
+            ..HostProduct::new((a, trans_a), (b, trans_b))
         },
     )
 }
@@ -1464,13 +1476,9 @@ pub fn gemm_reference(
     d: Option<&Mat>,
 ) -> Result<(Mat, Mat)> {
     gemm_fused_reference(&HostProduct {
-        a,
-        trans_a,
-        b,
-        trans_b,
         alpha,
         beta,
         d,
-        epilogue: Epilogue::None,
+        ..HostProduct::new((a, trans_a), (b, trans_b))
     })
 }
