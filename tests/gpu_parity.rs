@@ -358,6 +358,18 @@ fn kernels_refuse_bad_input_with_typed_errors() {
         PhiloxStream::new(0, 0)
     )
     .is_err());
+    // d = 16: 5 Philox blocks per sample, so 900 million samples overrun the u32 counter
+    let wide = random_gmm(&mut rng, 16, 1).unwrap();
+    let e = monte_carlo::mc_posterior_mean(
+        gpu,
+        &wide,
+        &Mat::zeros(1, 16),
+        1.0,
+        900_000_000,
+        PhiloxStream::new(0, 0),
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("900000000"), "{e}");
     let big = random_gmm(&mut rng, 17, 1).unwrap();
     assert!(monte_carlo::mc_posterior_mean(
         gpu,

@@ -70,6 +70,18 @@ fn check(target: &GaussianMixture, queries: &Mat, sigma: f64, n_samples: u32) ->
             reason: "must be at least 1, got 0".into(),
         });
     }
+    // The kernel numbers a sample's Philox blocks `j·b, …, j·b + b − 1` (b blocks per sample)
+    // in u32: past 2³² they would wrap onto earlier samples' blocks and silently reuse them.
+    let blocks = u64::from(n_samples) * blocks_per_sample(d);
+    if blocks > 1 << 32 {
+        return Err(Error::InvalidArgument {
+            what: "n_samples".into(),
+            reason: format!(
+                "{n_samples} samples of dimension {d} need {blocks} Philox blocks per query, over \
+                 the kernel's 2³² block counter"
+            ),
+        });
+    }
     linalg::ensure_finite_mat("queries", queries)
 }
 
@@ -187,7 +199,8 @@ pub fn mc_posterior_mean_reference(
 /// The estimate for every row of `queries` (Q×d, d ≤ 16) from `n_samples` prior draws of
 /// `stream`, on the GPU: workgroup (c, q) draws samples `[c·G, (c+1)·G)` for query q
 /// (G = [`SAMPLES_PER_GROUP`]); the groups' partial sums are merged here in f64; queries are
-/// tiled over the dispatch and binding limits.
+/// tiled over the dispatch and binding limits. A typed error when the draws need more than
+/// 2³² Philox blocks per query (`n_samples·(1 + ⌈d/4⌉)`: the kernel's block counter is u32).
 pub fn mc_posterior_mean(
     gpu: &Gpu,
     target: &GaussianMixture,
