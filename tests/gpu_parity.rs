@@ -1968,7 +1968,7 @@ fn gemm_split_k_matches_f64_reference() {
 /// with the epilogue (its bias, scale or H cut to the block) applied by the last slice only —
 /// the rounding count at `GemmTiling` — for every epilogue, transpose and `β·D`, outputs
 /// poisoned first. k = 50 in slices of 16, 16, 16 and 2; C 23×12 in blocks of 7×5 (ragged
-/// 2×2 corner); then whole-k blocks.
+/// 2×2 corner); then whole-k blocks. A zero block size is a typed error naming it.
 #[test]
 fn gemm_cut_into_blocks_matches_f64_reference() {
     let mut rng = Rng::new(0x711e, 0);
@@ -1986,6 +1986,18 @@ fn gemm_cut_into_blocks_matches_f64_reference() {
     ] {
         check_gemm_epilogues(&mut rng, (23, 50, 12), Route::Tiled(tiling), None);
     }
+    let a = Mat::from_fn(3, 4, |_, _| rng.normal());
+    let e = diffusion_theorems::gpu::gemm::gemm_fused_tiled(
+        gpu(),
+        &diffusion_theorems::gpu::gemm::HostProduct::new((&a, false), (&a, true)),
+        GemmTiling {
+            rows: 2,
+            cols: 0,
+            depth: 16,
+        },
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("cols"), "{e}");
 }
 
 proptest::proptest! {
