@@ -365,25 +365,9 @@ pub fn table(report: &BenchReport) -> String {
     s
 }
 
-/// Splits `total` items into consecutive chunks of at most `per_chunk` (≥ 1): `(start, len)`.
-pub fn chunks(total: usize, per_chunk: usize) -> Vec<(usize, usize)> {
-    let per = per_chunk.max(1);
-    (0..total)
-        .step_by(per)
-        .map(|s| (s, per.min(total - s)))
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
-    use super::{chunks, median};
-
-    #[test]
-    fn chunks_cover_everything_once() {
-        assert_eq!(chunks(10, 4), vec![(0, 4), (4, 4), (8, 2)]);
-        assert_eq!(chunks(3, 5), vec![(0, 3)]);
-        assert!(chunks(0, 5).is_empty());
-    }
+    use super::median;
 
     #[test]
     fn median_of_odd_and_even_counts() {

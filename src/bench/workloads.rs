@@ -1,7 +1,7 @@
 //! The workloads of `diffusion-theorems bench` and of the criterion benches, each with its FLOP
 //! count and minimal bytes (f32 = 4 bytes; a multiply-add counts 2 FLOPs).
 
-use super::{chunks, Runner, Scale, Workload};
+use super::{Runner, Scale, Workload};
 use crate::denoisers::bottleneck::Activation;
 use crate::diffusion::Schedule;
 use crate::error::{Error, Result};
@@ -10,7 +10,7 @@ use crate::gpu::dense::{DenseConfig, DenseTrainer};
 use crate::gpu::empirical::GpuEmpirical;
 use crate::gpu::gemm::{product, run_products, GemmKernel, GpuMat, Product};
 use crate::gpu::mlp::AdamConfig;
-use crate::gpu::{gmm, power_features, rowwise, Gpu};
+use crate::gpu::{chunks, gmm, power_features, rowwise, Gpu};
 use crate::linalg::Mat;
 use crate::rng::{PhiloxStream, Rng};
 use crate::targets::GaussianMixture;

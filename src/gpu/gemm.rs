@@ -43,7 +43,7 @@
 
 use super::gmm::F32_UNIT_ROUNDOFF as U;
 use super::shaders::Shader;
-use super::{shaders, Gpu, Job};
+use super::{chunks, shaders, Gpu, Job};
 use crate::denoisers::bottleneck::Activation;
 use crate::error::{Error, Result};
 use crate::linalg::{self, Mat};
@@ -1015,13 +1015,6 @@ impl GemmTiling {
     }
 }
 
-/// `(start, length)` of the consecutive pieces of at most `per` that cover `0..total`.
-fn pieces(total: usize, per: usize) -> impl Iterator<Item = (usize, usize)> {
-    (0..total)
-        .step_by(per.max(1))
-        .map(move |start| (start, per.min(total - start)))
-}
-
 /// [`gemm_fused`] with the cut given ([`GemmTiling`]): tests force small blocks to run the cut
 /// products on matrices that fit any adapter. Blocks of C run one submission each (every
 /// slice of the inner dimension recorded in order), are downloaded and placed in C. Errors
@@ -1051,11 +1044,11 @@ pub fn gemm_fused_tiled(gpu: &Gpu, p: &HostProduct, tiling: GemmTiling) -> Resul
     let slices: Vec<(usize, usize)> = if k == 0 {
         vec![(0, 0)]
     } else {
-        pieces(k, tiling.depth).collect()
+        chunks(k, tiling.depth)
     };
     let mut c = Mat::zeros(m, n);
-    for rows in pieces(m, tiling.rows) {
-        for cols in pieces(n, tiling.cols) {
+    for rows in chunks(m, tiling.rows) {
+        for cols in chunks(n, tiling.cols) {
             let block = gemm_block(gpu, p, rows, cols, &slices)?;
             c.as_mut()
                 .submatrix_mut(rows.0, cols.0, rows.1, cols.1)

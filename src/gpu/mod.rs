@@ -576,9 +576,26 @@ pub fn grid_for(n_groups: u32, max_per_dim: u32) -> [u32; 3] {
     }
 }
 
+/// Splits `total` items into consecutive chunks of at most `per_chunk` (≥ 1): `(start, len)`
+/// (the row, column and depth blocks of a tiled product, a benchmark's tiles).
+pub fn chunks(total: usize, per_chunk: usize) -> Vec<(usize, usize)> {
+    let per = per_chunk.max(1);
+    (0..total)
+        .step_by(per)
+        .map(|s| (s, per.min(total - s)))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
-    use super::grid_for;
+    use super::{chunks, grid_for};
+
+    #[test]
+    fn chunks_cover_everything_once() {
+        assert_eq!(chunks(10, 4), vec![(0, 4), (4, 4), (8, 2)]);
+        assert_eq!(chunks(3, 5), vec![(0, 3)]);
+        assert!(chunks(0, 5).is_empty());
+    }
 
     #[test]
     fn grid_covers_more_groups_than_one_dimension_allows() {
