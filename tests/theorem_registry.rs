@@ -39,6 +39,9 @@ fn appendix_lists_every_registered_theorem_and_reported_claim() {
             cases: 3,
             max_residual: 1.5e-12,
             tolerance: 2e-11,
+            tolerance_kind: "derived".into(),
+            planted_variant: "σ for σ²".into(),
+            power: 4.0,
             backend: "cpu-f64".into(),
             passed: true,
         }],
@@ -52,7 +55,7 @@ fn appendix_lists_every_registered_theorem_and_reported_claim() {
             "{} missing from markdown",
             e.id
         );
-        for (file, name) in &e.tests {
+        for registry::ListedTest { file, name, .. } in &e.tests {
             assert!(
                 markdown.contains(&format!("{file}::{name}")),
                 "{file}::{name} missing"
@@ -65,5 +68,76 @@ fn appendix_lists_every_registered_theorem_and_reported_claim() {
         }
     }
     assert!(markdown.contains("9.9.9 (commit abc1234)") && markdown.contains("1.500e-12"));
+    assert!(markdown.contains("| derived | σ for σ² | 4.000e0 |"));
     assert!(latex.contains("50\\% of a\\_b") && latex.contains("test\\_adapter \\& co"));
+}
+
+/// Status is computed, never written: a failing verify row prints FAILS whatever the tests say;
+/// a counterexample counts only with its positive control; without a report the status says so.
+#[test]
+fn status_is_derived_from_rows_and_test_roles() {
+    use diffusion_theorems::report::appendix::{status_text, ReadReport, ReportedClaim};
+    use registry::{ListedTest, Role, Status, TheoremEntry};
+    let listed = |name: &str, role| ListedTest {
+        file: "tests/x.rs".into(),
+        name: name.into(),
+        role,
+    };
+    let mut entry = TheoremEntry {
+        id: "x".into(),
+        title: "t".into(),
+        source: "s".into(),
+        tests: vec![listed("plain", None)],
+    };
+    assert_eq!(entry.status(Some(true)), Status::Holds);
+    assert_eq!(entry.status(Some(false)), Status::Fails);
+    entry
+        .tests
+        .push(listed("fails", Some(Role::Counterexample)));
+    assert_eq!(
+        entry.status(Some(true)),
+        Status::Holds,
+        "no control: not shown"
+    );
+    entry.tests.push(listed("control", Some(Role::Control)));
+    assert_eq!(entry.status(Some(true)), Status::Counterexample);
+    entry.tests.push(listed("repaired", Some(Role::Repair)));
+    assert_eq!(entry.status(Some(true)), Status::HoldsWithRepair);
+    assert_eq!(entry.status(Some(false)), Status::Fails);
+    let row = |passed, power| ReportedClaim {
+        theorem: "x".into(),
+        claim: "c".into(),
+        cases: 1,
+        max_residual: 0.0,
+        tolerance: 1.0,
+        tolerance_kind: "derived".into(),
+        planted_variant: "p".into(),
+        power,
+        backend: "cpu-f64".into(),
+        passed,
+    };
+    let report = |verdicts| ReadReport {
+        version: "0".into(),
+        commit: None,
+        adapter: "a".into(),
+        verdicts,
+    };
+    assert_eq!(
+        status_text(&entry, Some(&report(vec![row(true, 3.0)]))),
+        "holds-with-repair"
+    );
+    assert_eq!(
+        status_text(&entry, Some(&report(vec![row(false, 3.0)]))),
+        "FAILS"
+    );
+    assert_eq!(
+        status_text(&entry, Some(&report(vec![row(true, 0.5)]))),
+        "FAILS",
+        "a row without power proves nothing"
+    );
+    assert_eq!(status_text(&entry, Some(&report(vec![]))), "FAILS");
+    assert_eq!(
+        status_text(&entry, None),
+        "holds-with-repair (unverified: no report)"
+    );
 }

@@ -1,9 +1,13 @@
 //! The citable appendix: one row per theorem of the registry (`theorems/<id>.md`) with its
 //! statement, source, status and verifying tests, and — when a `verify` report exists — the
-//! residuals, tolerances and backend of every claim and the crate version and commit it was
-//! verified with. Printed by `diffusion-theorems appendix --format latex|markdown`.
+//! residuals, tolerances (with their derived/calibrated label), power against the planted
+//! variant and backend of every claim and the crate version and commit it was verified with.
+//!
+//! The status column is computed ([`TheoremEntry::status`]): from the roles of the listed tests
+//! and, when a report is given, from the theorem's rows in it — a failing row prints `FAILS`.
+//! Without a report it is suffixed "(unverified: no report)". Printed by `diffusion-theorems appendix --format latex|markdown`.
 
-use super::registry::{parse_entry, TheoremEntry, THEOREM_IDS};
+use super::registry::{parse_entry, ListedTest, TheoremEntry, THEOREM_IDS};
 use crate::error::Result;
 use serde::Deserialize;
 use std::path::Path;
@@ -30,6 +34,12 @@ pub struct ReportedClaim {
     pub max_residual: f64,
     /// Its tolerance.
     pub tolerance: f64,
+    /// `derived` or `calibrated`.
+    pub tolerance_kind: String,
+    /// The planted wrong variant the check ran on.
+    pub planted_variant: String,
+    /// The planted variant's residual/tolerance (> 1: rejected).
+    pub power: f64,
     /// `cpu-f64` or the adapter.
     pub backend: String,
     /// PASS.
@@ -71,6 +81,35 @@ pub fn entries(root: &Path) -> Result<(Vec<TheoremEntry>, Vec<&'static str>)> {
     Ok((found, missing))
 }
 
+/// The status text of `entry` given the report: derived from the theorem's rows when a report
+/// is given (no row, or a failing one, gives `FAILS`), from the listed tests alone otherwise.
+pub fn status_text(entry: &TheoremEntry, report: Option<&ReadReport>) -> String {
+    match report {
+        Some(r) => {
+            let rows: Vec<&ReportedClaim> = r
+                .verdicts
+                .iter()
+                .filter(|c| c.theorem == entry.id)
+                .collect();
+            let passed = !rows.is_empty() && rows.iter().all(|c| c.passed && c.power > 1.0);
+            entry.status(Some(passed)).label().to_string()
+        }
+        None => format!("{} (unverified: no report)", entry.status(None).label()),
+    }
+}
+
+fn cite(t: &ListedTest) -> String {
+    match t.role {
+        Some(role) => format!(
+            "{}::{} [{}]",
+            t.file,
+            t.name,
+            format!("{role:?}").to_lowercase()
+        ),
+        None => format!("{}::{}", t.file, t.name),
+    }
+}
+
 fn latex_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
@@ -110,30 +149,32 @@ pub fn appendix(root: &Path, report: Option<&ReadReport>, format: Format) -> Res
             out.push_str("| theorem | statement | source | status | verifying tests |\n");
             out.push_str("|---|---|---|---|---|\n");
             for e in &found {
-                let tests: Vec<String> =
-                    e.tests.iter().map(|(f, n)| format!("`{f}::{n}`")).collect();
+                let tests: Vec<String> = e.tests.iter().map(|t| format!("`{}`", cite(t))).collect();
                 out.push_str(&format!(
                     "| `{}` | {} | {} | {} | {} |\n",
                     e.id,
                     markdown_escape(&e.title),
                     markdown_escape(&e.source),
-                    e.status,
+                    status_text(e, report),
                     tests.join("<br>")
                 ));
             }
             if let Some(r) = report {
                 out.push_str(&format!(
-                    "\nClaims {}.\n\n| theorem | claim | cases | max residual | tolerance | backend | result |\n|---|---|---|---|---|---|---|\n",
+                    "\nClaims {}.\n\n| theorem | claim | cases | max residual | tolerance | tolerance kind | planted variant | power | backend | result |\n|---|---|---|---|---|---|---|---|---|---|\n",
                     provenance.clone().unwrap_or_default()
                 ));
                 for c in &r.verdicts {
                     out.push_str(&format!(
-                        "| `{}` | {} | {} | {:.3e} | {:.3e} | {} | {} |\n",
+                        "| `{}` | {} | {} | {:.3e} | {:.3e} | {} | {} | {:.3e} | {} | {} |\n",
                         c.theorem,
                         markdown_escape(&c.claim),
                         c.cases,
                         c.max_residual,
                         c.tolerance,
+                        c.tolerance_kind,
+                        markdown_escape(&c.planted_variant),
+                        c.power,
                         markdown_escape(&c.backend),
                         if c.passed { "PASS" } else { "FAIL" }
                     ));
@@ -155,32 +196,35 @@ pub fn appendix(root: &Path, report: Option<&ReadReport>, format: Format) -> Res
                 let tests: Vec<String> = e
                     .tests
                     .iter()
-                    .map(|(f, n)| format!("\\texttt{{{}::{}}}", latex_escape(f), latex_escape(n)))
+                    .map(|t| format!("\\texttt{{{}}}", latex_escape(&cite(t))))
                     .collect();
                 out.push_str(&format!(
                     "\\texttt{{{}}} & {} & {} & {} & {} \\\\\n",
                     latex_escape(&e.id),
                     latex_escape(&e.title),
                     latex_escape(&e.source),
-                    latex_escape(&e.status),
+                    latex_escape(&status_text(e, report)),
                     tests.join("\\newline ")
                 ));
             }
             out.push_str("\\end{longtable}\n");
             if let Some(r) = report {
                 out.push_str(&format!(
-                    "\n% Claims {}.\n\\begin{{longtable}}{{p{{0.14\\linewidth}}p{{0.40\\linewidth}}rrrp{{0.12\\linewidth}}l}}\n",
+                    "\n% Claims {}.\n\\begin{{longtable}}{{p{{0.12\\linewidth}}p{{0.26\\linewidth}}rrrlp{{0.16\\linewidth}}rp{{0.10\\linewidth}}l}}\n",
                     latex_escape(&provenance.clone().unwrap_or_default())
                 ));
-                out.push_str("Theorem & Claim & Cases & Max residual & Tolerance & Backend & Result \\\\\n\\hline\n\\endhead\n");
+                out.push_str("Theorem & Claim & Cases & Max residual & Tolerance & Kind & Planted variant & Power & Backend & Result \\\\\n\\hline\n\\endhead\n");
                 for c in &r.verdicts {
                     out.push_str(&format!(
-                        "\\texttt{{{}}} & {} & {} & {:.3e} & {:.3e} & {} & {} \\\\\n",
+                        "\\texttt{{{}}} & {} & {} & {:.3e} & {:.3e} & {} & {} & {:.3e} & {} & {} \\\\\n",
                         latex_escape(&c.theorem),
                         latex_escape(&c.claim),
                         c.cases,
                         c.max_residual,
                         c.tolerance,
+                        c.tolerance_kind,
+                        latex_escape(&c.planted_variant),
+                        c.power,
                         latex_escape(&c.backend),
                         if c.passed { "PASS" } else { "FAIL" }
                     ));

@@ -1,9 +1,16 @@
-//! The theorem registry: `theorems/<id>.md` files with front matter (`id`, `title`, `source`,
-//! `status`) and a list of verifying tests, one per line, as
-//! ``- `tests/<id>.rs::<test_name>` — what it shows; tolerance``.
+//! The theorem registry: `theorems/<id>.md` files with front matter (`id`, `title`, `source`)
+//! and a list of verifying tests, one per line, as
+//! ``- `tests/<id>.rs::<test_name>` [role] — what it shows; tolerance``, where the optional
+//! role is `[counterexample]` (a test showing that a statement fails as stated),
+//! `[control]` (the positive control of a counterexample: the same machinery confirming a case
+//! where the statement is true) or `[repair]` (a test of the repaired statement).
+//!
+//! A theorem's status is never written by hand: [`TheoremEntry::status`] derives it from these
+//! roles and from the verify report (see [`Status`]).
 //!
 //! [`check`] keeps the registry true: every listed test exists, every test function in
-//! `tests/<id>.rs` is listed, and every file's id matches its name.
+//! `tests/<id>.rs` is listed, every file's id matches its name, no file writes a `status:`, and
+//! every counterexample has its positive control and every repair its counterexample.
 
 use crate::error::{Error, Result};
 use std::collections::BTreeSet;
@@ -23,6 +30,54 @@ pub const THEOREM_IDS: [&str; 10] = [
     "kl_bound",
 ];
 
+/// What a listed test is evidence of, beyond "the statement holds here".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// It shows a statement failing as stated.
+    Counterexample,
+    /// The positive control of a counterexample: the same machinery confirms a true case.
+    Control,
+    /// It checks the repaired statement.
+    Repair,
+}
+
+/// One verifying test listed in a theorem file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedTest {
+    /// `tests/<file>.rs`.
+    pub file: String,
+    /// The test function's name.
+    pub name: String,
+    /// Its role, when it is a counterexample, a control or a repair.
+    pub role: Option<Role>,
+}
+
+/// A theorem's status, derived from evidence: the roles of its listed tests and its verify rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// No counterexample is listed and every verify row passed.
+    Holds,
+    /// A counterexample (with its control) and a test of the repaired statement are listed, and
+    /// every verify row passed.
+    HoldsWithRepair,
+    /// A counterexample with its positive control is listed and no repair; every row passed.
+    Counterexample,
+    /// A verify row of the theorem failed (or the report has none of its rows).
+    Fails,
+}
+
+impl Status {
+    /// `holds` | `holds-with-repair` | `counterexample` | `FAILS`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Holds => "holds",
+            Self::HoldsWithRepair => "holds-with-repair",
+            Self::Counterexample => "counterexample",
+            Self::Fails => "FAILS",
+        }
+    }
+}
+
 /// One parsed `theorems/<id>.md`.
 #[derive(Debug, Clone)]
 pub struct TheoremEntry {
@@ -32,10 +87,35 @@ pub struct TheoremEntry {
     pub title: String,
     /// `source:`.
     pub source: String,
-    /// `status:` — holds | holds-with-repair | counterexample.
-    pub status: String,
-    /// Listed tests as `(file, name)`.
-    pub tests: Vec<(String, String)>,
+    /// The listed tests.
+    pub tests: Vec<ListedTest>,
+}
+
+impl TheoremEntry {
+    /// The tests listed with `role`.
+    pub fn with_role(&self, role: Role) -> impl Iterator<Item = &ListedTest> {
+        self.tests.iter().filter(move |t| t.role == Some(role))
+    }
+
+    /// The status the evidence supports. `rows_passed` is, for a verify report, whether every
+    /// one of this theorem's rows passed (`None` when no report is at hand: then the status is
+    /// what the listed tests show, and the caller says it is unverified; `Some(false)` when a
+    /// row failed or the report has none). A failing row always gives [`Status::Fails`]; a
+    /// counterexample without its positive control, or a repair without its counterexample, is
+    /// not evidence of either and leaves the status at what the rest shows.
+    pub fn status(&self, rows_passed: Option<bool>) -> Status {
+        if rows_passed == Some(false) {
+            return Status::Fails;
+        }
+        let shown = self.with_role(Role::Counterexample).next().is_some()
+            && self.with_role(Role::Control).next().is_some();
+        let repaired = self.with_role(Role::Repair).next().is_some();
+        match (shown, repaired) {
+            (true, true) => Status::HoldsWithRepair,
+            (true, false) => Status::Counterexample,
+            (false, _) => Status::Holds,
+        }
+    }
 }
 
 fn io(path: &Path, e: std::io::Error) -> Error {
@@ -70,26 +150,45 @@ pub fn parse_entry(path: &Path) -> Result<TheoremEntry> {
     let id = field("id", &front).ok_or_else(|| bad("front matter lacks 'id:'"))?;
     let title = field("title", &front).ok_or_else(|| bad("front matter lacks 'title:'"))?;
     let source = field("source", &front).ok_or_else(|| bad("front matter lacks 'source:'"))?;
-    let status = field("status", &front).ok_or_else(|| bad("front matter lacks 'status:'"))?;
-    if !["holds", "holds-with-repair", "counterexample"].contains(&status.as_str()) {
+    if let Some(status) = field("status", &front) {
         return Err(bad(&format!(
-            "status must be holds | holds-with-repair | counterexample, got '{status}'"
+            "writes 'status: {status}', but a status is derived from the tests and the verify \
+             report, never written by hand: delete the line"
         )));
     }
-    let tests = text
+    let mut tests = Vec::new();
+    for rest in text
         .lines()
         .filter_map(|l| l.trim_start().strip_prefix("- `tests/"))
-        .filter_map(|rest| rest.split('`').next())
-        .filter_map(|cite| {
-            let (file, name) = cite.split_once("::")?;
-            Some((format!("tests/{file}"), name.to_string()))
-        })
-        .collect();
+    {
+        let Some((cite, after)) = rest.split_once('`') else {
+            continue;
+        };
+        let Some((file, name)) = cite.split_once("::") else {
+            continue;
+        };
+        let role = match after.trim_start() {
+            a if a.starts_with("[counterexample]") => Some(Role::Counterexample),
+            a if a.starts_with("[control]") => Some(Role::Control),
+            a if a.starts_with("[repair]") => Some(Role::Repair),
+            a if a.starts_with('[') => {
+                return Err(bad(&format!(
+                    "tests/{cite}: unknown role '{}' (counterexample | control | repair)",
+                    a.split(']').next().unwrap_or(a)
+                )))
+            }
+            _ => None,
+        };
+        tests.push(ListedTest {
+            file: format!("tests/{file}"),
+            name: name.to_string(),
+            role,
+        });
+    }
     Ok(TheoremEntry {
         id,
         title,
         source,
-        status,
         tests,
     })
 }
@@ -127,7 +226,8 @@ pub fn test_functions(source: &str) -> BTreeSet<String> {
 
 /// Every problem of the registry under `root` (the crate root), empty when it is true:
 /// a file whose id differs from its name, a listed test that does not exist, a test function in
-/// `tests/<id>.rs` listed nowhere, a theorem id without `theorems/<id>.md`.
+/// `tests/<id>.rs` listed nowhere, a theorem id without `theorems/<id>.md`, a counterexample
+/// without a positive control, a repair without a counterexample.
 pub fn check(root: &Path) -> Result<Vec<String>> {
     let mut problems = Vec::new();
     for id in THEOREM_IDS {
@@ -147,8 +247,20 @@ pub fn check(root: &Path) -> Result<Vec<String>> {
         if entry.id != id {
             problems.push(format!("theorems/{id}.md declares id '{}'", entry.id));
         }
+        let has = |role| entry.with_role(role).next().is_some();
+        if has(Role::Counterexample) && !has(Role::Control) {
+            problems.push(format!(
+                "theorems/{id}.md lists a [counterexample] but no [control]: a counterexample \
+                 is shown only beside the same machinery confirming a true case"
+            ));
+        }
+        if has(Role::Repair) && !has(Role::Counterexample) {
+            problems.push(format!(
+                "theorems/{id}.md lists a [repair] but no [counterexample] it repairs"
+            ));
+        }
         let mut listed = BTreeSet::new();
-        for (file, name) in &entry.tests {
+        for ListedTest { file, name, .. } in &entry.tests {
             let path = root.join(file);
             let src = match std::fs::read_to_string(&path) {
                 Ok(s) => s,

@@ -487,7 +487,7 @@ pub fn random_spd(rng: &mut Rng, d: usize) -> Mat {
 /// The `verify` rows of `kl_bound`.
 pub fn default_verdicts() -> Vec<Verdict> {
     vec![
-        Verdict::collect(
+        Verdict::uncontrolled(
             THEOREM,
             "Gaussians p, q (non-commuting Σ): KL(p‖q) = ∫(MSE(f_q) − MSE(f*))σ⁻³dσ (equality)",
             CPU_BACKEND,
@@ -504,7 +504,7 @@ pub fn default_verdicts() -> Vec<Verdict> {
                 Ok(out)
             },
         ),
-        Verdict::collect(
+        Verdict::uncontrolled(
             THEOREM,
             "1-D GMM p vs Gaussian q: KL by quadrature = ∫ gap σ⁻³dσ by nested quadrature",
             CPU_BACKEND,
@@ -517,7 +517,7 @@ pub fn default_verdicts() -> Vec<Verdict> {
                 ])
             },
         ),
-        Verdict::collect(
+        Verdict::uncontrolled(
             THEOREM,
             "reverse SDE with q's Bayes denoiser generates q: KL(p‖p_θ) = bound (ODE route)",
             CPU_BACKEND,

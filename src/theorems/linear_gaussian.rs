@@ -532,7 +532,7 @@ pub fn gpu_gd_matches_least_squares(
 /// Default checks for `verify`.
 pub fn default_verdicts(gpu: Result<&Gpu>) -> Vec<Verdict> {
     let mut out = Vec::new();
-    out.push(Verdict::collect(
+    out.push(Verdict::uncontrolled(
         THEOREM,
         "optimal affine denoiser: spectral = Cholesky = Bayes of N(μ,Σ); Fig.2 pair identical",
         CPU_BACKEND,
@@ -557,7 +557,7 @@ pub fn default_verdicts(gpu: Result<&Gpu>) -> Vec<Verdict> {
             Ok(checks)
         },
     ));
-    out.push(Verdict::collect(
+    out.push(Verdict::uncontrolled(
         THEOREM,
         "DDIM with f*: closed-form generated law (map and 20000-draw χ² test, α=1e-6)",
         CPU_BACKEND,
@@ -580,7 +580,7 @@ pub fn default_verdicts(gpu: Result<&Gpu>) -> Vec<Verdict> {
         },
     ));
     let backend = super::backend_label(&gpu);
-    out.push(Verdict::collect(
+    out.push(Verdict::uncontrolled(
         THEOREM,
         "GD on the GPU (WGSL GEMM) = least squares, affine and bias-free (derived f32 bound)",
         &backend,

@@ -118,7 +118,7 @@ pub fn training_set(n: usize, d: usize, seed: u64) -> Mat {
 /// The `verify` rows of `memorization`.
 pub fn default_verdicts() -> Vec<Verdict> {
     vec![
-        Verdict::collect(
+        Verdict::uncontrolled(
             THEOREM,
             "eq.3.3.3 softmax average = Bayes posterior mean of the empirical law",
             CPU_BACKEND,
@@ -135,7 +135,7 @@ pub fn default_verdicts() -> Vec<Verdict> {
                 Ok(out)
             },
         ),
-        Verdict::collect(
+        Verdict::uncontrolled(
             THEOREM,
             "DDIM with the empirical denoiser memorizes every sample: max d₁/d₂ < 1/3 (N = 50, d = 8)",
             CPU_BACKEND,

@@ -48,7 +48,58 @@ impl Check {
     }
 }
 
-/// The outcome of one claim over its default cases: the worst case's residual and tolerance.
+/// Where a tolerance comes from, printed beside every verify row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ToleranceKind {
+    /// A proved bound: a floating-point error bound, or `z·SE` at a stated false-failure
+    /// probability. The basis names the bound and where its derivation is written.
+    Derived,
+    /// Set on observed values because no bound is known: the basis says on what it was
+    /// calibrated and why no bound exists.
+    Calibrated,
+}
+
+impl ToleranceKind {
+    /// `"derived"` or `"calibrated"`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Derived => "derived",
+            Self::Calibrated => "calibrated",
+        }
+    }
+}
+
+/// The fixed description of one verify row: the statement checked, where its tolerance comes
+/// from, and the planted wrong variant of the statement that the same check must reject (the
+/// negative control that gives the row its power).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Claim {
+    /// Theorem id (`tweedie`, `miyasawa_covariance`, ...).
+    pub theorem: &'static str,
+    /// The claim checked, in words.
+    pub statement: &'static str,
+    /// Derived or calibrated.
+    pub tolerance_kind: ToleranceKind,
+    /// The bound's name and where it is derived, or what the calibration was done on.
+    pub tolerance_basis: &'static str,
+    /// The planted wrong variant, in words (e.g. "σ for σ² in the score term").
+    pub planted_variant: &'static str,
+}
+
+/// One case of a claim with its negative control: the check of the true statement, and the same
+/// residual/tolerance computed for a planted wrong variant of the statement, which a check with
+/// power must reject.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Controlled {
+    /// The check of the claim as stated.
+    pub check: Check,
+    /// The same check with the planted wrong variant in place of one route.
+    pub planted: Check,
+}
+
+/// The outcome of one claim over its default cases: the worst case's residual and tolerance,
+/// and the power against its planted variant.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Verdict {
     /// Theorem id (`tweedie`, `miyasawa_covariance`, ...).
@@ -61,9 +112,18 @@ pub struct Verdict {
     pub max_residual: f64,
     /// Tolerance of that case.
     pub tolerance: f64,
+    /// Derived or calibrated.
+    pub tolerance_kind: ToleranceKind,
+    /// The bound behind the tolerance, or what it was calibrated on.
+    pub tolerance_basis: String,
+    /// The planted wrong variant the same check ran on.
+    pub planted_variant: String,
+    /// The power: `max over cases of residual/tolerance` of the planted variant. The check
+    /// rejects the variant (as it would a wrong implementation) when this exceeds 1.
+    pub power: f64,
     /// `"cpu-f64"` or the GPU adapter that ran it.
     pub backend: String,
-    /// Every case passed (and none errored).
+    /// Every case passed, none errored, and the planted variant was rejected (power > 1).
     pub passed: bool,
     /// Wall-clock seconds.
     pub seconds: f64,
@@ -71,52 +131,97 @@ pub struct Verdict {
     pub error: Option<String>,
 }
 
+/// `max_i residual_i / tolerance_i` over the checks (NaN when there are none).
+fn worst(checks: impl Iterator<Item = Check>) -> Check {
+    checks
+        .max_by(|a, b| a.ratio().total_cmp(&b.ratio()))
+        .unwrap_or(Check {
+            residual: f64::NAN,
+            tolerance: f64::NAN,
+        })
+}
+
 impl Verdict {
-    /// Runs `cases` and folds their checks into a verdict.
+    /// Runs `cases` and folds their checks into a verdict: it passes when every case passes and
+    /// the planted variant is rejected in at least one case (power > 1).
     pub fn collect(
-        theorem: &str,
-        claim: &str,
+        claim: &Claim,
         backend: &str,
-        cases: impl FnOnce() -> Result<Vec<Check>>,
+        cases: impl FnOnce() -> Result<Vec<Controlled>>,
     ) -> Self {
         let start = Instant::now();
         let outcome = cases();
         let seconds = start.elapsed().as_secs_f64();
+        let mut verdict = Self {
+            theorem: claim.theorem.into(),
+            claim: claim.statement.into(),
+            cases: 0,
+            max_residual: f64::NAN,
+            tolerance: f64::NAN,
+            tolerance_kind: claim.tolerance_kind,
+            tolerance_basis: claim.tolerance_basis.into(),
+            planted_variant: claim.planted_variant.into(),
+            power: f64::NAN,
+            backend: backend.into(),
+            passed: false,
+            seconds,
+            error: None,
+        };
         match outcome {
-            Ok(checks) => {
-                let worst = checks
-                    .iter()
-                    .copied()
-                    .max_by(|a, b| a.ratio().total_cmp(&b.ratio()))
-                    .unwrap_or(Check {
+            Ok(cases) => {
+                let checked = worst(cases.iter().map(|c| c.check));
+                verdict.cases = cases.len();
+                verdict.max_residual = checked.residual;
+                verdict.tolerance = checked.tolerance;
+                verdict.power = worst(cases.iter().map(|c| c.planted)).ratio();
+                verdict.passed = !cases.is_empty()
+                    && cases.iter().all(|c| c.check.passed())
+                    && verdict.power > 1.0;
+            }
+            Err(e) => verdict.error = Some(e.to_string()),
+        }
+        verdict
+    }
+}
+
+impl Verdict {
+    /// TRANSITIONAL (removed once every row has its planted variant): a row with no negative
+    /// control. It always FAILS, since a check without power proves nothing.
+    pub fn uncontrolled(
+        theorem: &str,
+        statement: &str,
+        backend: &str,
+        cases: impl FnOnce() -> Result<Vec<Check>>,
+    ) -> Self {
+        let claim = Claim {
+            theorem: "",
+            statement: "",
+            tolerance_kind: ToleranceKind::Calibrated,
+            tolerance_basis: "not yet labelled",
+            planted_variant: "none (no negative control yet)",
+        };
+        let mut verdict = Self::collect(&claim, backend, || {
+            Ok(cases()?
+                .into_iter()
+                .map(|check| Controlled {
+                    check,
+                    planted: Check {
                         residual: f64::NAN,
                         tolerance: f64::NAN,
-                    });
-                Self {
-                    theorem: theorem.into(),
-                    claim: claim.into(),
-                    cases: checks.len(),
-                    max_residual: worst.residual,
-                    tolerance: worst.tolerance,
-                    backend: backend.into(),
-                    passed: !checks.is_empty() && checks.iter().all(Check::passed),
-                    seconds,
-                    error: None,
-                }
-            }
-            Err(e) => Self {
-                theorem: theorem.into(),
-                claim: claim.into(),
-                cases: 0,
-                max_residual: f64::NAN,
-                tolerance: f64::NAN,
-                backend: backend.into(),
-                passed: false,
-                seconds,
-                error: Some(e.to_string()),
-            },
-        }
+                    },
+                })
+                .collect())
+        });
+        verdict.theorem = theorem.into();
+        verdict.claim = statement.into();
+        verdict
     }
+}
+
+/// `max over cases of residual/tolerance` of the planted variants: above 1 when the check
+/// rejects the planted variant in at least one case (tests assert this for headline checks).
+pub fn power(cases: &[Controlled]) -> f64 {
+    worst(cases.iter().map(|c| c.planted)).ratio()
 }
 
 /// The backend label of CPU-only checks.

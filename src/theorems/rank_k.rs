@@ -315,7 +315,7 @@ pub fn gpu_gd_converges_to_optimum(
 /// Default checks for `verify`.
 pub fn default_verdicts(gpu: Result<&Gpu>) -> Vec<Verdict> {
     let mut out = Vec::new();
-    out.push(Verdict::collect(
+    out.push(Verdict::uncontrolled(
         THEOREM,
         "rank-K optimum = Eckart–Young; MSE formula; no random rank-K map beats it",
         CPU_BACKEND,
@@ -339,7 +339,7 @@ pub fn default_verdicts(gpu: Result<&Gpu>) -> Vec<Verdict> {
             Ok(checks)
         },
     ));
-    out.push(Verdict::collect(
+    out.push(Verdict::uncontrolled(
         THEOREM,
         "DDIM with the rank-K optimum generates the closed-form law → N(μ, Σ_K) (χ², α=1e-6)",
         CPU_BACKEND,
@@ -362,7 +362,7 @@ pub fn default_verdicts(gpu: Result<&Gpu>) -> Vec<Verdict> {
         },
     ));
     let backend = super::backend_label(&gpu);
-    out.push(Verdict::collect(
+    out.push(Verdict::uncontrolled(
         THEOREM,
         "GD on W = A·B on the GPU (WGSL GEMM) from random init converges to the rank-K optimum",
         &backend,

@@ -149,7 +149,7 @@ pub fn generated_matches_direct_draws(
 /// Default checks for `verify`: the Fig. 2 3-GMM and a 3-D GMM, DDIM and ancestral with 200
 /// VP-cosine steps, 20000 draws each, against the closed-form CDFs and direct draws.
 pub fn default_verdicts(_gpu: Result<&Gpu>) -> Vec<Verdict> {
-    vec![Verdict::collect(
+    vec![Verdict::uncontrolled(
         THEOREM,
         "Bayes-denoiser sampling reproduces P: DKW bands on projections (α=1e-6)",
         CPU_BACKEND,

@@ -460,7 +460,7 @@ pub fn sparse_prior() -> Result<GaussianMixture> {
 
 /// The `verify` rows of `sure`.
 pub fn default_verdicts(gpu: Result<&Gpu>) -> Vec<Verdict> {
-    let mut out = vec![Verdict::collect(
+    let mut out = vec![Verdict::uncontrolled(
         THEOREM,
         "affine f = Wy + b on N(μ, Σ): E‖x−f‖² = E‖y−f‖² + 2σ² tr W − σ²d (closed forms)",
         CPU_BACKEND,
@@ -482,7 +482,7 @@ pub fn default_verdicts(gpu: Result<&Gpu>) -> Vec<Verdict> {
             Ok(out)
         },
     )];
-    out.push(Verdict::collect(
+    out.push(Verdict::uncontrolled(
         THEOREM,
         "MSE(f* + Δ) = MSE(f*) + E‖Δ(y)‖² (Prop. 2), Gaussian targets, closed forms",
         CPU_BACKEND,
@@ -510,7 +510,7 @@ pub fn default_verdicts(gpu: Result<&Gpu>) -> Vec<Verdict> {
             Ok(out)
         },
     ));
-    out.push(Verdict::collect(
+    out.push(Verdict::uncontrolled(
         THEOREM,
         "SURE-chosen soft threshold within the derived margin of the risk-optimal level (5 images, α = 1e-6)",
         CPU_BACKEND,
@@ -530,7 +530,7 @@ pub fn default_verdicts(gpu: Result<&Gpu>) -> Vec<Verdict> {
         },
     ));
     let backend = super::backend_label(&gpu);
-    out.push(Verdict::collect(
+    out.push(Verdict::uncontrolled(
         THEOREM,
         "non-linear f (Bayes, soft threshold, MLP, cubic map) on GMMs: paired GPU Monte Carlo with \
          Hutchinson probes, |mean D| ≤ z·SE + f32 bias (family-wise α = 1e-6)",

@@ -232,19 +232,19 @@ fn over_default_cases(
 /// The default checks of `verify`.
 pub fn default_verdicts(gpu: Result<&Gpu>) -> Vec<Verdict> {
     let mut out = vec![
-        Verdict::collect(
+        Verdict::uncontrolled(
             THEOREM,
             "E[x|y] (Bayes) = y + σ²∇log p_σ(y) (analytic score), random GMMs",
             CPU_BACKEND,
             || over_default_cases(bayes_vs_analytic_score),
         ),
-        Verdict::collect(
+        Verdict::uncontrolled(
             THEOREM,
             "E[x|y] (Bayes) = y + σ²∇log p_σ(y) (central differences of log p_σ)",
             CPU_BACKEND,
             || over_default_cases(bayes_vs_finite_difference_score),
         ),
-        Verdict::collect(
+        Verdict::uncontrolled(
             THEOREM,
             "VP form E[x|x_t] = (x_t + σ_t²∇log p_t(x_t))/α_t, α_t = √(1−t²)",
             CPU_BACKEND,
@@ -261,7 +261,7 @@ pub fn default_verdicts(gpu: Result<&Gpu>) -> Vec<Verdict> {
                 Ok(out)
             },
         ),
-        Verdict::collect(
+        Verdict::uncontrolled(
             THEOREM,
             "two-point ±1: E[x|y] = tanh(y/σ²) (book eq.3.2.36)",
             CPU_BACKEND,
@@ -275,7 +275,7 @@ pub fn default_verdicts(gpu: Result<&Gpu>) -> Vec<Verdict> {
                 Ok(out)
             },
         ),
-        Verdict::collect(
+        Verdict::uncontrolled(
             THEOREM,
             "uniform[−1,1] (non-mixture): quadrature E[x|y] = y + σ²∇log p_σ(y)",
             CPU_BACKEND,
@@ -293,7 +293,7 @@ pub fn default_verdicts(gpu: Result<&Gpu>) -> Vec<Verdict> {
         ),
     ];
     let backend = super::backend_label(&gpu);
-    out.push(Verdict::collect(
+    out.push(Verdict::uncontrolled(
         THEOREM,
         "GPU Monte Carlo E[x|y] within z·SE of Bayes (family-wise α = 1e-6)",
         &backend,
