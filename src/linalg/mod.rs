@@ -246,3 +246,52 @@ pub fn softmax(a: &[f64]) -> Vec<f64> {
     let lse = log_sum_exp(a);
     a.iter().map(|v| (v - lse).exp()).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{check_symmetric, ensure_finite_mat, Mat, EPS};
+    use crate::error::Error;
+
+    /// The symmetry tolerance is `64·n·ε·max|a|`: an asymmetry just above it is refused with the
+    /// entry named, one just below it is accepted (so the bound is neither dropped nor inflated).
+    #[test]
+    fn check_symmetric_refuses_asymmetry_above_its_bound_only() {
+        let n = 3;
+        let bound = 64.0 * n as f64 * EPS * 2.0;
+        let with_gap = |gap: f64| {
+            Mat::from_fn(n, n, |i, j| match (i, j) {
+                (2, 0) => 1.0 + gap,
+                (0, 2) => 1.0,
+                (i, j) if i == j => 2.0,
+                _ => 0.5,
+            })
+        };
+        assert!(check_symmetric("c", &with_gap(0.5 * bound)).is_ok());
+        match check_symmetric("c", &with_gap(2.0 * bound)) {
+            Err(Error::NotPsd { what, reason }) => {
+                assert_eq!(what, "c");
+                assert!(reason.contains("(2,0)"), "{reason}");
+            }
+            other => panic!("expected NotPsd, got {other:?}"),
+        }
+        assert!(matches!(
+            check_symmetric("c", &Mat::zeros(2, 3)),
+            Err(Error::NotPsd { .. })
+        ));
+    }
+
+    /// A NaN or infinite entry is a typed error naming its row-major index `i·ncols + j` and value.
+    #[test]
+    fn ensure_finite_mat_names_the_first_bad_entry() {
+        let mut a = Mat::from_fn(2, 3, |i, j| (i + j) as f64);
+        assert!(ensure_finite_mat("a", &a).is_ok());
+        a[(1, 2)] = f64::NAN;
+        match ensure_finite_mat("a", &a) {
+            Err(Error::NonFinite { what, index, value }) => {
+                assert_eq!((what.as_str(), index), ("a", 5));
+                assert!(value.is_nan());
+            }
+            other => panic!("expected NonFinite, got {other:?}"),
+        }
+    }
+}
