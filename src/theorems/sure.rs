@@ -23,7 +23,7 @@ use super::{
     CPU_BACKEND,
 };
 use crate::denoisers::divergence::{rademacher_probes, Estimate};
-use crate::denoisers::linear::{affine_mse_with_magnitude, expected_square_norm};
+use crate::denoisers::linear::affine_mse_with_magnitude;
 use crate::denoisers::{Affine, Bayes, Denoiser, Mlp, PowerMap, SoftThreshold};
 use crate::error::{ensure_finite, ensure_len, ensure_sigma, Error, Result};
 use crate::gpu::denoiser_jvp::{denoiser_jvp, denoiser_jvp_reference, JvpDenoiser};
@@ -76,7 +76,7 @@ pub struct AffineSides {
 }
 
 /// `E‖y − W y − b‖²` for `y ~ N(m, S)`, written out here rather than through
-/// [`expected_square_norm`] (which the MSE side uses), so a fault there is not repeated on
+/// [`expected_square_norm`](crate::denoisers::linear::expected_square_norm) (which the MSE side uses), so a fault there is not repeated on
 /// both sides: with `A = I − W`, `‖A m − b‖² + Σ_ij (A S)_ij A_ij`. Returns (value, the same sum
 /// over absolute values, which bounds its rounding error by `γ_{2d+4}` times itself).
 pub fn expected_residual_square(w: &Mat, b: &[f64], m: &[f64], s: &Mat) -> (f64, f64) {
@@ -470,7 +470,8 @@ pub const OPTIMALITY: Claim = Claim {
 
 /// Prop. 2 for a Gaussian target in closed form: with `f* = μ + G(y − μ)`,
 /// `G = Σ(Σ + σ²I)⁻¹`, and a perturbation `f = f* + (ΔW y + Δb)`, compares `MSE(f)` with
-/// `MSE(f*) + E‖ΔW y + Δb‖²` (y ~ N(μ, Σ + σ²I)), all by [`expected_square_norm`].
+/// `MSE(f*) + E‖ΔW y + Δb‖²` (y ~ N(μ, Σ + σ²I)): the MSEs by [`affine_mse_with_magnitude`],
+/// the gap by [`expected_residual_square`] (not the MSE side's [`expected_square_norm`](crate::denoisers::linear::expected_square_norm)).
 /// Tolerance: the rounding of the three closed forms (`γ_{2d+8}` of their magnitudes) plus the
 /// effect of the solve's error on G, `‖ΔG‖_F ≤ 8dκε‖G‖_F` (κ the condition number of
 /// Σ + σ²I), which enters `MSE(f) − MSE(f*)` through the cross term
@@ -523,7 +524,11 @@ fn pythagoras(
         affine_mse_with_magnitude(mean, cov, perturbed.weight(), perturbed.bias(), sigma)?;
     let (mse_star, mag_star) =
         affine_mse_with_magnitude(mean, cov, bayes.weight(), bayes.bias(), sigma)?;
-    let (gap, mag_gap) = expected_square_norm(delta_w, delta_b, mean, &noisy);
+    // E‖ΔW y + Δb‖² = E‖(I − W')y − b'‖² with W' = I − ΔW, b' = −Δb: written out apart from
+    // the MSE side's expected_square_norm, whose mean term would otherwise cancel
+    let complement = Mat::from_fn(d, d, |i, j| f64::from(u8::from(i == j)) - delta_w[(i, j)]);
+    let minus_db: Vec<f64> = delta_b.iter().map(|v| -v).collect();
+    let (gap, mag_gap) = expected_residual_square(&complement, &minus_db, mean, &noisy);
     let g_norm = g.norm_l2();
     let solve_error = 8.0 * d as f64 * kappa * EPS * g_norm;
     let trace: f64 = (0..d).map(|i| noisy[(i, i)]).sum();
