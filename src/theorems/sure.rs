@@ -83,8 +83,8 @@ pub fn expected_residual_square(w: &Mat, b: &[f64], m: &[f64], s: &Mat) -> (f64,
     let d = w.nrows();
     let a = |i: usize, j: usize| f64::from(u8::from(i == j)) - w[(i, j)];
     let (mut value, mut magnitude) = (0.0, 0.0);
-    for i in 0..d {
-        let (mut r, mut r_mag) = (-b[i], b[i].abs());
+    for (i, bi) in b.iter().enumerate().take(d) {
+        let (mut r, mut r_mag) = (-bi, bi.abs());
         for (j, mj) in m.iter().enumerate() {
             r += a(i, j) * mj;
             r_mag += (a(i, j) * mj).abs();
