@@ -13,7 +13,7 @@ use diffusion_theorems::linalg::Mat;
 use diffusion_theorems::rng::{PhiloxStream, Rng};
 use diffusion_theorems::stats::two_sided_z;
 use diffusion_theorems::targets::Target;
-use diffusion_theorems::theorems::{random_gmm, sure};
+use diffusion_theorems::theorems::{self, random_gmm, sure, Controlled};
 use proptest::prelude::*;
 
 /// Random square matrix entries and vectors (integers/8 are exact, the rest uniform).
@@ -41,8 +41,8 @@ proptest! {
         let den = Affine::new(Mat::from_fn(d, d, |i, j| w[i * d + j]), b).unwrap();
         let factor = Mat::from_fn(d, r, |i, j| f[i * d + j]);
         let cov = &factor * factor.transpose();
-        let check = sure::affine_gaussian(&den, &mu, &cov, sigma).unwrap();
-        prop_assert!(check.passed(), "{check:?}");
+        let c = sure::affine_gaussian(&den, &mu, &cov, sigma).unwrap();
+        prop_assert!(c.check.passed(), "{c:?}");
     }
 
     /// Prop. 2 in closed form: for a Gaussian target and f = f* + (ΔW y + Δb),
@@ -65,8 +65,8 @@ proptest! {
             cov[(i, i)] += 0.05;
         }
         let dw = Mat::from_fn(d, d, |i, j| dw[i * d + j]);
-        let check = sure::optimality_gaussian(&mu, &cov, sigma, &dw, &db).unwrap();
-        prop_assert!(check.passed(), "{check:?}");
+        let c = sure::optimality_gaussian(&mu, &cov, sigma, &dw, &db).unwrap();
+        prop_assert!(c.check.passed(), "{c:?}");
     }
 
     /// The chain-rule Jacobian-vector product of the GMM Bayes denoiser (the formula the GPU
@@ -144,13 +144,14 @@ fn divergence_by_central_differences_matches_closed_form_jacobians() {
 /// power map — on random GMMs (d ∈ {2, 5}), 2¹³ paired samples each on the GPU with one
 /// Hutchinson probe per sample: the mean of D = ‖x−f‖² − ‖y−f‖² − 2σ²zᵀ∇f z + σ²d is zero
 /// within z·SE + the f32 bias bound, family-wise false-failure probability 1e-6 over the
-/// 2 × 2 × 4 cases (Bonferroni).
+/// 2 × 2 × 4 cases (Bonferroni); the same test rejects the planted D' with σ² for 2σ².
 #[test]
 fn nonlinear_sure_holds_by_paired_gpu_monte_carlo() {
     let gpu = gpu();
     let mut rng = Rng::new(0x5e5e, 0);
     let alpha = 1e-6 / 16.0;
     let mut case = 0;
+    let mut cases = Vec::new();
     for &d in &[2usize, 5] {
         for &sigma in &[0.3, 1.5] {
             let target = random_gmm(&mut rng, d, 3).unwrap();
@@ -164,8 +165,9 @@ fn nonlinear_sure_holds_by_paired_gpu_monte_carlo() {
             ] {
                 case += 1;
                 let mc = sure::sure_monte_carlo(gpu, &den, &target, sigma, 1 << 13, case).unwrap();
-                let check = sure::monte_carlo_check(&mc.difference, alpha);
-                assert!(check.passed(), "d={d} σ={sigma} {den:?}: {mc:?} {check:?}");
+                let c = mc.controlled(alpha);
+                assert!(c.check.passed(), "d={d} σ={sigma} {den:?}: {mc:?} {c:?}");
+                cases.push(c);
                 // the estimate is not vacuous: the standard error is small against the MSE
                 assert!(
                     mc.difference.std_error < 0.1 * mc.mse.mean.max(1e-3),
@@ -174,6 +176,7 @@ fn nonlinear_sure_holds_by_paired_gpu_monte_carlo() {
             }
         }
     }
+    assert!(theorems::power(&cases) > 1.0, "{}", theorems::power(&cases));
 }
 
 /// Hutchinson's estimate of tr ∇f on the GPU (4096 Rademacher probes) for a random tanh MLP in
@@ -200,21 +203,59 @@ fn hutchinson_gpu_divergence_matches_exact_trace() {
 }
 
 /// SURE as a per-image risk estimate: on one observation of d = 2¹⁴ coordinates from the
-/// spike-and-slab prior 0.9δ₀ + 0.1N(0, 9) at σ = 1, the soft-threshold level minimising SURE
-/// over τ ∈ {0, 0.1, …, 3} has true risk within the derived margin (α = 1e-6) of the
-/// risk-minimising level, and the margin is a small fraction of the risk.
+/// spike-and-slab prior 0.9δ₀ + 0.1N(0, 9) at each σ ∈ {0.5, 1, 2}, the soft-threshold level
+/// minimising SURE over τ ∈ σ·{0, 0.1, …, 3} has true risk within the derived margin
+/// (family-wise α = 1e-6 over the three σ) of the risk-minimising level, and the margin is a
+/// small fraction of the risk; the level chosen by the planted SURE (factor 2 dropped) is
+/// rejected at some σ.
 #[test]
 fn sure_chosen_soft_threshold_is_near_risk_optimal() {
-    let levels: Vec<f64> = (0..=30).map(|i| 0.1 * f64::from(i)).collect();
     let prior = sure::sparse_prior().unwrap();
-    let c = sure::choose_soft_threshold(&prior, 1 << 14, 1.0, &levels, 11, 1e-6).unwrap();
-    assert!(c.excess_risk >= 0.0 && c.excess_risk <= c.margin, "{c:?}");
-    // the margin is informative: under 2% of the risk at τ = 0 (which is σ²d)
-    assert!(c.margin < 0.02 * (1 << 14) as f64, "{c:?}");
-    assert!(
-        c.oracle_level > 0.5,
-        "thresholding should help a sparse signal: {c:?}"
-    );
+    let mut cases = Vec::new();
+    for sigma in sure::THRESHOLD_SIGMAS {
+        let levels = sure::threshold_levels(sigma);
+        let alpha = 1e-6 / sure::THRESHOLD_SIGMAS.len() as f64;
+        let sel = sure::choose_soft_threshold(&prior, 1 << 14, sigma, &levels, 11, alpha).unwrap();
+        let c = &sel.stein;
+        assert!(
+            c.excess_risk >= 0.0 && c.excess_risk <= c.margin,
+            "σ={sigma}: {c:?}"
+        );
+        // the margin is informative: under 2% of the risk at τ = 0 (which is σ²d)
+        assert!(
+            c.margin < 0.02 * sigma * sigma * (1 << 14) as f64,
+            "σ={sigma}: {c:?}"
+        );
+        assert!(
+            c.oracle_level > 0.5 * sigma,
+            "thresholding should help a sparse signal: {c:?}"
+        );
+        cases.push(sel.controlled());
+    }
+    assert!(theorems::power(&cases) > 1.0, "{}", theorems::power(&cases));
+}
+
+/// Every case of a verify row passes and its planted variant is rejected (power > 1).
+fn assert_controlled(cases: &[Controlled]) {
+    for c in cases {
+        assert!(c.check.passed(), "{c:?}");
+    }
+    let power = theorems::power(cases);
+    assert!(power > 1.0, "planted variant not rejected: power {power}");
+}
+
+/// The verify row [`sure::AFFINE`] on the default cases, and the SURE with σ² tr W for
+/// 2σ² tr W rejected.
+#[test]
+fn affine_row_passes_and_rejects_dropped_factor_two() {
+    assert_controlled(&sure::affine_cases().unwrap());
+}
+
+/// The verify row [`sure::OPTIMALITY`] on the default cases, and the Pythagorean identity for
+/// the Wiener filter at noise variance σ (not the posterior mean) rejected.
+#[test]
+fn optimality_row_passes_and_rejects_wrong_wiener_gain() {
+    assert_controlled(&sure::optimality_cases().unwrap());
 }
 
 /// Prop. 2 on mixtures by Monte Carlo (CPU, f64): the posterior-mean error is orthogonal to a

@@ -1,10 +1,22 @@
 //! Central differences with an error estimate.
 //!
 //! `D(h) = (f(x+h) − f(x−h))/2h` has truncation error `h²f'''/6 + O(h⁴)`, so
-//! `D(2h) − D(h) = 3·h²f'''/6 + O(h⁴)` and `|D(2h) − D(h)|/3` estimates the truncation error of `D(h)` (Richardson). The rounding error is
-//! at most `δf/h` when each evaluation of f is accurate to `δf`. The bound reported is
-//! `2·|D(2h) − D(h)|/3 + 2δf/h` — the Richardson estimate with a safety factor of two for the
-//! `O(h⁴)` remainder, plus the rounding term.
+//! `D(2h) − D(h) = 3·h²f'''/6 + O(h⁴)` and `|D(2h) − D(h)|/3` estimates the truncation error of
+//! `D(h)` (Richardson). The rounding error is at most `δf/h` when each evaluation of f is
+//! accurate to `δf`. The figure reported is `2·|D(2h) − D(h)|/3 + 2δf/h` — the Richardson
+//! estimate with a safety factor of two for the `O(h⁴)` remainder, plus the rounding term.
+//!
+//! **This is a calibrated estimate, not a proved bound.** Taylor's theorem with the fifth-order
+//! remainder gives `D(h) = f' + a h² + r(h)`, `a = f'''/6`, `|r(h)| ≤ M₅h⁴/120` with `M₅` bounding
+//! `|f⁽⁵⁾|` on `[x − 2h, x + 2h]`; eliminating `a h²` with `D(2h)` and adding the rounding of both
+//! differences (`δf/h` and `δf/2h`) proves
+//! `|D̂(h) − f'| ≤ |D̂(2h) − D̂(h)|/3 + 3δf/2h + M₅h⁴/18`.
+//! The reported figure is therefore a bound exactly when `M₅h⁴/18 ≤ |D̂(2h) − D̂(h)|/3 + δf/2h`,
+//! i.e. when the `h²` term is not cancelled by the `h⁴` term. No bound on `M₅` is derived for the
+//! functions this module is used on (log p_σ of a mixture, Bayes denoisers, MLPs), so every
+//! tolerance built on it is labelled calibrated; the unit test
+//! `richardson_figure_fails_when_the_h4_term_cancels_the_h2_term` shows a function where the
+//! figure is below the true error.
 
 use crate::error::Result;
 use crate::linalg::Mat;
@@ -14,7 +26,8 @@ use crate::linalg::Mat;
 pub struct Derivative<T> {
     /// The central-difference estimate at step h.
     pub value: T,
-    /// The error bound described in the module documentation.
+    /// The calibrated error figure described in the module documentation (a bound only while
+    /// the `h⁴` remainder stays below the `h²` estimate).
     pub error: T,
 }
 
@@ -99,5 +112,24 @@ mod tests {
             assert!((v - t).abs() <= *e);
             assert!(*e < 1e-6);
         }
+    }
+
+    /// `f(x) = x⁵ − 5h²x³` at 0: `D(h) = h⁴ − 5h⁴ = −4h⁴` and `D(2h) = 16h⁴ − 20h⁴ = −4h⁴`, so
+    /// Richardson's estimate vanishes while the true error is `4h⁴` (`f'(0) = 0`): the reported
+    /// figure is no bound here, and the proved bound `|D(2h) − D(h)|/3 + 3δf/2h + M₅h⁴/18`
+    /// (`M₅ = 120`) covers it.
+    #[test]
+    fn richardson_figure_fails_when_the_h4_term_cancels_the_h2_term() {
+        let h = 1e-2;
+        let f = move |x: &[f64]| Ok(x[0].powi(5) - 5.0 * h * h * x[0].powi(3));
+        let g = gradient(f, &[0.0], h, 1e-18).unwrap();
+        let true_error = g.value[0].abs();
+        assert!((true_error - 4.0 * h.powi(4)).abs() < 1e-12, "{g:?}");
+        assert!(
+            g.error[0] < true_error,
+            "the figure covered the error: {g:?}"
+        );
+        let proved = g.error[0] / 2.0 + 120.0 * h.powi(4) / 18.0;
+        assert!(true_error <= proved, "{g:?}");
     }
 }
