@@ -723,3 +723,69 @@ pub fn singular_values(m: &Mat) -> Result<Vec<f64>> {
     v.sort_by(|a, b| b.total_cmp(a));
     Ok(v)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{gamma, Activation, Architecture, BottleneckNet, Layer, SigmaInput};
+    use crate::linalg::{Mat, EPS};
+
+    /// The running error bound of a two-layer identity network (2 → 1 → 2, no σ input) is the
+    /// documented recursion written out by hand: layer 1 `δ₁ = γ₃(|b₁| + Σ|w x|) + 2ε|z₁|`,
+    /// layer 2 `δ₂,r = γ₂(|b₂,r| + |v_r z₁|) + |v_r|δ₁ + 2ε|z₂,r|` (identity: Lipschitz 1).
+    #[test]
+    fn forward_error_is_the_documented_running_bound() {
+        let arch = Architecture {
+            dim: 2,
+            encoder: vec![],
+            bottleneck: 1,
+            decoder: vec![],
+            hidden: Activation::Identity,
+            code: Activation::Identity,
+            output: Activation::Identity,
+            sigma: SigmaInput::None,
+        };
+        let (w, b1) = ([0.75, -1.5], 0.25);
+        let (v, b2) = ([2.0, -0.5], [1.0, -3.0]);
+        let net = BottleneckNet::new(
+            arch,
+            vec![
+                Layer {
+                    weight: Mat::from_fn(1, 2, |_, c| w[c]),
+                    bias: vec![b1],
+                },
+                Layer {
+                    weight: Mat::from_fn(2, 1, |r, _| v[r]),
+                    bias: b2.to_vec(),
+                },
+            ],
+        )
+        .unwrap();
+        let y = [3.0, 5.0];
+        let z1 = w[0] * y[0] + w[1] * y[1] + b1;
+        let delta1 = gamma(3) * (b1.abs() + (w[0] * y[0]).abs() + (w[1] * y[1]).abs())
+            + 2.0 * EPS * z1.abs();
+        let delta2 = (0..2)
+            .map(|r| {
+                let z2 = v[r] * z1 + b2[r];
+                gamma(2) * (b2[r].abs() + (v[r] * z1).abs())
+                    + v[r].abs() * delta1
+                    + 2.0 * EPS * z2.abs()
+            })
+            .fold(0.0, f64::max);
+        let bound = net.forward_error(&y, 1.0).unwrap();
+        assert!(
+            (bound - delta2).abs() <= 1e-12 * delta2,
+            "{bound:e} vs {delta2:e}"
+        );
+    }
+
+    /// The kernel codes of the activations are the ones the WGSL kernels switch on
+    /// (0 identity, 1 tanh, 2 ReLU, 3 leaky with its slope).
+    #[test]
+    fn gpu_codes_match_the_kernels() {
+        assert_eq!(Activation::Identity.gpu_code(), (0, 0.0));
+        assert_eq!(Activation::Tanh.gpu_code(), (1, 0.0));
+        assert_eq!(Activation::Relu.gpu_code(), (2, 0.0));
+        assert_eq!(Activation::LeakyRelu { slope: 0.2 }.gpu_code(), (3, 0.2));
+    }
+}

@@ -36,4 +36,13 @@ mod tests {
         assert!((two_sided_z(0.05) - 1.959_963_984_540_054).abs() < 1e-9);
         assert!((two_sided_z(1e-6) - 4.891_638_475_699_4).abs() < 1e-6);
     }
+
+    /// `[1, 2, 3, 6]`: mean 3, sample variance (4 + 1 + 0 + 9)/3 = 14/3, SE = √(14/12); every
+    /// value is exact to a few ulp, so the check is to 1e-15.
+    #[test]
+    fn mean_and_std_error_of_a_hand_computed_sample() {
+        let (mean, se) = mean_and_std_error(&[1.0, 2.0, 3.0, 6.0]);
+        assert!((mean - 3.0).abs() < 1e-15);
+        assert!((se - (14.0f64 / 12.0).sqrt()).abs() < 1e-15, "{se}");
+    }
 }
