@@ -779,6 +779,36 @@ mod tests {
         );
     }
 
+    /// The composed Jacobian `∇D·∇E` and its documented bound
+    /// `|∇D||∇E|γ_h + B_D|∇E| + |∇D|B_E`, assembled from the factors by hand for a random net.
+    #[test]
+    fn jacobian_bound_is_the_documented_composition() {
+        use crate::denoisers::Denoiser;
+        let arch = Architecture::paper_2d(1, 8, SigmaInput::Encoder);
+        let net = BottleneckNet::random(arch, &mut crate::rng::Rng::new(7, 0)).unwrap();
+        let (y, sigma) = ([0.3, -1.2], 0.5);
+        let ((e, be), (d, bd)) = net.factor_jacobians(&y, sigma).unwrap();
+        let jac = net.jacobian(&y, sigma).unwrap();
+        for i in 0..2 {
+            for j in 0..2 {
+                let value = d[(i, 0)] * e[(0, j)];
+                let bound = (d[(i, 0)] * e[(0, j)]).abs() * gamma(1)
+                    + bd[(i, 0)] * e[(0, j)].abs()
+                    + d[(i, 0)].abs() * be[(0, j)];
+                assert!((jac.value[(i, j)] - value).abs() <= 4.0 * EPS * value.abs());
+                assert!(
+                    (jac.error[(i, j)] - bound).abs() <= 1e-12 * bound,
+                    "{i},{j}: {:e} vs {bound:e}",
+                    jac.error[(i, j)]
+                );
+                assert!(
+                    be[(0, j)] > 0.0 && bd[(i, 0)] > 0.0,
+                    "factor bounds are not all zero"
+                );
+            }
+        }
+    }
+
     /// The kernel codes of the activations are the ones the WGSL kernels switch on
     /// (0 identity, 1 tanh, 2 ReLU, 3 leaky with its slope).
     #[test]

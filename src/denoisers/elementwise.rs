@@ -149,3 +149,28 @@ impl Denoiser for PowerMap {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{Denoiser, PowerMap};
+    use crate::linalg::{Mat, EPS};
+
+    /// The power map's Jacobian and its bound written out for d = 2, P = 2:
+    /// `J_ij = W1_ij + 2·W2_ij·y_j`, `|error_ij| = 4ε(|W1_ij| + |2·W2_ij·y_j|)`.
+    #[test]
+    fn power_map_jacobian_and_bound_written_out() {
+        let w1 = Mat::from_fn(2, 2, |i, j| [[0.5, -1.0], [2.0, 0.25]][i][j]);
+        let w2 = Mat::from_fn(2, 2, |i, j| [[-0.75, 1.5], [0.125, -2.0]][i][j]);
+        let map = PowerMap::new(vec![0.1, -0.2], vec![w1.clone(), w2.clone()]).unwrap();
+        let y = [1.5, -3.0];
+        let jac = map.jacobian(&y, 1.0).unwrap();
+        for i in 0..2 {
+            for j in 0..2 {
+                let slope = 2.0 * w2[(i, j)] * y[j];
+                assert!((jac.value[(i, j)] - (w1[(i, j)] + slope)).abs() <= 1e-15);
+                let bound = 4.0 * EPS * (w1[(i, j)].abs() + slope.abs());
+                assert!((jac.error[(i, j)] - bound).abs() <= 1e-12 * bound);
+            }
+        }
+    }
+}
