@@ -62,7 +62,10 @@ fn mixture_kl_equals_integrated_mse_gap() {
     for (qm, qv) in [(m, v), (0.0, 1.0), (1.0, 0.2)] {
         let c = kl_bound::mixture_equality(&p, qm, qv).unwrap();
         assert!(c.check.passed(), "q = N({qm}, {qv}): {c:?}");
-        assert!(!c.planted.passed(), "q = N({qm}, {qv}): planted not rejected {c:?}");
+        assert!(
+            !c.planted.passed(),
+            "q = N({qm}, {qv}): planted not rejected {c:?}"
+        );
     }
 }
 

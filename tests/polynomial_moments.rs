@@ -141,12 +141,15 @@ fn lower_order_gauss_rule_gives_a_different_denoiser() {
 /// order 2d of the theorem is what a general P needs, not every P.
 #[test]
 fn gaussian_target_needs_no_moment_of_order_2d() {
-    let gaussian = GaussianMixture::new(&[1.0], &[vec![0.7]], &[Mat::from_fn(1, 1, |_, _| 1.3)])
-        .unwrap();
+    let gaussian =
+        GaussianMixture::new(&[1.0], &[vec![0.7]], &[Mat::from_fn(1, 1, |_, _| 1.3)]).unwrap();
     for degree in 2..=5 {
         for &sigma in &[0.1, 0.5, 2.0] {
             let c = pm::quadrature_pair(&gaussian, degree, sigma).unwrap();
-            assert!(c.check.passed() && c.planted.passed(), "d={degree} σ={sigma}: {c:?}");
+            assert!(
+                c.check.passed() && c.planted.passed(),
+                "d={degree} σ={sigma}: {c:?}"
+            );
         }
     }
 }
@@ -207,9 +210,15 @@ fn gauss_hermite_rule_is_exact_to_degree_2n_minus_1() {
             };
             let tolerance = 64.0 * (n + k) as f64 * f64::EPSILON * majorant;
             if k < 2 * n {
-                assert!((value - exact).abs() <= tolerance, "n={n} k={k}: {value} vs {exact}");
+                assert!(
+                    (value - exact).abs() <= tolerance,
+                    "n={n} k={k}: {value} vs {exact}"
+                );
             } else {
-                assert!((value - exact).abs() > 1e6 * tolerance, "n={n}: k=2n matched");
+                assert!(
+                    (value - exact).abs() > 1e6 * tolerance,
+                    "n={n}: k=2n matched"
+                );
             }
         }
     }
@@ -317,7 +326,10 @@ fn non_gaussian_1d() -> Vec<(&'static str, GaussianMixture)> {
     vec![
         ("three-component", pm::default_target().unwrap()),
         ("skewed", mix(&[0.7, 0.3], &[0.0, 2.5], &[1.0, 0.2])),
-        ("symmetric bimodal", mix(&[0.5, 0.5], &[-1.5, 1.5], &[0.3, 0.3])),
+        (
+            "symmetric bimodal",
+            mix(&[0.5, 0.5], &[-1.5, 1.5], &[0.3, 0.3]),
+        ),
     ]
 }
 
@@ -401,7 +413,10 @@ fn polynomial_score_is_not_a_gradient_field_in_2d() {
     for (name, target) in [("Fig. 3", &fig3), ("random", &random)] {
         for degree in 2..=7usize {
             let worst = worst_asymmetry(&optimal_polynomial(target, 0.5, degree).unwrap());
-            assert!(worst > 100.0, "{name} d={degree}: asymmetry/bound only {worst}");
+            assert!(
+                worst > 100.0,
+                "{name} d={degree}: asymmetry/bound only {worst}"
+            );
         }
     }
 }
@@ -416,7 +431,13 @@ fn gaussian_target_score_is_a_gradient_field_in_2d() {
     let gaussian = GaussianMixture::new(
         &[1.0],
         &[vec![0.5, -0.3]],
-        &[Mat::from_fn(2, 2, |i, j| if i == j { 1.0 + i as f64 } else { 0.6 })],
+        &[Mat::from_fn(2, 2, |i, j| {
+            if i == j {
+                1.0 + i as f64
+            } else {
+                0.6
+            }
+        })],
     )
     .unwrap();
     for degree in 1..=7usize {

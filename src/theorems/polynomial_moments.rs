@@ -172,8 +172,8 @@ pub fn diagonal_mixture_moment(p: &GaussianMixture, alpha: &[usize]) -> Result<(
             let (mu, sd) = (c.mean[i], cov[(i, i)].max(0.0).sqrt());
             let (mut s, mut sa) = (0.0, 0.0);
             for j in (0..=a).step_by(2) {
-                let t = binomial(a, j) * mu.powi((a - j) as i32) * sd.powi(j as i32)
-                    * normal_moment(j);
+                let t =
+                    binomial(a, j) * mu.powi((a - j) as i32) * sd.powi(j as i32) * normal_moment(j);
                 s += t;
                 sa += t.abs();
             }
@@ -254,14 +254,22 @@ impl RuleFit {
     /// `h̃(y)` over the fit's exponents.
     pub fn features(&self, y: &[f64]) -> Vec<f64> {
         let u: Vec<f64> = y.iter().map(|v| v / self.scale).collect();
-        self.exponents.iter().map(|a| power_product(&u, a)).collect()
+        self.exponents
+            .iter()
+            .map(|a| power_product(&u, a))
+            .collect()
     }
 
     /// `f(y) = Ĉ h̃(y)`.
     pub fn apply(&self, y: &[f64]) -> Vec<f64> {
         let h = self.features(y);
         (0..self.coefficients.nrows())
-            .map(|i| h.iter().enumerate().map(|(j, v)| self.coefficients[(i, j)] * v).sum())
+            .map(|i| {
+                h.iter()
+                    .enumerate()
+                    .map(|(j, v)| self.coefficients[(i, j)] * v)
+                    .sum()
+            })
             .collect()
     }
 
@@ -397,7 +405,12 @@ impl RuleComparison {
                     .sum::<f64>()
             })
             .fold(0.0, f64::max);
-        let degree = self.rule_fit.exponents.iter().map(|e| e.iter().sum::<usize>()).max();
+        let degree = self
+            .rule_fit
+            .exponents
+            .iter()
+            .map(|e| e.iter().sum::<usize>())
+            .max();
         let eval = gamma(hq.len() + degree.unwrap_or(0) + 4);
         rounding_bound(fp) * norm(&hp)
             + (self.law_difference + self.rule_fit.coefficient_error) * norm(&hq)
@@ -992,11 +1005,13 @@ pub const DEGREE_ONE_CLAIM: Claim = Claim {
 /// Row: DDIM from identical noise with P's denoiser and its Gauss rule's.
 pub const DDIM_CLAIM: Claim = Claim {
     theorem: THEOREM,
-    statement: "DDIM (VP cosine, 50 steps) from identical noise: P's optimal denoiser and the rule \
+    statement:
+        "DDIM (VP cosine, 50 steps) from identical noise: P's optimal denoiser and the rule \
                 route's denoiser of its (d+1)-node Gauss rule generate identical samples \
                 (d = 1, 3, 5)",
     tolerance_kind: ToleranceKind::Derived,
-    tolerance_basis: "polynomial_moments::ddim_pair: per-step RuleComparison::tolerance propagated \
+    tolerance_basis:
+        "polynomial_moments::ddim_pair: per-step RuleComparison::tolerance propagated \
                       to first order through the DDIM map (‖∇f‖ along P's trajectory) plus the \
                       updates' rounding, doubled for the O(e²) terms",
     planted_variant: "moments up to 2d − 1 suffice: DDIM with the d-node rule's denoiser",
