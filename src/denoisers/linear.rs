@@ -367,3 +367,23 @@ pub fn affine_mse_with_magnitude(
 pub fn affine_mse(mean: &[f64], covariance: &Mat, w: &Mat, b: &[f64], sigma: f64) -> Result<f64> {
     Ok(affine_mse_with_magnitude(mean, covariance, w, b, sigma)?.0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::OptimalAffine;
+    use crate::linalg::Mat;
+
+    /// `mean()` returns the μ it was built from, and the bias-free denoiser's is zero.
+    #[test]
+    fn optimal_affine_keeps_its_mean() {
+        let cov = Mat::from_fn(2, 2, |i, j| if i == j { 2.0 } else { 0.5 });
+        let mu = [1.5, -0.25];
+        assert_eq!(OptimalAffine::from_moments(&mu, &cov).unwrap().mean(), &mu);
+        assert_eq!(
+            OptimalAffine::bias_free_from_moments(&mu, &cov)
+                .unwrap()
+                .mean(),
+            &[0.0, 0.0]
+        );
+    }
+}
