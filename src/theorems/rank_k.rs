@@ -4,13 +4,20 @@
 //!
 //! Routes compared: the eigen closed form ([`RankK`]) against the Eckart–Young construction of
 //! App. A.1 (faer SVD of `ΣΣ̃^{-1/2}`); the MSE trace formula of any affine map against the
-//! spectral formula; random rank-K maps against the optimum; the low-rank subspace and
-//! low-rank-GMM closed forms of the book against the general mixture engine.
+//! spectral formula (stated here, [`optimal_mse_of`], on eigenvalues sorted here, not by the
+//! denoiser module); random rank-K maps against the optimum; the generated law against its
+//! closed form and the exact flow (derived without the sampler, `linear_gaussian::flow`); the
+//! low-rank subspace and low-rank-GMM closed forms of the book against the general mixture
+//! engine.
+//!
+//! Eq.3.2.80 as printed assumes subspaces of equal dimension (its cancellation eq.3.2.74 needs
+//! it); [`low_rank_gmm_softmax_form`] also checks our generalisation to unequal dimensions.
 
-use super::{linear_gaussian, Check, Verdict, CPU_BACKEND};
+use super::linear_gaussian::{self, flow, PlantedLimit};
+use super::{Check, Claim, Controlled, ToleranceKind, Verdict, CPU_BACKEND};
 use crate::denoisers::linear::OptimalAffine;
 use crate::denoisers::rank_k::{
-    affine_mse, descending_eigenvalues, eckart_young_weight, optimal_rank_k_mse, RankK,
+    affine_mse, descending_eigenvalues, eckart_young_weight, reduced_rank_regression, RankK,
 };
 use crate::diffusion::Schedule;
 use crate::error::{Error, Result};
@@ -28,14 +35,37 @@ fn base_bound(d: usize, lambda_max: f64, sigma: f64) -> f64 {
     64.0 * d as f64 * EPS * (lambda_max + sigma * sigma) / (sigma * sigma)
 }
 
+/// Eigenvalues of Σ in descending order, sorted here ([`flow::descending_eigenpairs`]) rather
+/// than by the denoiser module under test.
+fn spectrum(covariance: &Mat) -> Result<Vec<f64>> {
+    Ok(flow::descending_eigenpairs(covariance)?.0)
+}
+
+/// The planted wrong variant of the rank-K optimum: the K *smallest* eigen-directions kept
+/// (ascending order — the sort-order bug), `Σ_{i>d−K} λᵢ/(λᵢ + σ²) uᵢuᵢᵀ`.
+fn bottom_k_weight(covariance: &Mat, sigma: f64, k: usize) -> Result<Mat> {
+    let (vals, u) = flow::descending_eigenpairs(covariance)?;
+    let d = vals.len();
+    Ok(Mat::from_fn(d, d, |a, b| {
+        (d - k..d)
+            .map(|i| vals[i] / (vals[i] + sigma * sigma) * u[(a, i)] * u[(b, i)])
+            .sum()
+    }))
+}
+
 /// Closed form `L*` against Eckart–Young (App. A.1). The SVD route's subspace is determined up
 /// to `‖ΔM‖/gap` (Davis–Kahan/Wedin) with `gap = m_K − m_{K+1}`, `mᵢ = λᵢ/√(λᵢ + σ²)` the
 /// singular values of `M = ΣΣ̃^{-1/2}`; tolerance `base·(1 + m_1/gap)`. A tie at the cut
 /// (`gap ≤ 1e3·base·m_1`) makes `L*` non-unique and is refused (use [`mse_matches_formula`]).
-pub fn closed_form_equals_eckart_young(covariance: &Mat, sigma: f64, k: usize) -> Result<Check> {
+/// Planted: the bottom-K weight ([`bottom_k_weight`], ascending eigen-order).
+pub fn closed_form_equals_eckart_young(
+    covariance: &Mat,
+    sigma: f64,
+    k: usize,
+) -> Result<Controlled> {
     let d = covariance.nrows();
     let rk = RankK::optimal(&vec![0.0; d], covariance, k)?;
-    let lambdas = descending_eigenvalues(covariance)?;
+    let lambdas = spectrum(covariance)?;
     let m: Vec<f64> = lambdas
         .iter()
         .map(|l| l / (l + sigma * sigma).sqrt())
@@ -62,16 +92,29 @@ pub fn closed_form_equals_eckart_young(covariance: &Mat, sigma: f64, k: usize) -
     }
     let w = rk.weight(sigma)?;
     let ey = eckart_young_weight(covariance, sigma, k)?;
-    Ok(Check {
-        residual: max_abs_diff_mat(&w, &ey),
-        tolerance: base * (1.0 + m[0] / gap),
+    let tolerance = base * (1.0 + m[0] / gap);
+    Ok(Controlled {
+        check: Check {
+            residual: max_abs_diff_mat(&w, &ey),
+            tolerance,
+        },
+        planted: Check {
+            residual: max_abs_diff_mat(&bottom_k_weight(covariance, sigma, k)?, &ey),
+            tolerance,
+        },
     })
 }
 
 /// `E‖x − f(y)‖²` of the optimal rank-K denoiser by the trace formula of any affine map
-/// ([`affine_mse`], moments only) against `Σ_{i>K}λᵢ + Σ_{i≤K}λᵢσ²/(λᵢ+σ²)`. Tolerance
-/// `base·(tr Σ + dσ²)`.
-pub fn mse_matches_formula(mean: &[f64], covariance: &Mat, sigma: f64, k: usize) -> Result<Check> {
+/// ([`affine_mse`], moments only) against `Σ_{i>K}λᵢ + Σ_{i≤K}λᵢσ²/(λᵢ+σ²)` ([`optimal_mse_of`]
+/// on eigenvalues sorted here). Tolerance `base·(tr Σ + |μ|² + dσ²)`. Planted: the formula with
+/// the eigenvalues in ascending order (the K smallest shrunk, the largest kept as error).
+pub fn mse_matches_formula(
+    mean: &[f64],
+    covariance: &Mat,
+    sigma: f64,
+    k: usize,
+) -> Result<Controlled> {
     let d = mean.len();
     let rk = RankK::optimal(mean, covariance, k)?;
     let mse = affine_mse(
@@ -81,19 +124,27 @@ pub fn mse_matches_formula(mean: &[f64], covariance: &Mat, sigma: f64, k: usize)
         &rk.bias(sigma)?,
         sigma,
     )?;
-    let lambdas = descending_eigenvalues(covariance)?;
-    let formula = optimal_rank_k_mse(&lambdas, sigma, k);
+    let lambdas = spectrum(covariance)?;
+    let ascending: Vec<f64> = lambdas.iter().rev().cloned().collect();
     let trace: f64 = lambdas.iter().sum();
     let mu2: f64 = linalg::dot(mean, mean);
-    Ok(Check {
-        residual: (mse - formula).abs(),
-        tolerance: base_bound(d, lambdas[0], sigma) * (trace + mu2 + d as f64 * sigma * sigma),
+    let tolerance = base_bound(d, lambdas[0], sigma) * (trace + mu2 + d as f64 * sigma * sigma);
+    Ok(Controlled {
+        check: Check {
+            residual: (mse - optimal_mse_of(&lambdas, sigma, k)).abs(),
+            tolerance,
+        },
+        planted: Check {
+            residual: (mse - optimal_mse_of(&ascending, sigma, k)).abs(),
+            tolerance,
+        },
     })
 }
 
 /// `trials` random rank-K maps `L = AB` (Gaussian A, B, scaled by a random factor in
 /// [0.01, 10]) with their best bias `μ − Lμ`: none has MSE below the optimum. Residual:
 /// `max(MSE* − MSE(AB))` (≤ 0 when the claim holds); tolerance the formula's rounding bound.
+/// Planted: MSE* from the ascending-order formula (a larger value, which random maps beat).
 pub fn no_random_rank_k_map_beats_optimum(
     mean: &[f64],
     covariance: &Mat,
@@ -101,11 +152,15 @@ pub fn no_random_rank_k_map_beats_optimum(
     k: usize,
     trials: usize,
     rng: &mut Rng,
-) -> Result<Check> {
+) -> Result<Controlled> {
     let d = mean.len();
-    let lambdas = descending_eigenvalues(covariance)?;
-    let best = optimal_rank_k_mse(&lambdas, sigma, k);
-    let mut worst = f64::NEG_INFINITY;
+    let lambdas = spectrum(covariance)?;
+    let ascending: Vec<f64> = lambdas.iter().rev().cloned().collect();
+    let (best, planted_best) = (
+        optimal_mse_of(&lambdas, sigma, k),
+        optimal_mse_of(&ascending, sigma, k),
+    );
+    let mut lowest = f64::INFINITY;
     for _ in 0..trials {
         let scale = 10f64.powf(3.0 * rng.uniform() - 2.0);
         let a = Mat::from_fn(d, k, |_, _| rng.normal() * scale);
@@ -114,12 +169,19 @@ pub fn no_random_rank_k_map_beats_optimum(
         let bias: Vec<f64> = (0..d)
             .map(|i| mean[i] - (0..d).map(|j| l[(i, j)] * mean[j]).sum::<f64>())
             .collect();
-        worst = worst.max(best - affine_mse(mean, covariance, &l, &bias, sigma)?);
+        lowest = lowest.min(affine_mse(mean, covariance, &l, &bias, sigma)?);
     }
     let trace: f64 = lambdas.iter().sum();
-    Ok(Check {
-        residual: worst.max(0.0),
-        tolerance: base_bound(d, lambdas[0], sigma) * (trace + d as f64 * sigma * sigma),
+    let tolerance = base_bound(d, lambdas[0], sigma) * (trace + d as f64 * sigma * sigma);
+    Ok(Controlled {
+        check: Check {
+            residual: (best - lowest).max(0.0),
+            tolerance,
+        },
+        planted: Check {
+            residual: (planted_best - lowest).max(0.0),
+            tolerance,
+        },
     })
 }
 
@@ -206,10 +268,12 @@ pub fn subspace_learning_is_pca(
 /// `1/(1+t²) Σ_k softmax_k(‖U_kᵀy‖²/(2t²(1+t²))) U_kU_kᵀy`; compared with the general mixture
 /// engine's posterior mean (Woodbury route with responsibilities from the evidence).
 ///
-/// The book's cancellation (eq.3.2.74) drops `det(U_kU_kᵀ + t²I)^{-1/2}`, which is the same for
-/// every k only when all subspaces have the same dimension P. With `dimension_correction` the
-/// logits carry the dropped term `−(P_k/2)·log((1 + t²)/t²)` (from
-/// `log det(U_kU_kᵀ + t²I) = 2(d − P_k) log t + P_k log(1 + t²)`) and the form holds for any P_k.
+/// The book states the model with subspaces of one common dimension P, and its cancellation
+/// (eq.3.2.74) of `det(U_kU_kᵀ + t²I)^{-1/2}` uses exactly that assumption. With
+/// `dimension_correction` the logits carry the term `−(P_k/2)·log((1 + t²)/t²)` (from
+/// `log det(U_kU_kᵀ + t²I) = 2(d − P_k) log t + P_k log(1 + t²)`): our generalisation of
+/// eq.3.2.80 to subspaces of unequal dimensions P_k. For equal P_k the term is the same for every
+/// k and the softmax is unchanged (the book's form).
 /// Tolerance: the mixture bound [`super::tweedie::rounding_bound`] plus the softmax's
 /// `8(d+K)ε·(1 + |logits|)·|y|`.
 pub fn low_rank_gmm_softmax_form(
@@ -265,25 +329,46 @@ pub fn low_rank_gmm_softmax_form(
     })
 }
 
-/// The spectral formula of the optimal rank-K MSE ([`optimal_rank_k_mse`]), re-exported for
-/// tests: `Σ_{i>K}λᵢ + Σ_{i≤K}λᵢσ²/(λᵢ+σ²)`, λ descending.
-pub fn optimal_mse_of(descending: &[f64], sigma: f64, k: usize) -> f64 {
-    optimal_rank_k_mse(descending, sigma, k)
+/// Our generalisation of eq.3.2.80 to subspaces of unequal dimensions, as a controlled check:
+/// the softmax form with the dimension term ([`low_rank_gmm_softmax_form`] with
+/// `dimension_correction`) against the general mixture engine, and as the planted variant the
+/// form as printed (no dimension term) — which the check rejects wherever the dimensions differ
+/// enough to matter, showing the generalisation is needed there.
+pub fn generalised_softmax_form(bases: &[Mat], y: &[f64], t: f64) -> Result<Controlled> {
+    Ok(Controlled {
+        check: low_rank_gmm_softmax_form(bases, y, t, true)?,
+        planted: low_rank_gmm_softmax_form(bases, y, t, false)?,
+    })
 }
 
-/// `Σ_K`: the top-K eigen-part of Σ.
+/// The spectral formula of the optimal rank-K MSE (Levine–Weiss Thm 4, App. A.1), stated here
+/// as the claim: `Σ_{i>K}λᵢ + Σ_{i≤K}λᵢσ²/(λᵢ+σ²)` for λ in the order given (descending for
+/// the claim).
+pub fn optimal_mse_of(eigenvalues: &[f64], sigma: f64, k: usize) -> f64 {
+    let s2 = sigma * sigma;
+    eigenvalues
+        .iter()
+        .enumerate()
+        .map(|(i, &l)| if i < k { l * s2 / (l + s2) } else { l })
+        .sum()
+}
+
+/// `Σ_K`: the top-K eigen-part of Σ (eigenpairs from [`flow::descending_eigenpairs`], not from
+/// the denoiser under test).
 pub fn truncated_covariance(covariance: &Mat, k: usize) -> Result<Mat> {
-    let d = covariance.nrows();
-    let rk = RankK::optimal(&vec![0.0; d], covariance, k)?;
-    let f = rk.top().scaled_basis();
-    Ok(&f * f.transpose())
+    let (vals, u) = flow::descending_eigenpairs(covariance)?;
+    let d = vals.len();
+    Ok(Mat::from_fn(d, d, |a, b| {
+        (0..k.min(d)).map(|i| vals[i] * u[(a, i)] * u[(b, i)]).sum()
+    }))
 }
 
 /// GD on `W = A B` on the GPU from a random start converges to the rank-K optimum of the same
 /// samples (reduced-rank regression in f64; at population moments it is the closed form, see
 /// `eckart_young_weight`). Returns the check — residual `max|A B − W_K|` at the last checkpoint,
 /// tolerance the f32 floor (`RankKGd::rounding_floor`) plus twice the change over the last
-/// round (what is left of a converging sequence) — and the training record.
+/// round (calibrated: see [`GPU_GD`]) — and the training record. Planted: the product compared
+/// with the reduced-rank regression of rank K + 1 (K − 1 when K = d), an off-by-one rank.
 pub fn gpu_gd_converges_to_optimum(
     gpu: &Gpu,
     target: &dyn crate::targets::Target,
@@ -291,7 +376,7 @@ pub fn gpu_gd_converges_to_optimum(
     k: usize,
     n: usize,
     seed: u64,
-) -> Result<(Check, crate::denoisers::gd::RankKGd)> {
+) -> Result<(Controlled, crate::denoisers::gd::RankKGd)> {
     use crate::denoisers::gd::{gpu_moments, train_rank_k_gd};
     let (xs, ys) = linear_gaussian::noisy_pairs(target, sigma, n, seed);
     let moments = gpu_moments(gpu, &xs, &ys, true)?;
@@ -303,79 +388,143 @@ pub fn gpu_gd_converges_to_optimum(
     } else {
         last
     };
+    let (cyy, cxy, _, _) = moments.centred()?;
+    let d = cyy.nrows();
+    let wrong_rank = if k < d { k + 1 } else { k - 1 };
+    let wrong = reduced_rank_regression(&cxy, &cyy, wrong_rank)?;
+    let product = &trained.left * &trained.right;
+    let tolerance = trained.rounding_floor + 2.0 * change;
     Ok((
-        Check {
-            residual: last,
-            tolerance: trained.rounding_floor + 2.0 * change,
+        Controlled {
+            check: Check {
+                residual: last,
+                tolerance,
+            },
+            planted: Check {
+                residual: max_abs_diff_mat(&product, &wrong),
+                tolerance,
+            },
         },
         trained,
     ))
 }
 
+/// Row: the rank-K optimum and its MSE.
+pub const OPTIMUM: Claim = Claim {
+    theorem: THEOREM,
+    statement: "rank-K optimum Σ_{i≤K} λᵢ/(λᵢ+σ²)uᵢuᵢᵀ = Eckart–Young (SVD); MSE = Σ_{i>K}λᵢ + \
+                Σ_{i≤K}λᵢσ²/(λᵢ+σ²); no random rank-K map beats it",
+    tolerance_kind: ToleranceKind::Derived,
+    tolerance_basis: "64dεκ(Σ+σ²I) (backward-stable eigen/SVD/products) × (1 + m₁/gap) (Wedin \
+                      sin-θ) for the map, × (tr Σ + |μ|² + dσ²) for the MSE",
+    planted_variant: "eigenvalues in ascending order: the K smallest directions kept",
+};
+
+/// Row: the law DDIM generates with the rank-K optimum equals its closed form.
+pub const GENERATED_LAW: Claim = Claim {
+    theorem: THEOREM,
+    statement: "DDIM with the rank-K optimum generates the per-direction closed-form law (derived \
+                without the sampler; map on basis noise, 10000-draw χ² test, α = 1e-6)",
+    tolerance_kind: ToleranceKind::Derived,
+    tolerance_basis: "map: 2× linear_gaussian::ddim_rounding_bound; draws: exact χ² quantiles, \
+                      Bonferroni to family-wise α = 1e-6",
+    planted_variant: "retention exponent swapped: DDIM with q = (r_{ℓ−1}/r_ℓ)² (the bug \
+                      k = (σ_{ℓ−1}/σ_ℓ)²)",
+};
+
+/// Row: convergence to N(μ, Σ_K).
+pub const CONVERGENCE: Claim = Claim {
+    theorem: THEOREM,
+    statement: "DDIM with the rank-K optimum → exact-flow law N(μ, Σ_K) (up to O(α_L)) at rate \
+                1/L: sampler map within the proved defect band, L = 25…400, K = 1…3",
+    tolerance_kind: ToleranceKind::Derived,
+    tolerance_basis: "linear_gaussian::flow::defect_band: 1 − ∏cos Δφ ∈ [1 − e^(−S/2), \
+                      1 − e^(−T/2)], S = Σsin²Δφ ≤ C/L, T = Σtan²Δφ (half-width O(ΣΔφ⁴)) + 2× \
+                      ddim_rounding_bound",
+    planted_variant: "the limit N(μ, Σ) instead of N(μ, Σ_K) (dropped directions kept)",
+};
+
+/// Row: GD on the factors reaches the rank-K optimum.
+pub const GPU_GD: Claim = Claim {
+    theorem: THEOREM,
+    statement: "GD on W = A·B on the GPU (WGSL GEMM) from random init converges to the rank-K \
+                optimum (reduced-rank regression of the same samples)",
+    tolerance_kind: ToleranceKind::Calibrated,
+    tolerance_basis:
+        "RankKGd::rounding_floor (a Wedin-type a-priori estimate, not a proved bound) \
+                      + 2× the last round's change; calibrated on the lavapipe runs d ∈ {4,5,6}, \
+                      K ∈ {1,2,3}, 4000 steps: the factored loss is non-convex (GL(K) symmetry), \
+                      so no contraction factor of the quadratic bounds the remaining distance",
+    planted_variant: "the reduced-rank regression of rank K+1 (off-by-one rank) as the optimum",
+};
+
 /// Default checks for `verify`.
 pub fn default_verdicts(gpu: Result<&Gpu>) -> Vec<Verdict> {
     let mut out = Vec::new();
-    out.push(Verdict::uncontrolled(
-        THEOREM,
-        "rank-K optimum = Eckart–Young; MSE formula; no random rank-K map beats it",
-        CPU_BACKEND,
-        || {
-            let mut rng = Rng::new(0x4a4b, 0);
-            let mut checks = Vec::new();
-            for &d in &[3usize, 6, 10] {
-                let f = Mat::from_fn(d, d, |_, _| rng.normal());
-                let cov = &f * f.transpose();
-                let mean = rng.normals(d);
-                for k in 1..=d {
-                    for &sigma in &[0.1, 1.0, 4.0] {
-                        checks.push(closed_form_equals_eckart_young(&cov, sigma, k)?);
-                        checks.push(mse_matches_formula(&mean, &cov, sigma, k)?);
-                        checks.push(no_random_rank_k_map_beats_optimum(
-                            &mean, &cov, sigma, k, 20, &mut rng,
-                        )?);
-                    }
+    out.push(Verdict::collect(&OPTIMUM, CPU_BACKEND, || {
+        let mut rng = Rng::new(0x4a4b, 0);
+        let mut cases = Vec::new();
+        for &d in &[3usize, 6, 10] {
+            let f = Mat::from_fn(d, d, |_, _| rng.normal());
+            let cov = &f * f.transpose();
+            let mean = rng.normals(d);
+            for k in 1..=d {
+                for &sigma in &[0.1, 1.0, 4.0] {
+                    cases.push(closed_form_equals_eckart_young(&cov, sigma, k)?);
+                    cases.push(mse_matches_formula(&mean, &cov, sigma, k)?);
+                    cases.push(no_random_rank_k_map_beats_optimum(
+                        &mean, &cov, sigma, k, 20, &mut rng,
+                    )?);
                 }
             }
-            Ok(checks)
-        },
-    ));
-    out.push(Verdict::uncontrolled(
-        THEOREM,
-        "DDIM with the rank-K optimum generates the closed-form law → N(μ, Σ_K) (χ², α=1e-6)",
-        CPU_BACKEND,
-        || {
-            let mut rng = Rng::new(0x4a4c, 0);
-            let f = Mat::from_fn(4, 4, |_, _| rng.normal());
-            let cov = &f * f.transpose();
-            let mean = rng.normals(4);
-            let schedule = Schedule::vp_cosine(0.999, 40)?;
-            let mut checks = Vec::new();
-            for k in 1..=4 {
-                checks.push(linear_gaussian::ddim_map_matches_closed_form(
-                    &schedule, &mean, &cov, k,
-                )?);
-                checks.push(linear_gaussian::sampled_moments_match_closed_form(
-                    &schedule, &mean, &cov, k, false, 10_000, k as u64,
+        }
+        Ok(cases)
+    }));
+    let random_law = |seed: u64| {
+        let mut rng = Rng::new(seed, 0);
+        let f = Mat::from_fn(4, 4, |_, _| rng.normal());
+        (&f * f.transpose(), rng.normals(4))
+    };
+    out.push(Verdict::collect(&GENERATED_LAW, CPU_BACKEND, || {
+        let (cov, mean) = random_law(0x4a4c);
+        let schedule = Schedule::vp_cosine(0.999, 40)?;
+        let mut cases = Vec::new();
+        for k in 1..=4 {
+            cases.push(linear_gaussian::ddim_map_matches_closed_form(
+                &schedule, &mean, &cov, k,
+            )?);
+            cases.push(linear_gaussian::sampled_moments_match_closed_form(
+                &schedule, &mean, &cov, k, false, 10_000, k as u64,
+            )?);
+        }
+        Ok(cases)
+    }));
+    out.push(Verdict::collect(&CONVERGENCE, CPU_BACKEND, || {
+        let (cov, mean) = random_law(0x4a4c);
+        let mut cases = Vec::new();
+        for k in 1..=3 {
+            for steps in [25usize, 50, 100, 200, 400] {
+                cases.extend(linear_gaussian::ddim_converges_to_exact_flow(
+                    &Schedule::vp_cosine(0.999, steps)?,
+                    &mean,
+                    &cov,
+                    k,
+                    PlantedLimit::KeepsDroppedDirections,
                 )?);
             }
-            Ok(checks)
-        },
-    ));
+        }
+        Ok(cases)
+    }));
     let backend = super::backend_label(&gpu);
-    out.push(Verdict::uncontrolled(
-        THEOREM,
-        "GD on W = A·B on the GPU (WGSL GEMM) from random init converges to the rank-K optimum",
-        &backend,
-        || {
-            let gpu = gpu?;
-            let mut rng = Rng::new(0x4a4d, 0);
-            let mut checks = Vec::new();
-            for &(d, k) in &[(4usize, 1usize), (6, 2)] {
-                let t = super::random_gmm(&mut rng, d, 2)?;
-                checks.push(gpu_gd_converges_to_optimum(gpu, &t, 0.5, k, 1 << 13, 5)?.0);
-            }
-            Ok(checks)
-        },
-    ));
+    out.push(Verdict::collect(&GPU_GD, &backend, || {
+        let gpu = gpu?;
+        let mut rng = Rng::new(0x4a4d, 0);
+        let mut cases = Vec::new();
+        for &(d, k) in &[(4usize, 1usize), (6, 2)] {
+            let t = super::random_gmm(&mut rng, d, 2)?;
+            cases.push(gpu_gd_converges_to_optimum(gpu, &t, 0.5, k, 1 << 13, 5)?.0);
+        }
+        Ok(cases)
+    }));
     out
 }
