@@ -86,8 +86,8 @@ fn stopped_ddim_matches_the_noisy_training_law() {
 /// engine): every one of 1000 samples is memorized (d₁/d₂ < 1/3 — by construction, see the
 /// theorem file) AND the copied training points are uniform (Pearson χ² ≤ χ²₄₉(1 − 10⁻⁶),
 /// derived), as the flow's pushforward of N(0, I) is the empirical law. The planted
-/// σ-for-σ² softmax still memorizes but is rejected by the uniformity. With N = 2000 (64
-/// samples, too few for χ²) MemRatio = 1 as well.
+/// σ-for-σ² softmax is rejected. With N = 2000 (64 samples, too few for χ²) MemRatio = 1 as
+/// well.
 #[test]
 fn ddim_with_empirical_denoiser_reproduces_training_points() {
     let training = mem::training_set(50, 8, 1);
