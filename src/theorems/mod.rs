@@ -184,40 +184,6 @@ impl Verdict {
     }
 }
 
-impl Verdict {
-    /// TRANSITIONAL (removed once every row has its planted variant): a row with no negative
-    /// control. It always FAILS, since a check without power proves nothing.
-    pub fn uncontrolled(
-        theorem: &str,
-        statement: &str,
-        backend: &str,
-        cases: impl FnOnce() -> Result<Vec<Check>>,
-    ) -> Self {
-        let claim = Claim {
-            theorem: "",
-            statement: "",
-            tolerance_kind: ToleranceKind::Calibrated,
-            tolerance_basis: "not yet labelled",
-            planted_variant: "none (no negative control yet)",
-        };
-        let mut verdict = Self::collect(&claim, backend, || {
-            Ok(cases()?
-                .into_iter()
-                .map(|check| Controlled {
-                    check,
-                    planted: Check {
-                        residual: f64::NAN,
-                        tolerance: f64::NAN,
-                    },
-                })
-                .collect())
-        });
-        verdict.theorem = theorem.into();
-        verdict.claim = statement.into();
-        verdict
-    }
-}
-
 /// `max over cases of residual/tolerance` of the planted variants: above 1 when the check
 /// rejects the planted variant in at least one case (tests assert this for headline checks).
 pub fn power(cases: &[Controlled]) -> f64 {
