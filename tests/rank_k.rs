@@ -315,7 +315,9 @@ fn bad_input_is_a_typed_error() {
 /// Gradient descent on W = A·B (A d×K, B K×d) on the GPU from a random start converges to the
 /// rank-K optimum of the same samples (compared as the product, not the factors): the distance
 /// falls by orders of magnitude over the rounds and ends within the f32 floor plus the last
-/// round's change.
+/// round's change. The trained bias is the optimum's `x̄ − W_K ȳ` (means from the same GPU
+/// moments) to within what the product's distance allows: `|b − b*|_i ≤ max|AB − W_K|·Σ|ȳ_j|`
+/// plus the f64 rounding `4(d+1)ε(|x̄_i| + Σ_j|W_K,ij ȳ_j|)` of forming either bias.
 #[test]
 fn gpu_gradient_descent_product_converges_to_rank_k_optimum() {
     let gpu = common::gpu();
@@ -333,6 +335,25 @@ fn gpu_gradient_descent_product_converges_to_rank_k_optimum() {
             !case.planted.passed(),
             "rank K+1 optimum not rejected: {case:?}"
         );
+        let (xs, ys) = lg::noisy_pairs(&target, 0.5, 1 << 13, 17);
+        let moments = diffusion_theorems::denoisers::gd::gpu_moments(gpu, &xs, &ys, true).unwrap();
+        let (_, _, xbar, ybar) = moments.centred().unwrap();
+        let product = &trained.left * &trained.right;
+        let distance = max_abs_diff_mat(&product, &trained.optimum);
+        let ybar_l1: f64 = ybar.iter().map(|v| v.abs()).sum();
+        for i in 0..d {
+            let w_y: Vec<f64> = (0..d).map(|j| trained.optimum[(i, j)] * ybar[j]).collect();
+            let optimal_bias = xbar[i] - w_y.iter().sum::<f64>();
+            let rounding = 4.0
+                * (d + 1) as f64
+                * f64::EPSILON
+                * (xbar[i].abs() + w_y.iter().map(|v| v.abs()).sum::<f64>());
+            assert!(
+                (trained.bias[i] - optimal_bias).abs() <= distance * ybar_l1 + rounding,
+                "d={d} K={k} bias {i}: {} vs {optimal_bias}",
+                trained.bias[i]
+            );
+        }
         let check = case.check;
         let start = trained.history[0].1;
         assert!(
