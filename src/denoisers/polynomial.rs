@@ -257,3 +257,33 @@ impl Denoiser for OptimalPolynomial {
         Ok(Mat::from_fn(ys.nrows(), self.dim(), |i, j| rows[i][j]))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{optimal_polynomial, rounding_bound};
+    use crate::linalg::EPS;
+    use crate::targets::GaussianMixture;
+
+    /// The coefficients' rounding bound `8(M+1)·κ(G)·ε·‖c‖` is of the documented order: at
+    /// least one ulp of ‖c‖ per coefficient and a condition number (κ ≥ 1), and at most
+    /// 10³·(M+1)·κ·ε·‖c‖ — a dropped or inverted factor (ε or κ moved to the denominator)
+    /// leaves that band by many orders of magnitude.
+    #[test]
+    fn rounding_bound_has_the_documented_order() {
+        let target = GaussianMixture::new(
+            &[0.4, 0.6],
+            &[vec![-1.0], vec![2.0]],
+            &[
+                crate::linalg::Mat::from_fn(1, 1, |_, _| 0.3),
+                crate::linalg::Mat::from_fn(1, 1, |_, _| 0.5),
+            ],
+        )
+        .unwrap();
+        let fit = optimal_polynomial(&target, 0.7, 3).unwrap();
+        let (m, kappa, norm) = (fit.basis.len() as f64, fit.condition, fit.norm());
+        let bound = rounding_bound(&fit);
+        assert!(kappa >= 1.0 && norm > 0.0);
+        assert!(bound >= (m + 1.0) * kappa * EPS * norm, "{bound:e}");
+        assert!(bound <= 1e3 * (m + 1.0) * kappa * EPS * norm, "{bound:e}");
+    }
+}

@@ -420,3 +420,23 @@ pub fn gpu_fit_error_bound(
     let bound = inv * (dm_hat * a_hat + db_hat + relative_residual * b_hat) / (1.0 - inv * dm_hat);
     Ok((2.0 * bound, diag))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::feature_scales;
+    use crate::linalg::Mat;
+
+    /// `c_j = 1/(‖R_j‖·max_i‖y_i‖)` by hand: rows of R with norms 5 and 1, samples with norms
+    /// 5 and 13 (3-4-5 and 5-12-13 triangles), so c = (1/65, 1/13) exactly.
+    #[test]
+    fn feature_scales_by_hand() {
+        let r = Mat::from_fn(2, 2, |j, l| [[3.0, 4.0], [0.0, -1.0]][j][l]);
+        let ys = Mat::from_fn(2, 2, |i, l| [[-3.0, 4.0], [5.0, 12.0]][i][l]);
+        let c = feature_scales(&r, &ys).unwrap();
+        assert!(
+            (c[0] - 1.0 / 65.0).abs() < 1e-17 && (c[1] - 1.0 / 13.0).abs() < 1e-16,
+            "{c:?}"
+        );
+        assert!(feature_scales(&r, &Mat::zeros(2, 2)).is_err());
+    }
+}
