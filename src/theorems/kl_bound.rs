@@ -332,7 +332,7 @@ fn mixture_tolerance(kl: &Integral, integral: &Integral) -> f64 {
 }
 
 /// KL against the integral for a 1-D mixture p and q = N(m, v), tolerance
-/// [`mixture_tolerance`]. Planted: [`GapVariant::VarianceForStd`] (σ for σ² in the scores).
+/// `mixture_tolerance`. Planted: [`GapVariant::VarianceForStd`] (σ for σ² in the scores).
 pub fn mixture_equality(p: &GaussianMixture, m: f64, v: f64) -> Result<Controlled> {
     let kl = mixture_gaussian_kl(p, m, v)?;
     let integral = mixture_gap_integral(p, m, v)?;
@@ -413,7 +413,7 @@ pub fn mixture_kl(p: &GaussianMixture, q: &GaussianMixture) -> Result<Integral> 
 /// KL against the integral for two 1-D mixtures — q's Bayes denoiser is not affine, so this is
 /// the equality beyond Gaussian models: `KL(p‖q)` by [`mixture_kl`] against
 /// `∫₀^∞ ½E_{p_s}(∇log p_s − ∇log q_s)² ds` (both scores the library's closed-form mixture
-/// scores), tolerance [`mixture_tolerance`]. Planted: [`GapVariant::DroppedHalf`].
+/// scores), tolerance `mixture_tolerance`. Planted: [`GapVariant::DroppedHalf`].
 pub fn mixture_pair_equality(p: &GaussianMixture, q: &GaussianMixture) -> Result<Controlled> {
     let kl = mixture_kl(p, q)?;
     let scale = p.covariance()[(0, 0)].max(q.covariance()[(0, 0)]);

@@ -133,7 +133,7 @@ fn within_component_denoiser(t: &GaussianMixture) -> Result<OptimalAffine> {
 /// The Fig. 2 pair's optimal affine denoisers at `y` and σ: equal up to the rounding of the
 /// moments. Tolerance: `‖ΔW‖ ≤ ‖ΔΣ‖/σ²` (since `dW = σ²(Σ+σ²)⁻¹dΣ(Σ+σ²)⁻¹`), applied to
 /// `|y − μ|·d`, plus `|Δμ|` and twice the evaluation bound of each side. Planted: the 2-GMM's
-/// denoiser from its within-component covariance ([`within_component_denoiser`]).
+/// denoiser from its within-component covariance (`within_component_denoiser`).
 pub fn fig2_denoisers_agree(y: &[f64], sigma: f64) -> Result<Controlled> {
     let (a, b) = fig2_pair()?;
     let fa = OptimalAffine::from_target(&a)?.denoise(y, sigma)?;
@@ -179,7 +179,7 @@ pub fn fig2_bayes_denoisers_differ() -> Result<f64> {
 /// `|a_ℓ|(ΔW_ℓ·d·(X/α_ℓ + |μ|) + Δb)` per step (`a_ℓ` from the book's eq.3.2.87,
 /// [`flow::book_ddim_coefficients`]) that grows by at most the largest tail product; plus the
 /// [`ddim_rounding_bound`] of each run. X bounds the states (max |x| over both runs). Planted:
-/// the 2-GMM sampled with its within-component denoiser ([`within_component_denoiser`]).
+/// the 2-GMM sampled with its within-component denoiser (`within_component_denoiser`).
 pub fn fig2_samples_agree(schedule: &Schedule, noise: &Mat) -> Result<Controlled> {
     let (a, b) = fig2_pair()?;
     let sampler = Ddim {
@@ -507,7 +507,7 @@ fn law_test(
 
 /// Monte Carlo: n DDIM (or ancestral) draws with the optimal denoiser of (μ, Σ) restricted to
 /// `rank` directions pass the exact χ²/Wishart tests against the closed-form law
-/// ([`law_test`], family-wise level [`ALPHA`]). Planted: the same draws tested against the
+/// (`law_test`, family-wise level [`ALPHA`]). Planted: the same draws tested against the
 /// closed form with the retention exponent swapped ([`flow::Update::with_swapped_retention`]).
 #[allow(clippy::too_many_arguments)]
 pub fn sampled_moments_match_closed_form(
@@ -537,7 +537,7 @@ pub fn sampled_moments_match_closed_form(
 }
 
 /// The bias-free caveat's machinery: n DDIM draws with the bias-free optimal denoiser of
-/// (μ, Σ) ([`OptimalAffine::bias_free_from_moments`]) tested ([`law_test`]) against the DDIM
+/// (μ, Σ) ([`OptimalAffine::bias_free_from_moments`]) tested (`law_test`) against the DDIM
 /// closed-form law ([`generated_law`], full rank) of `(law_mean, law_covariance)`. With
 /// `(0, Σ + μμᵀ)` this is the repaired statement; with `(μ, Σ)` the statement "DDIM with the
 /// bias-free optimum generates N(μ, Σ)"; with μ = 0 both coincide (the control).

@@ -57,7 +57,7 @@ fn bottom_k_weight(covariance: &Mat, sigma: f64, k: usize) -> Result<Mat> {
 /// to `‖ΔM‖/gap` (Davis–Kahan/Wedin) with `gap = m_K − m_{K+1}`, `mᵢ = λᵢ/√(λᵢ + σ²)` the
 /// singular values of `M = ΣΣ̃^{-1/2}`; tolerance `base·(1 + m_1/gap)`. A tie at the cut
 /// (`gap ≤ 1e3·base·m_1`) makes `L*` non-unique and is refused (use [`mse_matches_formula`]).
-/// Planted: the bottom-K weight ([`bottom_k_weight`], ascending eigen-order).
+/// Planted: the bottom-K weight (`bottom_k_weight`, ascending eigen-order).
 pub fn closed_form_equals_eckart_young(
     covariance: &Mat,
     sigma: f64,
