@@ -7,7 +7,8 @@ Prints, per top-level folder of src/ and in total: mutants tested, caught, misse
 (did not build), timeouts, and the score caught / (caught + missed) — timeouts count as caught, as
 cargo-mutants does (the mutant made a test run forever, which the suite notices) — with its exact
 (Clopper–Pearson) binomial 95 % interval, then the list of missed mutants. A later outcomes file
-overrides an earlier one for the same mutant (a re-run after new tests were added).
+overrides an earlier one for the same mutant (a re-run after new tests were added); the first file
+defines the sample, so a later file's mutants that are not in it are ignored.
 Pure Python (no SciPy): the interval inverts the binomial CDF by bisection.
 """
 import json
@@ -80,14 +81,16 @@ def describe(scenario):
 
 def main(paths):
     outcomes = OrderedDict()
-    for path in paths:
+    for index, path in enumerate(paths):
         with open(path) as f:
             data = json.load(f)
         for o in data["outcomes"]:
             scenario = o["scenario"]
             if not isinstance(scenario, dict) or "Mutant" not in scenario:
                 continue
-            outcomes[mutant_key(scenario)] = (scenario, o["summary"])
+            key = mutant_key(scenario)
+            if index == 0 or key in outcomes:
+                outcomes[key] = (scenario, o["summary"])
     rows = OrderedDict()
     missed = []
     for scenario, summary in outcomes.values():

@@ -340,3 +340,36 @@ fn gpu_gradient_descent_matches_least_squares() {
         }
     }
 }
+
+/// The GPU's f32 sample moments `S = (1/n)Σ y'y'ᵀ`, `R = (1/n)Σ x y'ᵀ` (`y' = [y; 1]`) lie within
+/// their stated elementwise bounds of the f64 moments of the same samples (the bounds that the
+/// GD rows' tolerances are built on); n = 3000 spans several summation chunks.
+#[test]
+fn gpu_sample_moments_lie_within_their_f32_bounds() {
+    let gpu = common::gpu();
+    let target = diffusion_theorems::theorems::random_gmm(&mut Rng::new(0x6d6f, 0), 4, 3).unwrap();
+    let (xs, ys) = lg::noisy_pairs(&target, 0.5, 3000, 11);
+    let m = diffusion_theorems::denoisers::gd::gpu_moments(gpu, &xs, &ys, true).unwrap();
+    let (n, d) = (ys.nrows(), ys.ncols());
+    let y_aug = |i: usize, a: usize| if a < d { ys[(i, a)] } else { 1.0 };
+    for a in 0..=d {
+        for b in 0..=d {
+            let exact = (0..n).map(|i| y_aug(i, a) * y_aug(i, b)).sum::<f64>() / n as f64;
+            let gap = (m.second[(a, b)] - exact).abs();
+            assert!(
+                gap <= m.second_bound[(a, b)],
+                "S[{a},{b}]: |{gap:e}| > {:e}",
+                m.second_bound[(a, b)]
+            );
+        }
+        for x in 0..d {
+            let exact = (0..n).map(|i| xs[(i, x)] * y_aug(i, a)).sum::<f64>() / n as f64;
+            let gap = (m.cross[(x, a)] - exact).abs();
+            assert!(
+                gap <= m.cross_bound[(x, a)],
+                "R[{x},{a}]: |{gap:e}| > {:e}",
+                m.cross_bound[(x, a)]
+            );
+        }
+    }
+}
