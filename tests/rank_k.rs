@@ -368,3 +368,24 @@ fn gpu_gradient_descent_product_converges_to_rank_k_optimum() {
         );
     }
 }
+
+/// GD towards a rank-K optimum that is not unique is refused: with `C_yy = I` and `C_xy = I`
+/// (d = 2) the whitened cross-moment has the tied singular values 1, 1, so no rank-1 optimum
+/// exists to converge to and the error says so.
+#[test]
+fn gpu_gradient_descent_refuses_a_tied_rank_k_optimum() {
+    let gpu = common::gpu();
+    let identity_aug = Mat::from_fn(3, 3, |i, j| if i == j { 1.0 } else { 0.0 });
+    let moments = diffusion_theorems::denoisers::gd::SampleMoments {
+        second: identity_aug.clone(),
+        cross: Mat::from_fn(2, 3, |i, j| if i == j { 1.0 } else { 0.0 }),
+        second_bound: Mat::zeros(3, 3),
+        cross_bound: Mat::zeros(2, 3),
+        augmented: true,
+        samples: 1,
+    };
+    match diffusion_theorems::denoisers::gd::train_rank_k_gd(gpu, &moments, 1, 10, 1, 3) {
+        Err(e) => assert!(e.to_string().contains("not unique"), "{e}"),
+        Ok(_) => panic!("a tied rank-1 optimum was not refused"),
+    }
+}
