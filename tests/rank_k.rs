@@ -341,17 +341,16 @@ fn gpu_gradient_descent_product_converges_to_rank_k_optimum() {
         let product = &trained.left * &trained.right;
         let distance = max_abs_diff_mat(&product, &trained.optimum);
         let ybar_l1: f64 = ybar.iter().map(|v| v.abs()).sum();
-        for i in 0..d {
+        for (i, (&mean_x, &bias)) in xbar.iter().zip(&trained.bias).enumerate() {
             let w_y: Vec<f64> = (0..d).map(|j| trained.optimum[(i, j)] * ybar[j]).collect();
-            let optimal_bias = xbar[i] - w_y.iter().sum::<f64>();
+            let optimal_bias = mean_x - w_y.iter().sum::<f64>();
             let rounding = 4.0
                 * (d + 1) as f64
                 * f64::EPSILON
-                * (xbar[i].abs() + w_y.iter().map(|v| v.abs()).sum::<f64>());
+                * (mean_x.abs() + w_y.iter().map(|v| v.abs()).sum::<f64>());
             assert!(
-                (trained.bias[i] - optimal_bias).abs() <= distance * ybar_l1 + rounding,
-                "d={d} K={k} bias {i}: {} vs {optimal_bias}",
-                trained.bias[i]
+                (bias - optimal_bias).abs() <= distance * ybar_l1 + rounding,
+                "d={d} K={k} bias {i}: {bias} vs {optimal_bias}"
             );
         }
         let check = case.check;
