@@ -3,9 +3,9 @@
 
 mod common;
 
-use common::{case, config, Case};
+use common::{assert_controlled, case, config, Case};
 use diffusion_theorems::rng::Rng;
-use diffusion_theorems::theorems::{self, miyasawa_covariance as miyasawa, random_gmm, Controlled};
+use diffusion_theorems::theorems::{self, miyasawa_covariance as miyasawa, random_gmm};
 use proptest::prelude::*;
 
 proptest! {
@@ -43,15 +43,6 @@ fn mse_of_bayes_denoiser_equals_sigma2_expected_trace_jacobian() {
         }
     }
     assert!(theorems::power(&cases) > 1.0, "{}", theorems::power(&cases));
-}
-
-/// Every case of a verify row passes and its planted variant is rejected (power > 1).
-fn assert_controlled(cases: &[Controlled]) {
-    for c in cases {
-        assert!(c.check.passed(), "{c:?}");
-    }
-    let power = theorems::power(cases);
-    assert!(power > 1.0, "planted variant not rejected: power {power}");
 }
 
 /// The verify row [`miyasawa::COVARIANCE_HESSIAN`] on the default random GMMs (d ∈ {1, 2, 4, 8},

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{config, gmm, gpu};
+use common::{assert_controlled, config, gmm, gpu};
 use diffusion_theorems::denoisers::divergence::{
     hutchinson_divergence, hutchinson_divergence_bias, rademacher_probes,
 };
@@ -13,7 +13,7 @@ use diffusion_theorems::linalg::Mat;
 use diffusion_theorems::rng::{PhiloxStream, Rng};
 use diffusion_theorems::stats::two_sided_z;
 use diffusion_theorems::targets::Target;
-use diffusion_theorems::theorems::{self, random_gmm, sure, Controlled};
+use diffusion_theorems::theorems::{self, random_gmm, sure};
 use proptest::prelude::*;
 
 /// Random square matrix entries and vectors (integers/8 are exact, the rest uniform).
@@ -233,15 +233,6 @@ fn sure_chosen_soft_threshold_is_near_risk_optimal() {
         cases.push(sel.controlled());
     }
     assert!(theorems::power(&cases) > 1.0, "{}", theorems::power(&cases));
-}
-
-/// Every case of a verify row passes and its planted variant is rejected (power > 1).
-fn assert_controlled(cases: &[Controlled]) {
-    for c in cases {
-        assert!(c.check.passed(), "{c:?}");
-    }
-    let power = theorems::power(cases);
-    assert!(power > 1.0, "planted variant not rejected: power {power}");
 }
 
 /// The verify row [`sure::AFFINE`] on the default cases, and the SURE with σ² tr W for

@@ -2,11 +2,11 @@
 
 mod common;
 
-use common::{case, config, gpu, Case};
+use common::{assert_controlled, case, config, gpu, Case};
 use diffusion_theorems::linalg::Mat;
 use diffusion_theorems::rng::{PhiloxStream, Rng};
 use diffusion_theorems::targets::Target;
-use diffusion_theorems::theorems::{self, random_gmm, tweedie, Controlled};
+use diffusion_theorems::theorems::{self, random_gmm, tweedie};
 use proptest::prelude::*;
 
 proptest! {
@@ -92,15 +92,6 @@ fn gpu_monte_carlo_posterior_mean_within_z_se() {
         }
     }
     assert!(theorems::power(&cases) > 1.0, "{}", theorems::power(&cases));
-}
-
-/// Every case of a verify row passes and its planted variant is rejected (power > 1).
-fn assert_controlled(cases: &[Controlled]) {
-    for c in cases {
-        assert!(c.check.passed(), "{c:?}");
-    }
-    let power = theorems::power(cases);
-    assert!(power > 1.0, "planted variant not rejected: power {power}");
 }
 
 /// The verify row [`tweedie::ANALYTIC_SCORE`]: Bayes = y + σ²·(analytic score) on the default

@@ -100,3 +100,13 @@ pub fn gpu() -> &'static diffusion_theorems::gpu::Gpu {
         Err(e) => panic!("{e}"),
     }
 }
+
+/// Every case of a verify row passes and its planted variant is rejected (power > 1): what the
+/// row tests assert of the cases a `Verdict` is collected from.
+pub fn assert_controlled(cases: &[diffusion_theorems::theorems::Controlled]) {
+    for c in cases {
+        assert!(c.check.passed(), "{c:?}");
+    }
+    let power = diffusion_theorems::theorems::power(cases);
+    assert!(power > 1.0, "planted variant not rejected: power {power}");
+}
