@@ -192,12 +192,10 @@ fn normal_log_pdf(x: f64, mean: f64, var: f64) -> f64 {
 }
 
 /// `KL(p‖N(m, v))` for a 1-D Gaussian mixture p with positive component variances:
-/// `∫ p log p` by quadrature of the mixture density written out directly (not through the
-/// noisy-density code), plus the Gaussian cross-entropy in closed form,
-/// `−∫ p log q = ½log(2πv) + (Var_p + (E_p − m)²)/(2v)`.
-pub fn mixture_gaussian_kl(p: &GaussianMixture, m: f64, v: f64) -> Result<Integral> {
-    let comps: Vec<(f64, f64, f64)> = p
-        .components()
+/// `(weight, mean, variance)` of each component of a mixture, read as 1-D (the first mean
+/// coordinate and the trace of the covariance; callers check that the dimension is 1).
+fn weight_mean_variance(law: &GaussianMixture) -> Vec<(f64, f64, f64)> {
+    law.components()
         .iter()
         .map(|c| {
             (
@@ -206,7 +204,14 @@ pub fn mixture_gaussian_kl(p: &GaussianMixture, m: f64, v: f64) -> Result<Integr
                 c.factor.eigenvalues.iter().sum::<f64>(),
             )
         })
-        .collect();
+        .collect()
+}
+
+/// `∫ p log p` by quadrature of the mixture density written out directly (not through the
+/// noisy-density code), plus the Gaussian cross-entropy in closed form,
+/// `−∫ p log q = ½log(2πv) + (Var_p + (E_p − m)²)/(2v)`.
+pub fn mixture_gaussian_kl(p: &GaussianMixture, m: f64, v: f64) -> Result<Integral> {
+    let comps = weight_mean_variance(p);
     if p.dim() != 1
         || comps.iter().any(|c| c.2 <= 0.0)
         || v.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater)
@@ -355,17 +360,7 @@ pub fn mixture_equality(p: &GaussianMixture, m: f64, v: f64) -> Result<Controlle
 /// not through the noisy-density code), split at every component's mean ± {0, 2, 8, 40} sd.
 pub fn mixture_kl(p: &GaussianMixture, q: &GaussianMixture) -> Result<Integral> {
     let parts = |law: &GaussianMixture| -> Result<Vec<(f64, f64, f64)>> {
-        let comps: Vec<(f64, f64, f64)> = law
-            .components()
-            .iter()
-            .map(|c| {
-                (
-                    c.weight,
-                    c.mean[0],
-                    c.factor.eigenvalues.iter().sum::<f64>(),
-                )
-            })
-            .collect();
+        let comps = weight_mean_variance(law);
         if law.dim() != 1 || comps.iter().any(|c| c.2 <= 0.0) {
             return Err(Error::InvalidArgument {
                 what: "1-D KL".into(),

@@ -60,19 +60,7 @@ fn power_product(x: &[f64], alpha: &[usize]) -> f64 {
 /// Every exponent vector in `n` variables of total degree 0..=`degree` (the constant included),
 /// in odometer order — this module's own basis, independent of `stats::moments::monomials`.
 pub fn exponents(n: usize, degree: usize) -> Vec<MultiIndex> {
-    let mut out: Vec<MultiIndex> = vec![vec![]];
-    for _ in 0..n {
-        out = out
-            .into_iter()
-            .flat_map(|e| {
-                (0..=degree).map(move |p| {
-                    let mut v = e.clone();
-                    v.push(p);
-                    v
-                })
-            })
-            .collect();
-    }
+    let mut out = lower_indices(&vec![degree; n]);
     out.retain(|e| e.iter().sum::<usize>() <= degree);
     out
 }
@@ -1009,11 +997,12 @@ pub const DDIM_CLAIM: Claim = Claim {
         "DDIM (VP cosine, 50 steps) from identical noise: P's optimal denoiser and the rule \
                 route's denoiser of its (d+1)-node Gauss rule generate identical samples \
                 (d = 1, 3, 5)",
-    tolerance_kind: ToleranceKind::Derived,
-    tolerance_basis:
-        "polynomial_moments::ddim_pair: per-step RuleComparison::tolerance propagated \
-                      to first order through the DDIM map (‖∇f‖ along P's trajectory) plus the \
-                      updates' rounding, doubled for the O(e²) terms",
+    tolerance_kind: ToleranceKind::Calibrated,
+    tolerance_basis: "polynomial_moments::ddim_pair: per-step RuleComparison::tolerance (derived) \
+                      propagated to first order through the DDIM map (‖∇f‖ along P's trajectory) \
+                      plus the updates' rounding, then doubled for the O(e²) terms — the doubling \
+                      is calibrated, not proved: max|f''| is not bounded, the remainder was \
+                      observed below 1e-20 at the e ≤ 1e-9 reached",
     planted_variant: "moments up to 2d − 1 suffice: DDIM with the d-node rule's denoiser",
 };
 
