@@ -2,6 +2,26 @@
 //! tests/<theorem_id>.rs is listed in its theorem's file.
 
 use diffusion_theorems::report::registry;
+use diffusion_theorems::theorems::{ToleranceKind, Verdict};
+
+/// A verify row of `theorem` with a derived tolerance, power 3 and the given result.
+fn row(theorem: &str, passed: bool) -> Verdict {
+    Verdict {
+        theorem: theorem.into(),
+        claim: "c".into(),
+        cases: 1,
+        max_residual: 0.0,
+        tolerance: 1.0,
+        tolerance_kind: ToleranceKind::Derived,
+        tolerance_basis: "b".into(),
+        planted_variant: "p".into(),
+        power: 3.0,
+        backend: "cpu-f64".into(),
+        passed,
+        seconds: 0.0,
+        error: None,
+    }
+}
 
 #[test]
 fn every_listed_test_exists_and_every_theorem_test_is_listed() {
@@ -12,7 +32,7 @@ fn every_listed_test_exists_and_every_theorem_test_is_listed() {
         "registry problems:\n{}",
         problems.join("\n")
     );
-    for id in registry::THEOREM_IDS {
+    for id in diffusion_theorems::theorems::THEOREMS.iter().map(|t| t.id) {
         let md = root.join("theorems").join(format!("{id}.md"));
         if md.exists() {
             let entry = registry::parse_entry(&md).unwrap();
@@ -21,29 +41,70 @@ fn every_listed_test_exists_and_every_theorem_test_is_listed() {
     }
 }
 
+/// Adding a theorem touches its module, `theorems/<id>.md`, `tests/<id>.rs` and one line of the
+/// table: on a copy of the tree where one of them is missing or extra, the registry check names
+/// it (the real tree has none of these problems, see the test above).
+#[test]
+fn a_theorem_missing_from_the_table_or_its_files_is_named() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let copy = std::env::temp_dir().join(format!("registry-copy-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&copy);
+    for dir in ["src/theorems", "tests", "theorems"] {
+        std::fs::create_dir_all(copy.join(dir)).unwrap();
+    }
+    std::fs::write(copy.join("src/theorems/mod.rs"), "").unwrap();
+    for t in &diffusion_theorems::theorems::THEOREMS {
+        std::fs::write(copy.join(format!("src/theorems/{}.rs", t.id)), "").unwrap();
+        std::fs::write(copy.join(format!("tests/{}.rs", t.id)), "").unwrap();
+        let md = format!("theorems/{}.md", t.id);
+        std::fs::copy(root.join(&md), copy.join(&md)).unwrap();
+    }
+    let problems = |c: &std::path::Path| registry::check(c).unwrap().join("\n");
+    let complete = problems(&copy);
+    assert!(
+        !complete.contains("THEOREMS") && !complete.contains("has no"),
+        "{complete}"
+    );
+    std::fs::write(copy.join("src/theorems/new_claim.rs"), "").unwrap();
+    std::fs::write(copy.join("tests/new_claim.rs"), "").unwrap();
+    std::fs::write(
+        copy.join("theorems/new_claim.md"),
+        "---\nid: new_claim\n---\n",
+    )
+    .unwrap();
+    std::fs::remove_file(copy.join("tests/sure.rs")).unwrap();
+    std::fs::remove_file(copy.join("src/theorems/rank_k.rs")).unwrap();
+    let found = problems(&copy);
+    std::fs::remove_dir_all(&copy).unwrap();
+    for expected in [
+        "src/theorems/new_claim is a theorem module in no line",
+        "tests/new_claim.rs is neither a theorem's test file",
+        "theorems/new_claim.md is in no line",
+        "theorem 'sure' has no tests/sure.rs",
+        "theorem 'rank_k' has no module src/theorems/rank_k",
+    ] {
+        assert!(found.contains(expected), "'{expected}' not in:\n{found}");
+    }
+}
+
 /// The appendix names every registered theorem and every listed test, in both formats, and
 /// carries a report's claims with their provenance; LaTeX special characters are escaped.
 #[test]
 fn appendix_lists_every_registered_theorem_and_reported_claim() {
-    use diffusion_theorems::report::appendix::{
-        appendix, entries, Format, ReadReport, ReportedClaim,
-    };
+    use diffusion_theorems::report::appendix::{appendix, entries, Format, ReadReport};
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let report = ReadReport {
         version: "9.9.9".into(),
         commit: Some("abc1234".into()),
         adapter: "test_adapter & co".into(),
-        verdicts: vec![ReportedClaim {
-            theorem: "sure".into(),
+        verdicts: vec![Verdict {
             claim: "50% of a_b".into(),
             cases: 3,
             max_residual: 1.5e-12,
             tolerance: 2e-11,
-            tolerance_kind: "derived".into(),
             planted_variant: "σ for σ²".into(),
             power: 4.0,
-            backend: "cpu-f64".into(),
-            passed: true,
+            ..row("sure", true)
         }],
     };
     let (found, _) = entries(root).unwrap();
@@ -76,7 +137,7 @@ fn appendix_lists_every_registered_theorem_and_reported_claim() {
 /// a counterexample counts only with its positive control; without a report the status says so.
 #[test]
 fn status_is_derived_from_rows_and_test_roles() {
-    use diffusion_theorems::report::appendix::{status_text, ReadReport, ReportedClaim};
+    use diffusion_theorems::report::appendix::{status_text, ReadReport};
     use registry::{ListedTest, Role, Status, TheoremEntry};
     let listed = |name: &str, role| ListedTest {
         file: "tests/x.rs".into(),
@@ -104,17 +165,9 @@ fn status_is_derived_from_rows_and_test_roles() {
     entry.tests.push(listed("repaired", Some(Role::Repair)));
     assert_eq!(entry.status(Some(true)), Status::HoldsWithRepair);
     assert_eq!(entry.status(Some(false)), Status::Fails);
-    let row = |passed, power| ReportedClaim {
-        theorem: "x".into(),
-        claim: "c".into(),
-        cases: 1,
-        max_residual: 0.0,
-        tolerance: 1.0,
-        tolerance_kind: "derived".into(),
-        planted_variant: "p".into(),
+    let reported = |passed, power| Verdict {
         power,
-        backend: "cpu-f64".into(),
-        passed,
+        ..row("x", passed)
     };
     let report = |verdicts| ReadReport {
         version: "0".into(),
@@ -123,15 +176,15 @@ fn status_is_derived_from_rows_and_test_roles() {
         verdicts,
     };
     assert_eq!(
-        status_text(&entry, Some(&report(vec![row(true, 3.0)]))),
+        status_text(&entry, Some(&report(vec![reported(true, 3.0)]))),
         "holds-with-repair"
     );
     assert_eq!(
-        status_text(&entry, Some(&report(vec![row(false, 3.0)]))),
+        status_text(&entry, Some(&report(vec![reported(false, 3.0)]))),
         "FAILS"
     );
     assert_eq!(
-        status_text(&entry, Some(&report(vec![row(true, 0.5)]))),
+        status_text(&entry, Some(&report(vec![reported(true, 0.5)]))),
         "FAILS",
         "a row without power proves nothing"
     );

@@ -413,7 +413,8 @@ pub fn gpu_fit_error_bound(
     let inv = (1.0 + system.ridge) / system.ridge;
     if inv * dm_hat >= 1.0 {
         return Err(Error::Numerical(format!(
-            "the f32 perturbation of the scaled ridge system (‖ΔM̂‖ = {dm_hat:.3e}) is not below              λ/(1 + λ) = {:.3e}: raise λ or lower N·w",
+            "the f32 perturbation of the scaled ridge system (‖ΔM̂‖ = {dm_hat:.3e}) is not below \
+             λ/(1 + λ) = {:.3e}: raise λ or lower N·w",
             1.0 / inv
         )));
     }
@@ -423,8 +424,82 @@ pub fn gpu_fit_error_bound(
 
 #[cfg(test)]
 mod tests {
-    use super::feature_scales;
+    use super::{feature_scales, fit_cpu, gpu_fit_error_bound, random_projection};
+    use crate::gpu::gmm::F32_UNIT_ROUNDOFF;
     use crate::linalg::Mat;
+    use crate::rng::Rng;
+
+    /// `gpu_fit_error_bound` is the formula of its doc comment, written out again entry by entry
+    /// (sums over samples instead of matrix products) on a 5-sample, 2-D, 3-feature fit with
+    /// k = 3: the two agree to 1e-12 relative. (The bound is used only as an upper allowance,
+    /// where a shrunken bound still passes; this pins it.)
+    #[test]
+    fn gpu_fit_error_bound_written_out() {
+        let (n, d, w, k, ridge) = (5usize, 2usize, 3usize, 3i32, 0.05);
+        let mut rng = Rng::new(31, 2);
+        let xs = Mat::from_fn(n, d, |_, _| rng.normal());
+        let ys = Mat::from_fn(n, d, |i, l| xs[(i, l)] + 0.5 * rng.normal());
+        let projection = random_projection(4, w, d);
+        let (model, system) = fit_cpu(&xs, &ys, &projection, k as usize, ridge, 0.5).unwrap();
+        let rho = 1e-7;
+        let (bound, diag) = gpu_fit_error_bound(&xs, &ys, &model, &system, rho).unwrap();
+
+        let u = F32_UNIT_ROUNDOFF;
+        let gamma = |m: usize| m as f64 * u / (1.0 - m as f64 * u);
+        let (mut phi, mut dphi) = (vec![vec![1.0; w + 1]; n], vec![vec![0.0; w + 1]; n]);
+        for i in 0..n {
+            for j in 0..w {
+                let c = model.scales[j];
+                let z: f64 = (0..d).map(|l| projection[(j, l)] * ys[(i, l)]).sum();
+                let mag: f64 = (0..d)
+                    .map(|l| (projection[(j, l)] * ys[(i, l)]).abs())
+                    .sum();
+                let v = (c * z).abs();
+                phi[i][j + 1] = (c * z).powi(k);
+                dphi[i][j + 1] = k as f64 * v.powi(k - 1) * (c * gamma(d + 5) * mag + 2.0 * u * v)
+                    + (k - 1) as f64 * u * v.powi(k);
+            }
+        }
+        let g_n = gamma(n + 5);
+        let mut m_diag = vec![0.0; w + 1];
+        for (a, m) in m_diag.iter_mut().enumerate() {
+            *m = (1.0 + ridge) * (0..n).map(|i| phi[i][a] * phi[i][a]).sum::<f64>() / n as f64;
+            assert!((*m - diag[a]).abs() <= 1e-12 * *m, "D_{a}");
+        }
+        let (mut dm2, mut db2, mut b2, mut a2) = (0.0, 0.0, 0.0, 0.0);
+        for a in 0..=w {
+            for b in 0..=w {
+                let dg: f64 = (0..n)
+                    .map(|i| {
+                        g_n * phi[i][a].abs() * phi[i][b].abs()
+                            + phi[i][a].abs() * dphi[i][b]
+                            + dphi[i][a] * phi[i][b].abs()
+                    })
+                    .sum::<f64>()
+                    / n as f64;
+                let on_diag = if a == b { 1.0 + ridge } else { 1.0 };
+                dm2 += (dg * on_diag / (m_diag[a] * m_diag[b]).sqrt()).powi(2);
+            }
+            for c in 0..d {
+                let db: f64 = (0..n)
+                    .map(|i| (g_n * phi[i][a].abs() + dphi[i][a]) * xs[(i, c)].abs())
+                    .sum::<f64>()
+                    / n as f64;
+                let cross: f64 = (0..n).map(|i| phi[i][a] * xs[(i, c)]).sum::<f64>() / n as f64;
+                db2 += db * db / m_diag[a];
+                b2 += cross * cross / m_diag[a];
+                a2 += model.coefficients[(c, a)].powi(2) * m_diag[a];
+            }
+        }
+        let inv = (1.0 + ridge) / ridge;
+        let dm = dm2.sqrt();
+        let expected =
+            2.0 * inv * (dm * a2.sqrt() + db2.sqrt() + rho * b2.sqrt()) / (1.0 - inv * dm);
+        assert!(
+            (bound - expected).abs() <= 1e-12 * expected,
+            "{bound} vs {expected}"
+        );
+    }
 
     /// `c_j = 1/(‖R_j‖·max_i‖y_i‖)` by hand: rows of R with norms 5 and 1, samples with norms
     /// 5 and 13 (3-4-5 and 5-12-13 triangles), so c = (1/65, 1/13) exactly.

@@ -7,8 +7,9 @@
 //! and, when a report is given, from the theorem's rows in it — a failing row prints `FAILS`.
 //! Without a report it is suffixed "(unverified: no report)". Printed by `diffusion-theorems appendix --format latex|markdown`.
 
-use super::registry::{parse_entry, ListedTest, TheoremEntry, THEOREM_IDS};
+use super::registry::{parse_entry, ListedTest, TheoremEntry};
 use crate::error::Result;
+use crate::theorems::{Verdict, THEOREMS};
 use serde::Deserialize;
 use std::path::Path;
 
@@ -19,31 +20,6 @@ pub enum Format {
     Latex,
     /// GitHub-flavoured Markdown tables.
     Markdown,
-}
-
-/// One claim of a verify report (the fields of `target/verify/report.json` the appendix uses).
-#[derive(Debug, Clone, Deserialize)]
-pub struct ReportedClaim {
-    /// Theorem id.
-    pub theorem: String,
-    /// The claim in words.
-    pub claim: String,
-    /// Number of cases.
-    pub cases: usize,
-    /// Worst case's residual.
-    pub max_residual: f64,
-    /// Its tolerance.
-    pub tolerance: f64,
-    /// `derived` or `calibrated`.
-    pub tolerance_kind: String,
-    /// The planted wrong variant the check ran on.
-    pub planted_variant: String,
-    /// The planted variant's residual/tolerance (> 1: rejected).
-    pub power: f64,
-    /// `cpu-f64` or the adapter.
-    pub backend: String,
-    /// PASS.
-    pub passed: bool,
 }
 
 /// The verify report as read back.
@@ -57,7 +33,7 @@ pub struct ReadReport {
     /// The adapter.
     pub adapter: String,
     /// Every claim.
-    pub verdicts: Vec<ReportedClaim>,
+    pub verdicts: Vec<Verdict>,
 }
 
 /// Reads `target/verify/report.json` (or another path), naming the file on any error.
@@ -65,12 +41,12 @@ pub fn read_report(path: &Path) -> Result<ReadReport> {
     crate::error::read_json(path)
 }
 
-/// The registry entries under `root`, in the design's id order; ids without a file are
+/// The registry entries under `root`, in the order of the table of theorems; ids without a file are
 /// reported as missing (second value).
 pub fn entries(root: &Path) -> Result<(Vec<TheoremEntry>, Vec<&'static str>)> {
     let mut found = Vec::new();
     let mut missing = Vec::new();
-    for id in THEOREM_IDS {
+    for id in THEOREMS.iter().map(|t| t.id) {
         let md = root.join("theorems").join(format!("{id}.md"));
         if md.exists() {
             found.push(parse_entry(&md)?);
@@ -86,7 +62,7 @@ pub fn entries(root: &Path) -> Result<(Vec<TheoremEntry>, Vec<&'static str>)> {
 pub fn status_text(entry: &TheoremEntry, report: Option<&ReadReport>) -> String {
     match report {
         Some(r) => {
-            let rows: Vec<&ReportedClaim> = r
+            let rows: Vec<&Verdict> = r
                 .verdicts
                 .iter()
                 .filter(|c| c.theorem == entry.id)
@@ -172,7 +148,7 @@ pub fn appendix(root: &Path, report: Option<&ReadReport>, format: Format) -> Res
                         c.cases,
                         c.max_residual,
                         c.tolerance,
-                        c.tolerance_kind,
+                        c.tolerance_kind.label(),
                         markdown_escape(&c.planted_variant),
                         c.power,
                         markdown_escape(&c.backend),
@@ -222,7 +198,7 @@ pub fn appendix(root: &Path, report: Option<&ReadReport>, format: Format) -> Res
                         c.cases,
                         c.max_residual,
                         c.tolerance,
-                        c.tolerance_kind,
+                        c.tolerance_kind.label(),
                         latex_escape(&c.planted_variant),
                         c.power,
                         latex_escape(&c.backend),

@@ -13,21 +13,19 @@
 //! every counterexample has its positive control and every repair its counterexample.
 
 use crate::error::{Error, Result};
+use crate::theorems::THEOREMS;
 use std::collections::BTreeSet;
 use std::path::Path;
 
-/// The theorem ids of the design (module names, test files and `theorems/*.md` all use them).
-pub const THEOREM_IDS: [&str; 10] = [
-    "tweedie",
-    "miyasawa_covariance",
-    "sure",
-    "linear_gaussian",
-    "rank_k",
-    "polynomial_moments",
-    "bottleneck_manifold",
-    "score_matching",
-    "memorization",
-    "kl_bound",
+/// The integration-test suites that are not a theorem's own `tests/<id>.rs` (every other file
+/// in `tests/` must be named by a theorem id of [`THEOREMS`]).
+pub const OTHER_TEST_SUITES: [&str; 6] = [
+    "bench_workloads",
+    "experiments",
+    "gpu_parity",
+    "image_data",
+    "targets",
+    "theorem_registry",
 ];
 
 /// What a listed test is evidence of, beyond "the statement holds here".
@@ -224,13 +222,98 @@ pub fn test_functions(source: &str) -> BTreeSet<String> {
     out
 }
 
-/// Every problem of the registry under `root` (the crate root), empty when it is true:
-/// a file whose id differs from its name, a listed test that does not exist, a test function in
-/// `tests/<id>.rs` listed nowhere, a theorem id without `theorems/<id>.md`, a counterexample
-/// without a positive control, a repair without a counterexample.
-pub fn check(root: &Path) -> Result<Vec<String>> {
+/// The names (file stems, or folder names) of the `.rs` files and folders directly in `dir`.
+fn rust_items(dir: &Path) -> Result<BTreeSet<String>> {
+    let mut out = BTreeSet::new();
+    for entry in std::fs::read_dir(dir).map_err(|e| io(dir, e))? {
+        let path = entry.map_err(|e| io(dir, e))?.path();
+        let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned());
+        match (stem, path.is_dir(), path.extension()) {
+            (Some(stem), true, _) => {
+                out.insert(stem);
+            }
+            (Some(stem), false, Some(ext)) if ext == "rs" => {
+                out.insert(stem);
+            }
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+/// The problems that connect the table of theorems ([`THEOREMS`]) to the files under `root`: a
+/// duplicated id; a theorem module, `theorems/*.md` or `tests/*.rs` whose name is in no table
+/// line (except `src/theorems/mod.rs` and [`OTHER_TEST_SUITES`]); a table line without its
+/// module, `tests/<id>.rs` or `theorems/<id>.md`; a file title that differs from the table's.
+fn table_problems(root: &Path) -> Result<Vec<String>> {
     let mut problems = Vec::new();
-    for id in THEOREM_IDS {
+    let ids: BTreeSet<&str> = THEOREMS.iter().map(|t| t.id).collect();
+    if ids.len() != THEOREMS.len() {
+        problems.push("the table of theorems lists an id twice".to_string());
+    }
+    let modules = rust_items(&root.join("src").join("theorems"))?;
+    let suites = rust_items(&root.join("tests"))?;
+    let docs: BTreeSet<String> = std::fs::read_dir(root.join("theorems"))
+        .map_err(|e| io(&root.join("theorems"), e))?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            name.strip_suffix(".md").map(str::to_string)
+        })
+        .collect();
+    for m in modules
+        .iter()
+        .filter(|m| *m != "mod" && !ids.contains(m.as_str()))
+    {
+        problems.push(format!(
+            "src/theorems/{m} is a theorem module in no line of theorems::THEOREMS"
+        ));
+    }
+    for s in suites
+        .iter()
+        .filter(|s| *s != "common" && !ids.contains(s.as_str()))
+        .filter(|s| !OTHER_TEST_SUITES.contains(&s.as_str()))
+    {
+        problems.push(format!(
+            "tests/{s}.rs is neither a theorem's test file (no line of theorems::THEOREMS) nor \
+             one of registry::OTHER_TEST_SUITES"
+        ));
+    }
+    for d in docs.iter().filter(|d| !ids.contains(d.as_str())) {
+        problems.push(format!(
+            "theorems/{d}.md is in no line of theorems::THEOREMS"
+        ));
+    }
+    for t in &THEOREMS {
+        if !modules.contains(t.id) {
+            problems.push(format!("theorem '{}' has no module src/theorems/{0}", t.id));
+        }
+        if !suites.contains(t.id) {
+            problems.push(format!("theorem '{}' has no tests/{0}.rs", t.id));
+        }
+        let md = root.join("theorems").join(format!("{}.md", t.id));
+        if md.exists() {
+            let entry = parse_entry(&md)?;
+            if entry.title != t.title {
+                problems.push(format!(
+                    "theorems/{}.md has title '{}', the table '{}'",
+                    t.id, entry.title, t.title
+                ));
+            }
+        }
+    }
+    Ok(problems)
+}
+
+/// Every problem of the registry under `root` (the crate root), empty when it is true:
+/// the table's problems (a module, test file or theorem file in no table line, or a table line
+/// missing one of them; see `table_problems`), a file whose id differs from its name, a listed
+/// test that does not exist, a test function in `tests/<id>.rs` listed nowhere, a theorem id
+/// without `theorems/<id>.md`, a counterexample without a positive control, a repair without a
+/// counterexample.
+pub fn check(root: &Path) -> Result<Vec<String>> {
+    let mut problems = table_problems(root)?;
+    for id in THEOREMS.iter().map(|t| t.id) {
         let md = root.join("theorems").join(format!("{id}.md"));
         let test_file = root.join("tests").join(format!("{id}.rs"));
         let tests_present = if test_file.exists() {

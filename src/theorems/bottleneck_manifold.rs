@@ -561,7 +561,9 @@ pub fn sampling_schedule() -> Result<Schedule> {
 /// The `verify` rows: black-box rank ≤ h (tanh networks at 2 random points and 3 noise levels
 /// each), the black-box joint rank ≤ h when σ stays out of the decoder, and the samples on the
 /// last step's decoder curve.
-pub fn default_verdicts() -> Vec<Verdict> {
+///
+/// CPU-only: the GPU argument (the signature of [`super::Theorem::verdicts`]) is not used.
+pub fn default_verdicts(_gpu: Result<&crate::gpu::Gpu>) -> Vec<Verdict> {
     let rank = Verdict::collect(&BLACK_BOX_RANK, CPU_BACKEND, || {
         let mut rng = Rng::new(606, 1);
         let mut cases = Vec::new();

@@ -735,7 +735,9 @@ pub const ODE_CLAIM: Claim = Claim {
 };
 
 /// The `verify` rows of `kl_bound`.
-pub fn default_verdicts() -> Vec<Verdict> {
+///
+/// CPU-only: the GPU argument (the signature of [`super::Theorem::verdicts`]) is not used.
+pub fn default_verdicts(_gpu: Result<&crate::gpu::Gpu>) -> Vec<Verdict> {
     vec![
         Verdict::collect(&GAUSSIAN_CLAIM, CPU_BACKEND, || {
             let mut rng = Rng::new(0x0c1b, 0);

@@ -505,7 +505,9 @@ pub fn stopped_run(stop_step: usize) -> StoppedRun {
 }
 
 /// The `verify` rows of `memorization`.
-pub fn default_verdicts() -> Vec<Verdict> {
+///
+/// CPU-only: the GPU argument (the signature of [`super::Theorem::verdicts`]) is not used.
+pub fn default_verdicts(_gpu: Result<&crate::gpu::Gpu>) -> Vec<Verdict> {
     vec![
         Verdict::collect(&SOFTMAX_EQUALS_BAYES, CPU_BACKEND, || {
             let training = training_set(50, 8, 1);

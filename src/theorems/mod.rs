@@ -18,7 +18,7 @@ use crate::gpu::Gpu;
 use crate::linalg::{self, Mat};
 use crate::rng::Rng;
 use crate::targets::{Component, GaussianMixture, Target};
-use serde::Serialize;
+use serde::{Deserialize, Deserializer, Serialize};
 use std::time::Instant;
 
 /// One case of a claim: the residual between two routes and the tolerance it must stay within.
@@ -49,7 +49,7 @@ impl Check {
 }
 
 /// Where a tolerance comes from, printed beside every verify row.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ToleranceKind {
     /// A proved bound: a floating-point error bound, or `z·SE` at a stated false-failure
@@ -99,8 +99,9 @@ pub struct Controlled {
 }
 
 /// The outcome of one claim over its default cases: the worst case's residual and tolerance,
-/// and the power against its planted variant.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// and the power against its planted variant. `verify` writes it to `report.json` and the
+/// appendix reads it back (a NaN is written as `null` and read back as NaN).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Verdict {
     /// Theorem id (`tweedie`, `miyasawa_covariance`, ...).
     pub theorem: String,
@@ -109,26 +110,37 @@ pub struct Verdict {
     /// Number of cases.
     pub cases: usize,
     /// Residual of the worst case (largest residual/tolerance).
+    #[serde(deserialize_with = "nan_if_null")]
     pub max_residual: f64,
     /// Tolerance of that case.
+    #[serde(deserialize_with = "nan_if_null")]
     pub tolerance: f64,
     /// Derived or calibrated.
     pub tolerance_kind: ToleranceKind,
     /// The bound behind the tolerance, or what it was calibrated on.
+    #[serde(default)]
     pub tolerance_basis: String,
     /// The planted wrong variant the same check ran on.
     pub planted_variant: String,
     /// The power: `max over cases of residual/tolerance` of the planted variant. The check
     /// rejects the variant (as it would a wrong implementation) when this exceeds 1.
+    #[serde(deserialize_with = "nan_if_null")]
     pub power: f64,
     /// `"cpu-f64"` or the GPU adapter that ran it.
     pub backend: String,
     /// Every case passed, none errored, and the planted variant was rejected (power > 1).
     pub passed: bool,
     /// Wall-clock seconds.
+    #[serde(default)]
     pub seconds: f64,
     /// The first error, if a case could not be evaluated.
+    #[serde(default)]
     pub error: Option<String>,
+}
+
+/// Reads an f64 that JSON may hold as `null` (serde_json writes NaN so) back as NaN.
+fn nan_if_null<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
 /// `max_i residual_i / tolerance_i` over the checks (NaN when there are none).
@@ -200,20 +212,90 @@ pub fn backend_label(gpu: &Result<&Gpu>) -> String {
         .unwrap_or_else(|_| "no adapter".into())
 }
 
-/// Every theorem's default checks (the `verify` command). GPU checks run on `gpu` when given and
-/// fail with the adapter error otherwise.
+/// One registered theorem: the id that names its module, `tests/<id>.rs` and
+/// `theorems/<id>.md`, its title (the same as the file's `title:`), and the function that runs
+/// its default verify rows (GPU rows run on the given adapter and fail with its error when there
+/// is none; CPU-only theorems ignore it).
+#[derive(Debug, Clone, Copy)]
+pub struct Theorem {
+    /// The theorem id.
+    pub id: &'static str,
+    /// One line saying what is claimed.
+    pub title: &'static str,
+    /// The default verify rows.
+    pub verdicts: fn(Result<&Gpu>) -> Vec<Verdict>,
+}
+
+/// The one table of theorems, in the order `verify` prints them: `verify`, the appendix and the
+/// registry test all iterate it. Adding a theorem is its module, `theorems/<id>.md`,
+/// `tests/<id>.rs` and one line here; `tests/theorem_registry.rs` fails when one is missing.
+pub const THEOREMS: [Theorem; 10] = [
+    Theorem {
+        id: tweedie::THEOREM,
+        title: "Tweedie's formula (first-order Miyasawa relation)",
+        verdicts: tweedie::default_verdicts,
+    },
+    Theorem {
+        id: miyasawa_covariance::THEOREM,
+        title: "Second-order Miyasawa relation (posterior covariance and the denoiser's Jacobian)",
+        verdicts: miyasawa_covariance::default_verdicts,
+    },
+    Theorem {
+        id: sure::THEOREM,
+        title: "Stein's unbiased risk estimate (SURE) and the MSE-optimality of the posterior mean",
+        verdicts: sure::default_verdicts,
+    },
+    Theorem {
+        id: kl_bound::THEOREM,
+        title: "The denoising bound on the KL divergence (equality for Bayes denoisers of a model)",
+        verdicts: kl_bound::default_verdicts,
+    },
+    Theorem {
+        id: polynomial_moments::THEOREM,
+        title: "The polynomial denoiser depends only on the first 2d moments; what it generates",
+        verdicts: polynomial_moments::default_verdicts,
+    },
+    Theorem {
+        id: memorization::THEOREM,
+        title: "The optimal denoiser of a finite training set reproduces the training set",
+        verdicts: memorization::default_verdicts,
+    },
+    Theorem {
+        id: linear_gaussian::THEOREM,
+        title: "Linear denoisers see only the first two moments; DDIM with the optimal affine \
+                denoiser generates a Gaussian",
+        verdicts: linear_gaussian::default_verdicts,
+    },
+    Theorem {
+        id: rank_k::THEOREM,
+        title: "The optimal rank-K linear denoiser (Eckart–Young) and the law it generates",
+        verdicts: rank_k::default_verdicts,
+    },
+    Theorem {
+        id: score_matching::THEOREM,
+        title: "Sampling with the Bayes-optimal denoiser reproduces the data law",
+        verdicts: score_matching::default_verdicts,
+    },
+    Theorem {
+        id: bottleneck_manifold::THEOREM,
+        title: "A denoiser through an h-dimensional bottleneck has Jacobian rank ≤ h; its samples \
+                lie on an h-dimensional set",
+        verdicts: bottleneck_manifold::default_verdicts,
+    },
+];
+
+/// The registered theorem with this id.
+pub fn theorem(id: &str) -> Option<&'static Theorem> {
+    THEOREMS.iter().find(|t| t.id == id)
+}
+
+/// Every theorem's default checks (the `verify` command), in table order. GPU checks run on
+/// `gpu` when given and fail with the adapter error otherwise.
 pub fn verify_all(gpu: Result<&Gpu>) -> Vec<Verdict> {
-    let mut out = tweedie::default_verdicts(gpu.clone());
-    out.extend(miyasawa_covariance::default_verdicts(gpu.clone()));
-    out.extend(sure::default_verdicts(gpu.clone()));
-    out.extend(kl_bound::default_verdicts());
-    out.extend(polynomial_moments::default_verdicts());
-    out.extend(memorization::default_verdicts());
-    out.extend(linear_gaussian::default_verdicts(gpu.clone()));
-    out.extend(rank_k::default_verdicts(gpu.clone()));
-    out.extend(score_matching::default_verdicts(gpu));
-    out.extend(bottleneck_manifold::default_verdicts());
-    out
+    THEOREMS
+        .iter()
+        .flat_map(|t| (t.verdicts)(gpu.clone()))
+        .collect()
 }
 
 /// The fixed family of default targets the `verify` command runs on: random GMMs drawn from a
@@ -349,4 +431,39 @@ pub fn noisy_expectation_1d(
         return Err(e);
     }
     Ok((value, error))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A verify row survives report.json: NaN residuals (written as `null`) come back as NaN.
+    #[test]
+    fn verdict_round_trips_through_json_with_nan() {
+        let v = Verdict::collect(
+            &Claim {
+                theorem: "x",
+                statement: "s",
+                tolerance_kind: ToleranceKind::Calibrated,
+                tolerance_basis: "b",
+                planted_variant: "p",
+            },
+            CPU_BACKEND,
+            || Err(crate::error::Error::Gpu("none".into())),
+        );
+        let json = serde_json::to_string(&v).unwrap();
+        let back: Verdict = serde_json::from_str(&json).unwrap();
+        assert!(back.max_residual.is_nan() && back.power.is_nan() && !back.passed);
+        assert_eq!(back.tolerance_kind, ToleranceKind::Calibrated);
+        assert_eq!(back.error, v.error);
+    }
+
+    /// The table lists each theorem once and `theorem` finds every line by its id.
+    #[test]
+    fn table_ids_are_unique_and_found() {
+        for t in &THEOREMS {
+            assert_eq!(theorem(t.id).map(|f| f.title), Some(t.title));
+        }
+        assert!(theorem("no_such_theorem").is_none());
+    }
 }
