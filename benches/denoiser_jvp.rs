@@ -9,7 +9,7 @@ use diffusion_theorems::gpu::denoiser_jvp::{denoiser_jvp, denoiser_jvp_reference
 use diffusion_theorems::gpu::Gpu;
 use diffusion_theorems::linalg::Mat;
 use diffusion_theorems::rng::{PhiloxStream, Rng};
-use diffusion_theorems::theorems::random_gmm;
+use diffusion_theorems::targets::random_gmm;
 
 fn bench(c: &mut Criterion) {
     let gpu = match Gpu::shared() {

@@ -6,8 +6,8 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use diffusion_theorems::gpu::{gmm, Gpu};
 use diffusion_theorems::linalg::{self, Mat};
 use diffusion_theorems::rng::Rng;
+use diffusion_theorems::targets::random_gmm;
 use diffusion_theorems::targets::ClosedForm;
-use diffusion_theorems::theorems::random_gmm;
 use rayon::prelude::*;
 
 fn bench(c: &mut Criterion) {

@@ -100,19 +100,6 @@ pub enum Error {
 /// `Result` with the crate's [`Error`](enum@Error).
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Reads and parses a JSON file; an unreadable file is [`Error::Io`], bad JSON [`Error::Json`],
-/// both naming the path.
-pub fn read_json<T: serde::de::DeserializeOwned>(path: &std::path::Path) -> Result<T> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::Io {
-        path: path.display().to_string(),
-        reason: e.to_string(),
-    })?;
-    serde_json::from_str(&text).map_err(|e| Error::Json {
-        path: path.display().to_string(),
-        reason: e.to_string(),
-    })
-}
-
 /// Returns an error naming the first non-finite entry of `values`, if any.
 pub fn ensure_finite(what: &str, values: &[f64]) -> Result<()> {
     match values.iter().position(|v| !v.is_finite()) {

@@ -9,6 +9,8 @@
 //! * [`denoisers`] — the `Denoiser` trait and architectures (Bayes, affine, soft threshold, MLP, …);
 //! * [`diffusion`] — noise schedules and samplers (DDIM, ancestral, Kadkhodaie–Simoncelli);
 //! * [`targets`] — distributions with closed-form noisy densities (f64 reference numerics);
+//! * [`io`](mod@io) — `.npy` arrays and JSON files in and out;
+//! * [`numerics`] — rounding units, `γ_n` and running dot-product bounds (a leaf, used by all);
 //! * [`rng`] — the Philox4x32-10 stream shared bit-for-bit with the WGSL kernels;
 //! * [`gpu`] — the wgpu runtime and one wrapper per kernel in `gpu/*.wgsl`;
 //! * [`stats`] — statistical tolerances, moments and Gauss rules, two-sample tests, numerical
@@ -27,7 +29,9 @@ pub mod diffusion;
 pub mod error;
 pub mod experiments;
 pub mod gpu;
+pub mod io;
 pub mod linalg;
+pub mod numerics;
 pub mod report;
 pub mod rng;
 pub mod stats;

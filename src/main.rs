@@ -6,10 +6,11 @@ use clap::{Parser, Subcommand, ValueEnum};
 use diffusion_theorems::denoisers::linear::OptimalAffine;
 use diffusion_theorems::denoisers::polynomial::optimal_polynomial;
 use diffusion_theorems::denoisers::RankK;
-use diffusion_theorems::error::{read_json, Error, Result};
+use diffusion_theorems::error::{Error, Result};
 use diffusion_theorems::experiments;
 use diffusion_theorems::experiments::images::{self, Experiment as ImageExperiment, Settings};
 use diffusion_theorems::gpu::Gpu;
+use diffusion_theorems::io::{json_text, read_json, write_json};
 use diffusion_theorems::linalg::Mat;
 use diffusion_theorems::report::{self, Report};
 use diffusion_theorems::targets::images::DataSource;
@@ -120,20 +121,7 @@ fn bench(
     let report = bench::run(gpu, &settings, &workloads)?;
     print!("{}", bench::table(&report));
     if let Some(path) = json {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| Error::Io {
-                path: dir.display().to_string(),
-                reason: e.to_string(),
-            })?;
-        }
-        let text = serde_json::to_string_pretty(&report).map_err(|e| Error::Json {
-            path: path.display().to_string(),
-            reason: e.to_string(),
-        })?;
-        std::fs::write(path, text).map_err(|e| Error::Io {
-            path: path.display().to_string(),
-            reason: e.to_string(),
-        })?;
+        write_json(path, &report)?;
         println!("JSON written to {}", path.display());
     }
     Ok(report.results.iter().all(|m| m.error.is_none()))
@@ -279,13 +267,7 @@ fn image_experiment(kind: ImageExperiment, args: ImageArgs) -> Result<bool> {
         .unwrap_or_else(|| PathBuf::from("target/exp").join(kind.name()));
     let gpu = Gpu::shared()?;
     let summary = images::run(gpu, settings, kind, &out, !args.no_progress)?;
-    println!(
-        "{}",
-        serde_json::to_string_pretty(&summary.experiments).map_err(|e| Error::Json {
-            path: "<stdout>".into(),
-            reason: e.to_string(),
-        })?
-    );
+    println!("{}", json_text(&summary.experiments, "<stdout>")?);
     eprintln!(
         "wrote {} (total {:.1} s on {})",
         out.display(),
@@ -304,13 +286,7 @@ fn exp(experiment: Experiment) -> Result<bool> {
             seed,
         } => {
             let summary = experiments::polynomial_2d::run(&out, samples, steps, seed)?;
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&summary).map_err(|e| Error::Json {
-                    path: "stdout".into(),
-                    reason: e.to_string(),
-                })?
-            );
+            println!("{}", json_text(&summary, "<stdout>")?);
             Ok(true)
         }
         Experiment::Bottleneck2d {
@@ -332,13 +308,7 @@ fn exp(experiment: Experiment) -> Result<bool> {
                 per_step,
             };
             let report = diffusion_theorems::experiments::bottleneck_2d::run(gpu, &settings)?;
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&report).map_err(|e| Error::Json {
-                    path: "<stdout>".into(),
-                    reason: e.to_string(),
-                })?
-            );
+            println!("{}", json_text(&report, "<stdout>")?);
             Ok(true)
         }
         Experiment::Linear(args) => image_experiment(ImageExperiment::Linear, args),
@@ -504,7 +474,7 @@ fn print_appendix(format: AppendixFormat, report_path: &std::path::Path) -> Resu
     Ok(())
 }
 
-fn verify(report_path: &PathBuf) -> Result<bool> {
+fn verify(report_path: &std::path::Path) -> Result<bool> {
     let gpu = Gpu::shared();
     let adapter = match &gpu {
         Ok(g) => g.backend_name(),
@@ -527,20 +497,7 @@ fn verify(report_path: &PathBuf) -> Result<bool> {
         verdicts: &verdicts,
         passed,
     };
-    if let Some(dir) = report_path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| Error::Io {
-            path: dir.display().to_string(),
-            reason: e.to_string(),
-        })?;
-    }
-    let json = serde_json::to_string_pretty(&rep).map_err(|e| Error::Json {
-        path: report_path.display().to_string(),
-        reason: e.to_string(),
-    })?;
-    std::fs::write(report_path, json).map_err(|e| Error::Io {
-        path: report_path.display().to_string(),
-        reason: e.to_string(),
-    })?;
+    write_json(report_path, &rep)?;
     println!(
         "{} of {} claims passed; report written to {}",
         verdicts.iter().filter(|v| v.passed).count(),

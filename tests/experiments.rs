@@ -13,8 +13,8 @@ use diffusion_theorems::experiments::images::{
 };
 use diffusion_theorems::gpu::gemm::GpuMat;
 use diffusion_theorems::gpu::{rowwise, Gpu};
+use diffusion_theorems::io::npy;
 use diffusion_theorems::linalg::Mat;
-use diffusion_theorems::report::npy;
 use diffusion_theorems::stats::nearest::{summarize, NearestTwo};
 use diffusion_theorems::targets::images::DataSource;
 use std::path::{Path, PathBuf};
@@ -206,9 +206,9 @@ fn gpu_empirical_route_ends_at_the_same_training_images_as_the_f64_route() {
         alpha * alpha / (2.0 * sigma * sigma),
     );
     let u = 2f64.powi(-24);
-    let g_dot = rowwise::gamma(d + 5);
-    let g4 = rowwise::gamma(4);
-    let eta_sum = rowwise::gamma(n.div_ceil(256) + 8) + 11.0 * u;
+    let g_dot = diffusion_theorems::numerics::gamma_f32(d + 5);
+    let g4 = diffusion_theorems::numerics::gamma_f32(4);
+    let eta_sum = diffusion_theorems::numerics::gamma_f32(n.div_ceil(256) + 8) + 11.0 * u;
     let max_abs_x = (0..n)
         .flat_map(|j| (0..d).map(move |l| (j, l)))
         .map(|(j, l)| x[(j, l)].abs())
@@ -246,8 +246,9 @@ fn gpu_empirical_route_ends_at_the_same_training_images_as_the_f64_route() {
                 .map(|j| (p[j] + b[j]) * x[(j, l)].abs())
                 .sum();
             let column_max = (0..n).map(|j| x[(j, l)].abs()).fold(0.0, f64::max);
-            let gpu_side =
-                leak + eta * x[(star, l)].abs() + rowwise::gamma(n + 5) * (1.0 + eta) * column_max;
+            let gpu_side = leak
+                + eta * x[(star, l)].abs()
+                + diffusion_theorems::numerics::gamma_f32(n + 5) * (1.0 + eta) * column_max;
             let cpu_side = (cpu_samples[(i, l)] - x[(star, l)]).abs() + f64_rounding;
             let diff = (gpu_samples[(i, l)] - cpu_samples[(i, l)]).abs();
             assert!(
@@ -323,7 +324,10 @@ fn exported_models_reproduce_the_crates_predictions() {
                 .map(|c| {
                     let abs: f64 = (0..d).map(|j| (centred[j] * u_(j, c)).abs()).sum();
                     let v: f64 = (0..d).map(|j| centred[j] * u_(j, c)).sum();
-                    (v, rowwise::gamma(d + 5) * abs + f64_gamma(d) * abs)
+                    (
+                        v,
+                        diffusion_theorems::numerics::gamma_f32(d + 5) * abs + f64_gamma(d) * abs,
+                    )
                 })
                 .unzip();
             for j in 0..d {
@@ -335,7 +339,9 @@ fn exported_models_reproduce_the_crates_predictions() {
                     .map(|c| {
                         let w = shrink[c].abs() * u_(j, c).abs();
                         w * coef_err[c]
-                            + rowwise::gamma(rank + 5) * w * (coef[c].abs() + coef_err[c])
+                            + diffusion_theorems::numerics::gamma_f32(rank + 5)
+                                * w
+                                * (coef[c].abs() + coef_err[c])
                     })
                     .sum::<f64>()
                     + f64_gamma(rank + 1) * (mean[j].abs() + value.abs());
@@ -385,7 +391,7 @@ fn exported_models_reproduce_the_crates_predictions() {
         for j in 0..w {
             let z: f64 = (0..d).map(|l| y[(i, l)] * r(j, l)).sum();
             let abs: f64 = (0..d).map(|l| (y[(i, l)] * r(j, l)).abs()).sum();
-            let dz = (rowwise::gamma(d + 5) + f64_gamma(d)) * abs;
+            let dz = (diffusion_theorems::numerics::gamma_f32(d + 5) + f64_gamma(d)) * abs;
             phi.push((c * z).powi(k as i32));
             phi_err.push(k as f64 * (c * (z.abs() + dz)).powi(k as i32 - 1) * c * dz);
         }
@@ -395,7 +401,7 @@ fn exported_models_reproduce_the_crates_predictions() {
                 .map(|j| {
                     let a = big_a(j, l).abs();
                     phi_err[j] * a
-                        + (rowwise::gamma(w + 6) + f64_gamma(w + 1))
+                        + (diffusion_theorems::numerics::gamma_f32(w + 6) + f64_gamma(w + 1))
                             * (phi[j].abs() + phi_err[j])
                             * a
                 })

@@ -9,7 +9,7 @@ use diffusion_theorems::gpu::gemm::{GemmKernel, GemmPlan, GemmTiling};
 use diffusion_theorems::gpu::{gmm, monte_carlo, philox, shaders};
 use diffusion_theorems::linalg::Mat;
 use diffusion_theorems::rng::{word_to_uniform, PhiloxStream, Rng};
-use diffusion_theorems::theorems::random_gmm;
+use diffusion_theorems::targets::random_gmm;
 
 /// Every file in gpu/ is part of some kernel, and every kernel parses and validates with naga
 /// (with no optional capabilities, as requested from the device; the kernels of
@@ -303,7 +303,7 @@ fn denoiser_jvp_kernels_match_f64_reference() {
 fn mc_posterior_kernel_matches_f64_replay() {
     let gpu = gpu();
     let mut rng = Rng::new(0x3c3c, 0);
-    let u = gmm::F32_UNIT_ROUNDOFF;
+    let u = diffusion_theorems::numerics::F32_UNIT_ROUNDOFF;
     for (d, k, n) in [(1usize, 2usize, 1000u32), (3, 3, 40_000), (16, 2, 5_000)] {
         let target = random_gmm(&mut rng, d, k).unwrap();
         let sigma = 1.5;
@@ -632,8 +632,8 @@ fn mlp_adam_step_matches_f64_reference() {
 #[test]
 fn power_feature_kernel_matches_f64_reference() {
     use diffusion_theorems::gpu::gemm::GpuMat;
-    use diffusion_theorems::gpu::gmm::F32_UNIT_ROUNDOFF as U;
     use diffusion_theorems::gpu::power_features::power_features;
+    use diffusion_theorems::numerics::F32_UNIT_ROUNDOFF as U;
     let gpu = gpu();
     let mut rng = Rng::new(0x90e7, 0);
     let (n, w) = (77usize, 13usize);
@@ -1153,7 +1153,7 @@ fn dense_trainer_step_matches_f64_reference() {
         assert_eq!((sw.w1, sw.b1, sw.w2, sw.b2), (ss.w1, ss.b1, ss.w2, ss.b2));
         assert_eq!((sw.step, sw.epoch), (4, 1));
         // the epoch loss is summed in f32 on the GPU: 50 values, ≤ ⌈50/64⌉ + 6 additions each
-        let g = 8.0 * diffusion_theorems::gpu::gmm::F32_UNIT_ROUNDOFF;
+        let g = 8.0 * diffusion_theorems::numerics::F32_UNIT_ROUNDOFF;
         assert!((losses[0] - total / n as f64).abs() <= 2.0 * g * losses[0]);
     }
 }
@@ -1218,8 +1218,8 @@ fn dense_trainer_reduces_loss_and_predicts() {
     use diffusion_theorems::denoisers::bottleneck::Activation;
     use diffusion_theorems::gpu::dense::{batch_reference, DenseConfig, DenseTrainer};
     use diffusion_theorems::gpu::gemm::GpuMat;
-    use diffusion_theorems::gpu::gmm::F32_UNIT_ROUNDOFF as U;
     use diffusion_theorems::gpu::mlp::AdamConfig;
+    use diffusion_theorems::numerics::F32_UNIT_ROUNDOFF as U;
     let gpu = gpu();
     let mut rng = Rng::new(0x1055, 0);
     let data = Mat::from_fn(12, 10, |_, _| rng.normal());
@@ -1529,7 +1529,8 @@ fn row_max_abs_and_column_sums_match_f64_reference() {
 #[test]
 fn add_row_vector_and_copy_match_f64_reference() {
     use diffusion_theorems::gpu::gemm::GpuMat;
-    use diffusion_theorems::gpu::rowwise::{self, gamma};
+    use diffusion_theorems::gpu::rowwise;
+    use diffusion_theorems::numerics::gamma_f32 as gamma;
     let gpu = gpu();
     let mut rng = Rng::new(0xadd, 0);
     let (m, n, c) = (13usize, 77usize, -0.37);

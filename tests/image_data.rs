@@ -9,8 +9,9 @@
 
 use diffusion_theorems::denoisers::bottleneck::singular_values;
 use diffusion_theorems::error::Error;
+use diffusion_theorems::io::npy;
 use diffusion_theorems::linalg::Mat;
-use diffusion_theorems::report::{grid, npy};
+use diffusion_theorems::report::grid;
 use diffusion_theorems::rng::Rng;
 use diffusion_theorems::stats::{finite_difference, intrinsic_dimension, two_sided_z};
 use diffusion_theorems::targets::images::calpha::{self, CAlphaGenerator};

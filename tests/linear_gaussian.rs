@@ -225,7 +225,7 @@ fn example_3_5_contraction_products_do_not_vanish() {
 fn least_squares_affine_fit_converges_to_closed_form() {
     let (a, b) = lg::fig2_pair().unwrap();
     let mut rng = Rng::new(0x15, 3);
-    let c = diffusion_theorems::theorems::random_gmm(&mut rng, 4, 3).unwrap();
+    let c = diffusion_theorems::targets::random_gmm(&mut rng, 4, 3).unwrap();
     for (i, t) in [&a, &b, &c].into_iter().enumerate() {
         for sigma in [0.3, 1.0] {
             let case =
@@ -328,7 +328,7 @@ fn gpu_gradient_descent_matches_least_squares() {
     let gpu = common::gpu();
     let mut rng = Rng::new(0x9d, 0);
     for &d in &[3usize, 6] {
-        let target = diffusion_theorems::theorems::random_gmm(&mut rng, d, 3).unwrap();
+        let target = diffusion_theorems::targets::random_gmm(&mut rng, d, 3).unwrap();
         for bias_free in [false, true] {
             let case =
                 lg::gpu_gd_matches_least_squares(gpu, &target, 0.7, 1 << 13, 400, 3, bias_free)
@@ -347,7 +347,7 @@ fn gpu_gradient_descent_matches_least_squares() {
 #[test]
 fn gpu_sample_moments_lie_within_their_f32_bounds() {
     let gpu = common::gpu();
-    let target = diffusion_theorems::theorems::random_gmm(&mut Rng::new(0x6d6f, 0), 4, 3).unwrap();
+    let target = diffusion_theorems::targets::random_gmm(&mut Rng::new(0x6d6f, 0), 4, 3).unwrap();
     let (xs, ys) = lg::noisy_pairs(&target, 0.5, 3000, 11);
     let m = diffusion_theorems::denoisers::gd::gpu_moments(gpu, &xs, &ys, true).unwrap();
     let (n, d) = (ys.nrows(), ys.ncols());

@@ -5,7 +5,8 @@ mod common;
 
 use common::{assert_controlled, case, config, Case};
 use diffusion_theorems::rng::Rng;
-use diffusion_theorems::theorems::{self, miyasawa_covariance as miyasawa, random_gmm};
+use diffusion_theorems::targets::random_gmm;
+use diffusion_theorems::theorems::{self, miyasawa_covariance as miyasawa};
 use proptest::prelude::*;
 
 proptest! {

@@ -273,7 +273,7 @@ fn monomials_are_graded_lexicographic() {
 #[test]
 fn exact_moments_match_monte_carlo() {
     let mut rng = Rng::new(0x3c, 0);
-    let target = diffusion_theorems::theorems::random_gmm(&mut rng, 2, 3).unwrap();
+    let target = diffusion_theorems::targets::random_gmm(&mut rng, 2, 3).unwrap();
     let sigma = 0.5;
     let n = 1 << 16;
     let (xs, ys) = diffusion_theorems::theorems::linear_gaussian::noisy_pairs(&target, sigma, n, 9);
@@ -409,7 +409,7 @@ fn worst_asymmetry(fit: &diffusion_theorems::denoisers::polynomial::PolynomialFi
 fn polynomial_score_is_not_a_gradient_field_in_2d() {
     let fig3 = diffusion_theorems::experiments::polynomial_2d::target().unwrap();
     let mut rng = Rng::new(0x3d, 0);
-    let random = diffusion_theorems::theorems::random_gmm(&mut rng, 2, 3).unwrap();
+    let random = diffusion_theorems::targets::random_gmm(&mut rng, 2, 3).unwrap();
     for (name, target) in [("Fig. 3", &fig3), ("random", &random)] {
         for degree in 2..=7usize {
             let worst = worst_asymmetry(&optimal_polynomial(target, 0.5, degree).unwrap());
@@ -446,7 +446,7 @@ fn gaussian_target_score_is_a_gradient_field_in_2d() {
     }
     let fig3 = diffusion_theorems::experiments::polynomial_2d::target().unwrap();
     let mut rng = Rng::new(0x3d, 0);
-    let random = diffusion_theorems::theorems::random_gmm(&mut rng, 2, 3).unwrap();
+    let random = diffusion_theorems::targets::random_gmm(&mut rng, 2, 3).unwrap();
     for target in [&fig3, &random] {
         let worst = worst_asymmetry(&optimal_polynomial(target, 0.5, 1).unwrap());
         assert!(worst <= 1.0, "d=1: asymmetry/bound {worst}");

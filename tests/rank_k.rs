@@ -323,7 +323,7 @@ fn gpu_gradient_descent_product_converges_to_rank_k_optimum() {
     let gpu = common::gpu();
     let mut rng = Rng::new(0x4a4e, 0);
     for &(d, k) in &[(5usize, 2usize), (6, 3)] {
-        let target = diffusion_theorems::theorems::random_gmm(&mut rng, d, 2).unwrap();
+        let target = diffusion_theorems::targets::random_gmm(&mut rng, d, 2).unwrap();
         let (case, trained) =
             rank_k::gpu_gd_converges_to_optimum(gpu, &target, 0.5, k, 1 << 13, 17).unwrap();
         assert!(

@@ -12,8 +12,9 @@ use diffusion_theorems::gpu::denoiser_jvp::JvpDenoiser;
 use diffusion_theorems::linalg::Mat;
 use diffusion_theorems::rng::{PhiloxStream, Rng};
 use diffusion_theorems::stats::two_sided_z;
+use diffusion_theorems::targets::random_gmm;
 use diffusion_theorems::targets::Target;
-use diffusion_theorems::theorems::{self, random_gmm, sure};
+use diffusion_theorems::theorems::{self, sure};
 use proptest::prelude::*;
 
 /// Random square matrix entries and vectors (integers/8 are exact, the rest uniform).
@@ -93,7 +94,7 @@ proptest! {
         let point = JvpDenoiser::Gmm(&bayes).reference(&y, &z, sigma).unwrap();
         // the f32 analysis of the formula, rescaled from u = 2⁻²⁴ to f64's ε, bounds its f64
         // rounding (Rust's exp is more accurate than WGSL's, so this over-covers)
-        let rescale = f64::EPSILON / diffusion_theorems::gpu::gmm::F32_UNIT_ROUNDOFF;
+        let rescale = f64::EPSILON / diffusion_theorems::numerics::F32_UNIT_ROUNDOFF;
         let jz = point.jvp;
         let jac = bayes.jacobian(&y, sigma).unwrap();
         for (i, &chain) in jz.iter().enumerate() {

@@ -5,10 +5,10 @@ use diffusion_theorems::error::Error;
 use diffusion_theorems::linalg::Mat;
 use diffusion_theorems::rng::Rng;
 use diffusion_theorems::stats::two_sided_z;
+use diffusion_theorems::targets::random_gmm;
 use diffusion_theorems::targets::{
     gaussian::gaussian, ClosedForm, GaussianMixture, Target, TargetSpec,
 };
-use diffusion_theorems::theorems::random_gmm;
 
 #[test]
 fn bad_inputs_return_typed_errors_naming_the_value() {

@@ -5,8 +5,9 @@ mod common;
 use common::{assert_controlled, case, config, gpu, Case};
 use diffusion_theorems::linalg::Mat;
 use diffusion_theorems::rng::{PhiloxStream, Rng};
+use diffusion_theorems::targets::random_gmm;
 use diffusion_theorems::targets::Target;
-use diffusion_theorems::theorems::{self, random_gmm, tweedie};
+use diffusion_theorems::theorems::{self, tweedie};
 use proptest::prelude::*;
 
 proptest! {

@@ -386,7 +386,7 @@ impl Workload for GmmPosterior {
     }
     fn gpu<'g>(&self, gpu: &'g Gpu) -> Result<Box<dyn Runner + 'g>> {
         let target: GaussianMixture =
-            crate::theorems::random_gmm(&mut Rng::new(SEED, 4), self.d, self.k)?;
+            crate::targets::random_gmm(&mut Rng::new(SEED, 4), self.d, self.k)?;
         let points = random_host((self.batch, self.d), 5, 2.0);
         Ok(runner(move || {
             gmm::gmm_posterior(gpu, &target, &points, 1.0).map(|_| ())

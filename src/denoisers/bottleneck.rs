@@ -13,6 +13,7 @@
 use super::{check_input, Denoiser};
 use crate::error::{ensure_finite, Error, Result};
 use crate::linalg::{self, Mat, EPS};
+use crate::numerics::gamma_f64;
 use crate::rng::Rng;
 use crate::stats::finite_difference::Derivative;
 use serde::{Deserialize, Serialize};
@@ -276,11 +277,6 @@ pub struct Trace {
     pub input_error: Vec<Vec<f64>>,
 }
 
-fn gamma(n: usize) -> f64 {
-    let nu = n as f64 * EPS;
-    nu / (1.0 - nu)
-}
-
 impl BottleneckNet {
     /// Validates the architecture, the layer shapes and finiteness.
     pub fn new(arch: Architecture, layers: Vec<Layer>) -> Result<Self> {
@@ -425,7 +421,7 @@ impl BottleneckNet {
                     prop += w.abs() * input_err[c];
                 }
                 z[r] = s;
-                let dz = gamma(i + 1) * mag + prop;
+                let dz = gamma_f64(i + 1) * mag + prop;
                 next_err[r] = act.lipschitz() * dz + 2.0 * EPS * act.apply(s).abs();
             }
             a = z.iter().map(|&v| act.apply(v)).collect();
@@ -506,7 +502,7 @@ impl BottleneckNet {
             // δz of the pre-activation moves φ'(z) by at most sup|φ''|·δz.
             let zin_err: Vec<f64> = (0..o)
                 .map(|r| {
-                    gamma(i + 1)
+                    gamma_f64(i + 1)
                         * (layer.bias[r].abs()
                             + (0..i)
                                 .map(|c| (layer.weight[(r, c)] * t.inputs[step][c]).abs())
@@ -530,7 +526,7 @@ impl BottleneckNet {
                         prop += w.abs() * bin[(k, c)];
                     }
                     jn[(r, c)] = d * s;
-                    bn[(r, c)] = d.abs() * (gamma(i + 1) * mag + prop) + dd * mag;
+                    bn[(r, c)] = d.abs() * (gamma_f64(i + 1) * mag + prop) + dd * mag;
                 }
             }
             j = jn;
@@ -647,8 +643,9 @@ impl Denoiser for BottleneckNet {
         let ((e, be), (d, bd)) = self.factor_jacobians(y, sigma)?;
         let value = &d * &e;
         let abs = |m: &Mat| Mat::from_fn(m.nrows(), m.ncols(), |i, j| m[(i, j)].abs());
-        let error =
-            (&abs(&d) * &abs(&e)) * gamma(self.arch.bottleneck) + &bd * &abs(&e) + &abs(&d) * &be;
+        let error = (&abs(&d) * &abs(&e)) * gamma_f64(self.arch.bottleneck)
+            + &bd * &abs(&e)
+            + &abs(&d) * &be;
         Ok(Derivative { value, error })
     }
 }
@@ -731,7 +728,7 @@ pub fn singular_values(m: &Mat) -> Result<Vec<f64>> {
 
 #[cfg(test)]
 mod tests {
-    use super::{gamma, Activation, Architecture, BottleneckNet, Layer, SigmaInput};
+    use super::{gamma_f64, Activation, Architecture, BottleneckNet, Layer, SigmaInput};
     use crate::linalg::{Mat, EPS};
 
     /// The running error bound of a two-layer identity network (2 → 1 → 2, no σ input) is the
@@ -767,12 +764,12 @@ mod tests {
         .unwrap();
         let y = [3.0, 5.0];
         let z1 = w[0] * y[0] + w[1] * y[1] + b1;
-        let delta1 = gamma(3) * (b1.abs() + (w[0] * y[0]).abs() + (w[1] * y[1]).abs())
+        let delta1 = gamma_f64(3) * (b1.abs() + (w[0] * y[0]).abs() + (w[1] * y[1]).abs())
             + 2.0 * EPS * z1.abs();
         let delta2 = (0..2)
             .map(|r| {
                 let z2 = v[r] * z1 + b2[r];
-                gamma(2) * (b2[r].abs() + (v[r] * z1).abs())
+                gamma_f64(2) * (b2[r].abs() + (v[r] * z1).abs())
                     + v[r].abs() * delta1
                     + 2.0 * EPS * z2.abs()
             })
@@ -797,7 +794,7 @@ mod tests {
         for i in 0..2 {
             for j in 0..2 {
                 let value = d[(i, 0)] * e[(0, j)];
-                let bound = (d[(i, 0)] * e[(0, j)]).abs() * gamma(1)
+                let bound = (d[(i, 0)] * e[(0, j)]).abs() * gamma_f64(1)
                     + bd[(i, 0)] * e[(0, j)].abs()
                     + d[(i, 0)].abs() * be[(0, j)];
                 assert!((jac.value[(i, j)] - value).abs() <= 4.0 * EPS * value.abs());
@@ -840,7 +837,7 @@ mod tests {
             let (mut next, mut next_bound) = (vec![vec![0.0; 2]; o], vec![vec![0.0; 2]; o]);
             for r in 0..o {
                 let w = |k: usize| layer.weight[(r, k)];
-                let dz = gamma(i + 1)
+                let dz = gamma_f64(i + 1)
                     * (layer.bias[r].abs()
                         + (0..i).map(|k| (w(k) * t.inputs[l][k]).abs()).sum::<f64>())
                     + (0..i)
@@ -852,7 +849,7 @@ mod tests {
                     let mag: f64 = (0..i).map(|k| (w(k) * jac[k][c]).abs()).sum();
                     next[r][c] = d * (0..i).map(|k| w(k) * jac[k][c]).sum::<f64>();
                     next_bound[r][c] = d.abs()
-                        * (gamma(i + 1) * mag
+                        * (gamma_f64(i + 1) * mag
                             + (0..i).map(|k| w(k).abs() * bound[k][c]).sum::<f64>())
                         + dd * mag;
                 }

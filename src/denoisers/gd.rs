@@ -13,18 +13,14 @@ use super::rank_k::reduced_rank_regression;
 use super::Affine;
 use crate::error::{Error, Result};
 use crate::gpu::gemm::{self, product, GpuMat, PreparedProduct};
-use crate::gpu::gmm::F32_UNIT_ROUNDOFF;
 use crate::gpu::Gpu;
 use crate::linalg::{self, Mat};
+use crate::numerics::gamma_f32;
+use crate::numerics::F32_UNIT_ROUNDOFF;
 use crate::rng::Rng;
 
 /// Rows per GEMM chunk of the moment computation (f32 sums over at most this many terms).
 pub const MOMENT_CHUNK: usize = 512;
-
-fn gamma32(n: usize) -> f64 {
-    let nu = n as f64 * F32_UNIT_ROUNDOFF;
-    nu / (1.0 - nu)
-}
 
 /// Sample second moments of pairs (x_i, y_i) computed on the GPU, with elementwise bounds on
 /// their f32 error.
@@ -120,7 +116,7 @@ pub fn gpu_moments(gpu: &Gpu, xs: &Mat, ys: &Mat, augmented: bool) -> Result<Sam
         }
     }
     // chunk sums: γ_{c+5} for the f32 GEMM (scale 1/n rounded included), plus f64 additions
-    let g = gamma32(MOMENT_CHUNK.min(n) + 5) + (chunks as f64) * f64::EPSILON;
+    let g = gamma_f32(MOMENT_CHUNK.min(n) + 5) + (chunks as f64) * f64::EPSILON;
     Ok(SampleMoments {
         second,
         cross,
@@ -198,7 +194,7 @@ pub fn train_linear_gd(gpu: &Gpu, moments: &SampleMoments, steps: usize) -> Resu
                 .map(|l| abs_w[(i, l)] * m[(l, j)].abs())
                 .sum::<f64>()
                 + e[(i, j)].abs();
-            delta2 += (gamma32(dp + 3) * t).powi(2);
+            delta2 += (gamma_f32(dp + 3) * t).powi(2);
         }
     }
     let de = u * e.norm_l2();

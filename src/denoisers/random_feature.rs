@@ -15,10 +15,10 @@
 use super::{check_input, Denoiser};
 use crate::error::{Error, Result};
 use crate::gpu::gemm::{product, run_products, GpuMat};
-use crate::gpu::gmm::F32_UNIT_ROUNDOFF;
 use crate::gpu::power_features::power_features;
 use crate::gpu::Gpu;
 use crate::linalg::{self, Mat};
+use crate::numerics::F32_UNIT_ROUNDOFF;
 use crate::rng::Rng;
 
 /// A fitted random-feature denoiser (for the noise level it was fitted at).
@@ -425,8 +425,8 @@ pub fn gpu_fit_error_bound(
 #[cfg(test)]
 mod tests {
     use super::{feature_scales, fit_cpu, gpu_fit_error_bound, random_projection};
-    use crate::gpu::gmm::F32_UNIT_ROUNDOFF;
     use crate::linalg::Mat;
+    use crate::numerics::F32_UNIT_ROUNDOFF;
     use crate::rng::Rng;
 
     /// `gpu_fit_error_bound` is the formula of its doc comment, written out again entry by entry

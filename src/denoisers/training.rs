@@ -107,22 +107,12 @@ pub struct Checkpoint {
 impl Checkpoint {
     /// Reads a checkpoint written by [`train`].
     pub fn load(path: &Path) -> Result<Self> {
-        crate::error::read_json(path)
+        crate::io::read_json(path)
     }
 
-    /// Writes it atomically (to `path.tmp`, then renamed).
+    /// Writes it atomically (to `<path>.tmp`, then renamed; [`crate::io::write_json`]).
     pub fn save(&self, path: &Path) -> Result<()> {
-        let io = |e: std::io::Error| Error::Io {
-            path: path.display().to_string(),
-            reason: e.to_string(),
-        };
-        let json = serde_json::to_string(self).map_err(|e| Error::Json {
-            path: path.display().to_string(),
-            reason: e.to_string(),
-        })?;
-        let tmp = path.with_extension("tmp");
-        std::fs::write(&tmp, json).map_err(io)?;
-        std::fs::rename(&tmp, path).map_err(io)
+        crate::io::write_json(path, self)
     }
 
     /// The network with the checkpoint's weights.

@@ -233,14 +233,7 @@ pub fn run(gpu: &Gpu, settings: &Settings) -> Result<Report> {
         png: png.display().to_string(),
     };
     let json_path = settings.out.join("bottleneck_2d.json");
-    let json = serde_json::to_string_pretty(&report).map_err(|e| Error::Json {
-        path: json_path.display().to_string(),
-        reason: e.to_string(),
-    })?;
-    std::fs::write(&json_path, json).map_err(|e| Error::Io {
-        path: json_path.display().to_string(),
-        reason: e.to_string(),
-    })?;
+    crate::io::write_json(&json_path, &report)?;
     Ok(report)
 }
 

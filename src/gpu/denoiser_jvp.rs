@@ -13,11 +13,12 @@
 //! `(3 + 4|a|)u·e^{−2|a|} ≤ 3.8u` is doubled by the quotient, plus `3u` for its roundings). The
 //! per-element bounds below are first-order; they are doubled to cover second-order terms.
 
-use super::gmm::{f32_error_bound, F32_UNIT_ROUNDOFF};
+use super::gmm::f32_error_bound;
 use super::{grid_for, shaders, Gpu, WORKGROUP_SIZE};
 use crate::denoisers::{Affine, Bayes, Denoiser, Mlp, PowerMap, SoftThreshold};
 use crate::error::{Error, Result};
 use crate::linalg::{self, Mat};
+use crate::numerics::{gamma_f32, F32_UNIT_ROUNDOFF};
 use crate::targets::GaussianMixture;
 
 /// Largest hidden width of the MLP kernel (its private arrays).
@@ -66,11 +67,6 @@ pub struct JvpPoint {
     pub value_bound: Vec<f64>,
     /// Bound on `|(Jz)_gpu − Jz|` per element.
     pub jvp_bound: Vec<f64>,
-}
-
-fn gamma(n: usize) -> f64 {
-    let nu = n as f64 * F32_UNIT_ROUNDOFF;
-    nu / (1.0 - nu)
 }
 
 impl<'a> JvpDenoiser<'a> {
@@ -201,8 +197,8 @@ impl<'a> JvpDenoiser<'a> {
                         mf += (w[(i, j)] * y[j]).abs();
                         mj += (w[(i, j)] * z[j]).abs();
                     }
-                    bf[i] = 2.0 * gamma(d + 3) * mf;
-                    bj[i] = 2.0 * gamma(d + 2) * mj;
+                    bf[i] = 2.0 * gamma_f32(d + 3) * mf;
+                    bj[i] = 2.0 * gamma_f32(d + 2) * mj;
                 }
             }
             Self::SoftThreshold(s) => {
@@ -242,8 +238,8 @@ impl<'a> JvpDenoiser<'a> {
                     }
                     // each term is a product of ≤ P + 2 rounded factors, summed over d·P terms
                     let n = d * n_powers + 2 * n_powers + 4;
-                    bf[i] = 2.0 * gamma(n) * mf;
-                    bj[i] = 2.0 * gamma(n) * mj;
+                    bf[i] = 2.0 * gamma_f32(n) * mf;
+                    bj[i] = 2.0 * gamma_f32(n) * mj;
                 }
             }
             Self::Mlp(m) => {
@@ -263,10 +259,10 @@ impl<'a> JvpDenoiser<'a> {
                     }
                     t[k] = a.tanh();
                     // |tanh'| ≤ 1, plus the kernel's 12u for tanh itself
-                    dt[k] = gamma(d + 3) * ma + 12.0 * u;
+                    dt[k] = gamma_f32(d + 3) * ma + 12.0 * u;
                     let slope = 1.0 - t[k] * t[k];
                     sz[k] = slope * s;
-                    let ds = gamma(d + 2) * ms;
+                    let ds = gamma_f32(d + 2) * ms;
                     // |Δ(1 − t²)| ≤ 2|t|Δt + 3u (square and subtraction)
                     dsz[k] = slope * ds
                         + s.abs() * (2.0 * t[k].abs() * dt[k] + 3.0 * u)
@@ -283,8 +279,8 @@ impl<'a> JvpDenoiser<'a> {
                         ef += w2[(i, k)].abs() * dt[k];
                         ej += w2[(i, k)].abs() * dsz[k];
                     }
-                    bf[i] = 2.0 * (gamma(h + 3) * mf + ef);
-                    bj[i] = 2.0 * (gamma(h + 2) * mj + ej);
+                    bf[i] = 2.0 * (gamma_f32(h + 3) * mf + ef);
+                    bj[i] = 2.0 * (gamma_f32(h + 2) * mj + ej);
                 }
             }
             Self::Gmm(bayes) => {
@@ -325,11 +321,11 @@ impl<'a> JvpDenoiser<'a> {
                         slope -= pr * z[i];
                         mag += pm * abs_z[i];
                         prop += pp * abs_z[i];
-                        dm[i] = gamma(d + 2) * gm + gp + u * c.mean[i].abs();
-                        dgz[i] = gamma(d + 1) * gza;
+                        dm[i] = gamma_f32(d + 2) * gm + gp + u * c.mean[i].abs();
+                        dgz[i] = gamma_f32(d + 1) * gza;
                     }
                     slopes.push(slope);
-                    dslopes.push(gamma(2 * d + 2) * mag + prop);
+                    dslopes.push(gamma_f32(2 * d + 2) * mag + prop);
                     ms.push(m);
                     dms.push(dm);
                     gzs.push(gz);
@@ -340,7 +336,7 @@ impl<'a> JvpDenoiser<'a> {
                     .map(|k| {
                         drho[k] * slopes[k].abs()
                             + rho[k] * dslopes[k]
-                            + gamma(kk + 2) * rho[k] * slopes[k].abs()
+                            + gamma_f32(kk + 2) * rho[k] * slopes[k].abs()
                     })
                     .sum();
                 for i in 0..d {
@@ -358,7 +354,7 @@ impl<'a> JvpDenoiser<'a> {
                                     + centred.abs() * dms[k][i]);
                     }
                     bf[i] = mean_bound[i];
-                    bj[i] = 2.0 * (err + gamma(2 * kk + 3) * mag)
+                    bj[i] = 2.0 * (err + gamma_f32(2 * kk + 3) * mag)
                         + f64::from(f32::MIN_POSITIVE) * kk as f64 * (1.0 + mag);
                 }
             }

@@ -32,7 +32,6 @@
 use super::gemm::{
     activation_rounding, derivative_from_output, Bias, Epilogue, GpuMat, PreparedProduct, Product,
 };
-use super::gmm::F32_UNIT_ROUNDOFF as U;
 use super::mlp::AdamConfig;
 use super::philox::NORMAL_ABS_ERROR_F32;
 use super::shaders::{self, Shader};
@@ -40,6 +39,8 @@ use super::{grid_for, Gpu, Job, WORKGROUP_SIZE};
 use crate::denoisers::bottleneck::{Activation, Architecture, BottleneckNet, SigmaInput};
 use crate::error::{Error, Result};
 use crate::linalg::Mat;
+use crate::numerics::F32_UNIT_ROUNDOFF as U;
+use crate::numerics::{gamma_f32, DotBound};
 use crate::rng::{PhiloxStream, Rng};
 use bytemuck::Zeroable;
 use serde::{Deserialize, Serialize};
@@ -255,7 +256,7 @@ pub fn batch_inputs_reference(
     let (start, rows) = batch_range(n, batch_size, batch)?;
     let perm = epoch_permutation(seed, epoch, n)?;
     let eps = batch_noise(seed, epoch, batch as u32, rows, d)?;
-    let g3 = gamma(3);
+    let g3 = gamma_f32(3);
     let x = Mat::from_fn(rows, d, |r, j| data[(perm[start + r] as usize, j)]);
     let y = Mat::from_fn(rows, d, |r, j| alpha * x[(r, j)] + sigma * eps[r * d + j]);
     let y_bound = Mat::from_fn(rows, d, |r, j| {
@@ -279,11 +280,6 @@ fn batch_range(n: usize, batch_size: usize, batch: usize) -> Result<(usize, usiz
     Ok((start, batch_size.min(n - start)))
 }
 
-fn gamma(n: usize) -> f64 {
-    let nu = n as f64 * U;
-    nu / (1.0 - nu)
-}
-
 /// The f64 reference of one batch's forward and backward pass with elementwise bounds on the
 /// GPU's f32 error ([`batch_reference`]).
 #[derive(Debug, Clone)]
@@ -300,39 +296,6 @@ pub struct BatchReference {
     pub gradient: DenseParams,
     /// Elementwise bounds on the GPU's gradient error.
     pub gradient_bound: DenseParams,
-}
-
-/// Running bound on a sum of products `Σ_l a_l b_l` computed in f32 (plus `extra` roundings)
-/// from inputs known to within `ea`, `eb`: `γ_{k+extra}Σ(|a| + ea)(|b| + eb) + Σ(ea|b| + |a|eb)`
-/// (first order).
-struct DotBound {
-    value: f64,
-    mag: f64,
-    prop: f64,
-    terms: usize,
-}
-
-impl DotBound {
-    fn new(init: f64) -> Self {
-        Self {
-            value: init,
-            mag: init.abs(),
-            prop: 0.0,
-            terms: 0,
-        }
-    }
-
-    fn add(&mut self, (a, ea): (f64, f64), (b, eb): (f64, f64)) {
-        self.value += a * b;
-        self.mag += (a.abs() + ea) * (b.abs() + eb);
-        self.prop += ea * b.abs() + a.abs() * eb;
-        self.terms += 1;
-    }
-
-    /// `(value, bound)` with `extra` roundings beyond the k products and additions.
-    fn finish(&self, extra: usize) -> (f64, f64) {
-        (self.value, gamma(self.terms + extra) * self.mag + self.prop)
-    }
 }
 
 /// The f64 forward and backward pass of one batch — clean rows `x`, noisy inputs `y` known to
@@ -405,7 +368,7 @@ pub fn batch_reference(
     let mut eg = Mat::zeros(rows, d);
     let mut row_sq = vec![0.0; rows];
     let mut row_sq_bound = vec![0.0; rows];
-    let sum_rounding = gamma(d.div_ceil(64) + 7);
+    let sum_rounding = gamma_f32(d.div_ceil(64) + 7);
     for r in 0..rows {
         let (mut mag, mut prop) = (0.0, 0.0);
         for j in 0..d {
@@ -419,7 +382,7 @@ pub fn batch_reference(
             let res = v - x[(r, j)];
             let eres = e + U * (res.abs() + e);
             g[(r, j)] = scale * res;
-            eg[(r, j)] = scale * (eres + gamma(2) * (res.abs() + eres));
+            eg[(r, j)] = scale * (eres + gamma_f32(2) * (res.abs() + eres));
             row_sq[r] += res * res;
             prop += 2.0 * res.abs() * eres + eres * eres;
             mag += (res.abs() + eres).powi(2);

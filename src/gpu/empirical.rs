@@ -353,9 +353,9 @@ pub fn denoise_reference(
         alpha * alpha / (2.0 * sigma * sigma),
     );
     let norms: Vec<f64> = rows.iter().map(|x| linalg::dot(x, x)).collect();
-    let g_dot = rowwise::gamma(d + 5);
-    let g4 = rowwise::gamma(4);
-    let g_out = rowwise::gamma(n + 5 * c);
+    let g_dot = crate::numerics::gamma_f32(d + 5);
+    let g4 = crate::numerics::gamma_f32(4);
+    let g_out = crate::numerics::gamma_f32(n + 5 * c);
     let max_abs = rows.iter().map(|x| linalg::max_abs(x)).fold(0.0, f64::max);
     let mut value = Mat::zeros(y.nrows(), d);
     let mut bound = Mat::zeros(y.nrows(), d);

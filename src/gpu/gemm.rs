@@ -41,12 +41,13 @@
 //! pass then applies α, β·D, the bias and the epilogue exactly as the one-pass kernels do, so
 //! `Δt` and every epilogue bound below are unchanged.
 
-use super::gmm::F32_UNIT_ROUNDOFF as U;
 use super::shaders::Shader;
 use super::{chunks, shaders, Gpu, Job};
 use crate::denoisers::bottleneck::Activation;
 use crate::error::{Error, Result};
 use crate::linalg::{self, Mat};
+use crate::numerics::gamma_f32;
+use crate::numerics::F32_UNIT_ROUNDOFF as U;
 
 /// A row-major f32 matrix in a GPU storage buffer (readable, writable, downloadable).
 #[derive(Debug)]
@@ -1247,12 +1248,6 @@ pub fn gemm(
     )
 }
 
-/// `γ_n = nu/(1 − nu)`.
-fn gamma(n: usize) -> f64 {
-    let nu = n as f64 * U;
-    nu / (1.0 - nu)
-}
-
 /// Bound on `|φ_f32(z) − φ(z)|`, the kernels' own rounding of φ at an f32 argument z (an
 /// error δz in z adds `Lip(φ)·δz` on top):
 /// * identity, ReLU (`max(z, 0)`): exact;
@@ -1269,7 +1264,7 @@ pub fn activation_rounding(activation: Activation, z: f64) -> f64 {
             if z > 0.0 {
                 0.0
             } else {
-                gamma(2) * (slope * z).abs()
+                gamma_f32(2) * (slope * z).abs()
             }
         }
         Activation::Tanh => 12.0 * U,
@@ -1302,7 +1297,7 @@ fn mask_rounding(activation: Activation, h: f64) -> f64 {
     let flip = h != 0.0 && h.abs() < f64::from(f32::MIN_POSITIVE);
     match activation {
         Activation::Identity => 0.0,
-        Activation::Tanh => gamma(4) * h * h + U * (1.0 - h * h).abs(),
+        Activation::Tanh => gamma_f32(4) * h * h + U * (1.0 - h * h).abs(),
         Activation::Relu => f64::from(u8::from(flip)),
         Activation::LeakyRelu { slope } => {
             let rounding = if h > 0.0 { 0.0 } else { U * slope.abs() };
@@ -1408,7 +1403,7 @@ fn fused_reference(p: &HostProduct, f16_operands: bool) -> Result<(Mat, Mat)> {
                     gamma_truncating(k + 7),
                 )
             } else {
-                (0.0, mag_t, gamma(k + 5), gamma(k + 7))
+                (0.0, mag_t, gamma_f32(k + 5), gamma_f32(k + 7))
             };
             let dt = converted + g5 * magnitude;
             let (v, e) = match p.epilogue {
@@ -1438,13 +1433,13 @@ fn fused_reference(p: &HostProduct, f16_operands: bool) -> Result<(Mat, Mat)> {
                 Epilogue::Power { scale, power } => {
                     let sj = scale[(0, j)];
                     let v = sj * t;
-                    let dv = sj.abs() * dt * (1.0 + U).powi(2) + gamma(2) * v.abs();
+                    let dv = sj.abs() * dt * (1.0 + U).powi(2) + gamma_f32(2) * v.abs();
                     let kp = power as i32;
                     let reach = v.abs() + dv;
                     (
                         v.powi(kp),
                         f64::from(power) * reach.powi(kp - 1) * dv
-                            + gamma(power as usize - 1) * reach.powi(kp)
+                            + gamma_f32(power as usize - 1) * reach.powi(kp)
                             + f64::from(f32::MIN_POSITIVE),
                     )
                 }

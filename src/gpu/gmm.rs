@@ -10,9 +10,6 @@ use crate::targets::{ClosedForm, GaussianMixture, Target};
 /// Largest dimension the kernel handles (its private arrays are `MAX_DIM` long).
 pub const MAX_DIM: usize = 64;
 
-/// Unit roundoff of f32, `u = 2⁻²⁴`.
-pub const F32_UNIT_ROUNDOFF: f64 = 1.0 / 16_777_216.0;
-
 /// Results for a batch of n points (row-major): responsibilities n×K, score n×d, mean n×d.
 #[derive(Debug, Clone)]
 pub struct GmmBatch {
@@ -138,7 +135,7 @@ pub fn f32_error_bound(
     y: &[f64],
     sigma: f64,
 ) -> Result<(Vec<f64>, Vec<f64>, Vec<f64>)> {
-    let u = F32_UNIT_ROUNDOFF;
+    let u = crate::numerics::F32_UNIT_ROUNDOFF;
     let tiny = f64::from(f32::MIN_POSITIVE);
     let gamma = |n: usize| n as f64 * u / (1.0 - n as f64 * u);
     let d = target.dim();

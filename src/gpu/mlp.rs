@@ -12,8 +12,9 @@
 use super::{grid_for, shaders, Gpu, Job, WORKGROUP_SIZE};
 use crate::denoisers::bottleneck::{sigma_feature, Activation, Architecture, BottleneckNet};
 use crate::error::{Error, Result};
-use crate::gpu::gmm::F32_UNIT_ROUNDOFF as U;
 use crate::linalg::{self, Mat};
+use crate::numerics::gamma_f32;
+use crate::numerics::F32_UNIT_ROUNDOFF as U;
 use serde::{Deserialize, Serialize};
 
 /// Adam hyper-parameters (Kingma & Ba).
@@ -549,11 +550,6 @@ fn adam_params(adam: &AdamConfig, step: u64, count: usize) -> AdamParams {
     }
 }
 
-fn gamma(k: usize) -> f64 {
-    let nu = k as f64 * U;
-    nu / (1.0 - nu)
-}
-
 /// Bound on `|φ(ẑ) − φ(z)|` beyond `Lip·δz`: the kernel's own rounding of φ.
 fn act_rounding(act: Activation, z: f64, a: f64) -> f64 {
     match act {
@@ -642,7 +638,7 @@ pub fn reference_with_bounds(
                     prop += w.abs() * ea[c];
                 }
                 z[q] = v;
-                ez[q] = gamma(i + 2) * mag + prop;
+                ez[q] = gamma_f32(i + 2) * mag + prop;
             }
             let next: Vec<f64> = z.iter().map(|&v| act.apply(v)).collect();
             let enext: Vec<f64> = (0..o)
@@ -711,7 +707,7 @@ pub fn reference_with_bounds(
                     mag += (dz[q].abs() + edz[q]) * w[(q, c)].abs();
                     prop += w[(q, c)].abs() * edz[q];
                 }
-                let eacc = gamma(o + 2) * mag + prop;
+                let eacc = gamma_f32(o + 2) * mag + prop;
                 let (d, ed) = derivative_with_bound(prev_act, pre[l - 1][c], pre_err[l - 1][c]);
                 ndz[c] = d * acc;
                 nedz[c] = d.abs() * (eacc + U * acc.abs()) + ed * (acc.abs() + eacc);
@@ -721,12 +717,12 @@ pub fn reference_with_bounds(
         }
     }
     let grad_bound: Vec<f64> = (0..p)
-        .map(|k| gamma(m + 2) * grad_mag[k] + grad_prop[k])
+        .map(|k| gamma_f32(m + 2) * grad_mag[k] + grad_prop[k])
         .collect();
     // The loss sum: m·n squares (one rounding each) summed by 64 strided partial sums of at
     // most ⌈mn/64⌉ terms and a 6-level tree, then divided by m.
     let terms = (m * n).div_ceil(64) + 6 + 2;
-    let loss_bound = (gamma(terms) * loss_mag + loss_prop) / m as f64 + U * loss / m as f64;
+    let loss_bound = (gamma_f32(terms) * loss_mag + loss_prop) / m as f64 + U * loss / m as f64;
     Ok((out, out_b, loss / m as f64, loss_bound, grad, grad_bound))
 }
 
@@ -753,11 +749,11 @@ pub fn adam_reference(
         let (t, g, mk, vk) = (r(theta[k]), r(grad[k]), r(m[k]), r(v[k]));
         let m2 = b1 * mk + (1.0 - b1) * g;
         let v2 = b2 * vk + (1.0 - b2) * g * g;
-        let em = gamma(3) * ((b1 * mk).abs() + ((1.0 - b1) * g).abs());
-        let ev = gamma(4) * (b2 * vk + (1.0 - b2) * g * g);
+        let em = gamma_f32(3) * ((b1 * mk).abs() + ((1.0 - b1) * g).abs());
+        let ev = gamma_f32(4) * (b2 * vk + (1.0 - b2) * g * g);
         let upd = lr * (m2 * c1) / ((v2 * c2).sqrt() + eps);
         // relative errors of m2, v2 enter the update as (em/|m2|) and (ev/2v2)
-        let rel = gamma(8)
+        let rel = gamma_f32(8)
             + if m2 != 0.0 { em / m2.abs() } else { 0.0 }
             + if v2 > 0.0 { ev / (2.0 * v2) } else { 0.0 };
         let t2 = t - upd;
@@ -765,7 +761,7 @@ pub fn adam_reference(
         out.1.push(m2);
         out.2.push(v2);
         out.3
-            .push(U * (t2.abs() + t.abs()) + rel * upd.abs() + gamma(1) * upd.abs());
+            .push(U * (t2.abs() + t.abs()) + rel * upd.abs() + gamma_f32(1) * upd.abs());
         out.4.push(em);
         out.5.push(ev);
     }

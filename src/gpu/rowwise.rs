@@ -29,10 +29,11 @@
 //! * log-sum-exp: `|lse~ − lse| ≤ δ + D + 2⁻²¹ + 6u·log s + u|lse|`, doubled.
 
 use super::gemm::GpuMat;
-use super::gmm::F32_UNIT_ROUNDOFF;
 use super::{grid_for, shaders, Gpu, Job};
 use crate::error::{Error, Result};
 use crate::linalg::Mat;
+use crate::numerics::gamma_f32;
+use crate::numerics::F32_UNIT_ROUNDOFF;
 
 /// Invocations per workgroup of every kernel in `gpu/rowwise.wgsl`.
 pub const ROW_WORKGROUP: u32 = 256;
@@ -40,12 +41,6 @@ pub const ROW_WORKGROUP: u32 = 256;
 /// `2⁻¹²⁵`: bounds the absolute error of an `exp` that underflows f32 (`e^x < 2⁻¹²⁶` may be
 /// flushed to zero) plus the value it stood for when `x < −88`.
 pub const UNDERFLOW: f64 = 2.350_988_701_644_575e-38;
-
-/// `γ_k = k·u/(1 − k·u)` for f32 (u = 2⁻²⁴).
-pub fn gamma(k: usize) -> f64 {
-    let ku = k as f64 * F32_UNIT_ROUNDOFF;
-    ku / (1.0 - ku)
-}
 
 /// The affine column shift a row kernel applies before reducing: `z_ij = scale·x_ij + shift·v_j`
 /// with `v` a vector of the matrix's column count (any shape with that many entries; read
@@ -368,7 +363,7 @@ pub fn copy(gpu: &Gpu, src: &GpuMat, dst: &GpuMat) -> Result<()> {
 /// The f64 logits `z_ij = scale·x_ij + shift·v_j` of a row and the bound `γ₄(|scale·x_ij| +
 /// |shift·v_j|)` on the kernel's (inputs rounded to f32, two products, one sum).
 fn logits_with_bound(x: &Mat, i: usize, scale: f64, shift: f64, v: &[f64]) -> (Vec<f64>, Vec<f64>) {
-    let g4 = gamma(4);
+    let g4 = gamma_f32(4);
     (0..x.ncols())
         .map(|j| {
             let sv = if shift == 0.0 { 0.0 } else { shift * v[j] };
@@ -437,7 +432,7 @@ pub fn softmax_row_error(
         .zip(&f)
         .map(|(pk, fk)| pk * fk.exp_m1())
         .sum::<f64>()
-        + gamma(sum_depth)
+        + gamma_f32(sum_depth)
         + merges * (2.0 * u * (3.0 + 2.0 * a) + 2.0 * u)
         + n as f64 * UNDERFLOW;
     let delta = dz.iter().cloned().fold(0.0, f64::max);
@@ -509,7 +504,7 @@ pub fn row_max_abs_reference(x: &Mat) -> (Vec<f64>, Vec<f64>) {
 /// The f64 reference of [`col_sums`] and its bound `γ_m Σ_i|x_ij|` (m inputs rounded to f32,
 /// m − 1 sequential additions; Higham Lemma 3.1): `(value, bound)` per column.
 pub fn col_sums_reference(x: &Mat) -> (Vec<f64>, Vec<f64>) {
-    let g = gamma(x.nrows());
+    let g = gamma_f32(x.nrows());
     (0..x.ncols())
         .map(|j| {
             let s: f64 = (0..x.nrows()).map(|i| x[(i, j)]).sum();

@@ -13,7 +13,7 @@ pub type Mat = faer::Mat<f64>;
 
 /// Machine epsilon `ε = 2^-52` of f64 (twice the unit roundoff), the convention of faer's own
 /// tolerances (`eps * 8 * n`).
-pub const EPS: f64 = f64::EPSILON;
+pub const EPS: f64 = crate::numerics::F64_EPSILON;
 
 /// Symmetric eigen-decomposition `A = V diag(λ) Vᵀ`, eigenvalues in ascending order.
 ///

@@ -38,7 +38,7 @@ pub struct ReadReport {
 
 /// Reads `target/verify/report.json` (or another path), naming the file on any error.
 pub fn read_report(path: &Path) -> Result<ReadReport> {
-    crate::error::read_json(path)
+    crate::io::read_json(path)
 }
 
 /// The registry entries under `root`, in the order of the table of theorems; ids without a file are

@@ -1,9 +1,8 @@
 //! The verify table, its JSON report, the theorem registry (`theorems/*.md`), PNG plots and
-//! image grids, and NumPy `.npy` files for Python.
+//! image grids.
 
 pub mod appendix;
 pub mod grid;
-pub mod npy;
 pub mod plot;
 pub mod registry;
 

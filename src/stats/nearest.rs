@@ -170,6 +170,25 @@ pub fn median(values: &[f64]) -> f64 {
     }
 }
 
+/// Distances from `x` to its nearest and second-nearest training points (direct scan; the
+/// independent counterpart of [`nearest_two_batch`], which shares no code with it).
+pub fn nearest_two_scan(training: &Mat, x: &[f64]) -> (f64, f64) {
+    let (mut d1, mut d2) = (f64::INFINITY, f64::INFINITY);
+    for i in 0..training.nrows() {
+        let d = (0..x.len())
+            .map(|j| (x[j] - training[(i, j)]).powi(2))
+            .sum::<f64>()
+            .sqrt();
+        if d < d1 {
+            d2 = d1;
+            d1 = d;
+        } else if d < d2 {
+            d2 = d;
+        }
+    }
+    (d1, d2)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -190,7 +209,7 @@ mod tests {
         assert!((nearest[0].cosine - 1.0).abs() < 1e-15);
         for (s, p) in nearest.iter().enumerate() {
             let row = linalg::row(&samples, s);
-            let (d1, d2) = crate::theorems::memorization::nearest_two(&training, &row);
+            let (d1, d2) = super::nearest_two_scan(&training, &row);
             assert!((p.first_distance - d1).abs() <= 1e-12 * (1.0 + d1));
             assert!((p.second_distance - d2).abs() <= 1e-12 * (1.0 + d2));
         }

@@ -2,7 +2,7 @@
 //!
 //! Every target here is a Gaussian mixture with possibly singular components
 //! ([`GaussianMixture`]); the constructors in [`gaussian`], [`gmm`], [`lowrank_gmm`],
-//! [`empirical`] and [`two_point`] build the special cases. Non-mixture targets used as
+//! [`empirical`] and [`two_point`] build the special cases, and [`random`] draws random mixtures. Non-mixture targets used as
 //! independent checks (the uniform law, by quadrature) live in [`uniform`]. Image data sets
 //! (generated `C^α` and disk images, a CelebA folder, a `.npy` file) are samples without a
 //! closed form and live in [`images`].
@@ -12,11 +12,13 @@ pub mod gaussian;
 pub mod gmm;
 pub mod images;
 pub mod lowrank_gmm;
+pub mod random;
 pub mod spec;
 pub mod two_point;
 pub mod uniform;
 
 pub use gmm::{Component, GaussianMixture, NoisyComponent};
+pub use random::{gmm_from_draws, random_gmm};
 pub use spec::TargetSpec;
 
 use crate::error::Result;

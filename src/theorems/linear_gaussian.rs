@@ -940,7 +940,7 @@ pub fn default_verdicts(gpu: Result<&Gpu>) -> Vec<Verdict> {
         let (a, _) = fig2_pair()?;
         let mut rng = Rng::new(0x11a, 0);
         for &d in &[2usize, 4, 8] {
-            let t = super::random_gmm(&mut rng, d, 3)?;
+            let t = crate::targets::random_gmm(&mut rng, d, 3)?;
             for &sigma in &[0.05, 0.5, 3.0] {
                 let y = rng.normals(d);
                 cases.push(optimal_affine_routes(&t, &y, sigma)?);
@@ -994,7 +994,7 @@ pub fn default_verdicts(gpu: Result<&Gpu>) -> Vec<Verdict> {
     out.push(Verdict::collect(&CONVERGENCE, CPU_BACKEND, || {
         let (a, _) = fig2_pair()?;
         let mut rng = Rng::new(0x11c, 0);
-        let t = super::random_gmm(&mut rng, 4, 3)?;
+        let t = crate::targets::random_gmm(&mut rng, 4, 3)?;
         let mut cases = Vec::new();
         for (mu, cov) in [(a.mean(), a.covariance()), (t.mean(), t.covariance())] {
             for steps in [25usize, 50, 100, 200, 400] {
@@ -1039,7 +1039,7 @@ pub fn default_verdicts(gpu: Result<&Gpu>) -> Vec<Verdict> {
         let mut rng = Rng::new(0x11d, 0);
         let mut cases = Vec::new();
         for &d in &[2usize, 5] {
-            let t = super::random_gmm(&mut rng, d, 3)?;
+            let t = crate::targets::random_gmm(&mut rng, d, 3)?;
             for bias_free in [false, true] {
                 cases.push(gpu_gd_matches_least_squares(
                     gpu,

@@ -32,7 +32,7 @@ use crate::diffusion::{Ddim, Sampler, Schedule};
 use crate::error::{ensure_sigma, Error, Result};
 use crate::linalg::{self, Mat, EPS};
 use crate::rng::Rng;
-use crate::stats::nearest::{nearest_two_batch, NearestTwo, MEMORIZED_BELOW};
+use crate::stats::nearest::{nearest_two_batch, nearest_two_scan, NearestTwo, MEMORIZED_BELOW};
 use crate::stats::two_sample::{ks_two_sample, two_sample_epsilon};
 use crate::targets::{empirical::empirical, ClosedForm, GaussianMixture};
 use statrs::distribution::{ChiSquared, ContinuousCDF};
@@ -162,7 +162,7 @@ pub fn softmax_equals_bayes(training: &Mat, y: &[f64], sigma: f64) -> Result<Con
         .flat_map(|i| (0..training.ncols()).map(move |j| (i, j)))
         .map(|(i, j)| training[(i, j)].abs())
         .fold(0.0, f64::max);
-    let nearest = nearest_two(training, y).0;
+    let nearest = nearest_two_scan(training, y).0;
     let q = nearest * nearest / (sigma * sigma);
     let tolerance = 16.0 * (training.nrows() + training.ncols()) as f64 * EPS * (1.0 + q) * scale;
     Ok(Controlled {
@@ -175,25 +175,6 @@ pub fn softmax_equals_bayes(training: &Mat, y: &[f64], sigma: f64) -> Result<Con
             tolerance,
         },
     })
-}
-
-/// Distances from `x` to its nearest and second-nearest training points (direct scan; the
-/// independent counterpart of [`crate::stats::nearest::nearest_two_batch`]).
-pub fn nearest_two(training: &Mat, x: &[f64]) -> (f64, f64) {
-    let (mut d1, mut d2) = (f64::INFINITY, f64::INFINITY);
-    for i in 0..training.nrows() {
-        let d = (0..x.len())
-            .map(|j| (x[j] - training[(i, j)]).powi(2))
-            .sum::<f64>()
-            .sqrt();
-        if d < d1 {
-            d2 = d1;
-            d1 = d;
-        } else if d < d2 {
-            d2 = d;
-        }
-    }
-    (d1, d2)
 }
 
 /// The memorization ratio (eq. 3.3.4) of `samples` against `training` with the criterion of
@@ -353,7 +334,7 @@ pub struct StoppedRun {
 /// level: `sup_t |F_DDIM(t) − F_direct(t)|` of `d₁/d₂` (MemRatio(s) is F at 1/3) within the
 /// two-sample DKW bound at false-failure probability `alpha` (derived, distribution-free; see
 /// [`crate::stats::two_sample`]). The DDIM side uses `stats::nearest::nearest_two_batch`, the
-/// direct side [`nearest_two`]. The bound assumes DDIM's discretisation bias is below the KS
+/// direct side [`nearest_two_scan`]. The bound assumes DDIM's discretisation bias is below the KS
 /// resolution (≈ 0.2 at n = 500): L = 100 steps.
 pub fn stopped_ddim_profile(
     training: &Mat,
@@ -376,7 +357,7 @@ pub fn stopped_ddim_profile(
     let direct = noisy_law_draws(training, s, n_direct, seed);
     let direct_ratios: Vec<f64> = (0..n_direct)
         .map(|p| {
-            let (d1, d2) = nearest_two(training, &linalg::row(&direct, p));
+            let (d1, d2) = nearest_two_scan(training, &linalg::row(&direct, p));
             d1 / d2
         })
         .collect();

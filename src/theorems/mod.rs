@@ -15,9 +15,9 @@ pub mod tweedie;
 
 use crate::error::Result;
 use crate::gpu::Gpu;
-use crate::linalg::{self, Mat};
+use crate::linalg;
 use crate::rng::Rng;
-use crate::targets::{Component, GaussianMixture, Target};
+use crate::targets::{random_gmm, Component, GaussianMixture, Target};
 use serde::{Deserialize, Deserializer, Serialize};
 use std::time::Instant;
 
@@ -309,29 +309,6 @@ pub fn default_targets(seed: u64) -> Result<Vec<GaussianMixture>> {
         }
     }
     Ok(out)
-}
-
-/// A random GMM: weights ∝ (0.2 + u), means uniform in [−3, 3]ᵈ, covariance `F Fᵀ` with F
-/// d×r, r cycling through full (d), singular (d/2) and point mass (0).
-pub fn random_gmm(rng: &mut Rng, d: usize, k: usize) -> Result<GaussianMixture> {
-    let raw: Vec<f64> = (0..k).map(|_| 0.2 + rng.uniform()).collect();
-    let total: f64 = raw.iter().sum();
-    let weights: Vec<f64> = raw.iter().map(|w| w / total).collect();
-    let means: Vec<Vec<f64>> = (0..k)
-        .map(|_| (0..d).map(|_| 6.0 * rng.uniform() - 3.0).collect())
-        .collect();
-    let covariances: Vec<Mat> = (0..k)
-        .map(|c| {
-            let r = match c % 3 {
-                0 => d,
-                1 => d / 2,
-                _ => 0,
-            };
-            let f = Mat::from_fn(d, r, |_, _| rng.normal() * 0.7);
-            &f * f.transpose()
-        })
-        .collect();
-    GaussianMixture::new(&weights, &means, &covariances)
 }
 
 /// The point `μ_k + reach·(√λ_max,k + σ)·dir/‖dir‖`: `reach` noisy standard deviations from

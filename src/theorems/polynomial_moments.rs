@@ -24,6 +24,7 @@ use crate::diffusion::samplers::{step_coefficients, Ddim, Sampler};
 use crate::diffusion::Schedule;
 use crate::error::{Error, Result};
 use crate::linalg::{self, Mat, EPS};
+use crate::numerics::gamma_f64;
 use crate::stats::gauss_quadrature::gauss_rule;
 use crate::stats::moments::MultiIndex;
 use crate::targets::{GaussianMixture, Target};
@@ -37,12 +38,6 @@ fn no_case() -> Check {
         residual: 0.0,
         tolerance: f64::INFINITY,
     }
-}
-
-/// `γ_k = kε/(1 − kε)`, the relative error bound of k rounded operations (Higham §3.1).
-fn gamma(k: usize) -> f64 {
-    let k = k as f64 * EPS;
-    k / (1.0 - k)
 }
 
 /// `x^α = ∏_i x_i^{α_i}` by repeated multiplication (this module's own, independent of the
@@ -331,8 +326,8 @@ pub fn rule_least_squares(law: &GaussianMixture, sigma: f64, degree: usize) -> R
     }
     let big_n = atoms.len() * grid.len() + 4 * degree + 4 * n + 8;
     // the majorants are sums of positive terms: their own rounding is below γ_N of them
-    let e_g = gamma(big_n) * (1.0 + gamma(big_n)) * a_g.norm_l2();
-    let e_r = gamma(big_n) * (1.0 + gamma(big_n)) * a_r.norm_l2();
+    let e_g = gamma_f64(big_n) * (1.0 + gamma_f64(big_n)) * a_g.norm_l2();
+    let e_r = gamma_f64(big_n) * (1.0 + gamma_f64(big_n)) * a_r.norm_l2();
     let (eig, _) = linalg::sym_eigen(&g)?;
     let lambda_max = eig[m - 1];
     let lambda_min = eig[0] - e_g - 16.0 * m as f64 * EPS * lambda_max;
@@ -399,7 +394,7 @@ impl RuleComparison {
             .iter()
             .map(|e| e.iter().sum::<usize>())
             .max();
-        let eval = gamma(hq.len() + degree.unwrap_or(0) + 4);
+        let eval = gamma_f64(hq.len() + degree.unwrap_or(0) + 4);
         rounding_bound(fp) * norm(&hp)
             + (self.law_difference + self.rule_fit.coefficient_error) * norm(&hq)
             + eval * (abs_p + self.rule_fit.abs_apply(y))
@@ -455,7 +450,7 @@ fn law_difference_bound(p: &GaussianMixture, fit: &RuleFit, degree: usize) -> Re
         let exact: f64 = idx.iter().map(|&k| normal_moment(k)).product();
         let computed: f64 = idx.iter().map(|&k| gh[k].0).product();
         let majorant: f64 = idx.iter().map(|&k| gh[k].1).product();
-        let err = (computed - exact).abs() + gamma(nodes + 2 * degree + 2 * n) * majorant;
+        let err = (computed - exact).abs() + gamma_f64(nodes + 2 * degree + 2 * n) * majorant;
         (exact.abs(), err)
     };
     let k_count = p.components().len() + fit.atoms.len();
@@ -463,7 +458,7 @@ fn law_difference_bound(p: &GaussianMixture, fit: &RuleFit, degree: usize) -> Re
         let (mp, maj_p) = diagonal_mixture_moment(p, alpha)?;
         let (mq, maj_q) = atom_moment(&fit.atoms, alpha);
         let deg = alpha.iter().sum::<usize>();
-        let e = (mp - mq).abs() + gamma(6 * deg + 4 * n + k_count + 8) * (maj_p + maj_q);
+        let e = (mp - mq).abs() + gamma_f64(6 * deg + 4 * n + k_count + 8) * (maj_p + maj_q);
         Ok((mp.abs(), e))
     };
     // |E_P[x^γ y^β] − E_R[x^γ y^β]|
@@ -478,7 +473,7 @@ fn law_difference_bound(p: &GaussianMixture, fit: &RuleFit, degree: usize) -> Re
             let (mp, e) = moment_error(&alpha)?;
             total += c * s * (e * (mg + eg) + mp * eg);
         }
-        Ok(total * (1.0 + gamma(4 * degree + 4)))
+        Ok(total * (1.0 + gamma_f64(4 * degree + 4)))
     };
     let exps = &fit.exponents;
     let m = exps.len();

@@ -521,7 +521,7 @@ pub fn default_verdicts(gpu: Result<&Gpu>) -> Vec<Verdict> {
         let mut rng = Rng::new(0x4a4d, 0);
         let mut cases = Vec::new();
         for &(d, k) in &[(4usize, 1usize), (6, 2)] {
-            let t = super::random_gmm(&mut rng, d, 2)?;
+            let t = crate::targets::random_gmm(&mut rng, d, 2)?;
             cases.push(gpu_gd_converges_to_optimum(gpu, &t, 0.5, k, 1 << 13, 5)?.0);
         }
         Ok(cases)

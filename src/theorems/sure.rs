@@ -29,18 +29,13 @@ use crate::error::{ensure_finite, ensure_len, ensure_sigma, Error, Result};
 use crate::gpu::denoiser_jvp::{denoiser_jvp, denoiser_jvp_reference, JvpDenoiser};
 use crate::gpu::Gpu;
 use crate::linalg::{self, Mat, EPS};
+use crate::numerics::gamma_f64;
 use crate::rng::{PhiloxStream, Rng};
 use crate::stats::{mean_and_std_error, two_sided_z};
 use crate::targets::{ClosedForm, GaussianMixture, Target};
 
 /// The theorem id.
 pub const THEOREM: &str = "sure";
-
-/// `γ_n = nε/(1 − nε)` in f64.
-fn gamma(n: usize) -> f64 {
-    let ne = n as f64 * EPS;
-    ne / (1.0 - ne)
-}
 
 fn check_gaussian(mean: &[f64], cov: &Mat, d: usize) -> Result<()> {
     ensure_len("mean", mean, d)?;
@@ -129,7 +124,7 @@ pub fn affine_gaussian_sides(
         mse,
         sure,
         planted_sure: fit + PLANTED_FACTOR * s2 * trace - s2 * d as f64,
-        rounding_bound: gamma(2 * d + 8) * magnitude,
+        rounding_bound: gamma_f64(2 * d + 8) * magnitude,
     })
 }
 
@@ -532,7 +527,7 @@ fn pythagoras(
     let g_norm = g.norm_l2();
     let solve_error = 8.0 * d as f64 * kappa * EPS * g_norm;
     let trace: f64 = (0..d).map(|i| noisy[(i, i)]).sum();
-    let tolerance = gamma(2 * d + 8) * (mag_f + mag_star + mag_gap)
+    let tolerance = gamma_f64(2 * d + 8) * (mag_f + mag_star + mag_gap)
         + 2.0 * solve_error * trace.sqrt() * gap.max(0.0).sqrt()
         + solve_error * solve_error * trace;
     Ok(Check {

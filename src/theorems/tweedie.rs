@@ -313,7 +313,7 @@ pub fn gpu_monte_carlo(
     let d = target.dim();
     let z = two_sided_z(MONTE_CARLO_ALPHA / (queries.nrows() * d) as f64);
     let m = f64::from(monte_carlo::SAMPLES_PER_GROUP) / 64.0 + 64.0;
-    let u32f = crate::gpu::gmm::F32_UNIT_ROUNDOFF;
+    let u32f = crate::numerics::F32_UNIT_ROUNDOFF;
     let x_bound = target.scale() * (1.0 + 5.8 * (d as f64).sqrt());
     let b = 4.0 * (m * u32f / (1.0 - m * u32f)) * x_bound;
     est.iter()

@@ -2,7 +2,7 @@
 #![allow(dead_code)]
 
 use diffusion_theorems::linalg::Mat;
-use diffusion_theorems::targets::GaussianMixture;
+use diffusion_theorems::targets::{gmm_from_draws, GaussianMixture};
 use diffusion_theorems::theorems::point_near_component;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, FileFailurePersistence, RngSeed};
@@ -55,16 +55,11 @@ pub fn gmm(
             proptest::collection::vec((0..=d, proptest::collection::vec(-1.0f64..1.0, d * d)), k),
         )
             .prop_map(move |(raw, means, factors)| {
-                let total: f64 = raw.iter().sum();
-                let weights: Vec<f64> = raw.iter().map(|w| w / total).collect();
-                let covs: Vec<Mat> = factors
+                let factors: Vec<Mat> = factors
                     .iter()
-                    .map(|(r, entries)| {
-                        let f = Mat::from_fn(d, *r, |i, j| entries[i * d + j]);
-                        &f * f.transpose()
-                    })
+                    .map(|(r, entries)| Mat::from_fn(d, *r, |i, j| entries[i * d + j]))
                     .collect();
-                GaussianMixture::new(&weights, &means, &covs).expect("valid by construction")
+                gmm_from_draws(&raw, &means, &factors).expect("valid by construction")
             })
     })
 }

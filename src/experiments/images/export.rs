@@ -17,8 +17,8 @@ use super::RunFolder;
 use crate::diffusion::Schedule;
 use crate::error::Result;
 use crate::gpu::dense::DenseParams;
+use crate::io::npy;
 use crate::linalg::Mat;
-use crate::report::npy;
 
 /// The DDIM paragraph shared by every README.
 const DDIM: &str = "Schedule: `alpha.npy`, `sigma.npy`, shape (L+1,), float64, index = step ℓ \

@@ -34,9 +34,9 @@ use crate::diffusion::Schedule;
 use crate::error::{Error, Result};
 use crate::gpu::gemm::{product, run_products, GpuMat};
 use crate::gpu::Gpu;
+use crate::io::npy;
 use crate::linalg::Mat;
 use crate::report::grid::write_grid;
-use crate::report::npy;
 use crate::rng::PhiloxStream;
 use crate::targets::images::{load, DataSource, ImageSet, LoadOptions};
 use rayon::prelude::*;
@@ -545,7 +545,7 @@ fn read_checkpoint(dir: &Path) -> Result<Option<(Mat, DdimProgress)>> {
     if !progress_path.exists() {
         return Ok(None);
     }
-    let progress: DdimProgress = crate::error::read_json(&progress_path)?;
+    let progress: DdimProgress = crate::io::read_json(&progress_path)?;
     let state = npy::read(&dir.join(state_file(progress.at_step)))?;
     if state.shape != [progress.rows, progress.cols] {
         return Err(Error::InvalidArgument {
@@ -569,14 +569,7 @@ fn state_file(at_step: usize) -> String {
 fn write_checkpoint(dir: &Path, x: &Mat, progress: &DdimProgress) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| io_error(dir, e))?;
     npy::write_mat(&dir.join(state_file(progress.at_step)), x)?;
-    let progress_tmp = dir.join("progress.json.tmp");
-    let text = serde_json::to_string(progress).map_err(|e| Error::Json {
-        path: progress_tmp.display().to_string(),
-        reason: e.to_string(),
-    })?;
-    std::fs::write(&progress_tmp, text).map_err(|e| io_error(&progress_tmp, e))?;
-    let progress_path = dir.join("progress.json");
-    std::fs::rename(&progress_tmp, &progress_path).map_err(|e| io_error(&progress_path, e))?;
+    crate::io::write_json(&dir.join("progress.json"), progress)?;
     let previous = dir.join(state_file(progress.at_step + 1));
     if previous.exists() {
         std::fs::remove_file(&previous).map_err(|e| io_error(&previous, e))?;
@@ -731,15 +724,7 @@ impl RunFolder {
 
     /// Writes `value` as pretty JSON to `root/name`.
     pub fn write_json<T: Serialize>(&self, name: &str, value: &T) -> Result<()> {
-        let path = self.path(name);
-        let text = serde_json::to_string_pretty(value).map_err(|e| Error::Json {
-            path: path.display().to_string(),
-            reason: e.to_string(),
-        })?;
-        std::fs::write(&path, text).map_err(|e| Error::Io {
-            path: path.display().to_string(),
-            reason: e.to_string(),
-        })
+        crate::io::write_json(&self.path(name), value)
     }
 
     /// Writes the first `columns` samples of every model as one PNG grid row per model, and

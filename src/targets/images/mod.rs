@@ -21,8 +21,8 @@ pub mod celeba;
 pub mod disks;
 
 use crate::error::{Error, Result};
+use crate::io::npy;
 use crate::linalg::Mat;
-use crate::report::npy;
 use crate::rng::Rng;
 use rayon::prelude::*;
 use std::fmt;

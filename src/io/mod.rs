@@ -1,0 +1,74 @@
+//! Files in and out, in one place: NumPy `.npy` arrays ([`npy`]) and JSON (reports, checkpoints,
+//! progress). Every error names the file.
+
+pub mod npy;
+
+use crate::error::{Error, Result};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::path::Path;
+
+fn io_error(path: &Path, e: std::io::Error) -> Error {
+    Error::Io {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    }
+}
+
+/// Reads and parses a JSON file; an unreadable file is [`Error::Io`], bad JSON [`Error::Json`],
+/// both naming the path.
+pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T> {
+    let text = std::fs::read_to_string(path).map_err(|e| io_error(path, e))?;
+    serde_json::from_str(&text).map_err(|e| Error::Json {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    })
+}
+
+/// `value` as pretty-printed JSON; `destination` names where it was going in the error.
+pub fn json_text<T: Serialize>(value: &T, destination: &str) -> Result<String> {
+    serde_json::to_string_pretty(value).map_err(|e| Error::Json {
+        path: destination.to_string(),
+        reason: e.to_string(),
+    })
+}
+
+/// Writes `value` as pretty JSON to `path`, creating its folder, atomically: to `path.tmp`
+/// first, then renamed, so an interrupted write never leaves a truncated file behind.
+pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
+    let text = json_text(value, &path.display().to_string())?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| io_error(dir, e))?;
+    }
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = std::path::PathBuf::from(tmp);
+    std::fs::write(&tmp, text).map_err(|e| io_error(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| io_error(path, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{read_json, write_json};
+
+    /// A value written is read back equal, into a folder that did not exist, leaving no `.tmp`;
+    /// a missing file and bad JSON are errors naming the path.
+    #[test]
+    fn json_round_trip_and_errors_name_the_file() {
+        let dir = std::env::temp_dir().join(format!("io-json-{}", std::process::id()));
+        let path = dir.join("sub").join("value.json");
+        let value = vec![(1.5f64, "a".to_string()), (-2.0, "b".into())];
+        write_json(&path, &value).unwrap();
+        let back: Vec<(f64, String)> = read_json(&path).unwrap();
+        assert_eq!(back, value);
+        assert!(!dir.join("sub").join("value.json.tmp").exists());
+        std::fs::write(&path, "{ not json").unwrap();
+        let bad = read_json::<Vec<f64>>(&path).unwrap_err().to_string();
+        assert!(bad.contains("value.json"), "{bad}");
+        let missing = read_json::<Vec<f64>>(&dir.join("none.json"))
+            .unwrap_err()
+            .to_string();
+        assert!(missing.contains("none.json"), "{missing}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
