@@ -14,6 +14,7 @@
 //! per-element bounds below are first-order; they are doubled to cover second-order terms.
 
 use super::gmm::f32_error_bound;
+use super::uniforms::JvpParams;
 use super::{grid_for, shaders, Gpu, WORKGROUP_SIZE};
 use crate::denoisers::{Affine, Bayes, Denoiser, Mlp, PowerMap, SoftThreshold};
 use crate::error::{Error, Result};
@@ -452,7 +453,12 @@ pub fn denoiser_jvp(
             (rows as u32).div_ceil(WORKGROUP_SIZE),
             gpu.limits().max_compute_workgroups_per_dimension,
         );
-        let params: [u32; 4] = [rows as u32, d as u32, width as u32, groups[0]];
+        let params = JvpParams {
+            n_points: rows as u32,
+            dim: d as u32,
+            width: width as u32,
+            grid_x: groups[0],
+        };
         let params = gpu.uniform("jvp params", &params);
         let ybuf = gpu.input("jvp points", &ys)?;
         let zbuf = gpu.input("jvp probes", &zs)?;

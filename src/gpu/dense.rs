@@ -35,6 +35,7 @@ use super::gemm::{
 use super::mlp::AdamConfig;
 use super::philox::NORMAL_ABS_ERROR_F32;
 use super::shaders::{self, Shader};
+use super::uniforms::{AdamParams, ColumnSumParams, GatherParams, LayerParams, ResidualParams};
 use super::{grid_for, Gpu, Job, WORKGROUP_SIZE};
 use crate::denoisers::bottleneck::{Activation, Architecture, BottleneckNet, SigmaInput};
 use crate::error::{Error, Result};
@@ -42,7 +43,6 @@ use crate::linalg::Mat;
 use crate::numerics::F32_UNIT_ROUNDOFF as U;
 use crate::numerics::{gamma_f32, DotBound};
 use crate::rng::{PhiloxStream, Rng};
-use bytemuck::Zeroable;
 use serde::{Deserialize, Serialize};
 
 /// Hyper-parameters of a [`DenseTrainer`].
@@ -483,55 +483,26 @@ pub fn batch_reference(
     })
 }
 
-/// Adam's uniform parameters (layout of `AdamParams` in `gpu/mlp.wgsl`).
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct AdamUniform {
-    count: u32,
-    pad: [u32; 3],
-    lr: f32,
-    beta1: f32,
-    beta2: f32,
-    eps: f32,
-    c1: f32,
-    c2: f32,
-    pad2: [f32; 2],
-}
-
-/// The Adam kernel's parameters at `step` ≥ 1, as [`crate::gpu::mlp::adam_reference`] assumes
-/// them: β rounded to f32 first, `c_i = 1/(1 − β_iᵗ)` in f64, then rounded.
-fn adam_uniform(adam: &AdamConfig, step: u64, count: usize) -> AdamUniform {
-    let b1 = f64::from(adam.beta1 as f32);
-    let b2 = f64::from(adam.beta2 as f32);
-    let t = i32::try_from(step).unwrap_or(i32::MAX);
-    AdamUniform {
-        count: count as u32,
-        pad: [0; 3],
-        lr: adam.lr as f32,
-        beta1: b1 as f32,
-        beta2: b2 as f32,
-        eps: adam.eps as f32,
-        c1: (1.0 / (1.0 - b1.powi(t))) as f32,
-        c2: (1.0 / (1.0 - b2.powi(t))) as f32,
-        pad2: [0.0; 2],
-    }
-}
-
-/// Uniform of the gather kernel (layout of `GatherParams` in `gpu/dense.wgsl`).
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct GatherUniform {
-    rows: u32,
-    dim: u32,
-    start: u32,
-    batch: u32,
-    stream: u32,
-    seed_lo: u32,
-    seed_hi: u32,
-    grid_x: u32,
-    alpha: f32,
-    sigma: f32,
-    pad: [u32; 2],
+/// Draws one batch of noisy inputs with the gather kernel of `gpu/dense.wgsl`: row r of
+/// `clean` (rows × dim) is row `permutation[start + r]` of the resident `data`, and row r of
+/// `noisy` is `α·clean_r + σ·ε_r` with ε from Philox (`seed`, `stream`), counter block
+/// `(batch, r, ·)` — the draw the trainer makes per batch, for callers outside it (the image
+/// experiments). `params.grid_x` must be `groups[0]`.
+pub(crate) fn gather_noisy(
+    gpu: &Gpu,
+    params: &GatherParams,
+    permutation: &wgpu::Buffer,
+    data: &wgpu::Buffer,
+    clean: &wgpu::Buffer,
+    noisy: &wgpu::Buffer,
+    groups: [u32; 3],
+) -> Result<()> {
+    let uniform = gpu.uniform("dense gather", params);
+    gpu.dispatch(
+        &shaders::DENSE_GATHER,
+        &[&uniform, permutation, data, clean, noisy],
+        groups,
+    )
 }
 
 /// A tensor of the network: its value and gradient (as matrices the GEMMs bind) and Adam's
@@ -757,32 +728,35 @@ impl<'g> DenseTrainer<'g> {
         for k in 0..n.div_ceil(b) {
             let (start, rows) = batch_range(n, b, k)?;
             let gather_groups = groups_1d(gpu, (rows * d).div_ceil(4));
-            let residual: [u32; 8] = [
-                rows as u32,
-                d as u32,
-                start as u32,
-                0,
-                ((2.0 / rows as f64) as f32).to_bits(),
-                0,
-                0,
-                0,
-            ];
-            let sum = |cols: usize, groups: [u32; 3]| -> [u32; 4] {
-                [rows as u32, cols as u32, groups[0], 0]
+            let residual = ResidualParams {
+                rows: rows as u32,
+                dim: d as u32,
+                offset: start as u32,
+                scale: (2.0 / rows as f64) as f32,
+                ..ResidualParams::default()
+            };
+            let sum = |cols: usize, groups: [u32; 3]| ColumnSumParams {
+                rows: rows as u32,
+                cols: cols as u32,
+                grid_x: groups[0],
+                pad: 0,
             };
             slots.push(Slot {
                 start,
                 rows,
-                gather: gpu.uniform("dense gather", &GatherUniform::zeroed()),
+                gather: gpu.uniform("dense gather", &GatherParams::default()),
                 gather_groups,
                 residual: gpu.uniform("dense residual", &residual),
                 sum_d: gpu.uniform("dense column sum", &sum(d, sum_d_groups)),
                 sum_h: gpu.uniform("dense column sum", &sum(h, sum_h_groups)),
-                adam: std::array::from_fn(|_| gpu.uniform("dense adam", &AdamUniform::zeroed())),
+                adam: std::array::from_fn(|_| gpu.uniform("dense adam", &AdamParams::default())),
             });
         }
         // `mlp_sum` reads the count from the first word of its `LayerParams`.
-        let sum_params: [u32; 8] = [n as u32, 0, 0, 0, 0, 0, 0, 0];
+        let sum_params = LayerParams {
+            m: n as u32,
+            ..LayerParams::default()
+        };
         Ok(Self {
             gpu,
             config,
@@ -839,7 +813,7 @@ impl<'g> DenseTrainer<'g> {
         q.write_buffer(&self.perm, 0, bytemuck::cast_slice(&perm));
         let stream = noise_stream(self.seed, epoch)?;
         for (k, slot) in self.slots.iter().enumerate() {
-            let u = GatherUniform {
+            let u = GatherParams {
                 rows: slot.rows as u32,
                 dim: self.dim as u32,
                 start: slot.start as u32,
@@ -850,7 +824,7 @@ impl<'g> DenseTrainer<'g> {
                 grid_x: slot.gather_groups[0],
                 alpha: alpha as f32,
                 sigma: sigma as f32,
-                pad: [0; 2],
+                ..GatherParams::default()
             };
             q.write_buffer(&slot.gather, 0, bytemuck::bytes_of(&u));
         }
@@ -860,7 +834,7 @@ impl<'g> DenseTrainer<'g> {
     /// Writes batch `slot`'s Adam parameters for step `step`.
     fn write_adam(&self, slot: usize, step: u64) {
         for (t, buffer) in self.tensors.iter().zip(&self.slots[slot].adam) {
-            let u = adam_uniform(&self.config.adam, step, t.len);
+            let u = crate::gpu::mlp::adam_params(&self.config.adam, step, t.len);
             self.gpu
                 .queue()
                 .write_buffer(buffer, 0, bytemuck::bytes_of(&u));

@@ -42,6 +42,7 @@
 //! `Δt` and every epilogue bound below are unchanged.
 
 use super::shaders::Shader;
+use super::uniforms::GemmParams;
 use super::{chunks, shaders, Gpu, Job};
 use crate::denoisers::bottleneck::Activation;
 use crate::error::{Error, Result};
@@ -371,28 +372,6 @@ impl<'a> Product<'a> {
 
 /// `GemmParams::epilogue` of split-K's first pass: store the raw partial sum of the slice.
 const PARTIAL_EPILOGUE: u32 = 3;
-
-/// The kernels' uniform parameters (layout of `GemmParams` in `gpu/gemm_epilogue.wgsl`).
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct GemmParams {
-    m: u32,
-    n: u32,
-    k: u32,
-    trans_a: u32,
-    trans_b: u32,
-    alpha: f32,
-    beta: f32,
-    epilogue: u32,
-    act: u32,
-    bias_mode: u32,
-    slope: f32,
-    power: u32,
-    splits: u32,
-    vec_a: u32,
-    vec_b: u32,
-    pad: u32,
-}
 
 fn op_shape(m: &GpuMat, trans: bool) -> (usize, usize) {
     if trans {

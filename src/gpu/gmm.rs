@@ -2,6 +2,7 @@
 //! Gaussian mixture's noisy density for a batch of points, in f32, with the f32 error bound
 //! that its parity test uses.
 
+use super::uniforms::GmmParams;
 use super::{grid_for, shaders, Gpu, WORKGROUP_SIZE};
 use crate::error::{ensure_sigma, Error, Result};
 use crate::linalg::{self, Mat};
@@ -84,7 +85,15 @@ pub fn gmm_posterior(
             (m as u32).div_ceil(WORKGROUP_SIZE),
             gpu.limits().max_compute_workgroups_per_dimension,
         );
-        let params = gpu.uniform("gmm params", &[m as u32, d as u32, k as u32, groups[0]]);
+        let params = gpu.uniform(
+            "gmm params",
+            &GmmParams {
+                n_points: m as u32,
+                dim: d as u32,
+                n_components: k as u32,
+                groups_x: groups[0],
+            },
+        );
         let pts = gpu.input("gmm points", &flat)?;
         let resp = gpu.output("gmm responsibilities", m * k)?;
         let mean = gpu.output("gmm posterior mean", m * d)?;

@@ -9,6 +9,7 @@
 //! ulp) by `(6 + 2|z|)u`; a leaky/ReLU derivative is uncertain by `|1 − slope|` where
 //! `|z| ≤ δz` (the f32 and f64 pre-activation may sit on opposite sides of the kink).
 
+use super::uniforms::{AdamParams, LayerParams};
 use super::{grid_for, shaders, Gpu, Job, WORKGROUP_SIZE};
 use crate::denoisers::bottleneck::{sigma_feature, Activation, Architecture, BottleneckNet};
 use crate::error::{Error, Result};
@@ -124,33 +125,6 @@ impl Batch {
         linalg::ensure_finite_mat("batch y", &self.y)?;
         linalg::ensure_finite_mat("batch x", &self.x)
     }
-}
-
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct LayerParams {
-    m: u32,
-    n_out: u32,
-    k: u32,
-    k_main: u32,
-    act: u32,
-    w_offset: u32,
-    slope: f32,
-    scale: f32,
-}
-
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct AdamParams {
-    count: u32,
-    pad: [u32; 3],
-    lr: f32,
-    beta1: f32,
-    beta2: f32,
-    eps: f32,
-    c1: f32,
-    c2: f32,
-    pad2: [f32; 2],
 }
 
 fn flat(m: &Mat) -> Vec<f32> {
@@ -532,21 +506,23 @@ impl<'g> GpuTrainer<'g> {
     }
 }
 
-/// The kernel's Adam parameters at `step` (≥ 1): β rounded to f32 first, so the reference can
-/// use the same values; `1 − β` is then exact in f32 (Sterbenz) inside the kernel.
-fn adam_params(adam: &AdamConfig, step: u64, count: usize) -> AdamParams {
+/// The Adam kernel's parameters at `step` (≥ 1), as [`adam_reference`] assumes them: β rounded
+/// to f32 first, so the reference can use the same values (`1 − β` is then exact in f32 by
+/// Sterbenz inside the kernel); `c_i = 1/(1 − β_iᵗ)` in f64, then rounded. Shared by this
+/// trainer and [`crate::gpu::dense`].
+pub(crate) fn adam_params(adam: &AdamConfig, step: u64, count: usize) -> AdamParams {
     let b1 = f64::from(adam.beta1 as f32);
     let b2 = f64::from(adam.beta2 as f32);
+    let t = i32::try_from(step).unwrap_or(i32::MAX);
     AdamParams {
         count: count as u32,
-        pad: [0; 3],
         lr: adam.lr as f32,
         beta1: b1 as f32,
         beta2: b2 as f32,
         eps: adam.eps as f32,
-        c1: (1.0 / (1.0 - b1.powi(step as i32))) as f32,
-        c2: (1.0 / (1.0 - b2.powi(step as i32))) as f32,
-        pad2: [0.0; 2],
+        c1: (1.0 / (1.0 - b1.powi(t))) as f32,
+        c2: (1.0 / (1.0 - b2.powi(t))) as f32,
+        ..AdamParams::default()
     }
 }
 

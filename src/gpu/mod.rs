@@ -17,6 +17,7 @@ pub mod philox;
 pub mod power_features;
 pub mod rowwise;
 pub mod shaders;
+pub(crate) mod uniforms;
 
 use crate::error::{Error, Result};
 use shaders::Shader;
@@ -265,8 +266,9 @@ impl Gpu {
         Ok(buffer)
     }
 
-    /// A uniform buffer holding one parameter struct.
-    pub fn uniform<T: bytemuck::Pod>(&self, label: &str, value: &T) -> wgpu::Buffer {
+    /// A uniform buffer holding one parameter struct (one of [`uniforms`], each checked
+    /// against its shader's layout).
+    pub(crate) fn uniform<T: uniforms::Uniform>(&self, label: &str, value: &T) -> wgpu::Buffer {
         let bytes = bytemuck::bytes_of(value);
         let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some(label),

@@ -8,6 +8,7 @@
 //! The estimate never touches the closed forms, so comparing it with
 //! [`crate::targets::ClosedForm::posterior_mean`] is an independent check of Bayes' rule.
 
+use super::uniforms::McParams;
 use super::{shaders, Gpu};
 use crate::error::{ensure_sigma, Error, Result};
 use crate::linalg::{self, Mat};
@@ -83,23 +84,6 @@ fn check(target: &GaussianMixture, queries: &Mat, sigma: f64, n_samples: u32) ->
         });
     }
     linalg::ensure_finite_mat("queries", queries)
-}
-
-/// The kernel's uniform parameters (layout of `McParams` in `gpu/mc_posterior.wgsl`).
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct McParams {
-    n_queries: u32,
-    dim: u32,
-    n_components: u32,
-    n_samples: u32,
-    seed_lo: u32,
-    seed_hi: u32,
-    stream: u32,
-    inv_two_sigma2: f32,
-    samples_per_group: u32,
-    groups_per_query: u32,
-    pad: [u32; 2],
 }
 
 /// Blocks of the stream per sample: one for the component pick, then `⌈d/4⌉` of normals.
@@ -262,7 +246,8 @@ pub fn mc_posterior_mean(
                 inv_two_sigma2: (1.0 / (2.0 * sigma * sigma)) as f32,
                 samples_per_group: SAMPLES_PER_GROUP,
                 groups_per_query,
-                pad: [0; 2],
+                pad0: 0,
+                pad1: 0,
             },
         );
         let qbuf = gpu.input("mc queries", &flat)?;

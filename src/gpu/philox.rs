@@ -1,6 +1,7 @@
 //! Wrapper of `gpu/philox_fill.wgsl`: blocks of a Philox stream drawn on the GPU, to check that
 //! the GPU stream is the CPU stream of [`crate::rng`].
 
+use super::uniforms::FillParams;
 use super::{grid_for, shaders, Gpu, WORKGROUP_SIZE};
 use crate::error::{Error, Result};
 use crate::rng::PhiloxStream;
@@ -38,16 +39,16 @@ pub fn philox_fill(
         gpu.limits().max_compute_workgroups_per_dimension,
     );
     let key = stream.key();
-    let params: [u32; 8] = [
-        key[0],
-        key[1],
-        stream.stream,
+    let params = FillParams {
+        seed_lo: key[0],
+        seed_hi: key[1],
+        stream: stream.stream,
         n_blocks,
-        first_block as u32,
-        (first_block >> 32) as u32,
-        groups[0],
-        0,
-    ];
+        first_block_lo: first_block as u32,
+        first_block_hi: (first_block >> 32) as u32,
+        groups_x: groups[0],
+        pad: 0,
+    };
     let params = gpu.uniform("philox params", &params);
     let words = gpu.output("philox words", 4 * n_blocks as usize)?;
     let normals = gpu.output("philox normals", 4 * n_blocks as usize)?;

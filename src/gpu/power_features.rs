@@ -5,6 +5,7 @@
 //! `|Δ(v^k)| ≤ k·|v|^{k−1}·(c_j|ΔZ_ij| + 2u|v|) + (k − 1)u·|v|^k` to first order (|v| ≤ 1).
 
 use super::gemm::GpuMat;
+use super::uniforms::PowerParams;
 use super::{grid_for, shaders, Gpu, WORKGROUP_SIZE};
 use crate::error::{Error, Result};
 
@@ -31,7 +32,12 @@ pub fn power_features(gpu: &Gpu, z: &GpuMat, scales: &[f64], power: usize) -> Re
         n.div_ceil(WORKGROUP_SIZE),
         gpu.limits().max_compute_workgroups_per_dimension,
     );
-    let params: [u32; 4] = [rows as u32, width as u32, power as u32, groups[0]];
+    let params = PowerParams {
+        rows: rows as u32,
+        width: width as u32,
+        power: power as u32,
+        grid_x: groups[0],
+    };
     let params = gpu.uniform("power params", &params);
     let scales: Vec<f32> = scales.iter().map(|&v| v as f32).collect();
     let scales = gpu.input("power scales", &scales)?;

@@ -29,6 +29,7 @@
 //! * log-sum-exp: `|lse~ − lse| ≤ δ + D + 2⁻²¹ + 6u·log s + u|lse|`, doubled.
 
 use super::gemm::GpuMat;
+use super::uniforms::RowParams;
 use super::{grid_for, shaders, Gpu, Job};
 use crate::error::{Error, Result};
 use crate::linalg::Mat;
@@ -64,19 +65,6 @@ impl ColumnShift<'_> {
             v: None,
         }
     }
-}
-
-/// The kernels' uniform parameters (layout of `RowParams` in `gpu/rowwise.wgsl`).
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct RowParams {
-    rows: u32,
-    cols: u32,
-    grid_x: u32,
-    accumulate: u32,
-    scale: f32,
-    shift: f32,
-    pad: [u32; 2],
 }
 
 /// `value` as an f32, refusing a non-finite value or one outside the f32 range.
@@ -123,7 +111,8 @@ fn launch(
             accumulate: u32::from(accumulate),
             scale,
             shift,
-            pad: [0; 2],
+            pad0: 0,
+            pad1: 0,
         },
     );
     Ok(Launch { params, groups })

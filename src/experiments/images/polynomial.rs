@@ -37,8 +37,10 @@ use super::{
 };
 use crate::diffusion::Schedule;
 use crate::error::{Error, Result};
+use crate::gpu::dense::gather_noisy;
 use crate::gpu::gemm::GpuMat;
-use crate::gpu::{grid_for, shaders, WORKGROUP_SIZE};
+use crate::gpu::uniforms::GatherParams;
+use crate::gpu::{grid_for, WORKGROUP_SIZE};
 use crate::linalg::{self, Mat};
 use crate::rng::PhiloxStream;
 use crate::stats::nearest::{summarize, MemorizationSummary};
@@ -172,32 +174,26 @@ impl<'c, 'g> PolynomialPredictor<'c, 'g> {
             what: "copies".into(),
             reason: format!("copy {copy} is past the u32 counter range"),
         })?;
-        // `GatherParams` of gpu/dense.wgsl: rows, dim, start, batch, stream, seed (lo, hi),
-        // grid_x, α, σ (f32 bits), padding.
-        let params: [u32; 12] = [
-            n as u32,
-            d as u32,
-            0,
-            copy,
+        let params = GatherParams {
+            rows: n as u32,
+            dim: d as u32,
+            start: 0,
+            batch: copy,
             stream,
-            seed as u32,
-            (seed >> 32) as u32,
-            groups[0],
-            (schedule.alpha(step) as f32).to_bits(),
-            (schedule.sigma(step) as f32).to_bits(),
-            0,
-            0,
-        ];
-        let params = gpu.uniform("polynomial gather", &params);
-        gpu.dispatch(
-            &shaders::DENSE_GATHER,
-            &[
-                &params,
-                &self.rows,
-                self.data.buffer(),
-                &self.clean,
-                self.noisy.buffer(),
-            ],
+            seed_lo: seed as u32,
+            seed_hi: (seed >> 32) as u32,
+            grid_x: groups[0],
+            alpha: schedule.alpha(step) as f32,
+            sigma: schedule.sigma(step) as f32,
+            ..GatherParams::default()
+        };
+        gather_noisy(
+            gpu,
+            &params,
+            &self.rows,
+            self.data.buffer(),
+            &self.clean,
+            self.noisy.buffer(),
             groups,
         )?;
         multiply_on_gpu(gpu, &self.noisy, false, self.projection, true)
