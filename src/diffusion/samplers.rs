@@ -226,3 +226,97 @@ impl Sampler for KadkhodaieSimoncelli {
         Ok(self.sample_with_iterations(denoiser, noise)?.0)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{KadkhodaieSimoncelli, Sampler};
+    use crate::denoisers::Denoiser;
+    use crate::error::Result;
+    use crate::linalg::Mat;
+    use crate::rng::{PhiloxStream, Rng};
+
+    /// `f(x) = x/2` whatever σ: the residual is `−x/2`.
+    struct Halve;
+
+    impl Denoiser for Halve {
+        fn dim(&self) -> usize {
+            2
+        }
+
+        fn denoise(&self, y: &[f64], _sigma: f64) -> Result<Vec<f64>> {
+            Ok(y.iter().map(|v| v / 2.0).collect())
+        }
+    }
+
+    fn ks(sigma_inf: f64) -> KadkhodaieSimoncelli {
+        KadkhodaieSimoncelli {
+            h: 0.5,
+            beta: 0.5,
+            sigma0: 1.0,
+            sigma_inf,
+            mean: vec![0.0, 0.0],
+            max_iterations: 10,
+            stream: PhiloxStream { seed: 5, stream: 9 },
+        }
+    }
+
+    /// One step of Sugolov Algorithm 1 by hand: `x₀ = (0.6, 0.8)`, `s = −x₀/2`,
+    /// `σ₁ = ‖s‖/√2 = √0.125` (below σ_∞ = 0.4, so it stops after one step),
+    /// `γ₁² = ((1 − βh)² − (1 − h)²)σ₁² = (0.5625 − 0.25)·0.125`, `x₁ = x₀ + h s + γ₁ z` with z the
+    /// row's Philox normals.
+    #[test]
+    fn one_step_by_hand() {
+        let noise = Mat::from_fn(1, 2, |_, j| [0.6, 0.8][j]);
+        let (x, iterations) = ks(0.4).sample_with_iterations(&Halve, &noise).unwrap();
+        assert_eq!(iterations, vec![1]);
+        let gamma = ((0.5625f64 - 0.25) * 0.125).sqrt();
+        let mut rng = Rng::new(5, 9);
+        let z = [rng.normal(), rng.normal()];
+        for j in 0..2 {
+            let x0 = [0.6, 0.8][j];
+            let expected = x0 + 0.5 * (-x0 / 2.0) + gamma * z[j];
+            assert!(
+                (x[(0, j)] - expected).abs() <= 1e-15,
+                "{j}: {} vs {expected}",
+                x[(0, j)]
+            );
+        }
+    }
+
+    /// Bad settings are errors naming them: σ_∞ ≤ 0, σ_∞ ≥ σ₀, h or β outside (0, 1], a mean of
+    /// the wrong length; too few iterations names the last σ_t.
+    #[test]
+    fn bad_settings_are_typed_errors() {
+        let noise = Mat::from_fn(1, 2, |_, j| [0.6, 0.8][j]);
+        for sigma_inf in [0.0, -0.1, 1.0, 2.0] {
+            let e = ks(sigma_inf)
+                .sample(&Halve, &noise)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("σ_∞"), "{e}");
+        }
+        let e = KadkhodaieSimoncelli { h: 1.5, ..ks(0.4) }
+            .sample(&Halve, &noise)
+            .unwrap_err();
+        assert!(e.to_string().contains("step size"), "{e}");
+        let e = KadkhodaieSimoncelli {
+            beta: 0.0,
+            ..ks(0.4)
+        }
+        .sample(&Halve, &noise)
+        .unwrap_err();
+        assert!(e.to_string().contains("beta"), "{e}");
+        let e = KadkhodaieSimoncelli {
+            mean: vec![0.0],
+            ..ks(0.4)
+        }
+        .sample(&Halve, &noise);
+        assert!(e.unwrap_err().to_string().contains("mean"));
+        let e = KadkhodaieSimoncelli {
+            max_iterations: 1,
+            ..ks(1e-3)
+        }
+        .sample(&Halve, &noise);
+        assert!(e.unwrap_err().to_string().contains("after 1 iterations"));
+    }
+}
