@@ -3,18 +3,21 @@
 //! Every message names the offending value, so a researcher scripting the crate from Python
 //! sees *which* input was wrong, not just that something was.
 
+use std::borrow::Cow;
 use thiserror::Error;
 
 /// Everything the library can refuse or fail at. Nothing in the crate panics on user input:
 /// bad input becomes one of these variants.
-#[derive(Debug, Error, Clone, PartialEq)]
+/// Names are `Cow<'static, str>`: a static name costs nothing, a composed one ("component 3")
+/// is owned. I/O and JSON failures keep the underlying error as their `source()`.
+#[derive(Debug, Error)]
 pub enum Error {
     // ---- input validation -------------------------------------------------------------------
     /// Two inputs that must agree in size do not, e.g. a point of length 3 given to a 2-D target.
     #[error("dimension mismatch in {what}: expected {expected}, got {got}")]
     DimensionMismatch {
         /// Which input had the wrong size.
-        what: String,
+        what: Cow<'static, str>,
         /// The size that was required.
         expected: usize,
         /// The size that was given.
@@ -27,7 +30,7 @@ pub enum Error {
     #[error("non-finite value {value} in {what} at index {index}")]
     NonFinite {
         /// Which input held it.
-        what: String,
+        what: Cow<'static, str>,
         /// Flat index of the first non-finite entry.
         index: usize,
         /// The entry itself (NaN or ±inf).
@@ -43,7 +46,7 @@ pub enum Error {
     #[error("covariance {what} is not symmetric PSD: {reason}")]
     NotPsd {
         /// Which covariance (e.g. "component 2").
-        what: String,
+        what: Cow<'static, str>,
         /// The asymmetry or the negative eigenvalue found.
         reason: String,
     },
@@ -51,7 +54,7 @@ pub enum Error {
     #[error("invalid argument {what}: {reason}")]
     InvalidArgument {
         /// The argument's name.
-        what: String,
+        what: Cow<'static, str>,
         /// Why it was refused, with its value.
         reason: String,
     },
@@ -84,17 +87,111 @@ pub enum Error {
     Io {
         /// The path involved.
         path: String,
-        /// The operating system's message.
+        /// The operating system's (or the decoder's) message.
         reason: String,
+        /// The operating system's error, when there is one.
+        #[source]
+        source: Option<std::io::Error>,
     },
     /// A JSON file did not have the documented format.
     #[error("bad JSON in {path}: {reason}")]
     Json {
-        /// The path (or `<stdin>`).
+        /// The path (or `<stdout>`).
         path: String,
         /// What serde_json reported.
         reason: String,
+        /// serde_json's error.
+        #[source]
+        source: Option<serde_json::Error>,
     },
+}
+
+/// A copy for every caller of a cached result (the shared GPU context's error). The copy of an
+/// I/O error's source has the same kind and message (`std::io::Error` is not `Clone`); a JSON
+/// error's source is dropped from the copy (its message stays in `reason`).
+impl Clone for Error {
+    fn clone(&self) -> Self {
+        match self {
+            Self::DimensionMismatch {
+                what,
+                expected,
+                got,
+            } => Self::DimensionMismatch {
+                what: what.clone(),
+                expected: *expected,
+                got: *got,
+            },
+            Self::InvalidSigma(sigma) => Self::InvalidSigma(*sigma),
+            Self::NonFinite { what, index, value } => Self::NonFinite {
+                what: what.clone(),
+                index: *index,
+                value: *value,
+            },
+            Self::InvalidWeights { reason } => Self::InvalidWeights {
+                reason: reason.clone(),
+            },
+            Self::NotPsd { what, reason } => Self::NotPsd {
+                what: what.clone(),
+                reason: reason.clone(),
+            },
+            Self::InvalidArgument { what, reason } => Self::InvalidArgument {
+                what: what.clone(),
+                reason: reason.clone(),
+            },
+            Self::Numerical(m) => Self::Numerical(m.clone()),
+            Self::NoAdapter { backend } => Self::NoAdapter {
+                backend: backend.clone(),
+            },
+            Self::Gpu(m) => Self::Gpu(m.clone()),
+            Self::GpuLimit(m) => Self::GpuLimit(m.clone()),
+            Self::Io {
+                path,
+                reason,
+                source,
+            } => Self::Io {
+                path: path.clone(),
+                reason: reason.clone(),
+                source: source
+                    .as_ref()
+                    .map(|e| std::io::Error::new(e.kind(), e.to_string())),
+            },
+            Self::Json { path, reason, .. } => Self::Json {
+                path: path.clone(),
+                reason: reason.clone(),
+                source: None,
+            },
+        }
+    }
+}
+
+impl Error {
+    /// An I/O failure on `path`, keeping the operating system's error as the source.
+    pub fn io(path: impl AsRef<std::path::Path>, source: std::io::Error) -> Self {
+        Self::Io {
+            path: path.as_ref().display().to_string(),
+            reason: source.to_string(),
+            source: Some(source),
+        }
+    }
+
+    /// A file at `path` that could not be used (a corrupt image, a malformed `.npy`, an
+    /// encoder's failure) for `reason`, with no operating-system error behind it.
+    pub fn file(path: impl AsRef<std::path::Path>, reason: impl std::fmt::Display) -> Self {
+        Self::Io {
+            path: path.as_ref().display().to_string(),
+            reason: reason.to_string(),
+            source: None,
+        }
+    }
+
+    /// JSON at `path` (or `<stdout>`) that serde_json refused, keeping its error as the source.
+    pub fn json(path: impl AsRef<std::path::Path>, source: serde_json::Error) -> Self {
+        Self::Json {
+            path: path.as_ref().display().to_string(),
+            reason: source.to_string(),
+            source: Some(source),
+        }
+    }
 }
 
 /// `Result` with the crate's [`Error`](enum@Error).
@@ -104,7 +201,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub fn ensure_finite(what: &str, values: &[f64]) -> Result<()> {
     match values.iter().position(|v| !v.is_finite()) {
         Some(index) => Err(Error::NonFinite {
-            what: what.to_string(),
+            what: what.to_string().into(),
             index,
             value: values[index],
         }),
@@ -118,7 +215,7 @@ pub fn ensure_len(what: &str, values: &[f64], expected: usize) -> Result<()> {
         Ok(())
     } else {
         Err(Error::DimensionMismatch {
-            what: what.to_string(),
+            what: what.to_string().into(),
             expected,
             got: values.len(),
         })
@@ -131,5 +228,38 @@ pub fn ensure_sigma(sigma: f64) -> Result<()> {
         Ok(())
     } else {
         Err(Error::InvalidSigma(sigma))
+    }
+}
+
+#[cfg(test)]
+mod source_tests {
+    use super::Error;
+    use std::error::Error as _;
+
+    /// An I/O failure keeps the operating system's error as its source (kind intact) and names
+    /// the path; a JSON failure keeps serde_json's; a file problem without an OS error has none.
+    #[test]
+    fn io_and_json_errors_keep_their_source() {
+        let missing = std::fs::read("/no/such/file").unwrap_err();
+        let e = Error::io("/no/such/file", missing);
+        assert!(e.to_string().contains("/no/such/file"));
+        let source = e.source().expect("an io source");
+        let io = source
+            .downcast_ref::<std::io::Error>()
+            .expect("an io::Error");
+        assert_eq!(io.kind(), std::io::ErrorKind::NotFound);
+        let bad = serde_json::from_str::<f64>("{").unwrap_err();
+        let e = Error::json("x.json", bad);
+        assert!(e.source().unwrap().is::<serde_json::Error>());
+        assert!(Error::file("img.png", "cannot decode").source().is_none());
+        let missing = std::fs::read("/no/such/file").unwrap_err();
+        let copy = Error::io("/no/such/file", missing).clone();
+        let kind = copy
+            .source()
+            .unwrap()
+            .downcast_ref::<std::io::Error>()
+            .unwrap()
+            .kind();
+        assert_eq!(kind, std::io::ErrorKind::NotFound);
     }
 }

@@ -535,8 +535,24 @@ fn main() -> ExitCode {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("{}", error_report(&e));
             ExitCode::from(2)
         }
     }
+}
+
+/// `error: <message>` and, under it, each cause in the error's source chain that the message
+/// does not already quote (`caused by: …`).
+fn error_report(e: &Error) -> String {
+    let top = e.to_string();
+    let mut out = format!("error: {top}");
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !top.contains(&text) {
+            out.push_str(&format!("\n  caused by: {text}"));
+        }
+        cause = c.source();
+    }
+    out
 }

@@ -161,7 +161,7 @@ impl Architecture {
 
     /// Refuses zero widths and non-finite leaky slopes, naming the value.
     pub fn validate(&self) -> Result<()> {
-        let bad = |what: &str, reason: String| {
+        let bad = |what: &'static str, reason: String| {
             Err(Error::InvalidArgument {
                 what: what.into(),
                 reason,
@@ -292,7 +292,7 @@ impl BottleneckNet {
         for (l, (layer, &(o, i))) in layers.iter().zip(&shapes).enumerate() {
             if layer.weight.nrows() != o || layer.weight.ncols() != i || layer.bias.len() != o {
                 return Err(Error::InvalidArgument {
-                    what: format!("layer {l}"),
+                    what: format!("layer {l}").into(),
                     reason: format!(
                         "W must be {o}×{i} and b of length {o}, got {}×{} and {}",
                         layer.weight.nrows(),
@@ -676,7 +676,7 @@ impl PerStep {
         for (l, net) in nets.iter().enumerate() {
             if net.arch.sigma != SigmaInput::None || net.dim() != dim {
                 return Err(Error::InvalidArgument {
-                    what: format!("per-step network {l}"),
+                    what: format!("per-step network {l}").into(),
                     reason: format!(
                         "must be σ-blind of dimension {dim}, got {:?} of dimension {}",
                         net.arch.sigma,

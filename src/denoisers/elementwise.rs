@@ -86,7 +86,7 @@ impl PowerMap {
             let what = format!("power map W_{}", p + 1);
             if w.nrows() != d || w.ncols() != d {
                 return Err(Error::DimensionMismatch {
-                    what,
+                    what: what.into(),
                     expected: d,
                     got: if w.nrows() != d { w.nrows() } else { w.ncols() },
                 });

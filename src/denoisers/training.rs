@@ -178,7 +178,7 @@ pub fn train(
         } == *config;
         if &ck.architecture != init.architecture() || !same_run {
             return Err(Error::InvalidArgument {
-                what: format!("checkpoint {}", path.display()),
+                what: format!("checkpoint {}", path.display()).into(),
                 reason: "was written for a different architecture or training config".into(),
             });
         }
@@ -255,7 +255,7 @@ pub fn train_per_step(
     for (l, (net, &s)) in init.iter().zip(&config.sigmas).enumerate() {
         if net.architecture().sigma != SigmaInput::None {
             return Err(Error::InvalidArgument {
-                what: format!("per-step network {l}"),
+                what: format!("per-step network {l}").into(),
                 reason: "must be σ-blind (SigmaInput::None)".into(),
             });
         }

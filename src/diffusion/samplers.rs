@@ -150,7 +150,7 @@ pub struct KadkhodaieSimoncelli {
 
 impl KadkhodaieSimoncelli {
     fn validate(&self, d: usize) -> Result<()> {
-        let bad = |what: &str, reason: String| {
+        let bad = |what: &'static str, reason: String| {
             Err(Error::InvalidArgument {
                 what: what.into(),
                 reason,

@@ -39,7 +39,7 @@ fn check_steps(steps: usize) -> Result<()> {
     Ok(())
 }
 
-fn check_positive(what: &str, v: f64) -> Result<()> {
+fn check_positive(what: &'static str, v: f64) -> Result<()> {
     if v.is_finite() && v > 0.0 {
         Ok(())
     } else {

@@ -125,10 +125,7 @@ pub fn run(gpu: &Gpu, settings: &Settings) -> Result<Report> {
             ),
         });
     }
-    std::fs::create_dir_all(&settings.out).map_err(|e| Error::Io {
-        path: settings.out.display().to_string(),
-        reason: e.to_string(),
-    })?;
+    std::fs::create_dir_all(&settings.out).map_err(|e| Error::io(&settings.out, e))?;
     let (target, _) = fig2_pair()?;
     let schedule = schedule()?;
     let sigmas: Vec<f64> = (1..=schedule.steps())

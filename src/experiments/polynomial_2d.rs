@@ -111,10 +111,7 @@ pub fn run(out_dir: &Path, samples: usize, steps: usize, seed: u64) -> Result<Su
             reason: "must be at least 1, got 0".into(),
         });
     }
-    std::fs::create_dir_all(out_dir).map_err(|e| Error::Io {
-        path: out_dir.display().to_string(),
-        reason: e.to_string(),
-    })?;
+    std::fs::create_dir_all(out_dir).map_err(|e| Error::io(out_dir, e))?;
     let target = target()?;
     let view = View {
         centre: (0.0, 0.5),

@@ -374,7 +374,7 @@ fn check_batch(den: &JvpDenoiser, points: &Mat, probes: &Mat) -> Result<()> {
     for (what, m) in [("points", points), ("probes", probes)] {
         if m.ncols() != d {
             return Err(Error::DimensionMismatch {
-                what: format!("{what} (columns)"),
+                what: format!("{what} (columns)").into(),
                 expected: d,
                 got: m.ncols(),
             });

@@ -64,7 +64,7 @@ impl DenseConfig {
     /// Refuses `h = 0`, `B = 0`, a bad Adam configuration or a leaky slope that is not finite
     /// and ≥ 0, naming the value.
     pub fn validate(&self) -> Result<()> {
-        let bad = |what: &str, reason: String| {
+        let bad = |what: &'static str, reason: String| {
             Err(Error::InvalidArgument {
                 what: what.into(),
                 reason,
@@ -546,14 +546,14 @@ impl Tensor {
         for (part, x) in [("value", &s.value), ("m", &s.m), ("v", &s.v)] {
             if x.len() != self.len {
                 return Err(Error::DimensionMismatch {
-                    what: format!("checkpoint {what} {part}"),
+                    what: format!("checkpoint {what} {part}").into(),
                     expected: self.len,
                     got: x.len(),
                 });
             }
             if let Some(i) = x.iter().position(|v| !v.is_finite()) {
                 return Err(Error::NonFinite {
-                    what: format!("checkpoint {what} {part}"),
+                    what: format!("checkpoint {what} {part}").into(),
                     index: i,
                     value: f64::from(x[i]),
                 });
@@ -561,7 +561,7 @@ impl Tensor {
         }
         if let Some(i) = s.v.iter().position(|v| *v < 0.0) {
             return Err(Error::InvalidArgument {
-                what: format!("checkpoint {what} v"),
+                what: format!("checkpoint {what} v").into(),
                 reason: format!("Adam's second moment must be ≥ 0, got {} at {i}", s.v[i]),
             });
         }

@@ -195,7 +195,7 @@ impl<M: Shaped> Epilogue<M> {
                 Ok(())
             } else {
                 Err(Error::InvalidArgument {
-                    what: format!("GEMM epilogue {what}"),
+                    what: format!("GEMM epilogue {what}").into(),
                     reason: format!("must be {}×{}, got {}×{}", want.0, want.1, got.0, got.1),
                 })
             }
@@ -1008,7 +1008,7 @@ pub fn gemm_fused_tiled(gpu: &Gpu, p: &HostProduct, tiling: GemmTiling) -> Resul
     ] {
         if size == 0 {
             return Err(Error::InvalidArgument {
-                what: format!("GEMM tiling {what}"),
+                what: format!("GEMM tiling {what}").into(),
                 reason: "must be at least 1, got 0".into(),
             });
         }

@@ -68,7 +68,7 @@ impl ColumnShift<'_> {
 }
 
 /// `value` as an f32, refusing a non-finite value or one outside the f32 range.
-fn to_f32(what: &str, value: f64) -> Result<f32> {
+fn to_f32(what: &'static str, value: f64) -> Result<f32> {
     if !value.is_finite() || value.abs() > f64::from(f32::MAX) {
         return Err(Error::InvalidArgument {
             what: what.into(),
@@ -150,7 +150,7 @@ fn check_shift<'a>(
     Ok((scale, factor, v))
 }
 
-fn ensure_columns(what: &str, cols: usize) -> Result<()> {
+fn ensure_columns(what: &'static str, cols: usize) -> Result<()> {
     if cols == 0 {
         return Err(Error::InvalidArgument {
             what: what.into(),
@@ -212,7 +212,7 @@ pub fn row_softmax_blocks(gpu: &Gpu, blocks: &[(&GpuMat, ColumnShift)]) -> Resul
         let (r, cols) = x.shape();
         if r != rows {
             return Err(Error::DimensionMismatch {
-                what: format!("rows of softmax column block {c}"),
+                what: format!("rows of softmax column block {c}").into(),
                 expected: rows,
                 got: r,
             });

@@ -8,29 +8,16 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::path::Path;
 
-fn io_error(path: &Path, e: std::io::Error) -> Error {
-    Error::Io {
-        path: path.display().to_string(),
-        reason: e.to_string(),
-    }
-}
-
 /// Reads and parses a JSON file; an unreadable file is [`Error::Io`], bad JSON [`Error::Json`],
 /// both naming the path.
 pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T> {
-    let text = std::fs::read_to_string(path).map_err(|e| io_error(path, e))?;
-    serde_json::from_str(&text).map_err(|e| Error::Json {
-        path: path.display().to_string(),
-        reason: e.to_string(),
-    })
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    serde_json::from_str(&text).map_err(|e| Error::json(path, e))
 }
 
 /// `value` as pretty-printed JSON; `destination` names where it was going in the error.
 pub fn json_text<T: Serialize>(value: &T, destination: &str) -> Result<String> {
-    serde_json::to_string_pretty(value).map_err(|e| Error::Json {
-        path: destination.to_string(),
-        reason: e.to_string(),
-    })
+    serde_json::to_string_pretty(value).map_err(|e| Error::json(destination, e))
 }
 
 /// Writes `value` as pretty JSON to `path`, creating its folder, atomically: to `path.tmp`
@@ -38,13 +25,13 @@ pub fn json_text<T: Serialize>(value: &T, destination: &str) -> Result<String> {
 pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     let text = json_text(value, &path.display().to_string())?;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| io_error(dir, e))?;
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     }
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = std::path::PathBuf::from(tmp);
-    std::fs::write(&tmp, text).map_err(|e| io_error(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| io_error(path, e))
+    std::fs::write(&tmp, text).map_err(|e| Error::io(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
 }
 
 #[cfg(test)]

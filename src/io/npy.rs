@@ -23,18 +23,10 @@ pub struct NpyArray {
     pub data: Vec<f64>,
 }
 
-/// An I/O error naming `path`.
-fn io_error(path: &Path, reason: impl std::fmt::Display) -> Error {
-    Error::Io {
-        path: path.display().to_string(),
-        reason: reason.to_string(),
-    }
-}
-
 /// A format error naming `path`.
 fn format_error(path: &Path, reason: impl std::fmt::Display) -> Error {
     Error::InvalidArgument {
-        what: format!("npy file {}", path.display()),
+        what: format!("npy file {}", path.display()).into(),
         reason: reason.to_string(),
     }
 }
@@ -47,23 +39,23 @@ fn write<T: npyz::AutoSerialize + Copy>(path: &Path, shape: &[usize], data: &[T]
         .ok_or_else(|| format_error(path, format!("shape {shape:?} overflows usize")))?;
     if expected != data.len() {
         return Err(Error::DimensionMismatch {
-            what: format!("npy data for shape {shape:?} written to {}", path.display()),
+            what: format!("npy data for shape {shape:?} written to {}", path.display()).into(),
             expected,
             got: data.len(),
         });
     }
-    let file = std::fs::File::create(path).map_err(|e| io_error(path, e))?;
+    let file = std::fs::File::create(path).map_err(|e| Error::file(path, e))?;
     let shape: Vec<u64> = shape.iter().map(|&s| s as u64).collect();
     let mut writer = WriteOptions::new()
         .default_dtype()
         .shape(&shape)
         .writer(BufWriter::new(file))
         .begin_nd()
-        .map_err(|e| io_error(path, e))?;
+        .map_err(|e| Error::file(path, e))?;
     writer
         .extend(data.iter().copied())
-        .map_err(|e| io_error(path, e))?;
-    writer.finish().map_err(|e| io_error(path, e))
+        .map_err(|e| Error::file(path, e))?;
+    writer.finish().map_err(|e| Error::file(path, e))
 }
 
 /// Writes `data` as a little-endian f32 (`<f4`) C-order array of `shape`; `data.len()` must be
@@ -105,7 +97,7 @@ fn write_mat_as<T: npyz::AutoSerialize + Copy>(
 
 /// Reads a C-order `f4` or `f8` `.npy` file into f64.
 pub fn read(path: &Path) -> Result<NpyArray> {
-    let bytes = std::fs::read(path).map_err(|e| io_error(path, e))?;
+    let bytes = std::fs::read(path).map_err(|e| Error::file(path, e))?;
     let mut rest: &[u8] = &bytes;
     let header = NpyHeader::from_reader(&mut rest)
         .map_err(|e| format_error(path, format!("not a valid .npy header: {e}")))?;

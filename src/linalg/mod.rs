@@ -32,7 +32,7 @@ pub fn sym_eigen(a: &Mat) -> Result<(Vec<f64>, Mat)> {
 pub fn check_symmetric(what: &str, a: &Mat) -> Result<()> {
     if a.nrows() != a.ncols() {
         return Err(Error::NotPsd {
-            what: what.to_string(),
+            what: what.to_string().into(),
             reason: format!("not square: {}x{}", a.nrows(), a.ncols()),
         });
     }
@@ -43,7 +43,7 @@ pub fn check_symmetric(what: &str, a: &Mat) -> Result<()> {
             let v = a[(i, j)];
             if !v.is_finite() {
                 return Err(Error::NonFinite {
-                    what: what.to_string(),
+                    what: what.to_string().into(),
                     index: i * n + j,
                     value: v,
                 });
@@ -57,7 +57,7 @@ pub fn check_symmetric(what: &str, a: &Mat) -> Result<()> {
             let gap = (a[(i, j)] - a[(j, i)]).abs();
             if gap > tol {
                 return Err(Error::NotPsd {
-                    what: what.to_string(),
+                    what: what.to_string().into(),
                     reason: format!(
                         "asymmetric: entry ({i},{j}) = {} but ({j},{i}) = {}",
                         a[(i, j)],
@@ -98,7 +98,7 @@ impl SpectralFactor {
         let floor = 8.0 * n as f64 * EPS * lambda_max;
         if let Some(&neg) = values.iter().find(|&&v| v < -floor) {
             return Err(Error::NotPsd {
-                what: what.to_string(),
+                what: what.to_string().into(),
                 reason: format!("eigenvalue {neg:e} < 0 (rounding floor {floor:e})"),
             });
         }
@@ -147,7 +147,7 @@ pub fn ensure_finite_mat(what: &str, a: &Mat) -> Result<()> {
             let value = a[(i, j)];
             if !value.is_finite() {
                 return Err(Error::NonFinite {
-                    what: what.to_string(),
+                    what: what.to_string().into(),
                     index: i * a.ncols() + j,
                     value,
                 });
@@ -288,7 +288,7 @@ mod tests {
         a[(1, 2)] = f64::NAN;
         match ensure_finite_mat("a", &a) {
             Err(Error::NonFinite { what, index, value }) => {
-                assert_eq!((what.as_str(), index), ("a", 5));
+                assert_eq!((what.as_ref(), index), ("a", 5));
                 assert!(value.is_nan());
             }
             other => panic!("expected NonFinite, got {other:?}"),

@@ -34,7 +34,7 @@ pub fn write_grid(path: &Path, shape: ImageShape, rows: &[&Mat], scale: u32) -> 
     for (r, m) in rows.iter().enumerate() {
         if m.ncols() != shape.dim() {
             return Err(Error::DimensionMismatch {
-                what: format!("image length in grid row {r} (shape {shape})"),
+                what: format!("image length in grid row {r} (shape {shape})").into(),
                 expected: shape.dim(),
                 got: m.ncols(),
             });
@@ -95,8 +95,5 @@ pub fn write_grid(path: &Path, shape: ImageShape, rows: &[&Mat], scale: u32) -> 
     }
     picture
         .save_with_format(path, image::ImageFormat::Png)
-        .map_err(|e| Error::Io {
-            path: path.display().to_string(),
-            reason: e.to_string(),
-        })
+        .map_err(|e| Error::file(path, e))
 }

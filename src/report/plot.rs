@@ -108,10 +108,7 @@ pub fn scatter_panels_png(
             }
         }
     }
-    img.save(path).map_err(|e| Error::Io {
-        path: path.display().to_string(),
-        reason: e.to_string(),
-    })
+    img.save(path).map_err(|e| Error::file(path, e))
 }
 
 /// One panel: [`scatter_panels_png`] with a single point cloud.
@@ -199,8 +196,5 @@ pub fn histogram_panels_png(
             }
         }
     }
-    img.save(path).map_err(|e| Error::Io {
-        path: path.display().to_string(),
-        reason: e.to_string(),
-    })
+    img.save(path).map_err(|e| Error::file(path, e))
 }

@@ -116,18 +116,11 @@ impl TheoremEntry {
     }
 }
 
-fn io(path: &Path, e: std::io::Error) -> Error {
-    Error::Io {
-        path: path.display().to_string(),
-        reason: e.to_string(),
-    }
-}
-
 /// Parses one theorem file.
 pub fn parse_entry(path: &Path) -> Result<TheoremEntry> {
-    let text = std::fs::read_to_string(path).map_err(|e| io(path, e))?;
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
     let bad = |reason: &str| Error::InvalidArgument {
-        what: path.display().to_string(),
+        what: path.display().to_string().into(),
         reason: reason.to_string(),
     };
     let mut lines = text.lines();
@@ -225,8 +218,8 @@ pub fn test_functions(source: &str) -> BTreeSet<String> {
 /// The names (file stems, or folder names) of the `.rs` files and folders directly in `dir`.
 fn rust_items(dir: &Path) -> Result<BTreeSet<String>> {
     let mut out = BTreeSet::new();
-    for entry in std::fs::read_dir(dir).map_err(|e| io(dir, e))? {
-        let path = entry.map_err(|e| io(dir, e))?.path();
+    for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+        let path = entry.map_err(|e| Error::io(dir, e))?.path();
         let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned());
         match (stem, path.is_dir(), path.extension()) {
             (Some(stem), true, _) => {
@@ -254,7 +247,7 @@ fn table_problems(root: &Path) -> Result<Vec<String>> {
     let modules = rust_items(&root.join("src").join("theorems"))?;
     let suites = rust_items(&root.join("tests"))?;
     let docs: BTreeSet<String> = std::fs::read_dir(root.join("theorems"))
-        .map_err(|e| io(&root.join("theorems"), e))?
+        .map_err(|e| Error::io(root.join("theorems"), e))?
         .filter_map(|e| e.ok())
         .filter_map(|e| {
             let name = e.file_name().to_string_lossy().into_owned();
@@ -317,7 +310,7 @@ pub fn check(root: &Path) -> Result<Vec<String>> {
         let md = root.join("theorems").join(format!("{id}.md"));
         let test_file = root.join("tests").join(format!("{id}.rs"));
         let tests_present = if test_file.exists() {
-            let src = std::fs::read_to_string(&test_file).map_err(|e| io(&test_file, e))?;
+            let src = std::fs::read_to_string(&test_file).map_err(|e| Error::io(&test_file, e))?;
             Some(test_functions(&src))
         } else {
             None

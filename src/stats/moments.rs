@@ -97,7 +97,7 @@ impl GaussianMoments<'_> {
 fn check_index(what: &str, alpha: &[usize], dim: usize) -> Result<()> {
     if alpha.len() != dim {
         return Err(Error::DimensionMismatch {
-            what: format!("{what} multi-index"),
+            what: format!("{what} multi-index").into(),
             expected: dim,
             got: alpha.len(),
         });

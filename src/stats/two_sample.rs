@@ -23,7 +23,7 @@ pub fn dkw_epsilon(n: usize, alpha: f64) -> Result<f64> {
     Ok(((2.0 / alpha).ln() / (2.0 * n as f64)).sqrt())
 }
 
-fn sorted(values: &[f64], what: &str) -> Result<Vec<f64>> {
+fn sorted(values: &[f64], what: &'static str) -> Result<Vec<f64>> {
     crate::error::ensure_finite(what, values)?;
     if values.is_empty() {
         return Err(Error::InvalidArgument {

@@ -91,7 +91,7 @@ impl GaussianMixture {
         for (k, cov) in covariances.iter().enumerate() {
             if cov.nrows() != dim {
                 return Err(Error::DimensionMismatch {
-                    what: format!("covariance of component {k}"),
+                    what: format!("covariance of component {k}").into(),
                     expected: dim,
                     got: cov.nrows(),
                 });
@@ -148,7 +148,7 @@ impl GaussianMixture {
             ensure_finite(&format!("mean of component {k}"), mean)?;
             if factor.dim() != dim && factor.rank() > 0 {
                 return Err(Error::DimensionMismatch {
-                    what: format!("covariance of component {k}"),
+                    what: format!("covariance of component {k}").into(),
                     expected: dim,
                     got: factor.dim(),
                 });

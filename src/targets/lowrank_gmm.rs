@@ -23,7 +23,7 @@ pub fn lowrank_gmm(
         let d = means[k].len();
         if f.nrows() != d {
             return Err(Error::DimensionMismatch {
-                what: format!("rows of low-rank factor {k}"),
+                what: format!("rows of low-rank factor {k}").into(),
                 expected: d,
                 got: f.nrows(),
             });

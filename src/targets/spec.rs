@@ -58,7 +58,7 @@ pub fn matrix_from_rows(what: &str, rows: &[Vec<f64>]) -> Result<Mat> {
     let ncols = rows.first().map_or(0, Vec::len);
     if let Some((i, r)) = rows.iter().enumerate().find(|(_, r)| r.len() != ncols) {
         return Err(Error::DimensionMismatch {
-            what: format!("{what}: row {i}"),
+            what: format!("{what}: row {i}").into(),
             expected: ncols,
             got: r.len(),
         });

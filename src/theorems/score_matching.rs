@@ -39,7 +39,7 @@ pub fn projected_cdf(target: &GaussianMixture, v: &[f64]) -> Result<impl Fn(f64)
             .sum();
         if var <= 0.0 {
             return Err(Error::InvalidArgument {
-                what: format!("component {k}"),
+                what: format!("component {k}").into(),
                 reason: "has zero variance along the projection direction (atom in the CDF)".into(),
             });
         }

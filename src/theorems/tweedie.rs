@@ -321,7 +321,7 @@ pub fn gpu_monte_carlo(
         .map(|(q, e)| {
             if e.effective_sample_size < 1000.0 {
                 return Err(Error::InvalidArgument {
-                    what: format!("query {q}"),
+                    what: format!("query {q}").into(),
                     reason: format!(
                         "effective sample size {:.0} < 1000: raise n_samples or sigma",
                         e.effective_sample_size

@@ -533,13 +533,6 @@ pub fn ddim_checkpointed(
     })
 }
 
-fn io_error(path: &Path, e: impl std::fmt::Display) -> Error {
-    Error::Io {
-        path: path.display().to_string(),
-        reason: e.to_string(),
-    }
-}
-
 fn read_checkpoint(dir: &Path) -> Result<Option<(Mat, DdimProgress)>> {
     let progress_path = dir.join("progress.json");
     if !progress_path.exists() {
@@ -549,7 +542,7 @@ fn read_checkpoint(dir: &Path) -> Result<Option<(Mat, DdimProgress)>> {
     let state = npy::read(&dir.join(state_file(progress.at_step)))?;
     if state.shape != [progress.rows, progress.cols] {
         return Err(Error::InvalidArgument {
-            what: format!("checkpoint {}", dir.display()),
+            what: format!("checkpoint {}", dir.display()).into(),
             reason: format!(
                 "its state file has shape {:?}, progress.json says ({}, {})",
                 state.shape, progress.rows, progress.cols
@@ -567,12 +560,12 @@ fn state_file(at_step: usize) -> String {
 }
 
 fn write_checkpoint(dir: &Path, x: &Mat, progress: &DdimProgress) -> Result<()> {
-    std::fs::create_dir_all(dir).map_err(|e| io_error(dir, e))?;
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     npy::write_mat(&dir.join(state_file(progress.at_step)), x)?;
     crate::io::write_json(&dir.join("progress.json"), progress)?;
     let previous = dir.join(state_file(progress.at_step + 1));
     if previous.exists() {
-        std::fs::remove_file(&previous).map_err(|e| io_error(&previous, e))?;
+        std::fs::remove_file(&previous).map_err(|e| Error::io(&previous, e))?;
     }
     Ok(())
 }
@@ -697,10 +690,7 @@ pub struct RunFolder {
 impl RunFolder {
     /// Creates `root` (and its parents).
     pub fn create(root: &Path) -> Result<Self> {
-        std::fs::create_dir_all(root).map_err(|e| Error::Io {
-            path: root.display().to_string(),
-            reason: e.to_string(),
-        })?;
+        std::fs::create_dir_all(root).map_err(|e| Error::io(root, e))?;
         Ok(Self {
             root: root.to_path_buf(),
         })
@@ -719,7 +709,7 @@ impl RunFolder {
     /// Writes `text` to `root/name`.
     pub fn write_text(&self, name: &str, text: &str) -> Result<()> {
         let path = self.path(name);
-        std::fs::write(&path, text).map_err(|e| io_error(&path, e))
+        std::fs::write(&path, text).map_err(|e| Error::io(&path, e))
     }
 
     /// Writes `value` as pretty JSON to `root/name`.
@@ -848,10 +838,7 @@ pub struct RunSummary {
 }
 
 fn to_value<T: Serialize>(value: &T) -> Result<serde_json::Value> {
-    serde_json::to_value(value).map_err(|e| Error::Json {
-        path: "metrics".into(),
-        reason: e.to_string(),
-    })
+    serde_json::to_value(value).map_err(|e| Error::json("metrics", e))
 }
 
 fn flops_of(timings: &[Timing]) -> f64 {

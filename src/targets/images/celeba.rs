@@ -23,10 +23,7 @@ pub const IMAGE_EXTENSIONS: [&str; 3] = ["jpg", "jpeg", "png"];
 /// The image files of `dir` (extension in [`IMAGE_EXTENSIONS`], any case), sorted by file name.
 /// A missing or unreadable folder is an [`Error::Io`] naming it.
 pub fn image_files(dir: &Path) -> Result<Vec<PathBuf>> {
-    let io_error = |e: std::io::Error| Error::Io {
-        path: dir.display().to_string(),
-        reason: e.to_string(),
-    };
+    let io_error = |e: std::io::Error| Error::io(dir, e);
     let mut files = vec![];
     for entry in std::fs::read_dir(dir).map_err(io_error)? {
         let path = entry.map_err(io_error)?.path();
@@ -47,10 +44,7 @@ pub fn image_files(dir: &Path) -> Result<Vec<PathBuf>> {
 /// central square crop, triangle-filter resize, `v/127.5 − 1`. An unreadable or corrupt file is
 /// an [`Error::Io`] naming it, with the decoder's reason.
 pub fn read_image(path: &Path, size: u32) -> Result<Vec<f64>> {
-    let io_error = |reason: String| Error::Io {
-        path: path.display().to_string(),
-        reason,
-    };
+    let io_error = |reason: String| Error::file(path, reason);
     let decoded = image::ImageReader::open(path)
         .and_then(|reader| reader.with_guessed_format())
         .map_err(|e| io_error(e.to_string()))?
@@ -90,7 +84,7 @@ pub fn load_folder(dir: &Path, options: &LoadOptions) -> Result<(ImageSet, LoadR
     let folder = || format!("image folder {}", dir.display());
     if files.len() < options.n {
         return Err(Error::InvalidArgument {
-            what: folder(),
+            what: folder().into(),
             reason: format!(
                 "found {} image files (jpg/jpeg/png), fewer than n = {}",
                 files.len(),
@@ -106,7 +100,7 @@ pub fn load_folder(dir: &Path, options: &LoadOptions) -> Result<(ImageSet, LoadR
         let batch = &files[next..(next + options.n - images.len()).min(files.len())];
         if batch.is_empty() {
             return Err(Error::InvalidArgument {
-                what: folder(),
+                what: folder().into(),
                 reason: format!(
                     "only {} of the {} image files (jpg/jpeg/png) are readable ({} skipped), \
                      fewer than n = {}",

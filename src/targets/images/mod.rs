@@ -86,7 +86,7 @@ impl ImageSet {
     pub fn new(shape: ImageShape, images: Mat, names: Vec<String>) -> Result<Self> {
         if images.ncols() != shape.dim() {
             return Err(Error::DimensionMismatch {
-                what: format!("image length for shape {shape}"),
+                what: format!("image length for shape {shape}").into(),
                 expected: shape.dim(),
                 got: images.ncols(),
             });
@@ -349,13 +349,13 @@ fn npy_images(path: &Path, options: &LoadOptions) -> Result<ImageSet> {
     let file = path.display().to_string();
     let &[count, channels, height, width] = array.shape.as_slice() else {
         return Err(Error::InvalidArgument {
-            what: format!("npy images {file}"),
+            what: format!("npy images {file}").into(),
             reason: format!("shape {:?} is not (N, C, H, W)", array.shape),
         });
     };
     if height != options.size || width != options.size {
         return Err(Error::InvalidArgument {
-            what: format!("npy images {file}"),
+            what: format!("npy images {file}").into(),
             reason: format!(
                 "images are {height}×{width} (H×W) but size is {0}×{0}",
                 options.size
@@ -364,7 +364,7 @@ fn npy_images(path: &Path, options: &LoadOptions) -> Result<ImageSet> {
     }
     if count < options.n {
         return Err(Error::InvalidArgument {
-            what: format!("npy images {file}"),
+            what: format!("npy images {file}").into(),
             reason: format!("holds {count} images, fewer than n = {}", options.n),
         });
     }
@@ -391,14 +391,14 @@ fn npy_images(path: &Path, options: &LoadOptions) -> Result<ImageSet> {
 fn ensure_pixel_value(what: &str, index: usize, value: f64) -> Result<()> {
     if !value.is_finite() {
         return Err(Error::NonFinite {
-            what: what.to_string(),
+            what: what.to_string().into(),
             index,
             value,
         });
     }
     if !(-1.0..=1.0).contains(&value) {
         return Err(Error::InvalidArgument {
-            what: what.to_string(),
+            what: what.to_string().into(),
             reason: format!("pixel value {value} at flat index {index} is outside [-1, 1]"),
         });
     }
