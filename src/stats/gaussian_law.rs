@@ -100,3 +100,38 @@ pub fn test_gaussian_law(
         zero_direction_max,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::test_gaussian_law;
+    use crate::linalg::Mat;
+    use crate::rng::Rng;
+
+    /// n rows `m + diag(s)·g`, g standard normal from Philox (seed, 0).
+    fn draws(n: usize, m: [f64; 2], s: [f64; 2], seed: u64) -> Mat {
+        let mut rng = Rng::new(seed, 0);
+        Mat::from_fn(n, 2, |_, j| m[j] + s[j] * rng.normal())
+    }
+
+    /// Exact draws of N((1, −2), diag(4, 0)) pass at α = 1e-6 with `zero_floor = 0`: the exactly
+    /// zero variance is a zero-variance direction (variance ≤ floor), where the samples do not
+    /// move at all. Too wide, too narrow or shifted draws fail (ratio > 1). (False-failure
+    /// probability of the passing case: 1e-6, seed fixed.)
+    #[test]
+    fn accepts_its_law_and_rejects_wrong_scales_and_means() {
+        let (m, cov) = (
+            [1.0, -2.0],
+            Mat::from_fn(2, 2, |i, j| if i == j && i == 0 { 4.0 } else { 0.0 }),
+        );
+        let exact = test_gaussian_law(&draws(2000, m, [2.0, 0.0], 1), &m, &cov, 1e-6, 0.0).unwrap();
+        assert!(
+            exact.worst <= 1.0 && exact.zero_direction_max == 0.0,
+            "{exact:?}"
+        );
+        for (scale, shift) in [(2.6, 0.0), (1.4, 0.0), (2.0, 0.3)] {
+            let wrong = draws(2000, [m[0] + shift, m[1]], [scale, 0.0], 2);
+            let t = test_gaussian_law(&wrong, &m, &cov, 1e-6, 0.0).unwrap();
+            assert!(t.worst > 1.0, "scale {scale}, shift {shift}: {t:?}");
+        }
+    }
+}
