@@ -2,7 +2,6 @@
 //! count and minimal bytes (f32 = 4 bytes; a multiply-add counts 2 FLOPs).
 
 use super::{Runner, Scale, Workload};
-use crate::denoisers::bottleneck::Activation;
 use crate::diffusion::Schedule;
 use crate::error::{Error, Result};
 use crate::gpu::ddim::AffineStep;
@@ -12,6 +11,7 @@ use crate::gpu::gemm::{product, run_products, GemmKernel, GpuMat, Product};
 use crate::gpu::mlp::AdamConfig;
 use crate::gpu::{chunks, gmm, power_features, rowwise, Gpu};
 use crate::linalg::Mat;
+use crate::numerics::activation::Activation;
 use crate::rng::{PhiloxStream, Rng};
 use crate::targets::GaussianMixture;
 use rayon::prelude::*;

@@ -9,13 +9,13 @@
 //! costs no pass of its own.
 
 use super::gemm::{gemm_fused, Bias, Epilogue, GpuMat, HostProduct, Product};
-use crate::denoisers::bottleneck::Activation;
 use crate::denoisers::linear::OptimalAffine;
 use crate::denoisers::Denoiser;
 use crate::diffusion::samplers::step_coefficients;
 use crate::diffusion::Schedule;
 use crate::error::{Error, Result};
 use crate::linalg::{self, Mat};
+use crate::numerics::activation::Activation;
 use crate::numerics::F32_UNIT_ROUNDOFF;
 
 fn check(denoiser: &OptimalAffine, noise: &Mat) -> Result<()> {

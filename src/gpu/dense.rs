@@ -29,17 +29,16 @@
 //! ([`DenseState`]) holds the f32 parameters, Adam moments, step and epoch counts and the seed,
 //! so a resumed run is bit-for-bit the uninterrupted one.
 
-use super::gemm::{
-    activation_rounding, derivative_from_output, Bias, Epilogue, GpuMat, PreparedProduct, Product,
-};
+use super::gemm::{Bias, Epilogue, GpuMat, PreparedProduct, Product};
 use super::mlp::AdamConfig;
 use super::philox::NORMAL_ABS_ERROR_F32;
 use super::shaders::{self, Shader};
 use super::uniforms::{AdamParams, ColumnSumParams, GatherParams, LayerParams, ResidualParams};
 use super::{grid_for, Gpu, Job, WORKGROUP_SIZE};
-use crate::denoisers::bottleneck::{Activation, Architecture, BottleneckNet, SigmaInput};
+use crate::denoisers::bottleneck::{Architecture, BottleneckNet, SigmaInput};
 use crate::error::{Error, Result};
 use crate::linalg::Mat;
+use crate::numerics::activation::{activation_rounding, derivative_from_output, Activation};
 use crate::numerics::F32_UNIT_ROUNDOFF as U;
 use crate::numerics::{gamma_f32, DotBound};
 use crate::rng::{PhiloxStream, Rng};

@@ -44,9 +44,9 @@
 use super::shaders::Shader;
 use super::uniforms::GemmParams;
 use super::{chunks, shaders, Gpu, Job};
-use crate::denoisers::bottleneck::Activation;
 use crate::error::{Error, Result};
 use crate::linalg::{self, Mat};
+use crate::numerics::activation::{activation_rounding, derivative_from_output, Activation};
 use crate::numerics::gamma_f32;
 use crate::numerics::F32_UNIT_ROUNDOFF as U;
 
@@ -1225,46 +1225,6 @@ pub fn gemm(
             ..HostProduct::new((a, trans_a), (b, trans_b))
         },
     )
-}
-
-/// Bound on `|φ_f32(z) − φ(z)|`, the kernels' own rounding of φ at an f32 argument z (an
-/// error δz in z adds `Lip(φ)·δz` on top):
-/// * identity, ReLU (`max(z, 0)`): exact;
-/// * leaky ReLU, `z ≤ 0`: the slope rounded to f32 and one product, `γ₂|slope·z|`;
-/// * tanh, evaluated as `sign(z)(1 − E)/(1 + E)`, `E = exp(−2|z|)`: WGSL's `exp` is within
-///   `3 + 2|x|` ULP (≤ `(6 + 8|z|)u` relative), and `E·|dt/dE| = (1 − t²)/2`, so E's error moves
-///   t by `(1 − t²)(3 + 4|z|)u ≤ 4.8u` (`sup |z|·sech²z < 0.448`); `1 − E`, `1 + E` (u each) and
-///   the division (2.5 ULP ≤ 5u) add `7u|t|`: `≤ 11.8u` to first order, 12u with the O(u²)
-///   remainder. (An E flushed to zero for `|z| > 44` moves t by `2E < 2⁻¹²⁵`.)
-pub fn activation_rounding(activation: Activation, z: f64) -> f64 {
-    match activation {
-        Activation::Identity | Activation::Relu => 0.0,
-        Activation::LeakyRelu { slope } => {
-            if z > 0.0 {
-                0.0
-            } else {
-                gamma_f32(2) * (slope * z).abs()
-            }
-        }
-        Activation::Tanh => 12.0 * U,
-    }
-}
-
-/// `φ'(z)` from `h = φ(z)`, as the derivative-mask epilogue computes it: identity 1, tanh
-/// `1 − h²`, ReLU `[h > 0]`, leaky ReLU (slope ≥ 0) 1 for `h > 0`, else the slope.
-pub fn derivative_from_output(activation: Activation, h: f64) -> f64 {
-    match activation {
-        Activation::Identity => 1.0,
-        Activation::Tanh => 1.0 - h * h,
-        Activation::Relu => f64::from(u8::from(h > 0.0)),
-        Activation::LeakyRelu { slope } => {
-            if h > 0.0 {
-                1.0
-            } else {
-                slope
-            }
-        }
-    }
 }
 
 /// Bound on the kernel's error in `φ'` read off a host `h` that is rounded to f32 on upload:

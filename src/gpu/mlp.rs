@@ -11,9 +11,10 @@
 
 use super::uniforms::{AdamParams, LayerParams};
 use super::{grid_for, shaders, Gpu, Job, WORKGROUP_SIZE};
-use crate::denoisers::bottleneck::{sigma_feature, Activation, Architecture, BottleneckNet};
+use crate::denoisers::bottleneck::{sigma_feature, Architecture, BottleneckNet};
 use crate::error::{Error, Result};
 use crate::linalg::{self, Mat};
+use crate::numerics::activation::Activation;
 use crate::numerics::gamma_f32;
 use crate::numerics::F32_UNIT_ROUNDOFF as U;
 use serde::{Deserialize, Serialize};

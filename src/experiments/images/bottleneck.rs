@@ -12,13 +12,13 @@ use super::export::{bottleneck_readme, models_folder, write_dense};
 use super::{
     ddim_checkpointed, paper_schedule, Context, ModelSamples, RunFolder, StepPredictor, Timing,
 };
-use crate::denoisers::bottleneck::Activation;
 use crate::diffusion::Schedule;
 use crate::error::Result;
 use crate::gpu::dense::{DenseConfig, DenseTrainer};
 use crate::gpu::gemm::GpuMat;
 use crate::gpu::mlp::AdamConfig;
 use crate::linalg::Mat;
+use crate::numerics::activation::Activation;
 use crate::stats::nearest::{summarize, MemorizationSummary};
 use serde::Serialize;
 use std::time::Instant;

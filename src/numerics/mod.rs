@@ -6,6 +6,8 @@
 //! machine epsilon `ε = 2⁻⁵²` (twice f64's unit roundoff) in place of u, which makes every f64
 //! bound here conservative by a factor of about two.
 
+pub mod activation;
+
 /// Unit roundoff of f32, `u = 2⁻²⁴`.
 pub const F32_UNIT_ROUNDOFF: f64 = 1.0 / 16_777_216.0;
 
