@@ -194,6 +194,17 @@ mod tests {
     use super::*;
     use crate::rng::Rng;
 
+    /// The median by hand: odd counts take the middle value, even counts average the two middle
+    /// ones (unsorted input), an empty slice is NaN.
+    #[test]
+    fn median_by_hand() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), 2.5);
+        assert_eq!(median(&[5.0, 1.0]), 3.0);
+        assert_eq!(median(&[10.0, 0.0, 7.0, 1.0, 3.0, 2.0]), 2.5);
+        assert!(median(&[]).is_nan());
+    }
+
     #[test]
     fn gemm_ranking_matches_the_direct_scan() {
         let mut rng = Rng::new(7, 0);
