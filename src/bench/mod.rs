@@ -30,6 +30,7 @@ pub mod workloads;
 
 use crate::error::{Error, Result};
 use crate::gpu::{Clock, Gpu, Timing};
+use crate::stats::nearest::median;
 use serde::Serialize;
 use std::time::Duration;
 pub use workloads::standard_workloads;
@@ -163,18 +164,6 @@ pub struct BenchReport {
     pub results: Vec<Measurement>,
 }
 
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    let n = values.len();
-    if n == 0 {
-        0.0
-    } else if n % 2 == 1 {
-        values[n / 2]
-    } else {
-        0.5 * (values[n / 2 - 1] + values[n / 2])
-    }
-}
-
 /// Runs `workload` `warmup` times untimed and `runs` times timed by [`Gpu::time`]; the median
 /// and the rates (fractions of peaks are filled in by [`run`]).
 pub fn measure(
@@ -196,10 +185,10 @@ pub fn measure(
     let timings = (0..runs)
         .map(|_| gpu.time(|| runner.run()).map(|((), t)| t))
         .collect::<Result<Vec<Timing>>>()?;
-    let mut secs: Vec<f64> = timings.iter().map(|t| t.seconds).collect();
-    let mut wall: Vec<f64> = timings.iter().map(|t| t.wall_seconds).collect();
+    let secs: Vec<f64> = timings.iter().map(|t| t.seconds).collect();
+    let wall: Vec<f64> = timings.iter().map(|t| t.wall_seconds).collect();
     let min_seconds = secs.iter().cloned().fold(f64::INFINITY, f64::min);
-    let seconds = median(&mut secs);
+    let seconds = median(&secs);
     let (flops, bytes) = (workload.flops(), workload.bytes());
     Ok(Measurement {
         name: workload.name().into(),
@@ -207,7 +196,7 @@ pub fn measure(
         flops,
         bytes,
         seconds,
-        wall_seconds: median(&mut wall),
+        wall_seconds: median(&wall),
         min_seconds,
         runs,
         clock: timings[0].clock,
@@ -363,15 +352,4 @@ pub fn table(report: &BenchReport) -> String {
         }
     }
     s
-}
-
-#[cfg(test)]
-mod tests {
-    use super::median;
-
-    #[test]
-    fn median_of_odd_and_even_counts() {
-        assert_eq!(median(&mut [3.0, 1.0, 2.0]), 2.0);
-        assert_eq!(median(&mut [4.0, 1.0, 2.0, 3.0]), 2.5);
-    }
 }
