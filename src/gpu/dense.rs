@@ -32,9 +32,9 @@
 use super::gemm::{Bias, Epilogue, GpuMat, PreparedProduct, Product};
 use super::mlp::AdamConfig;
 use super::philox::NORMAL_ABS_ERROR_F32;
-use super::shaders::{self, Shader};
+use super::shaders;
 use super::uniforms::{AdamParams, ColumnSumParams, GatherParams, LayerParams, ResidualParams};
-use super::{grid_for, Gpu, Job, WORKGROUP_SIZE};
+use super::{grid_for, Dispatch, Gpu, WORKGROUP_SIZE};
 use crate::denoisers::bottleneck::{Architecture, BottleneckNet, SigmaInput};
 use crate::error::{Error, Result};
 use crate::linalg::Mat;
@@ -622,9 +622,6 @@ struct Slot {
     adam: [wgpu::Buffer; 4],
 }
 
-/// One dispatch: kernel, bindings, grid.
-type Spec<'a> = (&'static Shader, Vec<&'a wgpu::Buffer>, [u32; 3]);
-
 /// The one-hidden-layer dense trainer (module doc), holding the data, the network, Adam's state
 /// and the work buffers of one batch on the GPU.
 pub struct DenseTrainer<'g> {
@@ -872,12 +869,12 @@ impl<'g> DenseTrainer<'g> {
         slot: usize,
         products: &'s [PreparedProduct<'s>],
         update: bool,
-    ) -> Vec<Spec<'s>> {
+    ) -> Vec<Dispatch<'s>> {
         let s = &self.slots[slot];
         let w = self.work(slot);
         let [_, b1, _, b2] = &self.tensors;
         // a product is one dispatch, or two when split along k
-        let gemm = |i: usize| -> Vec<Spec<'s>> { products[i].dispatches() };
+        let gemm = |i: usize| -> Vec<Dispatch<'s>> { products[i].dispatches() };
         let mut specs = [
             vec![(
                 &shaders::DENSE_GATHER,
@@ -932,18 +929,6 @@ impl<'g> DenseTrainer<'g> {
         specs
     }
 
-    fn run(&self, specs: &[Spec]) -> Result<()> {
-        let jobs: Vec<Job> = specs
-            .iter()
-            .map(|(shader, bindings, groups)| Job {
-                shader,
-                bindings,
-                groups: *groups,
-            })
-            .collect();
-        self.gpu.dispatch_sequence(&jobs, 1)
-    }
-
     fn check_batch(&self, epoch: u64, batch: usize) -> Result<()> {
         stream_id(epoch, 2)?;
         batch_range(self.samples, self.config.batch, batch).map(|_| ())
@@ -967,7 +952,7 @@ impl<'g> DenseTrainer<'g> {
         let products: Vec<Vec<PreparedProduct>> = (0..self.slots.len())
             .map(|slot| self.products(slot))
             .collect::<Result<_>>()?;
-        let mut specs: Vec<Spec> = Vec::new();
+        let mut specs: Vec<Dispatch> = Vec::new();
         for (slot, p) in products.iter().enumerate() {
             specs.extend(self.batch_specs(slot, p, true));
         }
@@ -984,7 +969,7 @@ impl<'g> DenseTrainer<'g> {
             for slot in 0..self.slots.len() {
                 self.write_adam(slot, step + 1 + slot as u64);
             }
-            self.run(&specs)?;
+            self.gpu.run_dispatches(&specs, 1)?;
             let total: Vec<f32> = self.gpu.read(&self.loss, 1)?;
             let loss = f64::from(total[0]) / self.samples as f64;
             on_epoch(epoch as usize, loss);
@@ -1011,7 +996,8 @@ impl<'g> DenseTrainer<'g> {
         self.write_epoch(epoch, alpha, sigma)?;
         self.write_adam(batch, self.step + 1);
         let products = self.products(batch)?;
-        self.run(&self.batch_specs(batch, &products, true))?;
+        self.gpu
+            .run_dispatches(&self.batch_specs(batch, &products, true), 1)?;
         self.step += 1;
         let s = &self.slots[batch];
         let sq: Vec<f32> = self.gpu.read(&self.row_sq, s.start + s.rows)?;
@@ -1031,7 +1017,8 @@ impl<'g> DenseTrainer<'g> {
         self.check_batch(epoch, batch)?;
         self.write_epoch(epoch, alpha, sigma)?;
         let products = self.products(batch)?;
-        self.run(&self.batch_specs(batch, &products, false))?;
+        self.gpu
+            .run_dispatches(&self.batch_specs(batch, &products, false), 1)?;
         let w = self.work(batch);
         let s = &self.slots[batch];
         let sq: Vec<f32> = self.gpu.read(&self.row_sq, s.start + s.rows)?;

@@ -10,7 +10,7 @@
 //! `|z| ≤ δz` (the f32 and f64 pre-activation may sit on opposite sides of the kink).
 
 use super::uniforms::{AdamParams, LayerParams};
-use super::{grid_for, shaders, Gpu, Job, WORKGROUP_SIZE};
+use super::{grid_for, shaders, Gpu, WORKGROUP_SIZE};
 use crate::denoisers::bottleneck::{sigma_feature, Architecture, BottleneckNet};
 use crate::error::{Error, Result};
 use crate::linalg::{self, Mat};
@@ -430,7 +430,7 @@ impl<'g> GpuTrainer<'g> {
                 groups_1d(self.gpu, p),
             ));
         }
-        run_specs(self.gpu, &specs)?;
+        self.gpu.run_dispatches(&specs, 1)?;
         let mut out = Vec::with_capacity(batches.len());
         for slot in &loss_slots {
             out.push(f64::from(self.gpu.read::<f32>(slot, 1)?[0]) / self.batch as f64);
@@ -444,7 +444,7 @@ impl<'g> GpuTrainer<'g> {
         let data = self.upload_batch(batch)?;
         let loss = self.gpu.output("mlp loss", 1)?;
         let specs = self.step_jobs(&data, &loss)?;
-        run_specs(self.gpu, &specs)?;
+        self.gpu.run_dispatches(&specs, 1)?;
         let n = self.arch.dim;
         let out: Vec<f32> = self
             .gpu
@@ -786,17 +786,4 @@ pub fn adam_step(
             .collect())
     };
     Ok((read(&bt)?, read(&bm)?, read(&bv)?))
-}
-
-/// Runs `(kernel, bindings, grid)` triples in order in one submission.
-fn run_specs(gpu: &Gpu, specs: &[(&shaders::Shader, Vec<&wgpu::Buffer>, [u32; 3])]) -> Result<()> {
-    let jobs: Vec<Job> = specs
-        .iter()
-        .map(|(shader, bindings, groups)| Job {
-            shader,
-            bindings,
-            groups: *groups,
-        })
-        .collect();
-    gpu.dispatch_sequence(&jobs, 1)
 }

@@ -362,6 +362,19 @@ impl Gpu {
         )
     }
 
+    /// Runs `dispatches` in order in one submission, `repeat` times ([`Gpu::dispatch_sequence`]).
+    pub fn run_dispatches(&self, dispatches: &[Dispatch], repeat: usize) -> Result<()> {
+        let jobs: Vec<Job> = dispatches
+            .iter()
+            .map(|(shader, bindings, groups)| Job {
+                shader,
+                bindings,
+                groups: *groups,
+            })
+            .collect();
+        self.dispatch_sequence(&jobs, repeat)
+    }
+
     /// Records `jobs` in order, `repeat` times over, into one command buffer — each dispatch in
     /// its own compute pass, so every dispatch sees the writes of the one before it — submits
     /// it once and waits. Bind groups are built once and reused across the repeats, which is
@@ -554,6 +567,10 @@ impl TimestampPair {
         Ok(ticks[1].saturating_sub(ticks[0]) as f64 * period_ns * 1e-9)
     }
 }
+
+/// One dispatch held as a value: the kernel, its bindings `@group(0) @binding(0..)` and its
+/// workgroup grid (run in order by [`Gpu::run_dispatches`]).
+pub type Dispatch<'b> = (&'static Shader, Vec<&'b wgpu::Buffer>, [u32; 3]);
 
 /// One dispatch of a sequence: a kernel, its buffers bound to `@binding(i)` in order, and the
 /// workgroup grid.

@@ -47,7 +47,7 @@
 
 use super::shaders::Shader;
 use super::uniforms::GemmParams;
-use super::{chunks, shaders, Gpu, Job};
+use super::{chunks, shaders, Dispatch, Gpu};
 use crate::error::{Error, Result};
 use crate::linalg::{self, Mat};
 use crate::numerics::activation::{activation_rounding, derivative_from_output, Activation};

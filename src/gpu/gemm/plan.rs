@@ -210,7 +210,3 @@ impl GemmPlan {
         Ok(Self { kernel, splits })
     }
 }
-
-/// One dispatch of a prepared product: the kernel, its buffers for `@binding(0..)` in order, and
-/// the workgroup grid — a [`Job`] once the buffer list is borrowed.
-pub type Dispatch<'b> = (&'static Shader, Vec<&'b wgpu::Buffer>, [u32; 3]);

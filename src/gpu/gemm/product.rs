@@ -365,13 +365,5 @@ pub fn product<'a>(
 /// the previous ones; a split product's two passes run back to back).
 pub fn run_products(gpu: &Gpu, products: &[PreparedProduct], repeat: usize) -> Result<()> {
     let dispatches: Vec<Dispatch> = products.iter().flat_map(|p| p.dispatches()).collect();
-    let jobs: Vec<Job> = dispatches
-        .iter()
-        .map(|(shader, bindings, groups)| Job {
-            shader,
-            bindings,
-            groups: *groups,
-        })
-        .collect();
-    gpu.dispatch_sequence(&jobs, repeat)
+    gpu.run_dispatches(&dispatches, repeat)
 }
