@@ -83,5 +83,12 @@ mod tests {
         assert_eq!(ks_two_sample(&[0.0, 2.0], &[1.0, 3.0]).unwrap(), 0.5);
         assert!((dkw_epsilon(2, 0.5).unwrap() - (4.0f64.ln() / 4.0).sqrt()).abs() < 1e-15);
         assert!(dkw_epsilon(0, 0.1).is_err());
+        // Samples 0.1, 0.95: the supremum 0.45 is F(x₍₂₎) − 1/2, the gap below the second step.
+        let d = ks_one_sample(&[0.95, 0.1], |x| x.clamp(0.0, 1.0)).unwrap();
+        assert!((d - 0.45).abs() < 1e-15, "{d}");
+        // ε₁₀(α/2) + ε₂₀(α/2) at α = 0.1: √(ln 40/20) + √(ln 40/40).
+        let both = two_sample_epsilon(10, 20, 0.1).unwrap();
+        let by_hand = (40f64.ln() / 20.0).sqrt() + (40f64.ln() / 40.0).sqrt();
+        assert!((both - by_hand).abs() < 1e-15, "{both} vs {by_hand}");
     }
 }
