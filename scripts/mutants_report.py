@@ -1,15 +1,23 @@
 #!/usr/bin/env python3
 """Summarise cargo-mutants runs (mutants.out/outcomes.json) into the tables of mutants.md.
 
-Usage: scripts/mutants_report.py OUTCOMES.json [OUTCOMES.json ...]
+Usage: scripts/mutants_report.py SAMPLE.json [SAMPLE.json ...] [--recheck R.json ...]
+                                 [--by-hand HAND.json] [--sample-list NAMES.txt]
+
+The SAMPLE files' mutants are the sample (their union). A --recheck file (a cargo-mutants re-run
+after tests were added) overrides the outcome of a sampled mutant of the same name; its other
+mutants are ignored. A --by-hand file is a JSON list of {"name", "outcome", "evidence"} with
+outcome "caught" (the mutant planted by hand at a later commit fails the named test: the code
+moved, so cargo-mutants cannot re-run it under its old name) or "equivalent" (no test can tell it
+apart; removed from the viable count, with the reason). --sample-list (one `cargo mutants --list`
+name per line) names the mutants the sample should hold, and those that have no outcome yet are
+reported as not run.
 
 Prints, per top-level folder of src/ and in total: mutants tested, caught, missed, unviable
-(did not build), timeouts, and the score caught / (caught + missed) — timeouts count as caught, as
-cargo-mutants does (the mutant made a test run forever, which the suite notices) — with its exact
-(Clopper–Pearson) binomial 95 % interval, then the list of missed mutants. A later outcomes file
-overrides an earlier one for the same mutant (a re-run after new tests were added); the first file
-defines the sample, so a later file's mutants that are not in it are ignored.
-Pure Python (no SciPy): the interval inverts the binomial CDF by bisection.
+(did not build), timeouts, equivalent, and the score detected / viable, detected = caught +
+timeout (a mutant that made a test run forever is noticed, as cargo-mutants counts it), viable =
+detected + missed — with its exact (Clopper–Pearson) binomial 95 % interval, then the list of
+missed mutants. Pure Python (no SciPy): the interval inverts the binomial CDF by bisection.
 """
 import json
 import math
@@ -63,65 +71,98 @@ def clopper_pearson(x, n, alpha=0.05):
     return (lower, upper)
 
 
-def mutant_key(scenario):
-    m = scenario["Mutant"]
-    span = m.get("span", {}).get("start", {})
-    return (m["file"], span.get("line"), span.get("column"), m.get("replacement"),
-            m.get("name") or m.get("function", {}).get("function_name"))
+def load(path):
+    with open(path) as f:
+        data = json.load(f)
+    for o in data["outcomes"]:
+        scenario = o["scenario"]
+        if isinstance(scenario, dict) and "Mutant" in scenario:
+            yield scenario["Mutant"]["name"], scenario["Mutant"]["file"], o["summary"]
 
 
-def describe(scenario):
-    m = scenario["Mutant"]
-    span = m.get("span", {}).get("start", {})
-    func = (m.get("function") or {}).get("function_name", "?")
-    genre = m.get("genre", "")
-    replacement = m.get("replacement", "")
-    return f"{m['file']}:{span.get('line')}:{span.get('column')}: {genre} in {func} → `{replacement}`"
-
-
-def main(paths):
+def main(args):
+    samples, rechecks, hand_path, list_path = [], [], None, None
+    mode = samples
+    it = iter(args)
+    for a in it:
+        if a == "--recheck":
+            mode = rechecks
+        elif a == "--by-hand":
+            hand_path = next(it)
+        elif a == "--sample-list":
+            list_path = next(it)
+        else:
+            mode.append(a)
     outcomes = OrderedDict()
-    for index, path in enumerate(paths):
-        with open(path) as f:
-            data = json.load(f)
-        for o in data["outcomes"]:
-            scenario = o["scenario"]
-            if not isinstance(scenario, dict) or "Mutant" not in scenario:
-                continue
-            key = mutant_key(scenario)
-            if index == 0 or key in outcomes:
-                outcomes[key] = (scenario, o["summary"])
+    for path in samples:
+        for name, file, summary in load(path):
+            outcomes[name] = (file, summary)
+    for path in rechecks:
+        for name, file, summary in load(path):
+            if name in outcomes:
+                outcomes[name] = (file, summary)
+    evidence = {}
+    if hand_path:
+        with open(hand_path) as f:
+            for h in json.load(f):
+                if h["name"] not in outcomes:
+                    raise SystemExit(f"by-hand entry not in the sample: {h['name']}")
+                if outcomes[h["name"]][1] != "MissedMutant":
+                    raise SystemExit(f"by-hand entry was not missed: {h['name']}")
+                kind = {"caught": "CaughtMutant", "equivalent": "Equivalent"}[h["outcome"]]
+                outcomes[h["name"]] = (outcomes[h["name"]][0], kind)
+                evidence[h["name"]] = h["evidence"]
+    not_run, outside = [], []
+    if list_path:
+        with open(list_path) as f:
+            listed = [l.strip() for l in f if l.strip()]
+        not_run = [n for n in listed if n not in outcomes]
+        outside = [n for n in outcomes if n not in set(listed)]
+        for n in outside:
+            del outcomes[n]
+    keys = ("tested", "caught", "missed", "unviable", "timeout", "equivalent")
     rows = OrderedDict()
     missed = []
-    for scenario, summary in outcomes.values():
-        folder = "/".join(scenario["Mutant"]["file"].split("/")[:2])
-        r = rows.setdefault(folder, {"tested": 0, "caught": 0, "missed": 0, "unviable": 0, "timeout": 0})
+    names = {"CaughtMutant": "caught", "MissedMutant": "missed", "Unviable": "unviable",
+             "Timeout": "timeout", "Equivalent": "equivalent"}
+    for name, (file, summary) in outcomes.items():
+        folder = "/".join(file.split("/")[:2])
+        r = rows.setdefault(folder, dict.fromkeys(keys, 0))
         r["tested"] += 1
-        if summary == "CaughtMutant":
-            r["caught"] += 1
-        elif summary == "MissedMutant":
-            r["missed"] += 1
-            missed.append(describe(scenario))
-        elif summary == "Unviable":
-            r["unviable"] += 1
-        elif summary == "Timeout":
-            r["timeout"] += 1
-        else:
+        if summary not in names:
             raise SystemExit(f"unknown outcome {summary!r}")
-    total = {k: sum(r[k] for r in rows.values()) for k in ("tested", "caught", "missed", "unviable", "timeout")}
-    print("| folder | tested | caught | missed | unviable | timeout | score (caught+timeout)/viable | 95 % interval |")
-    print("|---|---|---|---|---|---|---|---|")
+        r[names[summary]] += 1
+        if summary == "MissedMutant":
+            missed.append(name)
+    total = {k: sum(r[k] for r in rows.values()) for k in keys}
+    print("| folder | tested | caught | missed | unviable | timeout | equivalent | score (caught+timeout)/viable | 95 % interval |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for name, r in list(sorted(rows.items())) + [("**total**", total)]:
         detected = r["caught"] + r["timeout"]
         viable = detected + r["missed"]
         lo, hi = clopper_pearson(detected, viable)
         score = f"{100 * detected / viable:.1f} %" if viable else "–"
         print(f"| {name} | {r['tested']} | {r['caught']} | {r['missed']} | {r['unviable']} | "
-              f"{r['timeout']} | {score} | [{100 * lo:.1f} %, {100 * hi:.1f} %] |")
+              f"{r['timeout']} | {r['equivalent']} | {score} | [{100 * lo:.1f} %, {100 * hi:.1f} %] |")
     print()
     print(f"Missed ({len(missed)}):")
     for m in missed:
         print(f"- {m}")
+    if evidence:
+        print()
+        print("By hand:")
+        for name, why in evidence.items():
+            print(f"- {name}: {why}")
+    if outside:
+        print()
+        print(f"Outside the sample, ignored ({len(outside)}):")
+        for m in outside:
+            print(f"- {m}")
+    if not_run:
+        print()
+        print(f"Not run yet ({len(not_run)}):")
+        for m in not_run:
+            print(f"- {m}")
 
 
 if __name__ == "__main__":
