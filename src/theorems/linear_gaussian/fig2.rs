@@ -1,0 +1,154 @@
+//! Levine–Weiss Fig. 2: two different laws with the same first two moments get the same optimal affine denoiser and the same DDIM samples.
+
+use super::*;
+
+/// Levine–Weiss Fig. 2: a 3-component and a 2-component GMM in 2-D with identical mean
+/// `(1, −0.5)` and covariance `[[2, 0.6], [0.6, 1.5]]`: the 2-GMM has means `μ ± (1.2, 0)` and
+/// within-covariance `Σ − diag(1.44, 0)`; the 3-GMM has means `μ + (0, 1.2)`, `μ + (±1.2, −0.6)`
+/// and within-covariance `Σ − diag(0.96, 0.72)` (between-component covariances
+/// `diag(a², 0)` and `diag(2c²/3, b²/2)`).
+pub fn fig2_pair() -> Result<(GaussianMixture, GaussianMixture)> {
+    let mu = [1.0, -0.5];
+    let sigma = [[2.0, 0.6], [0.6, 1.5]];
+    let within = |dx: f64, dy: f64| {
+        Mat::from_fn(2, 2, |i, j| {
+            sigma[i][j]
+                - match (i, j) {
+                    (0, 0) => dx,
+                    (1, 1) => dy,
+                    _ => 0.0,
+                }
+        })
+    };
+    let shift = |dx: f64, dy: f64| vec![mu[0] + dx, mu[1] + dy];
+    let three = GaussianMixture::new(
+        &[1.0 / 3.0; 3],
+        &[shift(0.0, 1.2), shift(1.2, -0.6), shift(-1.2, -0.6)],
+        &[within(0.96, 0.72), within(0.96, 0.72), within(0.96, 0.72)],
+    )?;
+    let two = GaussianMixture::new(
+        &[0.5, 0.5],
+        &[shift(1.2, 0.0), shift(-1.2, 0.0)],
+        &[within(1.44, 0.0), within(1.44, 0.0)],
+    )?;
+    Ok((three, two))
+}
+
+/// f64 rounding bound on the moments of a mixture: `8(K + d)ε(max|Σ_k| + max|μ_k|²)` per entry
+/// (sums of K products, each with O(1) roundings, plus the d-term eigen-reconstruction).
+pub(super) fn moment_rounding(t: &GaussianMixture) -> f64 {
+    let k = t.components().len() as f64;
+    let d = t.dim() as f64;
+    let scale = t.scale();
+    8.0 * (k + d) * EPS * (scale * scale + 1.0)
+}
+
+/// The planted wrong variant of "the optimal affine denoiser depends on (μ, Σ)" for a mixture:
+/// the denoiser built from the mean and the *within-component* covariance `Σ_k w_k Σ_k` (the
+/// between-component covariance of the means dropped — a plausible bug of the mixture
+/// covariance).
+pub(super) fn within_component_denoiser(t: &GaussianMixture) -> Result<OptimalAffine> {
+    let d = t.dim();
+    let parts: Vec<(f64, Mat)> = t
+        .components()
+        .iter()
+        .map(|c| (c.weight, c.factor.covariance()))
+        .collect();
+    let within = Mat::from_fn(d, d, |i, j| parts.iter().map(|(w, c)| w * c[(i, j)]).sum());
+    OptimalAffine::from_moments(&t.mean(), &within)
+}
+
+/// The Fig. 2 pair's optimal affine denoisers at `y` and σ: equal up to the rounding of the
+/// moments. Tolerance: `‖ΔW‖ ≤ ‖ΔΣ‖/σ²` (since `dW = σ²(Σ+σ²)⁻¹dΣ(Σ+σ²)⁻¹`), applied to
+/// `|y − μ|·d`, plus `|Δμ|` and twice the evaluation bound of each side. Planted: the 2-GMM's
+/// denoiser from its within-component covariance (`within_component_denoiser`).
+pub fn fig2_denoisers_agree(y: &[f64], sigma: f64) -> Result<Controlled> {
+    let (a, b) = fig2_pair()?;
+    let fa = OptimalAffine::from_target(&a)?.denoise(y, sigma)?;
+    let fb = OptimalAffine::from_target(&b)?.denoise(y, sigma)?;
+    let planted = within_component_denoiser(&b)?.denoise(y, sigma)?;
+    let dsig = moment_rounding(&a) + moment_rounding(&b);
+    let g = gaussian(&a.mean(), &a.covariance())?;
+    let spread = max_abs(y) + max_abs(&a.mean());
+    let tolerance = dsig * (1.0 + 2.0 * spread / (sigma * sigma))
+        + 4.0 * tweedie::rounding_bound(&g, y, sigma)?;
+    Ok(Controlled {
+        check: Check {
+            residual: max_abs_diff(&fa, &fb),
+            tolerance,
+        },
+        planted: Check {
+            residual: max_abs_diff(&fa, &planted),
+            tolerance,
+        },
+    })
+}
+
+/// The two mixtures of Fig. 2 are different laws: the largest difference of their Bayes
+/// denoisers over a grid of points at σ = 0.5 (reported, must be far above rounding).
+pub fn fig2_bayes_denoisers_differ() -> Result<f64> {
+    let (a, b) = fig2_pair()?;
+    let mut worst = 0.0f64;
+    for i in -4..=4 {
+        for j in -4..=4 {
+            let y = [0.5 * f64::from(i) + 1.0, 0.5 * f64::from(j) - 0.5];
+            worst = worst.max(max_abs_diff(
+                &a.posterior_mean(&y, 0.5)?,
+                &b.posterior_mean(&y, 0.5)?,
+            ));
+        }
+    }
+    Ok(worst)
+}
+
+/// DDIM with the Fig. 2 pair's optimal affine denoisers from identical noise gives identical
+/// samples. Tolerance: the moment rounding `ΔΣ` changes each step's denoiser by at most
+/// `‖ΔW_ℓ‖ ≤ ΔΣ·d/s_ℓ²` (`s_ℓ = σ_ℓ/α_ℓ`) and its bias by `ΔΣ·d(1 + |μ|/s_ℓ²)`, an error
+/// `|a_ℓ|(ΔW_ℓ·d·(X/α_ℓ + |μ|) + Δb)` per step (`a_ℓ` from the book's eq.3.2.87,
+/// [`flow::book_ddim_coefficients`]) that grows by at most the largest tail product; plus the
+/// [`ddim_rounding_bound`] of each run. X bounds the states (max |x| over both runs). Planted:
+/// the 2-GMM sampled with its within-component denoiser (`within_component_denoiser`).
+pub fn fig2_samples_agree(schedule: &Schedule, noise: &Mat) -> Result<Controlled> {
+    let (a, b) = fig2_pair()?;
+    let sampler = Ddim {
+        schedule: schedule.clone(),
+    };
+    let xa = sampler.sample(&OptimalAffine::from_target(&a)?, noise)?;
+    let xb = sampler.sample(&OptimalAffine::from_target(&b)?, noise)?;
+    let xp = sampler.sample(&within_component_denoiser(&b)?, noise)?;
+    let d = 2usize;
+    let (mu, cov) = (a.mean(), a.covariance());
+    let law = generated_law(schedule, &mu, &cov, d, false)?;
+    let max_tail = law.max_tail_products.iter().cloned().fold(1.0, f64::max);
+    let mu_max = max_abs(&mu);
+    let g_max = (0..noise.nrows())
+        .map(|i| max_abs(&linalg::row(noise, i)))
+        .fold(0.0, f64::max);
+    let x_max = (schedule.initial_scale() * g_max + mu_max) * max_tail * (d as f64).sqrt() + mu_max;
+    let dsig = moment_rounding(&a) + moment_rounding(&b);
+    let mut drift = 0.0;
+    for l in 1..=schedule.steps() {
+        let (_, coef) = flow::book_ddim_coefficients(schedule, l);
+        let s2 = schedule.denoiser_noise(l).powi(2);
+        let dw = dsig * d as f64 / s2;
+        let db = dsig * d as f64 * (1.0 + mu_max / s2);
+        drift += coef.abs() * (dw * d as f64 * (x_max / schedule.alpha(l) + mu_max) + db);
+    }
+    let tolerance = drift * max_tail * (d as f64).sqrt()
+        + 2.0 * ddim_rounding_bound(schedule, d, x_max, mu_max, max_tail);
+    let largest_gap = |other: &Mat| {
+        (0..noise.nrows())
+            .map(|i| max_abs_diff(&linalg::row(&xa, i), &linalg::row(other, i)))
+            .fold(0.0, f64::max)
+    };
+    Ok(Controlled {
+        check: Check {
+            residual: largest_gap(&xb),
+            tolerance,
+        },
+        planted: Check {
+            residual: largest_gap(&xp),
+            tolerance,
+        },
+    })
+}
