@@ -17,9 +17,29 @@
 //!   differentiation, intrinsic dimension;
 //! * [`theorems`] — one module per theorem id, each returning [`theorems::Verdict`]s;
 //! * [`experiments`] — paper-scale runs (`diffusion-theorems exp`);
-//! * [`report`] — the verify table, its JSON report, the theorem registry, the citable appendix
-//!   and PNG plots;
+//! * [`report`] — the verify table, its JSON report, the theorem registry and the citable
+//!   appendix;
 //! * [`bench`](mod@bench) — `diffusion-theorems bench`: the GPU workloads timed against measured peaks.
+//!
+//! ## Layers
+//!
+//! A module uses only the modules before it in this order (same-line modules may use each other
+//! as stated):
+//!
+//! 1. [`error`], [`rng`], [`numerics`] — leaves;
+//! 2. [`linalg`] — f64 reference numerics on faer;
+//! 3. [`io`](mod@io) — `.npy`, JSON and PNG files;
+//! 4. [`gpu`] and [`targets`] (targets' image data read through `io`);
+//! 5. [`stats`];
+//! 6. [`denoisers`], then [`diffusion`] (samplers take a `Denoiser`);
+//! 7. [`theorems`] — one module per theorem, one table [`theorems::THEOREMS`];
+//! 8. [`experiments`] and [`bench`](mod@bench);
+//! 9. [`report`], then the binary.
+//!
+//! Known exceptions, still to remove: four GPU wrappers take types of higher layers
+//! (`gpu::ddim` the affine denoiser and the schedule, `gpu::denoiser_jvp` the denoiser types,
+//! `gpu::dense` and `gpu::mlp` the bottleneck architecture), and the GMM and Monte Carlo
+//! posterior kernels take a `targets::GaussianMixture`.
 
 #![deny(missing_docs)]
 

@@ -1,5 +1,5 @@
 //! The image data sets (`targets::images`), the `.npy` reader/writer (`report::npy`) and the PNG
-//! image grid (`report::grid`).
+//! image grid (`io::grid`).
 //!
 //! Regularity of the generated `C^α` images is checked on their construction (the power spectrum
 //! of the background and of the contour decays like `|ω|^{−2α}`, with a `z·SE` bound at
@@ -9,9 +9,9 @@
 
 use diffusion_theorems::denoisers::bottleneck::singular_values;
 use diffusion_theorems::error::Error;
+use diffusion_theorems::io::grid;
 use diffusion_theorems::io::npy;
 use diffusion_theorems::linalg::Mat;
-use diffusion_theorems::report::grid;
 use diffusion_theorems::rng::Rng;
 use diffusion_theorems::stats::{finite_difference, intrinsic_dimension, two_sided_z};
 use diffusion_theorems::targets::images::calpha::{self, CAlphaGenerator};

@@ -1,7 +1,9 @@
-//! Files in and out, in one place: NumPy `.npy` arrays ([`npy`]) and JSON (reports, checkpoints,
-//! progress). Every error names the file.
+//! Files in and out, in one place: NumPy `.npy` arrays ([`npy`]), JSON (reports, checkpoints,
+//! progress), PNG image grids ([`grid`]) and plots ([`plot`]). Every error names the file.
 
+pub mod grid;
 pub mod npy;
+pub mod plot;
 
 use crate::error::{Error, Result};
 use serde::de::DeserializeOwned;

@@ -1,9 +1,7 @@
-//! The verify table, its JSON report, the theorem registry (`theorems/*.md`), PNG plots and
-//! image grids.
+//! The verify table, its JSON report, the theorem registry (`theorems/*.md`) and the citable
+//! appendix.
 
 pub mod appendix;
-pub mod grid;
-pub mod plot;
 pub mod registry;
 
 use crate::theorems::Verdict;

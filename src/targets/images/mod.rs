@@ -30,43 +30,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-/// The shape `C × H × W` of one image; its flattened length is [`dim`](ImageShape::dim)` = C·H·W`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ImageShape {
-    /// Number of colour channels `C` (3 for RGB, 1 for grey).
-    pub channels: usize,
-    /// Number of rows `H`.
-    pub height: usize,
-    /// Number of columns `W`.
-    pub width: usize,
-}
-
-impl ImageShape {
-    /// An RGB square: `3 × size × size`, the shape of every generated and CelebA image.
-    pub fn rgb_square(size: usize) -> Self {
-        Self {
-            channels: 3,
-            height: size,
-            width: size,
-        }
-    }
-
-    /// The flattened length `C·H·W`.
-    pub fn dim(&self) -> usize {
-        self.channels * self.height * self.width
-    }
-
-    /// The flat CHW index `(c·H + i)·W + j` of channel `c`, row `i`, column `j`.
-    pub fn index(&self, channel: usize, row: usize, col: usize) -> usize {
-        (channel * self.height + row) * self.width + col
-    }
-}
-
-impl fmt::Display for ImageShape {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}×{}×{}", self.channels, self.height, self.width)
-    }
-}
+pub use crate::io::grid::ImageShape;
 
 /// `N` images of one shape, one flattened CHW image per row of `images`, values in `[−1, 1]`.
 #[derive(Debug, Clone, PartialEq)]
