@@ -10,6 +10,7 @@ set -euo pipefail
 out=${1:?usage: scripts/mutants_theorems.sh OUT [id ...]}
 shift
 ids=("$@")
+mkdir -p "$out"
 if [ ${#ids[@]} -eq 0 ]; then
   ids=(tweedie miyasawa_covariance memorization score_matching bottleneck_manifold rank_k
        kl_bound sure linear_gaussian polynomial_moments mod)
