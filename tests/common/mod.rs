@@ -19,16 +19,20 @@ pub const MEAN_RANGE: std::ops::Range<f64> = -3.0..3.0;
 pub const REACH: std::ops::Range<f64> = 0.0..6.0;
 
 /// Fixed-seed configuration: `cases` by default, `PROPTEST_CASES` overrides; shrunk failures
-/// are saved next to the test source (`tests/<file>.regressions`) and replayed forever.
+/// are saved next to the test source (`tests/<file>.regressions`) and replayed forever — except
+/// under `NO_REGRESSION_FILES=1` (the mutation runs, where a failure is the planted bug's and
+/// must not be replayed against the next mutant).
 pub fn config(cases: u32) -> Config {
     let cases = std::env::var("PROPTEST_CASES")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(cases);
+    let persist = std::env::var("NO_REGRESSION_FILES").map_or(true, |v| v != "1");
     Config {
         cases,
         rng_seed: RngSeed::Fixed(0x00D1_FF05),
-        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource("regressions"))),
+        failure_persistence: persist
+            .then(|| Box::new(FileFailurePersistence::WithSource("regressions")) as _),
         ..Config::default()
     }
 }
