@@ -36,10 +36,9 @@
 //! 8. [`experiments`] and [`bench`](mod@bench);
 //! 9. [`report`], then the binary.
 //!
-//! Known exceptions, still to remove: four GPU wrappers take types of higher layers
-//! (`gpu::ddim` the affine denoiser and the schedule, `gpu::denoiser_jvp` the denoiser types,
-//! `gpu::dense` and `gpu::mlp` the bottleneck architecture), and the GMM and Monte Carlo
-//! posterior kernels take a `targets::GaussianMixture`.
+//! Known exceptions, still to remove: three GPU wrappers take types of higher layers
+//! (`gpu::denoiser_jvp` the denoiser types, `gpu::dense` and `gpu::mlp` the bottleneck
+//! architecture), and the GMM, Monte Carlo and empirical posterior kernels take target types.
 
 #![deny(missing_docs)]
 

@@ -2,6 +2,7 @@
 //! count and minimal bytes (f32 = 4 bytes; a multiply-add counts 2 FLOPs).
 
 use super::{Runner, Scale, Workload};
+use crate::diffusion::affine::affine_step;
 use crate::diffusion::Schedule;
 use crate::error::{Error, Result};
 use crate::gpu::ddim::AffineStep;
@@ -581,7 +582,7 @@ impl DdimAffine {
         let schedule = Schedule::vp_cosine(0.99, self.steps)?;
         Ok((1..=self.steps)
             .rev()
-            .map(|l| AffineStep::at(&schedule, l))
+            .map(|l| affine_step(&schedule, l))
             .collect())
     }
 

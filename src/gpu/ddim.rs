@@ -1,7 +1,8 @@
-//! DDIM (book eq. 3.2.84 / 3.2.87) with an affine denoiser `f(y; s) = W(s) y + b(s)` (e.g.
-//! [`OptimalAffine`]) on the GPU in f32, each step one GEMM of the family in `gpu/gemm*.wgsl`
-//! with the update fused into its epilogue; the f64 reference with the f32 error bound its
-//! parity test uses.
+//! DDIM (book eq. 3.2.84 / 3.2.87) with an affine denoiser `f(y; s) = W(s) y + b(s)` on the GPU
+//! in f32, each step one GEMM of the family in `gpu/gemm*.wgsl` with the update fused into its
+//! epilogue; the f64 reference with the f32 error bound its parity test uses. The kernels take
+//! matrices and scalars only: each step's coefficients, `W` and `b` ([`AffineDdimStep`]);
+//! [`crate::diffusion::affine`] builds the steps from a schedule and an affine denoiser.
 //!
 //! Rows are samples. Step ℓ queries the denoiser at `x/α_ℓ` and moves to
 //! `x' = k_ℓ x + a_ℓ f(x/α_ℓ) = (a_ℓ/α_ℓ)·x Wᵀ + k_ℓ·x + a_ℓ b` ([`AffineStep`]): one product
@@ -9,24 +10,42 @@
 //! costs no pass of its own.
 
 use super::gemm::{gemm_fused, Bias, Epilogue, GpuMat, HostProduct, Product};
-use crate::denoisers::linear::OptimalAffine;
-use crate::denoisers::Denoiser;
-use crate::diffusion::samplers::step_coefficients;
-use crate::diffusion::Schedule;
 use crate::error::{Error, Result};
 use crate::linalg::{self, Mat};
 use crate::numerics::activation::Activation;
 use crate::numerics::F32_UNIT_ROUNDOFF;
 
-fn check(denoiser: &OptimalAffine, noise: &Mat) -> Result<()> {
-    if noise.ncols() != denoiser.dim() {
-        return Err(Error::DimensionMismatch {
-            what: "initial noise (columns)".into(),
-            expected: denoiser.dim(),
-            got: noise.ncols(),
-        });
+/// One DDIM step with an affine denoiser, as the kernel takes it: `x' = a_over_alpha·x Wᵀ +
+/// k·x + a·b` ([`AffineStep`]) with the denoiser's W (d×d) and b (length d) at this step's noise.
+#[derive(Debug, Clone)]
+pub struct AffineDdimStep {
+    /// The step's coefficients.
+    pub step: AffineStep,
+    /// `W(s_ℓ)`.
+    pub weight: Mat,
+    /// `b(s_ℓ)`.
+    pub bias: Vec<f64>,
+}
+
+impl AffineDdimStep {
+    /// Refuses a W or b that does not match d columns of state, or a non-finite entry.
+    fn check(&self, d: usize) -> Result<()> {
+        for (what, got) in [
+            ("denoiser weight (rows)", self.weight.nrows()),
+            ("denoiser weight (columns)", self.weight.ncols()),
+            ("denoiser bias", self.bias.len()),
+        ] {
+            if got != d {
+                return Err(Error::DimensionMismatch {
+                    what: what.into(),
+                    expected: d,
+                    got,
+                });
+            }
+        }
+        linalg::ensure_finite_mat("denoiser weight", &self.weight)?;
+        crate::error::ensure_finite("denoiser bias", &self.bias)
     }
-    linalg::ensure_finite_mat("initial noise", noise)
 }
 
 /// The coefficients of DDIM step ℓ with an affine denoiser, as the GEMM takes them:
@@ -42,16 +61,6 @@ pub struct AffineStep {
 }
 
 impl AffineStep {
-    /// Step ℓ (1 ≤ ℓ ≤ L) of `schedule`.
-    pub fn at(schedule: &Schedule, l: usize) -> Self {
-        let (k, a, _) = step_coefficients(schedule, l, false);
-        Self {
-            k,
-            a_over_alpha: a / schedule.alpha(l),
-            a,
-        }
-    }
-
     /// The step on resident states: `next = a_over_alpha·x Wᵀ + k·x + bias` with `bias` the
     /// 1×d row `a·b` (rounded to f32) — to be prepared and recorded with the other steps.
     pub fn product<'a>(
@@ -71,32 +80,28 @@ impl AffineStep {
     }
 }
 
-/// Runs DDIM on the GPU from `x_L = initial_scale·noise` (rows = samples): each step is one
-/// [`gemm_fused`] (W(s_ℓ) and `a_ℓ b(s_ℓ)` uploaded, the output poisoned first, the product cut
-/// into blocks where the states or W exceed a storage binding), the state carried between steps
-/// in f32.
+/// Runs DDIM on the GPU from the initial state `x_L` (rows = samples) through `steps` (ℓ = L,
+/// …, 1, taken one at a time so only one W is held): each step is one [`gemm_fused`] (W and
+/// `a·b` uploaded, the output poisoned first, the product cut into blocks where the states or W
+/// exceed a storage binding), the state carried between steps in f32.
 pub fn ddim_affine(
     gpu: &super::Gpu,
-    schedule: &Schedule,
-    denoiser: &OptimalAffine,
-    noise: &Mat,
+    initial: &Mat,
+    steps: impl IntoIterator<Item = Result<AffineDdimStep>>,
 ) -> Result<Mat> {
-    check(denoiser, noise)?;
-    let mut x = Mat::from_fn(noise.nrows(), noise.ncols(), |p, j| {
-        schedule.initial_scale() * noise[(p, j)]
-    });
-    for l in (1..=schedule.steps()).rev() {
-        let s = schedule.denoiser_noise(l);
-        let w = denoiser.weight(s)?;
-        let b = denoiser.bias(s)?;
-        let step = AffineStep::at(schedule, l);
-        let bias = Mat::from_fn(1, b.len(), |_, j| step.a * b[j]);
+    linalg::ensure_finite_mat("initial state", initial)?;
+    let mut x = initial.clone();
+    for step in steps {
+        let step = step?;
+        step.check(x.ncols())?;
+        let AffineDdimStep { step, weight, bias } = step;
+        let bias = Mat::from_fn(1, bias.len(), |_, j| step.a * bias[j]);
         x = gemm_fused(
             gpu,
             &HostProduct {
                 a: &x,
                 trans_a: false,
-                b: &w,
+                b: &weight,
                 trans_b: true,
                 alpha: step.a_over_alpha,
                 beta: step.k,
@@ -122,21 +127,23 @@ pub fn ddim_affine(
 ///
 /// and the final bound doubled to cover second-order terms.
 pub fn ddim_affine_reference(
-    schedule: &Schedule,
-    denoiser: &OptimalAffine,
-    noise: &Mat,
+    initial: &Mat,
+    steps: impl IntoIterator<Item = Result<AffineDdimStep>>,
 ) -> Result<(Mat, Mat)> {
-    check(denoiser, noise)?;
+    linalg::ensure_finite_mat("initial state", initial)?;
     let u = F32_UNIT_ROUNDOFF;
-    let (n, d) = (noise.nrows(), noise.ncols());
+    let (n, d) = (initial.nrows(), initial.ncols());
     let gamma = ((d + 7) as f64 * u) / (1.0 - (d + 7) as f64 * u);
-    let mut x = Mat::from_fn(n, d, |p, j| schedule.initial_scale() * noise[(p, j)]);
+    let mut x = initial.clone();
     let mut dx = Mat::from_fn(n, d, |p, j| u * x[(p, j)].abs());
-    for l in (1..=schedule.steps()).rev() {
-        let s = schedule.denoiser_noise(l);
-        let w = denoiser.weight(s)?;
-        let b = denoiser.bias(s)?;
-        let step = AffineStep::at(schedule, l);
+    for step in steps {
+        let step = step?;
+        step.check(d)?;
+        let AffineDdimStep {
+            step,
+            weight: w,
+            bias: b,
+        } = step;
         let (k, c) = (step.k, step.a_over_alpha);
         let mut nx = Mat::zeros(n, d);
         let mut ndx = Mat::zeros(n, d);

@@ -9,6 +9,7 @@ use super::*;
 #[test]
 fn ddim_kernel_matches_f64_reference() {
     use diffusion_theorems::denoisers::linear::OptimalAffine;
+    use diffusion_theorems::diffusion::affine::{affine_ddim_steps, initial_state};
     use diffusion_theorems::diffusion::{Ddim, Sampler, Schedule};
     use diffusion_theorems::gpu::ddim;
     let gpu = gpu();
@@ -23,8 +24,10 @@ fn ddim_kernel_matches_f64_reference() {
         let mean = rng.normals(d);
         let den = OptimalAffine::from_moments(&mean, &cov).unwrap();
         let noise = Mat::from_fn(n, d, |_, _| rng.normal());
-        let out = ddim::ddim_affine(gpu, &schedule, &den, &noise).unwrap();
-        let (reference, bound) = ddim::ddim_affine_reference(&schedule, &den, &noise).unwrap();
+        let x_l = initial_state(&schedule, &den, &noise).unwrap();
+        let out = ddim::ddim_affine(gpu, &x_l, affine_ddim_steps(&schedule, &den)).unwrap();
+        let (reference, bound) =
+            ddim::ddim_affine_reference(&x_l, affine_ddim_steps(&schedule, &den)).unwrap();
         let cpu = Ddim {
             schedule: schedule.clone(),
         }
@@ -44,5 +47,10 @@ fn ddim_kernel_matches_f64_reference() {
     }
     let den = OptimalAffine::from_moments(&[0.0, 0.0], &Mat::zeros(2, 2)).unwrap();
     let s = Schedule::ve_uniform(1.0, 2).unwrap();
-    assert!(ddim::ddim_affine(gpu, &s, &den, &Mat::zeros(3, 3)).is_err());
+    assert!(initial_state(&s, &den, &Mat::zeros(3, 3)).is_err());
+    let wrong_width = ddim::ddim_affine(gpu, &Mat::zeros(3, 3), affine_ddim_steps(&s, &den));
+    assert!(wrong_width
+        .unwrap_err()
+        .to_string()
+        .contains("denoiser weight"));
 }
