@@ -24,7 +24,7 @@ pub const GEMM: &str = "gemm";
 const SEED: u64 = 0xBE7C_4000;
 
 /// `count` standard normals as f32 from the Philox stream `(SEED, stream)`, in parallel.
-pub fn random_normals(stream: u32, count: usize) -> Vec<f32> {
+pub(crate) fn random_normals(stream: u32, count: usize) -> Vec<f32> {
     let philox = PhiloxStream::new(SEED, stream);
     let mut out = vec![0.0f32; count.next_multiple_of(4)];
     out.par_chunks_mut(4).enumerate().for_each(|(b, chunk)| {
@@ -414,7 +414,7 @@ const EMPIRICAL_ALPHA_SIGMA: (f64, f64) = (0.8, 0.6);
 
 /// The CPU path of the empirical denoiser in f64: `S = YXᵀ` and `P·X` by faer, the max-shifted
 /// row softmax of `(2αS − α²‖x‖²)/(2σ²)` with rayon.
-pub fn empirical_denoise_cpu(x: &Mat, norms: &[f64], y: &Mat, alpha: f64, sigma: f64) -> Mat {
+pub(crate) fn empirical_denoise_cpu(x: &Mat, norms: &[f64], y: &Mat, alpha: f64, sigma: f64) -> Mat {
     let s = y * x.transpose();
     let (b, n) = (s.nrows(), s.ncols());
     let rows: Vec<Vec<f64>> = (0..b)

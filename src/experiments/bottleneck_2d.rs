@@ -92,7 +92,7 @@ pub const DIRECTIONS: usize = 16;
 pub const ALPHA: f64 = 1e-6;
 
 /// `max_dir D/ε` of the projected two-sample KS test of `a` vs `b` (module doc).
-pub fn projected_ks_ratio(a: &Mat, b: &Mat) -> Result<f64> {
+pub(crate) fn projected_ks_ratio(a: &Mat, b: &Mat) -> Result<f64> {
     let eps = two_sample_epsilon(a.nrows(), b.nrows(), ALPHA / DIRECTIONS as f64)?;
     let mut worst: f64 = 0.0;
     for k in 0..DIRECTIONS {
@@ -236,7 +236,7 @@ pub fn run(gpu: &Gpu, settings: &Settings) -> Result<Report> {
 
 /// Writes point clouds as side-by-side 400×400 panels (target grey, then red, blue), sharing
 /// one view: the bounding box of all points plus 5%.
-pub fn write_scatter_png(path: &Path, panels: &[&Mat]) -> Result<()> {
+pub(crate) fn write_scatter_png(path: &Path, panels: &[&Mat]) -> Result<()> {
     let colours = [[90u8, 90, 90], [200, 30, 30], [30, 60, 200]];
     let coloured: Vec<(&Mat, [u8; 3])> = panels
         .iter()

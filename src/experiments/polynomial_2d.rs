@@ -37,7 +37,7 @@ pub fn target() -> Result<GaussianMixture> {
 /// The DDIM update of [`crate::diffusion::samplers`] (`x ← k_ℓ x + a_ℓ f(x/α_ℓ; σ_ℓ/α_ℓ)`) with
 /// the optimal degree-d polynomial denoiser, dropping the rows whose state leaves `|x| ≤ 10⁶`;
 /// returns the surviving samples and the number dropped.
-pub fn ddim_dropping_escapes(
+pub(crate) fn ddim_dropping_escapes(
     target: &GaussianMixture,
     degree: usize,
     schedule: &Schedule,

@@ -19,7 +19,7 @@ use std::path::Path;
 
 /// The integration-test suites that are not a theorem's own `tests/<id>.rs` (every other file
 /// in `tests/` must be named by a theorem id of [`THEOREMS`]).
-pub const OTHER_TEST_SUITES: [&str; 6] = [
+pub(crate) const OTHER_TEST_SUITES: [&str; 6] = [
     "bench_workloads",
     "experiments",
     "gpu_parity",
@@ -186,7 +186,7 @@ pub fn parse_entry(path: &Path) -> Result<TheoremEntry> {
 
 /// Names of the test functions in a test file: every `fn name` that follows a `#[test]`
 /// attribute or stands inside a `proptest!` block (helpers live in `tests/common/`).
-pub fn test_functions(source: &str) -> BTreeSet<String> {
+pub(crate) fn test_functions(source: &str) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     let mut pending_test = false;
     let mut in_proptest = false;

@@ -6,7 +6,7 @@
 //!
 //! Models are trained lazily, step ℓ = L … 1, each used at once to advance the samples and
 //! then dropped, so one model is in memory at a time; the samples are checkpointed after every
-//! step ([`super::ddim_checkpointed`]), so an interrupted run resumes at the step it was in.
+//! step (`ddim_checkpointed`), so an interrupted run resumes at the step it was in.
 
 use super::export::{bottleneck_readme, models_folder, write_dense};
 use super::{
@@ -61,7 +61,7 @@ impl<'c, 'g> BottleneckPredictor<'c, 'g> {
     }
 
     /// Writes each step's trained network into `folder/step-<ℓ>/` (see
-    /// [`super::export::write_dense`]) before it is used.
+    /// `export::write_dense`) before it is used.
     pub fn exporting_to(mut self, folder: RunFolder) -> Self {
         self.export = Some(folder);
         self

@@ -30,7 +30,7 @@ A row whose entries leave ±1e3 is frozen at 0 (escaped). Images are rows of d =
 
 /// With [`super::Settings::export_models`], the folder `folder/models/` holding `schedule`
 /// ([`write_schedule`]), where an experiment writes its models; else `None`.
-pub fn models_folder(
+pub(crate) fn models_folder(
     export_models: bool,
     folder: &RunFolder,
     schedule: &Schedule,
@@ -44,7 +44,7 @@ pub fn models_folder(
 }
 
 /// Writes `alpha.npy` and `sigma.npy` (shape (L+1,), f64) of `schedule` into `folder`.
-pub fn write_schedule(folder: &RunFolder, schedule: &Schedule) -> Result<()> {
+pub(crate) fn write_schedule(folder: &RunFolder, schedule: &Schedule) -> Result<()> {
     let steps = 0..=schedule.steps();
     let alpha: Vec<f64> = steps.clone().map(|l| schedule.alpha(l)).collect();
     let sigma: Vec<f64> = steps.map(|l| schedule.sigma(l)).collect();
@@ -53,7 +53,7 @@ pub fn write_schedule(folder: &RunFolder, schedule: &Schedule) -> Result<()> {
 }
 
 /// Writes `values` as a float64 vector `folder/name`.
-pub fn write_vector(folder: &RunFolder, name: &str, values: &[f64]) -> Result<()> {
+pub(crate) fn write_vector(folder: &RunFolder, name: &str, values: &[f64]) -> Result<()> {
     npy::write_f64(&folder.path(name), &[values.len()], values)
 }
 
@@ -65,7 +65,7 @@ pub fn write_f32(folder: &RunFolder, name: &str, matrix: &Mat) -> Result<()> {
 
 /// Writes the f32 parameters of `x̂ = W₂·relu(W₁·y + b₁) + b₂` as `w1.npy` (h×d), `b1.npy`
 /// (h,), `w2.npy` (d×h), `b2.npy` (d,), all float32, into `folder`.
-pub fn write_dense(folder: &RunFolder, params: &DenseParams) -> Result<()> {
+pub(crate) fn write_dense(folder: &RunFolder, params: &DenseParams) -> Result<()> {
     let vector = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
     write_f32(folder, "w1.npy", &params.w1)?;
     npy::write_f32(
@@ -82,7 +82,7 @@ pub fn write_dense(folder: &RunFolder, params: &DenseParams) -> Result<()> {
 }
 
 /// `models/README.md` of `exp linear`: `d` pixels, the model folders written.
-pub fn linear_readme(d: usize, models: &[(String, usize)]) -> String {
+pub(crate) fn linear_readme(d: usize, models: &[(String, usize)]) -> String {
     let list: String = models
         .iter()
         .map(|(name, k)| format!("* `{name}/`: K = {k}\n"))
@@ -103,7 +103,7 @@ pub fn linear_readme(d: usize, models: &[(String, usize)]) -> String {
 
 /// `models/README.md` of `exp polynomial`: `d` pixels, width `w`, the model folders written
 /// (name, degree, whether max-normalised), L steps.
-pub fn polynomial_readme(
+pub(crate) fn polynomial_readme(
     d: usize,
     w: usize,
     models: &[(String, usize, bool)],
@@ -140,7 +140,7 @@ pub fn polynomial_readme(
 }
 
 /// `models/README.md` of `exp bottleneck`: `d` pixels, the hidden widths, L steps.
-pub fn bottleneck_readme(d: usize, hidden: &[usize], steps: usize) -> String {
+pub(crate) fn bottleneck_readme(d: usize, hidden: &[usize], steps: usize) -> String {
     let list: String = hidden
         .iter()
         .map(|h| format!("* `h{h}/`: hidden width h = {h}\n"))

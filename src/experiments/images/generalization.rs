@@ -53,7 +53,7 @@ pub struct Metrics {
 }
 
 /// For every row of `samples`, the largest cosine similarity to a row of `training`.
-pub fn most_similar_cosines(training: &Mat, samples: &Mat) -> Vec<f64> {
+pub(crate) fn most_similar_cosines(training: &Mat, samples: &Mat) -> Vec<f64> {
     let unit = |m: &Mat| {
         let mut u = m.clone();
         for i in 0..m.nrows() {

@@ -104,7 +104,7 @@ impl StepPredictor for GpuEmpiricalPredictor<'_> {
 /// Samples the empirical optimal denoiser of `training` from the shared noise with the route of
 /// the settings (L = `steps` DDIM steps, a progress bar labelled `label`); returns the samples
 /// and the FLOPs.
-pub fn sample_empirical(
+pub(crate) fn sample_empirical(
     context: &Context,
     training: &Mat,
     label: &str,

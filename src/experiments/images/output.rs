@@ -3,7 +3,7 @@
 use super::*;
 
 /// `op(A)·op(B)` on the GPU for a host A and a resident B, returned to the host.
-pub fn multiply_resident(
+pub(crate) fn multiply_resident(
     gpu: &Gpu,
     a: &Mat,
     trans_a: bool,
@@ -20,7 +20,7 @@ pub fn multiply_resident(
 }
 
 /// `op(A)·op(B)` on the GPU for resident A and B, returned to the host.
-pub fn multiply_on_gpu(
+pub(crate) fn multiply_on_gpu(
     gpu: &Gpu,
     a: &GpuMat,
     trans_a: bool,
@@ -185,7 +185,7 @@ impl RunFolder {
 }
 
 /// A progress bar with rate and ETA, or a hidden one when `show` is false.
-pub fn progress_bar(len: u64, label: &str, show: bool) -> indicatif::ProgressBar {
+pub(crate) fn progress_bar(len: u64, label: &str, show: bool) -> indicatif::ProgressBar {
     if !show {
         return indicatif::ProgressBar::hidden();
     }

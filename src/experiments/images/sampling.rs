@@ -52,7 +52,7 @@ impl StepPredictor for Counted<'_, '_> {
 
 /// [`ddim`] with a progress bar (rate and ETA) counting its L steps, labelled `label`, hidden
 /// when `show` is false.
-pub fn ddim_with_progress(
+pub(crate) fn ddim_with_progress(
     schedule: &Schedule,
     predictor: &mut dyn StepPredictor,
     noise: &Mat,
@@ -88,7 +88,7 @@ pub(super) struct DdimProgress {
 /// point leaves a consistent pair) after every step and, when they exist for the same shape and step count,
 /// resumes from them: an interrupted run loses at most one step's work. Generation being a
 /// deterministic function of the noise, the resumed result equals an uninterrupted one.
-pub fn ddim_checkpointed(
+pub(crate) fn ddim_checkpointed(
     schedule: &Schedule,
     predictor: &mut dyn StepPredictor,
     noise: &Mat,
