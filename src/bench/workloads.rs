@@ -414,7 +414,13 @@ const EMPIRICAL_ALPHA_SIGMA: (f64, f64) = (0.8, 0.6);
 
 /// The CPU path of the empirical denoiser in f64: `S = YXᵀ` and `P·X` by faer, the max-shifted
 /// row softmax of `(2αS − α²‖x‖²)/(2σ²)` with rayon.
-pub(crate) fn empirical_denoise_cpu(x: &Mat, norms: &[f64], y: &Mat, alpha: f64, sigma: f64) -> Mat {
+pub(crate) fn empirical_denoise_cpu(
+    x: &Mat,
+    norms: &[f64],
+    y: &Mat,
+    alpha: f64,
+    sigma: f64,
+) -> Mat {
     let s = y * x.transpose();
     let (b, n) = (s.nrows(), s.ncols());
     let rows: Vec<Vec<f64>> = (0..b)
