@@ -8,7 +8,7 @@ use diffusion_theorems::denoisers::polynomial::optimal_polynomial;
 use diffusion_theorems::denoisers::RankK;
 use diffusion_theorems::error::{Error, Result};
 use diffusion_theorems::experiments;
-use diffusion_theorems::experiments::images::{self, Experiment as ImageExperiment, Settings};
+use diffusion_theorems::experiments::images::{self, Settings};
 use diffusion_theorems::gpu::Gpu;
 use diffusion_theorems::io::{json_text, read_json, write_json};
 use diffusion_theorems::linalg::Mat;
@@ -232,7 +232,7 @@ struct ImageArgs {
     empirical_route: Option<images::EmpiricalRoute>,
 }
 
-fn image_experiment(kind: ImageExperiment, args: ImageArgs) -> Result<bool> {
+fn image_experiment(which: &str, args: ImageArgs) -> Result<bool> {
     let settings = match &args.config {
         Some(path) => read_json(path)?,
         None => {
@@ -264,9 +264,9 @@ fn image_experiment(kind: ImageExperiment, args: ImageArgs) -> Result<bool> {
     }
     let out = args
         .out
-        .unwrap_or_else(|| PathBuf::from("target/exp").join(kind.name()));
+        .unwrap_or_else(|| PathBuf::from("target/exp").join(which));
     let gpu = Gpu::shared()?;
-    let summary = images::run(gpu, settings, kind, &out, !args.no_progress)?;
+    let summary = images::run(gpu, settings, which, &out, !args.no_progress)?;
     println!("{}", json_text(&summary.experiments, "<stdout>")?);
     eprintln!(
         "wrote {} (total {:.1} s on {})",
@@ -311,12 +311,12 @@ fn exp(experiment: Experiment) -> Result<bool> {
             println!("{}", json_text(&report, "<stdout>")?);
             Ok(true)
         }
-        Experiment::Linear(args) => image_experiment(ImageExperiment::Linear, args),
-        Experiment::Polynomial(args) => image_experiment(ImageExperiment::Polynomial, args),
-        Experiment::Bottleneck(args) => image_experiment(ImageExperiment::Bottleneck, args),
-        Experiment::Memorization(args) => image_experiment(ImageExperiment::Memorization, args),
-        Experiment::Generalization(args) => image_experiment(ImageExperiment::Generalization, args),
-        Experiment::All(args) => image_experiment(ImageExperiment::All, args),
+        Experiment::Linear(args) => image_experiment("linear", args),
+        Experiment::Polynomial(args) => image_experiment("polynomial", args),
+        Experiment::Bottleneck(args) => image_experiment("bottleneck", args),
+        Experiment::Memorization(args) => image_experiment("memorization", args),
+        Experiment::Generalization(args) => image_experiment("generalization", args),
+        Experiment::All(args) => image_experiment("all", args),
     }
 }
 

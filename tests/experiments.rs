@@ -8,9 +8,7 @@ use diffusion_theorems::experiments::images::memorization::{
     EmpiricalPredictor, GpuEmpiricalPredictor,
 };
 use diffusion_theorems::experiments::images::polynomial::{self, FeatureMap, PolynomialPredictor};
-use diffusion_theorems::experiments::images::{
-    self, Experiment, RunFolder, Settings, StepPredictor,
-};
+use diffusion_theorems::experiments::images::{self, RunFolder, Settings, StepPredictor};
 use diffusion_theorems::gpu::gemm::GpuMat;
 use diffusion_theorems::gpu::{rowwise, Gpu};
 use diffusion_theorems::io::npy;
@@ -34,7 +32,7 @@ fn gpu() -> &'static Gpu {
 fn quick_all_writes_every_figure_and_metric() {
     let out = run_folder("all");
     let settings = Settings::quick(&DataSource::CAlpha { alpha: 2.0 });
-    let summary = images::run(gpu(), settings.clone(), Experiment::All, &out, false).unwrap();
+    let summary = images::run(gpu(), settings.clone(), "all", &out, false).unwrap();
     let names: Vec<&str> = summary
         .experiments
         .iter()
@@ -95,7 +93,7 @@ fn linear_samples_lie_in_the_rank_k_principal_subspace() {
     // direction (a rank-K sample of C^α data has ≥ 10% of its norm outside any K' < K space).
     let out = run_folder("linear");
     let settings = Settings::quick(&DataSource::CAlpha { alpha: 2.0 });
-    images::run(gpu(), settings.clone(), Experiment::Linear, &out, false).unwrap();
+    images::run(gpu(), settings.clone(), "linear", &out, false).unwrap();
     let context = images::Context::new(gpu(), settings.clone()).unwrap();
     let pca = Pca::fit(&context.data.images).unwrap();
     for (row, k) in settings.ranks.iter().enumerate() {
@@ -277,8 +275,8 @@ fn exported_models_reproduce_the_crates_predictions() {
     let out = run_folder("export");
     let mut settings = Settings::quick(&DataSource::CAlpha { alpha: 2.0 });
     settings.export_models = true;
-    images::run(gpu(), settings.clone(), Experiment::Linear, &out, false).unwrap();
-    images::run(gpu(), settings.clone(), Experiment::Polynomial, &out, false).unwrap();
+    images::run(gpu(), settings.clone(), "linear", &out, false).unwrap();
+    images::run(gpu(), settings.clone(), "polynomial", &out, false).unwrap();
     let context = images::Context::new(gpu(), settings.clone()).unwrap();
     let (d, u64_) = (context.dim(), f64::EPSILON / 2.0);
     let f64_gamma = |k: usize| k as f64 * u64_ / (1.0 - k as f64 * u64_);
@@ -462,7 +460,7 @@ fn generalization_bottleneck_trains_on_fewer_images_than_a_batch() {
     settings.generalization_sizes = vec![1, 4];
     settings.epochs = 1;
     assert!(settings.batch > 4);
-    let summary = images::run(gpu(), settings, Experiment::Generalization, &out, false).unwrap();
+    let summary = images::run(gpu(), settings, "generalization", &out, false).unwrap();
     assert_eq!(summary.experiments.len(), 1);
     assert!(out.join("generalization/metrics.json").exists());
 }

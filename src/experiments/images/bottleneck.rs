@@ -226,3 +226,27 @@ pub fn run(
         models,
     ))
 }
+
+/// Levine–Weiss Fig. 9 (per-step bottleneck networks).
+pub struct Bottleneck;
+
+impl super::ImageExperiment for Bottleneck {
+    fn name(&self) -> &'static str {
+        "bottleneck"
+    }
+
+    fn run(
+        &self,
+        context: &Context,
+        folder: &RunFolder,
+        _earlier: &[ModelSamples],
+        show_progress: bool,
+    ) -> Result<super::Outcome> {
+        let (metrics, samples) = run(context, folder, show_progress)?;
+        Ok(super::Outcome {
+            flops: metrics.total_training_flops,
+            metrics: super::to_value(&metrics)?,
+            samples,
+        })
+    }
+}

@@ -190,3 +190,27 @@ pub fn run(context: &Context, folder: &RunFolder, show_progress: bool) -> Result
         results,
     })
 }
+
+/// Kadkhodaie et al. Fig. 2 (memorization to generalization as the training set grows).
+pub struct Generalization;
+
+impl super::ImageExperiment for Generalization {
+    fn name(&self) -> &'static str {
+        "generalization"
+    }
+
+    fn run(
+        &self,
+        context: &Context,
+        folder: &RunFolder,
+        _earlier: &[super::ModelSamples],
+        show_progress: bool,
+    ) -> Result<super::Outcome> {
+        let metrics = run(context, folder, show_progress)?;
+        Ok(super::Outcome {
+            flops: metrics.results.iter().map(|r| r.timing.flops).sum(),
+            metrics: super::to_value(&metrics)?,
+            samples: Vec::new(),
+        })
+    }
+}

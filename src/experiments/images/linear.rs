@@ -350,3 +350,27 @@ pub fn run(
         models,
     ))
 }
+
+/// Levine–Weiss Fig. 5–6 (linear denoisers of rank K; refit on own samples).
+pub struct Linear;
+
+impl super::ImageExperiment for Linear {
+    fn name(&self) -> &'static str {
+        "linear"
+    }
+
+    fn run(
+        &self,
+        context: &Context,
+        folder: &RunFolder,
+        _earlier: &[ModelSamples],
+        show_progress: bool,
+    ) -> Result<super::Outcome> {
+        let (metrics, samples) = run(context, folder, show_progress)?;
+        Ok(super::Outcome {
+            flops: metrics.timings.iter().map(|t| t.flops).sum(),
+            metrics: super::to_value(&metrics)?,
+            samples,
+        })
+    }
+}

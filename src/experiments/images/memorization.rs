@@ -205,3 +205,31 @@ pub fn run(
         timings,
     })
 }
+
+/// The memorization statistics of the linear, polynomial and bottleneck models and of the empirical optimal denoiser.
+pub struct Memorization;
+
+impl super::ImageExperiment for Memorization {
+    fn name(&self) -> &'static str {
+        "memorization"
+    }
+
+    fn needs(&self) -> &'static [&'static str] {
+        &["linear", "polynomial", "bottleneck"]
+    }
+
+    fn run(
+        &self,
+        context: &Context,
+        folder: &RunFolder,
+        earlier: &[ModelSamples],
+        show_progress: bool,
+    ) -> Result<super::Outcome> {
+        let metrics = run(context, folder, earlier, show_progress)?;
+        Ok(super::Outcome {
+            flops: metrics.timings.iter().map(|t| t.flops).sum(),
+            metrics: super::to_value(&metrics)?,
+            samples: Vec::new(),
+        })
+    }
+}

@@ -400,36 +400,73 @@ pub fn paper_schedule(steps: usize) -> Result<Schedule> {
     Schedule::vp_cosine(1.0 / 1.008, steps)
 }
 
-/// The experiments of `diffusion-theorems exp`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Experiment {
-    /// Fig. 5–6.
-    Linear,
-    /// Fig. 7.
-    Polynomial,
-    /// Fig. 9.
-    Bottleneck,
-    /// Linear, polynomial and bottleneck, then the memorization statistics of all of them and
-    /// of the empirical optimal denoiser.
-    Memorization,
-    /// Kadkhodaie et al. Fig. 2.
-    Generalization,
-    /// Everything above, each model trained once.
-    All,
+/// What one image experiment hands back to the run: its metrics (also written to its folder's
+/// `metrics.json`), the FLOPs it counted, and the samples of the models it trained (the
+/// memorization experiment reads those of the experiments before it).
+pub struct Outcome {
+    /// The experiment's metrics.
+    pub metrics: serde_json::Value,
+    /// FLOPs counted in it.
+    pub flops: f64,
+    /// Samples of every model it trained.
+    pub samples: Vec<ModelSamples>,
 }
 
-impl Experiment {
-    /// The folder name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Linear => "linear",
-            Self::Polynomial => "polynomial",
-            Self::Bottleneck => "bottleneck",
-            Self::Memorization => "memorization",
-            Self::Generalization => "generalization",
-            Self::All => "all",
-        }
+/// One image experiment of `diffusion-theorems exp`: adding one is its file under
+/// `experiments/images/` and one line in [`EXPERIMENTS`] (and, for its own CLI subcommand, one
+/// line in `main.rs`).
+pub trait ImageExperiment: Sync {
+    /// Its name: the folder it writes and the key of its metrics.
+    fn name(&self) -> &'static str;
+    /// The experiments whose models it reads (run first when it is asked for alone).
+    fn needs(&self) -> &'static [&'static str] {
+        &[]
     }
+    /// Runs it on the loaded data into `folder`; `earlier` holds the samples of the models of
+    /// the experiments run before it.
+    fn run(
+        &self,
+        context: &Context,
+        folder: &RunFolder,
+        earlier: &[ModelSamples],
+        show_progress: bool,
+    ) -> Result<Outcome>;
+}
+
+/// Every image experiment, in the order a run takes them.
+pub const EXPERIMENTS: [&dyn ImageExperiment; 5] = [
+    &linear::Linear,
+    &polynomial::Polynomial,
+    &bottleneck::Bottleneck,
+    &memorization::Memorization,
+    &generalization::Generalization,
+];
+
+/// The experiments a run of `which` (a name of [`EXPERIMENTS`], or `all`) takes, with the ones
+/// they need, in table order; an unknown name is an error listing the known ones.
+pub fn selection(which: &str) -> Result<Vec<&'static dyn ImageExperiment>> {
+    let known = || {
+        EXPERIMENTS
+            .iter()
+            .map(|e| e.name())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if which == "all" {
+        return Ok(EXPERIMENTS.to_vec());
+    }
+    let asked = EXPERIMENTS
+        .iter()
+        .find(|e| e.name() == which)
+        .ok_or_else(|| Error::InvalidArgument {
+            what: "experiment".into(),
+            reason: format!("no image experiment '{which}'; known: {}, all", known()),
+        })?;
+    Ok(EXPERIMENTS
+        .iter()
+        .copied()
+        .filter(|e| e.name() == asked.name() || asked.needs().contains(&e.name()))
+        .collect())
 }
 
 /// Wall time of one experiment of a run.
@@ -469,23 +506,22 @@ pub struct RunSummary {
     pub total_seconds: f64,
 }
 
-fn to_value<T: Serialize>(value: &T) -> Result<serde_json::Value> {
+/// `value` as the JSON value of an experiment's metrics.
+pub(crate) fn to_value<T: Serialize>(value: &T) -> Result<serde_json::Value> {
     serde_json::to_value(value).map_err(|e| Error::json("metrics", e))
 }
 
-fn flops_of(timings: &[Timing]) -> f64 {
-    timings.iter().map(|t| t.flops).sum()
-}
-
-/// Runs `experiment` with `settings` into the run folder `out` (one sub-folder per experiment),
-/// writing `config.json` and the summary `metrics.json` there.
+/// Runs the image experiment `which` (a name of [`EXPERIMENTS`] with the ones it needs, or
+/// `all`) with `settings` into the run folder `out` (one sub-folder per experiment), writing
+/// `config.json` and the summary `metrics.json` there.
 pub fn run(
     gpu: &Gpu,
     settings: Settings,
-    experiment: Experiment,
+    which: &str,
     out: &Path,
     show_progress: bool,
 ) -> Result<RunSummary> {
+    let experiments = selection(which)?;
     let total = Instant::now();
     let root = RunFolder::create(out)?;
     root.write_json("config.json", &settings)?;
@@ -507,107 +543,54 @@ pub fn run(
         metrics: serde_json::Map::new(),
         total_seconds: 0.0,
     };
-    let record = |summary: &mut RunSummary,
-                  name: &str,
-                  start: Instant,
-                  flops: f64,
-                  metrics: serde_json::Value|
-     -> Result<()> {
+    let mut models = Vec::new();
+    for experiment in experiments {
+        let name = experiment.name();
+        let start = Instant::now();
+        let folder = root.child(name)?;
+        let outcome = experiment.run(&context, &folder, &models, show_progress)?;
         let seconds = start.elapsed().as_secs_f64();
-        root.child(name)?.write_json("metrics.json", &metrics)?;
+        folder.write_json("metrics.json", &outcome.metrics)?;
         summary.experiments.push(ExperimentTime {
             experiment: name.into(),
             seconds,
-            flops,
+            flops: outcome.flops,
             tflops_per_second: if seconds > 0.0 {
-                flops / seconds / 1e12
+                outcome.flops / seconds / 1e12
             } else {
                 0.0
             },
         });
-        summary.metrics.insert(name.into(), metrics);
-        Ok(())
-    };
-    let wants = |e: Experiment| {
-        experiment == e
-            || experiment == Experiment::All
-            || (experiment == Experiment::Memorization
-                && matches!(
-                    e,
-                    Experiment::Linear | Experiment::Polynomial | Experiment::Bottleneck
-                ))
-    };
-    let mut models = Vec::new();
-    if wants(Experiment::Linear) {
-        let start = Instant::now();
-        let (metrics, samples) = linear::run(&context, &root.child("linear")?, show_progress)?;
-        record(
-            &mut summary,
-            "linear",
-            start,
-            flops_of(&metrics.timings),
-            to_value(&metrics)?,
-        )?;
-        models.extend(samples);
-    }
-    if wants(Experiment::Polynomial) {
-        let start = Instant::now();
-        let (metrics, samples) =
-            polynomial::run(&context, &root.child("polynomial")?, show_progress)?;
-        let flops = metrics.models.iter().map(|m| m.timing.flops).sum();
-        record(
-            &mut summary,
-            "polynomial",
-            start,
-            flops,
-            to_value(&metrics)?,
-        )?;
-        models.extend(samples);
-    }
-    if wants(Experiment::Bottleneck) {
-        let start = Instant::now();
-        let (metrics, samples) =
-            bottleneck::run(&context, &root.child("bottleneck")?, show_progress)?;
-        let flops = metrics.total_training_flops;
-        record(
-            &mut summary,
-            "bottleneck",
-            start,
-            flops,
-            to_value(&metrics)?,
-        )?;
-        models.extend(samples);
-    }
-    if wants(Experiment::Memorization) {
-        let start = Instant::now();
-        let metrics = memorization::run(
-            &context,
-            &root.child("memorization")?,
-            &models,
-            show_progress,
-        )?;
-        let flops = flops_of(&metrics.timings);
-        record(
-            &mut summary,
-            "memorization",
-            start,
-            flops,
-            to_value(&metrics)?,
-        )?;
-    }
-    if wants(Experiment::Generalization) {
-        let start = Instant::now();
-        let metrics = generalization::run(&context, &root.child("generalization")?, show_progress)?;
-        let flops = metrics.results.iter().map(|r| r.timing.flops).sum();
-        record(
-            &mut summary,
-            "generalization",
-            start,
-            flops,
-            to_value(&metrics)?,
-        )?;
+        summary.metrics.insert(name.into(), outcome.metrics);
+        models.extend(outcome.samples);
     }
     summary.total_seconds = total.elapsed().as_secs_f64();
     root.write_json("metrics.json", &summary)?;
     Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{selection, EXPERIMENTS};
+
+    fn names(which: &str) -> Vec<&'static str> {
+        selection(which).unwrap().iter().map(|e| e.name()).collect()
+    }
+
+    /// A run takes what was asked and what it needs, in table order; names are unique; an
+    /// unknown name is an error naming the known ones.
+    #[test]
+    fn selection_adds_what_an_experiment_needs() {
+        assert_eq!(names("linear"), ["linear"]);
+        assert_eq!(
+            names("memorization"),
+            ["linear", "polynomial", "bottleneck", "memorization"]
+        );
+        assert_eq!(names("all").len(), EXPERIMENTS.len());
+        let mut all = names("all");
+        all.dedup();
+        assert_eq!(all.len(), EXPERIMENTS.len());
+        let e = selection("fig99").err().unwrap().to_string();
+        assert!(e.contains("fig99") && e.contains("generalization"), "{e}");
+    }
 }

@@ -456,3 +456,27 @@ pub fn run(
         all,
     ))
 }
+
+/// Levine–Weiss Fig. 7 (random-feature polynomial denoisers).
+pub struct Polynomial;
+
+impl super::ImageExperiment for Polynomial {
+    fn name(&self) -> &'static str {
+        "polynomial"
+    }
+
+    fn run(
+        &self,
+        context: &Context,
+        folder: &RunFolder,
+        _earlier: &[ModelSamples],
+        show_progress: bool,
+    ) -> Result<super::Outcome> {
+        let (metrics, samples) = run(context, folder, show_progress)?;
+        Ok(super::Outcome {
+            flops: metrics.models.iter().map(|m| m.timing.flops).sum(),
+            metrics: super::to_value(&metrics)?,
+            samples,
+        })
+    }
+}
