@@ -455,3 +455,55 @@ pub fn default_verdicts(gpu: Result<&Gpu>) -> Vec<Verdict> {
         Verdict::collect(&GPU_MONTE_CARLO, &backend, || gpu_monte_carlo_cases(gpu?)),
     ]
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The VP row's tolerance is the documented one: the rounding bounds of the scaled mixture at
+    /// σ_t and of the mixture at σ_t/α_t, divided by α_t.
+    #[test]
+    fn vp_tolerance_is_the_two_rounding_bounds_over_alpha() {
+        let target = crate::targets::random_gmm(&mut Rng::new(3, 1), 2, 2).unwrap();
+        let (x_t, t) = ([0.4, -1.1], 0.6f64);
+        let alpha = (1.0 - t * t).sqrt();
+        let y: Vec<f64> = x_t.iter().map(|x| x / alpha).collect();
+        let expected = (rounding_bound(&target.scaled(alpha).unwrap(), &x_t, t).unwrap()
+            + rounding_bound(&target, &y, t / alpha).unwrap())
+            / alpha;
+        let row = vp_form(&target, &x_t, t).unwrap();
+        assert!((row.check.tolerance - expected).abs() <= 1e-15 * expected);
+        assert_eq!(row.planted.tolerance, row.check.tolerance);
+    }
+
+    /// The uniform row's tolerance is the documented one: the quadrature's error estimate, the
+    /// score term's rounding `8εσ²(0.4/σ + |∇log p|)/P(mass)` with the mass `2a·p_σ(y)`, and
+    /// `4ε|y|`.
+    #[test]
+    fn uniform_tolerance_is_the_documented_sum() {
+        let (a, y, sigma) = (1.5, 0.7, 0.3);
+        let u = Uniform1d::new(a).unwrap();
+        let q = u.posterior_mean_quadrature(y, sigma).unwrap();
+        let score = u.score(y, sigma).unwrap();
+        let mass = 2.0 * a * u.density(y, sigma).unwrap();
+        let expected = q.error
+            + sigma * sigma * 8.0 * EPS * (0.4 / sigma + score.abs()) / mass
+            + 4.0 * EPS * y.abs();
+        let row = uniform_quadrature(a, y, sigma).unwrap();
+        assert!((row.check.tolerance - expected).abs() <= 1e-15 * expected);
+    }
+
+    /// The planted GPU mean by hand: weights 0.3 and 0.7, N(−1, 1) and a point mass at 2, σ = 1,
+    /// y = 0.4: `0.3·(−1 + ½(0.4 + 1)) + 0.7·2 = 1.31`.
+    #[test]
+    fn prior_weighted_wiener_mean_by_hand() {
+        let target = GaussianMixture::new(
+            &[0.3, 0.7],
+            &[vec![-1.0], vec![2.0]],
+            &[Mat::from_fn(1, 1, |_, _| 1.0), Mat::zeros(1, 1)],
+        )
+        .unwrap();
+        let m = prior_weighted_wiener_mean(&target, &[0.4], 1.0).unwrap();
+        assert!((m[0] - 1.31).abs() < 1e-14, "{m:?}");
+    }
+}
