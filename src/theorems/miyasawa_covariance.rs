@@ -131,6 +131,24 @@ pub const JACOBIAN_COVARIANCE: Claim = Claim {
     planted_variant: "σ for σ²: ∇f*(y) = Cov[x|y]/σ",
 };
 
+/// PSD check of a Jacobian `J` known to within `err` (elementwise): residual `max(−λ_min, 0)` of
+/// its symmetric part `(J + Jᵀ)/2`, tolerance `‖err‖_F + 8dε·max|λ|` (Weyl: the error moves every
+/// eigenvalue by at most its Frobenius norm; the eigensolver adds its backward error).
+fn psd_check(j: &Mat, err: &Mat) -> Result<Check> {
+    let d = j.nrows();
+    let sym = Mat::from_fn(d, d, |a, b| 0.5 * (j[(a, b)] + j[(b, a)]));
+    let (eig, _) = sym_eigen(&sym)?;
+    let frob = (0..d)
+        .flat_map(|a| (0..d).map(move |b| (a, b)))
+        .map(|(a, b)| err[(a, b)].powi(2))
+        .sum::<f64>()
+        .sqrt();
+    Ok(Check {
+        residual: (-eig[0]).max(0.0),
+        tolerance: frob + 8.0 * d as f64 * EPS * linalg::max_abs(&eig),
+    })
+}
+
 /// The Jacobian `J` of the Bayes posterior mean by central differences (step
 /// [`super::tweedie::finite_difference_step`], error bound from Richardson's estimate plus
 /// rounding): returns the worst of three residuals, each against its own bound —
@@ -173,17 +191,7 @@ pub fn jacobian_symmetric_psd_equals_covariance(
             });
         }
     }
-    let sym = Mat::from_fn(d, d, |a, b| 0.5 * (j[(a, b)] + j[(b, a)]));
-    let (eig, _) = sym_eigen(&sym)?;
-    let frob = (0..d)
-        .flat_map(|a| (0..d).map(move |b| (a, b)))
-        .map(|(a, b)| err[(a, b)].powi(2))
-        .sum::<f64>()
-        .sqrt();
-    shape_checks.push(Check {
-        residual: (-eig[0]).max(0.0),
-        tolerance: frob + 8.0 * d as f64 * EPS * linalg::max_abs(&eig),
-    });
+    shape_checks.push(psd_check(j, err)?);
     let worst = |extra: Vec<Check>| {
         shape_checks
             .iter()
@@ -311,4 +319,26 @@ pub fn default_verdicts(_gpu: Result<&Gpu>) -> Vec<Verdict> {
         Verdict::collect(&JACOBIAN_COVARIANCE, CPU_BACKEND, jacobian_covariance_cases),
         Verdict::collect(&MSE_TRACE, CPU_BACKEND, mse_trace_cases),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::psd_check;
+    use crate::linalg::Mat;
+
+    /// The PSD check reads the symmetric part's smallest eigenvalue: `[[2, 1], [1, 2]]` passes,
+    /// `[[0, 1], [1, 0]]` (eigenvalues ±1) and `[[1, 3], [−1, −2]]` (symmetric part
+    /// `[[1, 1], [1, −2]]`, λ_min = (−1 − √13)/2) fail by exactly −λ_min.
+    #[test]
+    fn psd_check_reads_the_symmetric_part() {
+        let m = |v: [[f64; 2]; 2]| Mat::from_fn(2, 2, |a, b| v[a][b]);
+        let exact = Mat::zeros(2, 2);
+        let ok = psd_check(&m([[2.0, 1.0], [1.0, 2.0]]), &exact).unwrap();
+        assert!(ok.passed() && ok.residual == 0.0);
+        let swap = psd_check(&m([[0.0, 1.0], [1.0, 0.0]]), &exact).unwrap();
+        assert!((swap.residual - 1.0).abs() < 1e-14 && !swap.passed());
+        let skew = psd_check(&m([[1.0, 3.0], [-1.0, -2.0]]), &exact).unwrap();
+        let lambda_min = (-1.0 - 13f64.sqrt()) / 2.0;
+        assert!((skew.residual + lambda_min).abs() < 1e-14, "{skew:?}");
+    }
 }
