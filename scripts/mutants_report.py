@@ -2,7 +2,7 @@
 """Summarise cargo-mutants runs (mutants.out/outcomes.json) into the tables of mutants.md.
 
 Usage: scripts/mutants_report.py SAMPLE.json [SAMPLE.json ...] [--recheck R.json ...]
-                                 [--by-hand HAND.json] [--sample-list NAMES.txt]
+                                 [--by-hand HAND.json ...] [--sample-list NAMES.txt]
 
 The SAMPLE files' mutants are the sample (their union). A --recheck file (a cargo-mutants re-run
 after tests were added) overrides the outcome of a sampled mutant of the same name; its other
@@ -81,14 +81,14 @@ def load(path):
 
 
 def main(args):
-    samples, rechecks, hand_path, list_path = [], [], None, None
+    samples, rechecks, hand_paths, list_path = [], [], [], None
     mode = samples
     it = iter(args)
     for a in it:
         if a == "--recheck":
             mode = rechecks
         elif a == "--by-hand":
-            hand_path = next(it)
+            hand_paths.append(next(it))
         elif a == "--sample-list":
             list_path = next(it)
         else:
@@ -102,7 +102,7 @@ def main(args):
             if name in outcomes:
                 outcomes[name] = (file, summary)
     evidence = {}
-    if hand_path:
+    for hand_path in hand_paths:
         with open(hand_path) as f:
             for h in json.load(f):
                 if h["name"] not in outcomes:

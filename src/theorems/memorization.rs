@@ -520,3 +520,23 @@ pub fn default_verdicts(_gpu: Result<&crate::gpu::Gpu>) -> Vec<Verdict> {
         }),
     ]
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The eq. 3.3.3 row's tolerance is the documented `16(N + d)ε(1 + Q)·max|x|` with
+    /// `Q = d₁²/σ²`: three 2-D training points, max|x| = 3, y at distance 0.5 from the nearest,
+    /// σ = 0.2, so Q = 6.25.
+    #[test]
+    fn softmax_tolerance_is_the_documented_bound() {
+        let training = Mat::from_fn(3, 2, |i, j| [[0.0, 0.0], [3.0, 1.0], [-1.0, 2.0]][i][j]);
+        let row = softmax_equals_bayes(&training, &[0.3, 0.4], 0.2).unwrap();
+        let expected = 16.0 * 5.0 * EPS * (1.0 + 6.25) * 3.0;
+        assert!(
+            (row.check.tolerance - expected).abs() <= 1e-12 * expected,
+            "{} vs {expected}",
+            row.check.tolerance
+        );
+    }
+}
