@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::config;
+use common::{arch_strategy, config};
 use diffusion_theorems::denoisers::bottleneck::{
     Activation, Architecture, BottleneckNet, Layer, PerStep, SigmaInput,
 };
@@ -15,57 +15,6 @@ use diffusion_theorems::linalg::{self, Mat};
 use diffusion_theorems::rng::Rng;
 use diffusion_theorems::theorems::{self, bottleneck_manifold as bm};
 use proptest::prelude::*;
-
-fn sigma_input(k: u8) -> SigmaInput {
-    match k % 3 {
-        0 => SigmaInput::None,
-        1 => SigmaInput::Encoder,
-        _ => SigmaInput::EncoderAndDecoder,
-    }
-}
-
-fn activation(k: u8) -> Activation {
-    match k % 4 {
-        0 => Activation::Tanh,
-        1 => Activation::LeakyRelu { slope: 0.2 },
-        2 => Activation::Relu,
-        _ => Activation::Identity,
-    }
-}
-
-/// (n, h < n, encoder widths, decoder widths, hidden activation, σ input, seed).
-fn arch_strategy(smooth: bool) -> impl Strategy<Value = (Architecture, u64)> {
-    (2usize..=8).prop_flat_map(move |n| {
-        (
-            1..n,
-            proptest::collection::vec(1usize..=24, 0..=4),
-            proptest::collection::vec(1usize..=24, 0..=4),
-            0u8..4,
-            0u8..3,
-            0u64..1_000_000,
-        )
-            .prop_map(move |(h, enc, dec, act, sig, seed)| {
-                let hidden = if smooth {
-                    Activation::Tanh
-                } else {
-                    activation(act)
-                };
-                (
-                    Architecture {
-                        dim: n,
-                        encoder: enc,
-                        bottleneck: h,
-                        decoder: dec,
-                        hidden,
-                        code: if smooth { Activation::Tanh } else { hidden },
-                        output: Activation::Identity,
-                        sigma: sigma_input(sig),
-                    },
-                    seed,
-                )
-            })
-    })
-}
 
 proptest! {
     #![proptest_config(config(64))]

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::config;
+use common::{config, mixture_1d};
 use diffusion_theorems::denoisers::polynomial::{
     fit_polynomial, optimal_polynomial, OptimalPolynomial,
 };
@@ -17,24 +17,6 @@ use diffusion_theorems::stats::two_sided_z;
 use diffusion_theorems::targets::{GaussianMixture, Target};
 use diffusion_theorems::theorems::polynomial_moments as pm;
 use proptest::prelude::*;
-
-/// A random 1-D mixture with K components of positive variance (so every Gauss rule exists).
-fn mixture_1d() -> impl Strategy<Value = GaussianMixture> {
-    (1usize..=4).prop_flat_map(|k| {
-        (
-            proptest::collection::vec(0.1f64..1.0, k),
-            proptest::collection::vec(-3.0f64..3.0, k),
-            proptest::collection::vec(0.05f64..2.0, k),
-        )
-            .prop_map(|(w, m, v)| {
-                let total: f64 = w.iter().sum();
-                let weights: Vec<f64> = w.iter().map(|x| x / total).collect();
-                let means: Vec<Vec<f64>> = m.iter().map(|x| vec![*x]).collect();
-                let covs: Vec<Mat> = v.iter().map(|x| Mat::from_fn(1, 1, |_, _| *x)).collect();
-                GaussianMixture::new(&weights, &means, &covs).expect("valid by construction")
-            })
-    })
-}
 
 proptest! {
     #![proptest_config(config(64))]

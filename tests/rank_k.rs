@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::config;
+use common::{config, cov_strategy};
 use diffusion_theorems::denoisers::rank_k::{affine_mse, descending_eigenvalues, RankK};
 use diffusion_theorems::denoisers::Denoiser;
 use diffusion_theorems::diffusion::Schedule;
@@ -12,24 +12,6 @@ use diffusion_theorems::rng::Rng;
 use diffusion_theorems::theorems::linear_gaussian::{self as lg, PlantedLimit};
 use diffusion_theorems::theorems::{power, rank_k};
 use proptest::prelude::*;
-
-/// A random covariance `F Fᵀ`, F d×r with entries in [−1, 1] (rank r ≤ d), and a mean.
-fn covariance(d: usize, r: usize, entries: &[f64]) -> Mat {
-    let f = Mat::from_fn(d, r, |i, j| entries[i * d + j]);
-    &f * f.transpose()
-}
-
-fn cov_strategy() -> impl Strategy<Value = (Mat, Vec<f64>, usize)> {
-    (1usize..=8).prop_flat_map(|d| {
-        (
-            0..=d,
-            proptest::collection::vec(-1.0f64..1.0, d * d),
-            proptest::collection::vec(-3.0f64..3.0, d),
-            1..=d,
-        )
-            .prop_map(move |(r, e, mean, k)| (covariance(d, r, &e), mean, k))
-    })
-}
 
 proptest! {
     #![proptest_config(config(128))]

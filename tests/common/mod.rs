@@ -1,6 +1,7 @@
 //! Shared proptest strategies and configuration for the theorem tests (named ranges, fixed seed).
 #![allow(dead_code)]
 
+use diffusion_theorems::denoisers::bottleneck::{Activation, Architecture, SigmaInput};
 use diffusion_theorems::linalg::Mat;
 use diffusion_theorems::targets::{gmm_from_draws, GaussianMixture};
 use diffusion_theorems::theorems::point_near_component;
@@ -108,4 +109,91 @@ pub fn assert_controlled(cases: &[diffusion_theorems::theorems::Controlled]) {
     }
     let power = diffusion_theorems::theorems::power(cases);
     assert!(power > 1.0, "planted variant not rejected: power {power}");
+}
+
+pub fn sigma_input(k: u8) -> SigmaInput {
+    match k % 3 {
+        0 => SigmaInput::None,
+        1 => SigmaInput::Encoder,
+        _ => SigmaInput::EncoderAndDecoder,
+    }
+}
+
+pub fn activation(k: u8) -> Activation {
+    match k % 4 {
+        0 => Activation::Tanh,
+        1 => Activation::LeakyRelu { slope: 0.2 },
+        2 => Activation::Relu,
+        _ => Activation::Identity,
+    }
+}
+
+/// (n, h < n, encoder widths, decoder widths, hidden activation, σ input, seed).
+pub fn arch_strategy(smooth: bool) -> impl Strategy<Value = (Architecture, u64)> {
+    (2usize..=8).prop_flat_map(move |n| {
+        (
+            1..n,
+            proptest::collection::vec(1usize..=24, 0..=4),
+            proptest::collection::vec(1usize..=24, 0..=4),
+            0u8..4,
+            0u8..3,
+            0u64..1_000_000,
+        )
+            .prop_map(move |(h, enc, dec, act, sig, seed)| {
+                let hidden = if smooth {
+                    Activation::Tanh
+                } else {
+                    activation(act)
+                };
+                (
+                    Architecture {
+                        dim: n,
+                        encoder: enc,
+                        bottleneck: h,
+                        decoder: dec,
+                        hidden,
+                        code: if smooth { Activation::Tanh } else { hidden },
+                        output: Activation::Identity,
+                        sigma: sigma_input(sig),
+                    },
+                    seed,
+                )
+            })
+    })
+}
+
+/// A random 1-D mixture with K components of positive variance (so every Gauss rule exists).
+pub fn mixture_1d() -> impl Strategy<Value = GaussianMixture> {
+    (1usize..=4).prop_flat_map(|k| {
+        (
+            proptest::collection::vec(0.1f64..1.0, k),
+            proptest::collection::vec(-3.0f64..3.0, k),
+            proptest::collection::vec(0.05f64..2.0, k),
+        )
+            .prop_map(|(w, m, v)| {
+                let total: f64 = w.iter().sum();
+                let weights: Vec<f64> = w.iter().map(|x| x / total).collect();
+                let means: Vec<Vec<f64>> = m.iter().map(|x| vec![*x]).collect();
+                let covs: Vec<Mat> = v.iter().map(|x| Mat::from_fn(1, 1, |_, _| *x)).collect();
+                GaussianMixture::new(&weights, &means, &covs).expect("valid by construction")
+            })
+    })
+}
+
+/// A random covariance `F Fᵀ`, F d×r with entries in [−1, 1] (rank r ≤ d), and a mean.
+pub fn covariance(d: usize, r: usize, entries: &[f64]) -> Mat {
+    let f = Mat::from_fn(d, r, |i, j| entries[i * d + j]);
+    &f * f.transpose()
+}
+
+pub fn cov_strategy() -> impl Strategy<Value = (Mat, Vec<f64>, usize)> {
+    (1usize..=8).prop_flat_map(|d| {
+        (
+            0..=d,
+            proptest::collection::vec(-1.0f64..1.0, d * d),
+            proptest::collection::vec(-3.0f64..3.0, d),
+            1..=d,
+        )
+            .prop_map(move |(r, e, mean, k)| (covariance(d, r, &e), mean, k))
+    })
 }
