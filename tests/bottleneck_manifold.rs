@@ -320,7 +320,9 @@ fn backpropagation_matches_central_differences_of_the_loss() {
 
 /// Training on the GPU with checkpoints: 12 steps in one run, and 6 steps + a resume from the
 /// checkpoint file for 6 more, give bit-identical weights, Adam moments and losses (batch k is
-/// a pure function of (seed, k); the f32 state round-trips exactly through the JSON's f64).
+/// a pure function of (seed, k); the f32 state and the f64 config round-trip exactly through the
+/// JSON, σ with 17 significant digits included — before serde_json's `float_roundtrip` such a
+/// σ read back one ulp off and every resume was refused).
 /// The trained weights differ from the initial ones, a checkpoint from another architecture is
 /// refused, and per-step training (one σ-blind network per level) gives a `PerStep` denoiser
 /// that routes each σ to its own trained network.
@@ -340,7 +342,11 @@ fn gpu_training_resumed_from_a_checkpoint_continues_identically() {
         chunk: 4,
         adam: AdamConfig::default(),
         seed: 7,
-        sigmas: vec![0.05, 0.2, 1.0, 3.0],
+        // A σ with 17 significant digits, like the schedule's σ of `exp bottleneck-2d`, that
+        // serde_json's default float parser reads back one ulp off: the saved config must read
+        // back equal, or the resume below is refused.
+        #[allow(clippy::excessive_precision)]
+        sigmas: vec![0.05, 0.2, 0.093_649_764_971_049_29, 1.0, 3.0],
         weighting: LossWeighting::Edm { sigma_data: 1.0 },
     };
     let dir = std::env::temp_dir().join(format!("bottleneck-ckpt-{}", std::process::id()));

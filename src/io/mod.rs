@@ -60,4 +60,29 @@ mod tests {
         assert!(missing.contains("none.json"), "{missing}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
+
+    /// Every f64 survives the JSON round trip bit for bit (a resumed run compares its saved
+    /// config and continues from its saved weights): 200,000 random finite bit patterns and the
+    /// log-spaced σ of a training config. serde_json parses floats exactly only with its
+    /// `float_roundtrip` feature.
+    #[test]
+    fn json_round_trip_is_exact_for_every_f64() {
+        let mut rng = crate::rng::Rng::new(17, 0);
+        let mut values: Vec<f64> = (0..200_000)
+            .map(|_| {
+                let bits = (u64::from(rng.next_u32()) << 32) | u64::from(rng.next_u32());
+                f64::from_bits(bits)
+            })
+            .filter(|v| v.is_finite())
+            .collect();
+        values.extend((0..64).map(|i| 0.002 * 1.2f64.powi(i)));
+        let text = serde_json::to_string(&values).unwrap();
+        let back: Vec<f64> = serde_json::from_str(&text).unwrap();
+        let changed = values
+            .iter()
+            .zip(&back)
+            .filter(|(a, b)| a.to_bits() != b.to_bits())
+            .count();
+        assert_eq!(changed, 0, "{changed} of {} values changed", values.len());
+    }
 }
