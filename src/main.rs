@@ -119,10 +119,10 @@ fn bench(
         workloads.extend(bench::workloads::tensor_core_workloads(scale));
     }
     let report = bench::run(gpu, &settings, &workloads)?;
-    print!("{}", bench::table(&report));
+    say_raw(format_args!("{}", bench::table(&report)))?;
     if let Some(path) = json {
         write_json(path, &report)?;
-        println!("JSON written to {}", path.display());
+        say(format_args!("JSON written to {}", path.display()))?;
     }
     Ok(report.results.iter().all(|m| m.error.is_none()))
 }
@@ -267,7 +267,10 @@ fn image_experiment(which: &str, args: ImageArgs) -> Result<bool> {
         .unwrap_or_else(|| PathBuf::from("target/exp").join(which));
     let gpu = Gpu::shared()?;
     let summary = images::run(gpu, settings, which, &out, !args.no_progress)?;
-    println!("{}", json_text(&summary.experiments, "<stdout>")?);
+    say(format_args!(
+        "{}",
+        json_text(&summary.experiments, "<stdout>")?
+    ))?;
     eprintln!(
         "wrote {} (total {:.1} s on {})",
         out.display(),
@@ -286,7 +289,7 @@ fn exp(experiment: Experiment) -> Result<bool> {
             seed,
         } => {
             let summary = experiments::polynomial_2d::run(&out, samples, steps, seed)?;
-            println!("{}", json_text(&summary, "<stdout>")?);
+            say(format_args!("{}", json_text(&summary, "<stdout>")?))?;
             Ok(true)
         }
         Experiment::Bottleneck2d {
@@ -308,7 +311,7 @@ fn exp(experiment: Experiment) -> Result<bool> {
                 per_step,
             };
             let report = diffusion_theorems::experiments::bottleneck_2d::run(gpu, &settings)?;
-            println!("{}", json_text(&report, "<stdout>")?);
+            say(format_args!("{}", json_text(&report, "<stdout>")?))?;
             Ok(true)
         }
         Experiment::Linear(args) => image_experiment("linear", args),
@@ -372,7 +375,10 @@ fn eval_linear(t: &dyn Target, sigma: f64, quantity: Quantity, rank: Option<usiz
             (f.weight(sigma)?, f.bias(sigma)?)
         }
     };
-    println!("{}", serde_json::json!({ "W": rows(&w), "b": b }));
+    say(format_args!(
+        "{}",
+        serde_json::json!({ "W": rows(&w), "b": b })
+    ))?;
     Ok(())
 }
 
@@ -394,7 +400,7 @@ fn eval_polynomial(t: &GaussianMixture, sigma: f64, degree: Option<usize>) -> Re
     let coefficients: Vec<f64> = (1..=degree)
         .map(|k| fit.coefficients[(0, k)] / fit.scale.powi(k as i32))
         .collect();
-    println!(
+    say(format_args!(
         "{}",
         serde_json::json!({
             "coefficients": coefficients,
@@ -402,7 +408,7 @@ fn eval_polynomial(t: &GaussianMixture, sigma: f64, degree: Option<usize>) -> Re
             "intercept": fit.coefficients[(0, 0)],
             "condition_number": fit.condition,
         })
-    );
+    ))?;
     Ok(())
 }
 
@@ -450,7 +456,7 @@ fn eval(
             })
         })
         .collect::<Result<Vec<_>>>()?;
-    println!("{}", serde_json::json!({ "values": values }));
+    say(format_args!("{}", serde_json::json!({ "values": values })))?;
     Ok(())
 }
 
@@ -467,10 +473,10 @@ fn print_appendix(format: AppendixFormat, report_path: &std::path::Path) -> Resu
         AppendixFormat::Latex => Format::Latex,
         AppendixFormat::Markdown => Format::Markdown,
     };
-    print!(
+    say_raw(format_args!(
         "{}",
         appendix(std::path::Path::new("."), report.as_ref(), format)?
-    );
+    ))?;
     Ok(())
 }
 
@@ -480,9 +486,9 @@ fn verify(report_path: &std::path::Path) -> Result<bool> {
         Ok(g) => g.backend_name(),
         Err(e) => e.to_string(),
     };
-    println!("adapter: {adapter}");
+    say(format_args!("adapter: {adapter}"))?;
     let verdicts = theorems::verify_all(gpu);
-    print!("{}", report::table(&verdicts));
+    say_raw(format_args!("{}", report::table(&verdicts)))?;
     let passed = verdicts.iter().all(|v| v.passed);
     let commit = std::process::Command::new("git")
         .args(["rev-parse", "--short", "HEAD"])
@@ -498,12 +504,12 @@ fn verify(report_path: &std::path::Path) -> Result<bool> {
         passed,
     };
     write_json(report_path, &rep)?;
-    println!(
+    say(format_args!(
         "{} of {} claims passed; report written to {}",
         verdicts.iter().filter(|v| v.passed).count(),
         verdicts.len(),
         report_path.display()
-    );
+    ))?;
     Ok(passed)
 }
 
@@ -555,4 +561,19 @@ fn error_report(e: &Error) -> String {
         cause = c.source();
     }
     out
+}
+
+/// Writes `text` and a newline to standard output. A closed pipe (`… | head`) or a full disk is
+/// an I/O error on `<stdout>` (exit 2), not a panic.
+fn say(text: std::fmt::Arguments) -> Result<()> {
+    say_raw(format_args!("{text}\n"))
+}
+
+/// Writes `text` to standard output and flushes it, as [`say`] without the newline.
+fn say_raw(text: std::fmt::Arguments) -> Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    out.write_fmt(text)
+        .and_then(|()| out.flush())
+        .map_err(|e| Error::io("<stdout>", e))
 }
