@@ -347,6 +347,15 @@ enum Quantity {
     OptimalPolynomialDenoiser,
 }
 
+impl Quantity {
+    /// The quantity's command-line name.
+    fn name(self) -> String {
+        self.to_possible_value()
+            .map(|v| v.get_name().to_string())
+            .unwrap_or_default()
+    }
+}
+
 fn rows(m: &Mat) -> serde_json::Value {
     (0..m.nrows())
         .map(|i| (0..m.ncols()).map(|j| m[(i, j)]).collect::<Vec<_>>())
@@ -438,22 +447,52 @@ fn eval(
         reason: "this quantity is evaluated at points: pass --points P.json".into(),
     })?;
     let pts: Vec<Vec<f64>> = read_json(points)?;
+    let flat = |m: &Mat| -> Vec<f64> {
+        (0..m.nrows())
+            .flat_map(|i| (0..m.ncols()).map(move |j| m[(i, j)]))
+            .collect()
+    };
     let values = pts
         .iter()
-        .map(|y| -> Result<serde_json::Value> {
-            Ok(match quantity {
-                Quantity::LogDensity => t.log_density(y, sigma)?.into(),
-                Quantity::Score => t.score(y, sigma)?.into(),
-                Quantity::ScoreHessian => rows(&t.score_hessian(y, sigma)?),
-                Quantity::PosteriorMean => t.posterior_mean(y, sigma)?.into(),
-                Quantity::PosteriorCovariance => rows(&t.posterior_covariance(y, sigma)?),
+        .enumerate()
+        .map(|(p, y)| -> Result<serde_json::Value> {
+            let (value, numbers) = match quantity {
+                Quantity::LogDensity => {
+                    let v = t.log_density(y, sigma)?;
+                    (v.into(), vec![v])
+                }
+                Quantity::Score => {
+                    let v = t.score(y, sigma)?;
+                    (v.clone().into(), v)
+                }
+                Quantity::ScoreHessian => {
+                    let m = t.score_hessian(y, sigma)?;
+                    (rows(&m), flat(&m))
+                }
+                Quantity::PosteriorMean => {
+                    let v = t.posterior_mean(y, sigma)?;
+                    (v.clone().into(), v)
+                }
+                Quantity::PosteriorCovariance => {
+                    let m = t.posterior_covariance(y, sigma)?;
+                    (rows(&m), flat(&m))
+                }
                 _ => {
                     return Err(Error::InvalidArgument {
                         what: "--quantity".into(),
                         reason: "not a pointwise quantity".into(),
                     })
                 }
-            })
+            };
+            // JSON has no NaN or ∞ (serde_json would write null): refuse instead.
+            if let Some(bad) = numbers.iter().find(|v| !v.is_finite()) {
+                return Err(Error::Numerical(format!(
+                    "the {} at point {p} with σ = {sigma:e} is {bad}: beyond f64 here (an \
+                     extreme σ or point)",
+                    quantity.name()
+                )));
+            }
+            Ok(value)
         })
         .collect::<Result<Vec<_>>>()?;
     say(format_args!("{}", serde_json::json!({ "values": values })))?;

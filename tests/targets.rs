@@ -226,3 +226,37 @@ fn eval_to_a_full_disk_or_a_closed_pipe_is_a_typed_error() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A result f64 cannot hold (σ = 1e-200 or 1e300, a point at 1e160) is a typed error naming
+/// the quantity and σ with exit 2 — never a JSON `null` with exit 0.
+#[test]
+fn eval_refuses_results_beyond_f64() {
+    let dir = std::env::temp_dir().join(format!("dt-eval-nan-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("t.json"),
+        r#"{"kind":"gaussian","mean":[1,2],"covariance":[[1,0.3],[0.3,2]]}"#,
+    )
+    .unwrap();
+    for (sigma, point, quantity) in [
+        ("1e-200", "[[1, 2]]", "score"),
+        ("1e300", "[[1, 2]]", "score"),
+        ("1", "[[1e160, 0]]", "log-density"),
+    ] {
+        std::fs::write(dir.join("p.json"), point).unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_diffusion-theorems"))
+            .args(["eval", "--target"])
+            .arg(dir.join("t.json"))
+            .args(["--sigma", sigma, "--points"])
+            .arg(dir.join("p.json"))
+            .args(["--quantity", quantity])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "σ = {sigma}: {stderr}");
+        assert!(
+            stderr.contains(quantity) && !String::from_utf8_lossy(&out.stdout).contains("null")
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
