@@ -67,9 +67,10 @@ enum Command {
         /// latex or markdown.
         #[arg(long, value_enum, default_value_t = AppendixFormat::Markdown)]
         format: AppendixFormat,
-        /// The verify report to include.
-        #[arg(long, default_value = "target/verify/report.json")]
-        report: PathBuf,
+        /// The verify report to include (default: target/verify/report.json when it exists; a
+        /// path given here must exist).
+        #[arg(long)]
+        report: Option<PathBuf>,
     },
     /// Run a paper experiment: writes its figures (PNG) and prints a JSON summary.
     Exp {
@@ -499,24 +500,35 @@ fn eval(
     Ok(())
 }
 
-/// Prints the appendix of the registry in the current directory (the crate root), including the
-/// verify report's claims when the file exists.
-fn print_appendix(format: AppendixFormat, report_path: &std::path::Path) -> Result<()> {
+/// Prints the appendix of the registry in the current directory, which must be the crate root
+/// (it holds `theorems/`), with the claims of `--report` (which must exist) or of
+/// `target/verify/report.json` when that exists.
+fn print_appendix(format: AppendixFormat, report_path: Option<&std::path::Path>) -> Result<()> {
     use diffusion_theorems::report::appendix::{appendix, read_report, Format};
-    let report = if report_path.exists() {
-        Some(read_report(report_path)?)
-    } else {
-        None
+    let root = std::path::Path::new(".");
+    if !root.join("theorems").is_dir() {
+        let here = std::env::current_dir()
+            .map(|d| d.display().to_string())
+            .unwrap_or_else(|_| ".".into());
+        return Err(Error::InvalidArgument {
+            what: "working directory".into(),
+            reason: format!(
+                "appendix reads theorems/*.md from the crate root, and {here} has no theorems/: \
+                 run it there"
+            ),
+        });
+    }
+    let default = std::path::Path::new("target/verify/report.json");
+    let report = match report_path {
+        Some(path) => Some(read_report(path)?),
+        None if default.exists() => Some(read_report(default)?),
+        None => None,
     };
     let format = match format {
         AppendixFormat::Latex => Format::Latex,
         AppendixFormat::Markdown => Format::Markdown,
     };
-    say_raw(format_args!(
-        "{}",
-        appendix(std::path::Path::new("."), report.as_ref(), format)?
-    ))?;
-    Ok(())
+    say_raw(format_args!("{}", appendix(root, report.as_ref(), format)?))
 }
 
 fn verify(report_path: &std::path::Path) -> Result<bool> {
@@ -567,7 +579,9 @@ fn main() -> ExitCode {
             degree,
         } => eval(&target, sigma, points.as_ref(), quantity, (rank, degree)).map(|()| true),
         Command::Exp { experiment } => exp(experiment),
-        Command::Appendix { format, report } => print_appendix(format, &report).map(|()| true),
+        Command::Appendix { format, report } => {
+            print_appendix(format, report.as_deref()).map(|()| true)
+        }
         Command::Bench {
             quick,
             json,

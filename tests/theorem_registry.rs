@@ -194,3 +194,39 @@ fn status_is_derived_from_rows_and_test_roles() {
         "holds-with-repair (unverified: no report)"
     );
 }
+
+/// `appendix` fails clearly instead of printing an empty table: run outside the crate root it
+/// names the folder without `theorems/`, and a `--report` that does not exist is an error naming
+/// it (exit 2 both); at the root it prints every registered theorem.
+#[test]
+fn appendix_command_refuses_a_missing_registry_or_report() {
+    let exe = env!("CARGO_BIN_EXE_diffusion-theorems");
+    let elsewhere = std::env::temp_dir();
+    let out = std::process::Command::new(exe)
+        .arg("appendix")
+        .current_dir(&elsewhere)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("theorems/"), "{stderr}");
+    let root = env!("CARGO_MANIFEST_DIR");
+    let out = std::process::Command::new(exe)
+        .args(["appendix", "--report", "/nonexistent/report.json"])
+        .current_dir(root)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("/nonexistent/report.json"), "{stderr}");
+    let out = std::process::Command::new(exe)
+        .arg("appendix")
+        .current_dir(root)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    for t in &diffusion_theorems::theorems::THEOREMS {
+        assert!(text.contains(&format!("`{}`", t.id)), "{} missing", t.id);
+    }
+}
