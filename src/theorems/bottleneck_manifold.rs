@@ -615,3 +615,23 @@ pub fn default_verdicts(_gpu: Result<&crate::gpu::Gpu>) -> Vec<Verdict> {
     });
     vec![rank, joint, samples]
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A point on the decoder curve, at code z₀ = 2.5 near the end of the range [−3, 3]: the
+    /// attained distance is ~0 and the certified lower bound is 0 (the grid covers z₀ to within
+    /// half a spacing); a point off the curve gets lower ≤ upper.
+    #[test]
+    fn curve_distance_of_points_on_and_off_the_curve() {
+        let arch = Architecture::paper_2d(1, 8, SigmaInput::Encoder);
+        let net = BottleneckNet::random(arch, &mut Rng::new(5, 0)).unwrap();
+        let on = net.decode(&[2.5], 0.5).unwrap();
+        let (upper, lower) = distance_to_decoder_curve(&net, &on, 0.5, 3.0, 61).unwrap();
+        assert!(upper < 1e-6 && lower == 0.0, "{upper} {lower}");
+        let off: Vec<f64> = on.iter().map(|v| v + 5.0).collect();
+        let (upper, lower) = distance_to_decoder_curve(&net, &off, 0.5, 3.0, 61).unwrap();
+        assert!(lower <= upper && upper > 1.0, "{upper} {lower}");
+    }
+}

@@ -238,3 +238,29 @@ pub fn default_verdicts(_gpu: Result<&Gpu>) -> Vec<Verdict> {
         Ok(cases)
     })]
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The planted denoiser `y + c·(f*(y) − y)`: c = 1 is the Bayes denoiser itself, c = 2 is
+    /// `2f*(y) − y`.
+    #[test]
+    fn mis_scaled_score_by_hand() {
+        let target = crate::targets::random_gmm(&mut Rng::new(2, 0), 2, 2).unwrap();
+        let bayes = Bayes::new(target);
+        let (y, sigma) = ([0.3, -0.7], 0.8);
+        let f = bayes.denoise(&y, sigma).unwrap();
+        let same = MisScaledScore {
+            bayes: bayes.clone(),
+            factor: 1.0,
+        };
+        assert_eq!(same.denoise(&y, sigma).unwrap(), f);
+        let doubled = MisScaledScore { bayes, factor: 2.0 }
+            .denoise(&y, sigma)
+            .unwrap();
+        for i in 0..2 {
+            assert!((doubled[i] - (2.0 * f[i] - y[i])).abs() < 1e-15);
+        }
+    }
+}
