@@ -528,3 +528,24 @@ pub fn default_verdicts(gpu: Result<&Gpu>) -> Vec<Verdict> {
     }));
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The Eckart–Young row's tolerance is the documented Davis–Kahan allowance
+    /// `base·(1 + m₁/(m_K − m_{K+1}))`, `mᵢ = λᵢ/√(λᵢ + σ²)`: on diag(4, 1, ¼) at σ = ½ and K = 1,
+    /// `m₁ = 4/√4.25`, `m₂ = 1/√1.25`.
+    #[test]
+    fn eckart_young_tolerance_is_the_davis_kahan_allowance() {
+        let cov = Mat::from_fn(3, 3, |i, j| if i == j { [4.0, 1.0, 0.25][i] } else { 0.0 });
+        let row = closed_form_equals_eckart_young(&cov, 0.5, 1).unwrap();
+        let (m1, m2) = (4.0 / 4.25f64.sqrt(), 1.0 / 1.25f64.sqrt());
+        let expected = base_bound(3, 4.0, 0.5) * (1.0 + m1 / (m1 - m2));
+        assert!(
+            (row.check.tolerance - expected).abs() <= 1e-12 * expected,
+            "{} vs {expected}",
+            row.check.tolerance
+        );
+    }
+}
