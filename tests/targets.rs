@@ -178,44 +178,59 @@ fn eval_command_prints_library_values_as_json() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// Output that cannot be written is a typed error with exit 2, never a panic (exit 101): to a
-/// full disk (`/dev/full`) and to a pipe whose reader has gone (`… | head -c 50`).
-#[test]
-fn eval_to_a_full_disk_or_a_closed_pipe_is_a_typed_error() {
-    let dir = std::env::temp_dir().join(format!("dt-eval-out-{}", std::process::id()));
+/// A fresh folder holding the README's 2-D Gaussian target as `t.json` and `points` as
+/// `p.json`, and the `eval` command on them at σ for `quantity` (stderr captured).
+fn eval_on_gaussian(
+    name: &str,
+    points: &str,
+    sigma: &str,
+    quantity: &str,
+) -> (std::path::PathBuf, std::process::Command) {
+    let dir = std::env::temp_dir().join(format!("dt-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(
         dir.join("t.json"),
         r#"{"kind":"gaussian","mean":[1,2],"covariance":[[1,0.3],[0.3,2]]}"#,
     )
     .unwrap();
+    std::fs::write(dir.join("p.json"), points).unwrap();
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_diffusion-theorems"));
+    c.args(["eval", "--target"])
+        .arg(dir.join("t.json"))
+        .args(["--sigma", sigma, "--points"])
+        .arg(dir.join("p.json"))
+        .args(["--quantity", quantity])
+        .stderr(std::process::Stdio::piped());
+    (dir, c)
+}
+
+/// Output that cannot be written is a typed error with exit 2, never a panic (exit 101): to a
+/// full disk (`/dev/full`) and to a pipe whose reader has gone (`… | head -c 50`).
+#[test]
+fn eval_to_a_full_disk_or_a_closed_pipe_is_a_typed_error() {
     // 20,000 points print ~1 MB, far more than a pipe's buffer.
     let points: Vec<String> = (0..20_000)
         .map(|i| format!("[{}, {}]", 0.1 * i as f64, -0.05 * i as f64))
         .collect();
-    std::fs::write(dir.join("p.json"), format!("[{}]", points.join(","))).unwrap();
-    let eval = || {
-        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_diffusion-theorems"));
-        c.args(["eval", "--target"])
-            .arg(dir.join("t.json"))
-            .args(["--sigma", "0.5", "--points"])
-            .arg(dir.join("p.json"))
-            .args(["--quantity", "posterior-mean"])
-            .stderr(std::process::Stdio::piped());
-        c
-    };
+    let points = format!("[{}]", points.join(","));
+    let eval = || eval_on_gaussian("eval-out", &points, "0.5", "posterior-mean");
     let full = std::fs::OpenOptions::new()
         .write(true)
         .open("/dev/full")
         .unwrap();
-    let out = eval().stdout(full).output().unwrap();
+    let (dir, mut to_full) = eval();
+    let out = to_full.stdout(full).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(
         stderr.contains("<stdout>") && !stderr.contains("panicked"),
         "{stderr}"
     );
-    let mut child = eval().stdout(std::process::Stdio::piped()).spawn().unwrap();
+    let (_, mut to_pipe) = eval();
+    let mut child = to_pipe
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
     drop(child.stdout.take());
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -231,32 +246,18 @@ fn eval_to_a_full_disk_or_a_closed_pipe_is_a_typed_error() {
 /// the quantity and σ with exit 2 — never a JSON `null` with exit 0.
 #[test]
 fn eval_refuses_results_beyond_f64() {
-    let dir = std::env::temp_dir().join(format!("dt-eval-nan-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(
-        dir.join("t.json"),
-        r#"{"kind":"gaussian","mean":[1,2],"covariance":[[1,0.3],[0.3,2]]}"#,
-    )
-    .unwrap();
     for (sigma, point, quantity) in [
         ("1e-200", "[[1, 2]]", "score"),
         ("1e300", "[[1, 2]]", "score"),
         ("1", "[[1e160, 0]]", "log-density"),
     ] {
-        std::fs::write(dir.join("p.json"), point).unwrap();
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_diffusion-theorems"))
-            .args(["eval", "--target"])
-            .arg(dir.join("t.json"))
-            .args(["--sigma", sigma, "--points"])
-            .arg(dir.join("p.json"))
-            .args(["--quantity", quantity])
-            .output()
-            .unwrap();
+        let (dir, mut eval) = eval_on_gaussian("eval-nan", point, sigma, quantity);
+        let out = eval.output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "σ = {sigma}: {stderr}");
         assert!(
             stderr.contains(quantity) && !String::from_utf8_lossy(&out.stdout).contains("null")
         );
+        let _ = std::fs::remove_dir_all(&dir);
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }
