@@ -548,4 +548,22 @@ mod tests {
             row.check.tolerance
         );
     }
+
+    /// The MSE row's planted residual is the gap between the bottom-K and the top-K optimum:
+    /// on diag(4, 1, ¼) with mean (1, 0, −1), σ = ½, K = 1, `|MSE*(ascending) − MSE*|`
+    /// (the check's own residual is at rounding level).
+    #[test]
+    fn mse_row_planted_residual_is_the_order_gap() {
+        let cov = Mat::from_fn(3, 3, |i, j| if i == j { [4.0, 1.0, 0.25][i] } else { 0.0 });
+        let row = mse_matches_formula(&[1.0, 0.0, -1.0], &cov, 0.5, 1).unwrap();
+        let gap = (optimal_mse_of(&[0.25, 1.0, 4.0], 0.5, 1)
+            - optimal_mse_of(&[4.0, 1.0, 0.25], 0.5, 1))
+        .abs();
+        assert!(row.check.passed() && gap > 1.0);
+        assert!(
+            (row.planted.residual - gap).abs() <= 1e-12 * gap,
+            "{} vs {gap}",
+            row.planted.residual
+        );
+    }
 }
