@@ -777,3 +777,31 @@ pub fn default_verdicts(_gpu: Result<&crate::gpu::Gpu>) -> Vec<Verdict> {
         }),
     ]
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The Gaussian row's tolerance is the documented `10·(quadrature error) + 64·d·κ·ε·(1 +
+    /// |KL| + |∫|)`, κ the larger condition number: p = N(0, diag(1, 4)), q = N((1, 0), I).
+    #[test]
+    fn gaussian_tolerance_is_the_documented_sum() {
+        let p = Gaussian::new(
+            vec![0.0, 0.0],
+            Mat::from_fn(2, 2, |i, j| if i == j { [1.0, 4.0][i] } else { 0.0 }),
+        )
+        .unwrap();
+        let q = Gaussian::new(vec![1.0, 0.0], Mat::identity(2, 2)).unwrap();
+        let kl = gaussian_kl(&p, &q).unwrap();
+        let integral = gaussian_gap_integral(&p, &q).unwrap();
+        assert_eq!(p.condition_number().max(q.condition_number()), 4.0);
+        let expected = 10.0 * integral.error
+            + 64.0 * 2.0 * 4.0 * EPS * (1.0 + kl.abs() + integral.value.abs());
+        let row = gaussian_equality(&p, &q).unwrap();
+        assert!(
+            (row.check.tolerance - expected).abs() <= 1e-12 * expected,
+            "{} vs {expected}",
+            row.check.tolerance
+        );
+    }
+}
