@@ -532,6 +532,7 @@ fn print_appendix(format: AppendixFormat, report_path: Option<&std::path::Path>)
 }
 
 fn verify(report_path: &std::path::Path) -> Result<bool> {
+    diffusion_theorems::io::ensure_writable(report_path)?;
     let gpu = Gpu::shared();
     let adapter = match &gpu {
         Ok(g) => g.backend_name(),

@@ -230,3 +230,25 @@ fn appendix_command_refuses_a_missing_registry_or_report() {
         assert!(text.contains(&format!("`{}`", t.id)), "{} missing", t.id);
     }
 }
+
+/// `verify --report` into a place that cannot be written fails at once with exit 2 naming the
+/// path, before any theorem runs (it used to fail only after the whole run).
+#[test]
+fn verify_refuses_an_unwritable_report_before_running() {
+    let file = std::env::temp_dir().join(format!("dt-not-a-dir-{}", std::process::id()));
+    std::fs::write(&file, "a file, not a folder").unwrap();
+    let report = file.join("report.json");
+    let start = std::time::Instant::now();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_diffusion-theorems"))
+        .arg("verify")
+        .arg("--report")
+        .arg(&report)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("dt-not-a-dir"), "{stderr}");
+    assert!(out.stdout.is_empty(), "nothing ran, so nothing was printed");
+    assert!(start.elapsed().as_secs() < 60, "{:?}", start.elapsed());
+    std::fs::remove_file(&file).unwrap();
+}

@@ -36,6 +36,19 @@ pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
 }
 
+/// Checks before a long run that `path` can be written: creates its folder and a `<path>.tmp`
+/// beside it (removed again), so an unwritable report fails in a second, not after the run.
+pub fn ensure_writable(path: &Path) -> Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    }
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = std::path::PathBuf::from(tmp);
+    std::fs::write(&tmp, b"").map_err(|e| Error::io(path, e))?;
+    std::fs::remove_file(&tmp).map_err(|e| Error::io(&tmp, e))
+}
+
 #[cfg(test)]
 mod tests {
     use super::{read_json, write_json};
