@@ -804,4 +804,24 @@ mod tests {
             row.check.tolerance
         );
     }
+
+    /// The mixture row's planted residual is `|KL − ∫(dropped half)|`, the distance of the
+    /// planted integral from the KL (its own residual is at quadrature level).
+    #[test]
+    fn mixture_row_planted_residual_is_its_distance_from_kl() {
+        let (p, q) = (
+            three_component_mixture().unwrap(),
+            two_component_model().unwrap(),
+        );
+        let row = mixture_pair_equality(&p, &q).unwrap();
+        let kl = mixture_kl(&p, &q).unwrap();
+        let scale = p.covariance()[(0, 0)].max(q.covariance()[(0, 0)]);
+        let planted = score_gap_integral(&p, scale, GapVariant::DroppedHalf, |y, sigma| {
+            q.score(&[y], sigma).map(|g| g[0])
+        })
+        .unwrap();
+        let expected = (kl.value - planted.value).abs();
+        assert!(row.check.passed() && expected > row.check.tolerance);
+        assert!((row.planted.residual - expected).abs() <= 1e-12 * expected);
+    }
 }
