@@ -731,3 +731,52 @@ pub fn default_verdicts(gpu: Result<&Gpu>) -> Vec<Verdict> {
         Verdict::collect(&GPU_NONLINEAR, &backend, || gpu_nonlinear_cases(gpu?)),
     ]
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Both closed-form sides for `f(y) = w·y + b` on x ~ N(m, v) in 1-D, written out by hand:
+    /// `MSE = ((1 − w)m − b)² + (1 − w)²v + w²σ²`, `E(y − f)² = ((1 − w)m − b)² +
+    /// (1 − w)²(v + σ²)`, SURE adds `2σ²w − σ²`, the planted variant `σ²w − σ²`; the rounding
+    /// bound is `γ₁₀` times the sum of the terms' magnitudes.
+    #[test]
+    fn affine_sides_in_one_dimension_by_hand() {
+        let (w, b, m, v, sigma) = (0.6, -0.3, 1.5, 2.0, 0.7);
+        let den = Affine::new(Mat::from_fn(1, 1, |_, _| w), vec![b]).unwrap();
+        let sides =
+            affine_gaussian_sides(&den, &[m], &Mat::from_fn(1, 1, |_, _| v), sigma).unwrap();
+        let (a, s2) = (1.0 - w, sigma * sigma);
+        let shift = a * m - b;
+        let mse = shift * shift + a * a * v + w * w * s2;
+        let fit = shift * shift + a * a * (v + s2);
+        assert!((sides.mse - mse).abs() < 1e-14, "{} vs {mse}", sides.mse);
+        assert!((sides.sure - (fit + 2.0 * s2 * w - s2)).abs() < 1e-14);
+        assert!((sides.planted_sure - (fit + s2 * w - s2)).abs() < 1e-14);
+        let (_, mse_mag) = affine_mse_with_magnitude(
+            &[m],
+            &Mat::from_fn(1, 1, |_, _| v),
+            &Mat::from_fn(1, 1, |_, _| w),
+            &[b],
+            sigma,
+        )
+        .unwrap();
+        let fit_mag = (b.abs() + (a * m).abs()).powi(2) + (a * (v + s2)).abs() * a.abs();
+        let magnitude = mse_mag + fit_mag + 2.0 * s2 * w.abs() + s2;
+        let bound = gamma_f64(10) * magnitude;
+        assert!((sides.rounding_bound - bound).abs() <= 1e-12 * bound);
+    }
+
+    /// The Gaussian optimality check refuses a mean and covariance that do not match, or a
+    /// non-finite mean, naming them.
+    #[test]
+    fn optimality_refuses_a_mismatched_or_non_finite_gaussian() {
+        let cov = Mat::identity(2, 2);
+        let (dw, db) = (Mat::zeros(2, 2), vec![0.0; 2]);
+        let e = optimality_gaussian(&[0.0, 0.0], &Mat::identity(3, 3), 1.0, &dw, &db);
+        assert!(e.unwrap_err().to_string().contains("covariance"));
+        let e = optimality_gaussian(&[f64::NAN, 0.0], &cov, 1.0, &dw, &db);
+        assert!(e.unwrap_err().to_string().contains("mean"));
+        assert!(optimality_gaussian(&[0.0, 0.0], &cov, 1.0, &dw, &db).is_ok());
+    }
+}
