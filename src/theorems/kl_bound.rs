@@ -824,4 +824,43 @@ mod tests {
         assert!(row.check.passed() && expected > row.check.tolerance);
         assert!((row.planted.residual - expected).abs() <= 1e-12 * expected);
     }
+
+    /// The reverse-SDE rows' error allowance is the documented one:
+    /// `2(½d·e(1/λ_min + (λ_max(Σ_p) + ‖Δμ‖²)/λ_min²) + √d·e·‖Δμ‖/λ_min) + 10d(λ_max(Σ_p) +
+    /// λ_max(Σ_q) + ‖Δμ‖² + 1)/T`, with e the ODE's error estimate, λ_min the generated
+    /// covariance's smallest eigenvalue and T = 10⁸, written out here for a 2-D pair.
+    #[test]
+    fn family_error_allowance_is_the_documented_bound() {
+        let p = Gaussian::new(
+            vec![0.5, -0.2],
+            Mat::from_fn(2, 2, |i, j| [[1.5, 0.3], [0.3, 0.8]][i][j]),
+        )
+        .unwrap();
+        let q = Gaussian::new(vec![0.0, 0.0], Mat::identity(2, 2)).unwrap();
+        let family = RotatedFamily {
+            model: q.clone(),
+            rotation: rotation(2, 0.3),
+        };
+        let o = family_outcome(&family, &p, 1.0).unwrap();
+        let (law, e) = moment_ode_law(&family, &p, 1e8, 2000, 1.0).unwrap();
+        let (ec, _) = linalg::sym_eigen(&law.covariance).unwrap();
+        let (ep, _) = linalg::sym_eigen(&p.covariance).unwrap();
+        let delta2: f64 = law
+            .mean
+            .iter()
+            .zip(&p.mean)
+            .map(|(a, b)| (a - b).powi(2))
+            .sum();
+        let (d, lmin, lp) = (2.0f64, ec[0], ep[1]);
+        let ode = 2.0
+            * (0.5 * d * e * (1.0 / lmin + (lp + delta2) / (lmin * lmin))
+                + d.sqrt() * e * delta2.sqrt() / lmin);
+        let tail = 10.0 * d * (lp + 1.0 + delta2 + 1.0) / 1e8;
+        let expected = ode + tail;
+        assert!(
+            (o.kl_error - expected).abs() <= 1e-12 * expected,
+            "{} vs {expected}",
+            o.kl_error
+        );
+    }
 }
