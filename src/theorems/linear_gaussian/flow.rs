@@ -225,3 +225,22 @@ pub fn descending_eigenpairs(covariance: &Mat) -> Result<(Vec<f64>, Mat)> {
     let vecs = Mat::from_fn(d, d, |i, j| vectors[(i, d - 1 - j)]);
     Ok((vals, vecs))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Eq. 3.2.87's coefficients read off the schedule: `k_ℓ = σ_{ℓ−1}/σ_ℓ`,
+    /// `a_ℓ = α_{ℓ−1} − k_ℓ α_ℓ`, on a VP cosine schedule (α ≠ 1) at every step.
+    #[test]
+    fn book_coefficients_from_the_schedule() {
+        let s = Schedule::vp_cosine(0.9, 6).unwrap();
+        for l in 1..=6 {
+            let (k, a) = book_ddim_coefficients(&s, l);
+            let k_book = s.sigma(l - 1) / s.sigma(l);
+            assert_eq!(k, k_book);
+            assert!((a - (s.alpha(l - 1) - k_book * s.alpha(l))).abs() < 1e-15);
+            assert!(k < 1.0 && a > 0.0, "step {l}: k = {k}, a = {a}");
+        }
+    }
+}
