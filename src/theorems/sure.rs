@@ -212,29 +212,25 @@ pub fn sure_monte_carlo(
     let probes = rademacher_probes(PhiloxStream::new(seed, 2), n, d);
     let gpu_batch = denoiser_jvp(gpu, den, &y, &probes, sigma)?;
     let bounds = denoiser_jvp_reference(den, &y, &probes, sigma)?;
-    let s2 = sigma * sigma;
-    let (mut mse, mut sure, mut diff, mut bias) = (vec![], vec![], vec![], 0.0);
-    let mut planted_diff = vec![];
+    let (mut mse, mut sure, mut diff, mut planted_diff, mut bias) =
+        (vec![], vec![], vec![], vec![], 0.0);
     for i in 0..n {
         let row = i * d..(i + 1) * d;
-        let f = &gpu_batch.values[row.clone()];
-        let jz = &gpu_batch.jvp[row.clone()];
-        let (mut loss, mut fit, mut quad, mut b, mut mag) = (0.0, 0.0, 0.0, 0.0, 0.0);
-        for j in 0..d {
-            let (xj, yj, zj) = (x[(i, j)], y[(i, j)], probes[(i, j)]);
-            loss += (xj - f[j]).powi(2);
-            fit += (yj - f[j]).powi(2);
-            quad += zj * jz[j];
-            b += 2.0 * bounds.value_bound[row.start + j] * (xj - yj).abs()
-                + 2.0 * s2 * bounds.jvp_bound[row.start + j] * zj.abs();
-            mag += xj * xj + yj * yj + f[j] * f[j];
+        let terms = PairedSample {
+            clean: &linalg::row(&x, i),
+            noisy: &linalg::row(&y, i),
+            probe: &linalg::row(&probes, i),
+            value: &gpu_batch.values[row.clone()],
+            jvp: &gpu_batch.jvp[row.clone()],
+            value_bound: &bounds.value_bound[row.clone()],
+            jvp_bound: &bounds.jvp_bound[row],
         }
-        let risk = fit + STEIN_FACTOR * s2 * quad - s2 * d as f64;
-        mse.push(loss);
-        sure.push(risk);
-        diff.push(loss - risk);
-        planted_diff.push(loss - (fit + PLANTED_FACTOR * s2 * quad - s2 * d as f64));
-        bias += b + 8.0 * d as f64 * EPS * (mag + s2 * quad.abs() + s2 * d as f64);
+        .terms(sigma);
+        mse.push(terms.loss);
+        sure.push(terms.risk);
+        diff.push(terms.loss - terms.risk);
+        planted_diff.push(terms.loss - terms.planted_risk);
+        bias += terms.bias_bound;
     }
     let estimate = |v: &[f64], bias_bound: f64| {
         let (mean, std_error) = mean_and_std_error(v);
@@ -251,6 +247,57 @@ pub fn sure_monte_carlo(
         difference: estimate(&diff, bias / n as f64),
         planted_difference: estimate(&planted_diff, bias / n as f64),
     })
+}
+
+/// One sample of [`sure_monte_carlo`]: the clean x, noisy y and probe z rows, the GPU's `f(y)`
+/// and `∇f(y)z`, and the kernel's per-element bounds `|Δf|`, `|Δ(Jz)|` from its f64 reference.
+struct PairedSample<'a> {
+    clean: &'a [f64],
+    noisy: &'a [f64],
+    probe: &'a [f64],
+    value: &'a [f64],
+    jvp: &'a [f64],
+    value_bound: &'a [f64],
+    jvp_bound: &'a [f64],
+}
+
+/// The per-sample sums of [`PairedSample::terms`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct SampleTerms {
+    /// `‖x − f‖²`.
+    loss: f64,
+    /// `‖y − f‖² + 2σ²zᵀJz − σ²d`.
+    risk: f64,
+    /// `‖y − f‖² + σ²zᵀJz − σ²d` (the factor 2 dropped).
+    planted_risk: f64,
+    /// `2Σ_j|Δf_j||x_j − y_j| + 2σ²Σ_j|Δ(Jz)_j|·|z_j| + 8dε(‖x‖² + ‖y‖² + ‖f‖² + σ²|zᵀJz| + σ²d)`.
+    bias_bound: f64,
+}
+
+impl PairedSample<'_> {
+    /// The sample's loss, SURE, planted SURE and the bound on the bias of `loss − risk`.
+    fn terms(&self, sigma: f64) -> SampleTerms {
+        let s2 = sigma * sigma;
+        let d = self.clean.len();
+        let (mut loss, mut fit, mut quad, mut f32_bias, mut magnitude) = (0.0, 0.0, 0.0, 0.0, 0.0);
+        for j in 0..d {
+            let (xj, yj, zj) = (self.clean[j], self.noisy[j], self.probe[j]);
+            let (fj, jzj) = (self.value[j], self.jvp[j]);
+            loss += (xj - fj).powi(2);
+            fit += (yj - fj).powi(2);
+            quad += zj * jzj;
+            f32_bias += 2.0 * self.value_bound[j] * (xj - yj).abs()
+                + 2.0 * s2 * self.jvp_bound[j] * zj.abs();
+            magnitude += xj * xj + yj * yj + fj * fj;
+        }
+        let host_rounding = 8.0 * d as f64 * EPS * (magnitude + s2 * quad.abs() + s2 * d as f64);
+        SampleTerms {
+            loss,
+            risk: fit + STEIN_FACTOR * s2 * quad - s2 * d as f64,
+            planted_risk: fit + PLANTED_FACTOR * s2 * quad - s2 * d as f64,
+            bias_bound: f32_bias + host_rounding,
+        }
+    }
 }
 
 /// The Monte Carlo check at false-failure probability `alpha`: residual
@@ -765,6 +812,67 @@ mod tests {
         let magnitude = mse_mag + fit_mag + 2.0 * s2 * w.abs() + s2;
         let bound = gamma_f64(10) * magnitude;
         assert!((sides.rounding_bound - bound).abs() <= 1e-12 * bound);
+    }
+
+    /// One Monte Carlo sample's sums, by hand for d = 2, σ = 0.8: x = (1, −2), y = (1.5, −1),
+    /// z = (1, −1), f = (3, 0.5), Jz = (0.5, −0.75) give ‖x − f‖² = 10.25, ‖y − f‖² = 4.5,
+    /// zᵀJz = 1.25, so SURE = 4.5 + 2·0.64·1.25 − 0.64·2 = 4.82 and the planted 4.02; with zero
+    /// kernel bounds the bias bound is the host rounding 8·2·ε·(17.5 + 0.64·1.25 + 0.64·2), and
+    /// the kernel bounds add 2·(1e-7·0.5 + 2e-7·1) + 2·0.64·(3e-7 + 1e-7).
+    #[test]
+    fn monte_carlo_sample_terms_by_hand() {
+        let (x, y, z) = ([1.0, -2.0], [1.5, -1.0], [1.0, -1.0]);
+        let (f, jz) = ([3.0, 0.5], [0.5, -0.75]);
+        let sample = |value_bound: &'static [f64], jvp_bound: &'static [f64]| {
+            PairedSample {
+                clean: &x,
+                noisy: &y,
+                probe: &z,
+                value: &f,
+                jvp: &jz,
+                value_bound,
+                jvp_bound,
+            }
+            .terms(0.8)
+        };
+        let exact = sample(&[0.0, 0.0], &[0.0, 0.0]);
+        let close = |a: f64, b: f64| (a - b).abs() <= 1e-13 * b.abs();
+        assert!(close(exact.loss, 10.25), "{exact:?}");
+        assert!(close(exact.risk, 4.82), "{exact:?}");
+        assert!(close(exact.planted_risk, 4.02), "{exact:?}");
+        let host = 16.0 * EPS * (17.5 + 0.64 * 1.25 + 0.64 * 2.0);
+        assert!(close(exact.bias_bound, host), "{exact:?} vs {host}");
+        let bounded = sample(&[1e-7, 2e-7], &[3e-7, 1e-7]);
+        let kernel = 2.0 * (1e-7 * 0.5 + 2e-7 * 1.0) + 2.0 * 0.64 * (3e-7 + 1e-7);
+        assert!(close(bounded.bias_bound, kernel + host), "{bounded:?}");
+    }
+
+    /// The Pythagoras check's tolerance in 1-D, where the gain G = v/(v + σ²) = 1/2 for
+    /// v = σ = 1 and κ = 1: `γ_{2d+8}·(magnitudes) + 2e√tr·√gap + e²·tr` with the solve error
+    /// `e = 8dκε‖G‖` and `tr = v + σ²`.
+    #[test]
+    fn pythagoras_tolerance_is_the_documented_sum() {
+        let (m, v, sigma, dw, db) = (0.7, 1.0, 1.0, 0.3, -0.2);
+        let one = |a: f64| Mat::from_fn(1, 1, |_, _| a);
+        let check = pythagoras(&[m], &one(v), sigma, sigma * sigma, &one(dw), &[db]).unwrap();
+        let gain = v / (v + sigma * sigma);
+        let gmu = m - gain * m;
+        let (_, mag_f) =
+            affine_mse_with_magnitude(&[m], &one(v), &one(gain + dw), &[gmu + db], sigma).unwrap();
+        let (_, mag_star) =
+            affine_mse_with_magnitude(&[m], &one(v), &one(gain), &[gmu], sigma).unwrap();
+        let trace = v + sigma * sigma;
+        let (gap, mag_gap) = expected_residual_square(&one(1.0 - dw), &[-db], &[m], &one(trace));
+        assert!((gap - ((dw * m + db).powi(2) + dw * dw * trace)).abs() < 1e-15);
+        let solve_error = 8.0 * EPS * gain;
+        let tolerance = gamma_f64(10) * (mag_f + mag_star + mag_gap)
+            + 2.0 * solve_error * trace.sqrt() * gap.sqrt()
+            + solve_error * solve_error * trace;
+        assert!(
+            (check.tolerance - tolerance).abs() <= 1e-12 * tolerance,
+            "{} vs {tolerance}",
+            check.tolerance
+        );
     }
 
     /// The Gaussian optimality check refuses a mean and covariance that do not match, or a
