@@ -26,6 +26,15 @@ pub enum Error {
     /// A noise level σ that is zero, negative, NaN or infinite. Every formula here needs σ > 0.
     #[error("noise level sigma must be finite and > 0, got {0}")]
     InvalidSigma(f64),
+    /// A noise level whose square is not a normal f64 (`σ² < f64::MIN_POSITIVE` underflows,
+    /// `σ² = ∞` overflows): every closed form divides by or adds σ², so no answer would be right.
+    #[error(
+        "noise level sigma = {0:e} is outside the range where sigma² is a normal f64: \
+         need {min:e} ≤ sigma ≤ {max:e}",
+        min = SIGMA_RANGE.0,
+        max = SIGMA_RANGE.1
+    )]
+    SigmaOutOfRange(f64),
     /// A NaN or ±∞ inside an input vector or matrix.
     #[error("non-finite value {value} in {what} at index {index}")]
     NonFinite {
@@ -122,6 +131,7 @@ impl Clone for Error {
                 got: *got,
             },
             Self::InvalidSigma(sigma) => Self::InvalidSigma(*sigma),
+            Self::SigmaOutOfRange(sigma) => Self::SigmaOutOfRange(*sigma),
             Self::NonFinite { what, index, value } => Self::NonFinite {
                 what: what.clone(),
                 index: *index,
@@ -228,6 +238,20 @@ pub fn ensure_sigma(sigma: f64) -> Result<()> {
         Ok(())
     } else {
         Err(Error::InvalidSigma(sigma))
+    }
+}
+
+/// The σ range `[√MIN_POSITIVE, √MAX] ≈ [1.5e-154, 1.3e154]` over which σ² is a normal f64.
+pub const SIGMA_RANGE: (f64, f64) = (1.491_668_146_240_041_3e-154, 1.340_780_792_994_259_6e154);
+
+/// [`ensure_sigma`], and σ² a normal f64 (inside [`SIGMA_RANGE`]): the check of every closed
+/// form of a target, which computes with σ² directly.
+pub fn ensure_sigma_squared(sigma: f64) -> Result<()> {
+    ensure_sigma(sigma)?;
+    if (SIGMA_RANGE.0..=SIGMA_RANGE.1).contains(&sigma) {
+        Ok(())
+    } else {
+        Err(Error::SigmaOutOfRange(sigma))
     }
 }
 

@@ -20,9 +20,19 @@
 //!
 //! The two routes share only the eigen-decomposition of the user's covariances; every formula
 //! after it is different code, so Tweedie's and Miyasawa's identities are not built in.
+//!
+//! *Accuracy over σ.* σ must lie in [`crate::error::SIGMA_RANGE`] (σ² a normal f64), else
+//! [`Error::SigmaOutOfRange`]. For a full-rank component the complement terms `δ_⊥/σ²` and
+//! `(I − UUᵀ)/σ²` are exactly zero and are not formed, so each quantity has relative (normwise)
+//! error `γ_{O(d)}·κ(C_k)` with `κ(C_k) = (λ_max + σ²)/(λ_min + σ²) ≤ κ(Σ_k)`, uniformly in σ
+//! (`tests/targets.rs::closed_forms_stay_accurate_down_to_tiny_sigma` checks this against a
+//! dense Cholesky route down to σ = 1e-150). For a rank-deficient component, `δ_⊥ = δ − Uc`
+//! carries an absolute error up to `γ_{r+1}‖δ‖`, which enters the score as `γ_{r+1}‖δ‖/σ²`: the
+//! result is accurate only while `‖δ_⊥‖ ≫ γ_{r+1}‖δ‖`, i.e. for y not within ~ε‖δ‖ of the
+//! component's support (there the score is of size `‖δ_⊥‖/σ²` and its sign undetermined).
 
 use super::{ClosedForm, Target};
-use crate::error::{ensure_finite, ensure_len, ensure_sigma, Error, Result};
+use crate::error::{ensure_finite, ensure_len, ensure_sigma_squared, Error, Result};
 use crate::linalg::{self, dot, log_sum_exp, softmax, Mat, SpectralFactor};
 use crate::rng::Rng;
 
@@ -203,7 +213,7 @@ impl GaussianMixture {
     }
 
     fn check_query(&self, y: &[f64], sigma: f64) -> Result<()> {
-        ensure_sigma(sigma)?;
+        ensure_sigma_squared(sigma)?;
         ensure_len("query point y", y, self.dim)?;
         ensure_finite("query point y", y)
     }
@@ -217,10 +227,18 @@ impl GaussianMixture {
         let coords: Vec<f64> = (0..c.factor.rank())
             .map(|j| (0..d).map(|i| u[(i, j)] * delta[i]).sum())
             .collect();
-        let mut perp = delta.clone();
-        for (j, cj) in coords.iter().enumerate() {
-            for (i, p) in perp.iter_mut().enumerate() {
-                *p -= u[(i, j)] * cj;
+        // δ_⊥ is exactly zero for a full-rank component; forming it as δ − Uc would leave
+        // rounding ~ε‖δ‖ that the 1/σ² below turns into an error ~ε‖δ‖/σ² (the failure at small σ)
+        let mut perp = if c.factor.rank() < d {
+            delta.clone()
+        } else {
+            vec![0.0; d]
+        };
+        if c.factor.rank() < d {
+            for (j, cj) in coords.iter().enumerate() {
+                for (i, p) in perp.iter_mut().enumerate() {
+                    *p -= u[(i, j)] * cj;
+                }
             }
         }
         let mut quad = dot(&perp, &perp) / s2;
@@ -244,7 +262,7 @@ impl GaussianMixture {
     /// `C_k⁻¹`, the Wiener gain `G_k = Σ_k C_k⁻¹ = U diag(λ/(λ+σ²)) Uᵀ` and the log normaliser
     /// `log w_k − ½(d log 2π + log det C_k)`, all by the spectral route.
     pub fn noisy_components(&self, sigma: f64) -> Result<Vec<NoisyComponent>> {
-        ensure_sigma(sigma)?;
+        ensure_sigma_squared(sigma)?;
         let d = self.dim;
         let s2 = sigma * sigma;
         Ok(self
@@ -272,14 +290,31 @@ impl GaussianMixture {
             .collect())
     }
 
-    /// `C_k⁻¹ = (I − UUᵀ)/σ² + U diag(1/(λ+σ²)) Uᵀ`, dense.
+    /// `C_k⁻¹ = (I − UUᵀ)/σ² + U diag(1/(λ+σ²)) Uᵀ`, dense. For a full-rank component the
+    /// complement term is exactly zero and is left out: forming `I/σ² − UUᵀ/σ²` would leave an
+    /// error ~ε/σ² against entries ~1/λ.
     fn noisy_precision(&self, c: &Component, sigma: f64) -> Mat {
         let d = self.dim;
         let s2 = sigma * sigma;
         let u = &c.factor.basis;
-        let mut p = Mat::from_fn(d, d, |i, j| if i == j { 1.0 / s2 } else { 0.0 });
+        let full_rank = c.factor.rank() == d;
+        let mut p = Mat::from_fn(
+            d,
+            d,
+            |i, j| {
+                if i == j && !full_rank {
+                    1.0 / s2
+                } else {
+                    0.0
+                }
+            },
+        );
         for (k, &lambda) in c.factor.eigenvalues.iter().enumerate() {
-            let coef = 1.0 / (lambda + s2) - 1.0 / s2;
+            let coef = if full_rank {
+                1.0 / (lambda + s2)
+            } else {
+                1.0 / (lambda + s2) - 1.0 / s2
+            };
             for j in 0..d {
                 for i in 0..d {
                     p[(i, j)] += coef * u[(i, k)] * u[(j, k)];
@@ -411,6 +446,39 @@ fn mix<'a>(vectors: impl Iterator<Item = &'a Vec<f64>>, weights: &[f64], d: usiz
     out
 }
 
+/// Adds `Σ_k ρ_k (v_k − v̄)(v_k − v̄)ᵀ`, `v̄ = Σ_k ρ_k v_k`, in its pairwise form
+/// `Σ_{k<j} ρ_k ρ_j (v_k − v_j)(v_k − v_j)ᵀ` (equal since Σρ = 1): no mean is formed, so a
+/// component whose responsibility is ~1 contributes exactly zero instead of the ~ε²‖v‖² floor of
+/// `(v_k − v̄)` rounded, and each term has relative error ≤ γ₄. (The posterior covariance's
+/// spread of means; the score Hessian keeps its own `(g_k − s)` form, so Miyasawa's identity
+/// between the two is not built in.)
+fn add_pairwise_spread<'a>(
+    out: &mut Mat,
+    vectors: impl Iterator<Item = &'a Vec<f64>>,
+    weights: &[f64],
+) {
+    let vectors: Vec<&Vec<f64>> = vectors.collect();
+    let d = out.nrows();
+    for k in 0..vectors.len() {
+        for l in k + 1..vectors.len() {
+            let w = weights[k] * weights[l];
+            if w == 0.0 {
+                continue;
+            }
+            let diff: Vec<f64> = vectors[k]
+                .iter()
+                .zip(vectors[l])
+                .map(|(a, b)| a - b)
+                .collect();
+            for j in 0..d {
+                for i in 0..d {
+                    out[(i, j)] += w * diff[i] * diff[j];
+                }
+            }
+        }
+    }
+}
+
 impl Target for GaussianMixture {
     fn dim(&self) -> usize {
         self.dim
@@ -513,24 +581,19 @@ impl ClosedForm for GaussianMixture {
         let (terms, resp) = self.posterior_route(y, sigma)?;
         let d = self.dim;
         let s2 = sigma * sigma;
-        let m = mix(terms.iter().map(|t| &t.mean), &resp, d);
         let mut cov = Mat::zeros(d, d);
         for (t, r) in terms.iter().zip(&resp) {
-            if *r == 0.0 {
+            if *r == 0.0 || t.solved_factor_t.nrows() == 0 {
                 continue;
             }
-            let within = if t.solved_factor_t.nrows() > 0 {
-                Some(&t.factor * &t.solved_factor_t) // F K⁻¹ Fᵀ
-            } else {
-                None
-            };
+            let within = &t.factor * &t.solved_factor_t; // F K⁻¹ Fᵀ
             for j in 0..d {
                 for i in 0..d {
-                    let w = within.as_ref().map_or(0.0, |p| s2 * p[(i, j)]);
-                    cov[(i, j)] += r * (w + (t.mean[i] - m[i]) * (t.mean[j] - m[j]));
+                    cov[(i, j)] += r * s2 * within[(i, j)];
                 }
             }
         }
+        add_pairwise_spread(&mut cov, terms.iter().map(|t| &t.mean), &resp);
         Ok(cov)
     }
 }
