@@ -126,14 +126,7 @@ pub fn fig2_samples_agree(schedule: &Schedule, noise: &Mat) -> Result<Controlled
         .fold(0.0, f64::max);
     let x_max = (schedule.initial_scale() * g_max + mu_max) * max_tail * (d as f64).sqrt() + mu_max;
     let dsig = moment_rounding(&a) + moment_rounding(&b);
-    let mut drift = 0.0;
-    for l in 1..=schedule.steps() {
-        let (_, coef) = flow::book_ddim_coefficients(schedule, l);
-        let s2 = schedule.denoiser_noise(l).powi(2);
-        let dw = dsig * d as f64 / s2;
-        let db = dsig * d as f64 * (1.0 + mu_max / s2);
-        drift += coef.abs() * (dw * d as f64 * (x_max / schedule.alpha(l) + mu_max) + db);
-    }
+    let drift = moment_drift(schedule, dsig, d, x_max, mu_max);
     let tolerance = drift * max_tail * (d as f64).sqrt()
         + 2.0 * ddim_rounding_bound(schedule, d, x_max, mu_max, max_tail);
     let largest_gap = |other: &Mat| {
@@ -151,4 +144,46 @@ pub fn fig2_samples_agree(schedule: &Schedule, noise: &Mat) -> Result<Controlled
             tolerance,
         },
     })
+}
+
+/// The drift allowance of [`fig2_samples_agree`]: moments that differ by `δΣ` entrywise move the
+/// step-ℓ optimal affine map by `δW ≤ δΣ·d/σ_ℓ²` and `δb ≤ δΣ·d·(1 + |μ|/σ_ℓ²)` (σ_ℓ the
+/// denoiser noise), so its output at a state `|x| ≤ x_max` by `δW·d·(x_max/α_ℓ + |μ|) + δb`;
+/// the step passes that on with its eq. 3.2.87 coefficient `a_ℓ`: the sum over ℓ of
+/// `|a_ℓ|·(that)` (before the tail products and √d of the caller).
+fn moment_drift(schedule: &Schedule, dsig: f64, d: usize, x_max: f64, mu_max: f64) -> f64 {
+    let df = d as f64;
+    (1..=schedule.steps())
+        .map(|l| {
+            let (_, coef) = flow::book_ddim_coefficients(schedule, l);
+            let s2 = schedule.denoiser_noise(l).powi(2);
+            let dw = dsig * df / s2;
+            let db = dsig * df * (1.0 + mu_max / s2);
+            coef.abs() * (dw * df * (x_max / schedule.alpha(l) + mu_max) + db)
+        })
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The drift allowance on a 2-step VP schedule, each step's term written out:
+    /// `|a_ℓ|·(δΣ·d²(x/α_ℓ + μ)/σ_ℓ² + δΣ·d·(1 + μ/σ_ℓ²))`, summed.
+    #[test]
+    fn moment_drift_is_the_documented_sum() {
+        let s = Schedule::vp_cosine(0.9, 2).unwrap();
+        let (dsig, x, mu) = (1e-10, 3.0, 0.5);
+        let term = |l: usize| {
+            let a = flow::book_ddim_coefficients(&s, l).1.abs();
+            let s2 = s.denoiser_noise(l) * s.denoiser_noise(l);
+            a * (dsig * 4.0 * (x / s.alpha(l) + mu) / s2 + dsig * 2.0 * (1.0 + mu / s2))
+        };
+        let drift = moment_drift(&s, dsig, 2, x, mu);
+        let expected = term(1) + term(2);
+        assert!(
+            expected > 0.0 && (drift - expected).abs() <= 1e-14 * expected,
+            "{drift} vs {expected}"
+        );
+    }
 }

@@ -38,20 +38,7 @@ pub fn least_squares_matches_closed_form(
     let eye = Mat::from_fn(p, p, |i, j| if i == j { 1.0 } else { 0.0 });
     let ginv = linalg::spd_solve(&gram, &eye)?;
     let z = two_sided_z(ALPHA / (d * p) as f64);
-    // Sandwich standard errors from the residuals of the true optimum.
-    let mut se = Mat::zeros(d, p);
-    for r in 0..d {
-        let e: Vec<f64> = (0..n)
-            .map(|i| xs[(i, r)] - b[r] - (0..d).map(|j| w[(r, j)] * ys[(i, j)]).sum::<f64>())
-            .collect();
-        let meat = Mat::from_fn(p, p, |a, c| {
-            (0..n).map(|i| e[i] * e[i] * ya[(i, a)] * ya[(i, c)]).sum()
-        });
-        let cov = &ginv * &meat * &ginv;
-        for c in 0..p {
-            se[(r, c)] = cov[(c, c)].sqrt();
-        }
-    }
+    let se = sandwich_standard_errors(&xs, &ya, &w, &b, &ginv);
     let worst_z = |w: &Mat, b: &[f64]| {
         let mut worst = 0.0f64;
         for r in 0..d {
@@ -143,4 +130,67 @@ pub fn gpu_gd_matches_least_squares(
             tolerance,
         },
     })
+}
+
+/// Sandwich standard errors of the least-squares `[W b]` from the residuals of the true optimum
+/// `e_r = x_r − b_r − Σ_j W_rj y_j` (row r of the d×p result, p = d + 1 with the bias column or
+/// p = d without): `se_rc = √((G⁻¹ M_r G⁻¹)_cc)` with `M_r = Σ_k e_{k,r}² ỹ_k ỹ_kᵀ`, `ỹ_k` row k
+/// of `augmented` (n×p, y then 1 when biased) and `G⁻¹ = (ỸᵀỸ)⁻¹` given (`b` is the bias-free
+/// optimum's zero bias when p = d).
+fn sandwich_standard_errors(
+    clean: &Mat,
+    augmented: &Mat,
+    w: &Mat,
+    b: &[f64],
+    gram_inverse: &Mat,
+) -> Mat {
+    let (n, d, p) = (clean.nrows(), clean.ncols(), augmented.ncols());
+    let mut se = Mat::zeros(d, p);
+    for r in 0..d {
+        let e: Vec<f64> = (0..n)
+            .map(|i| {
+                let fit: f64 = (0..d).map(|j| w[(r, j)] * augmented[(i, j)]).sum();
+                clean[(i, r)] - b[r] - fit
+            })
+            .collect();
+        let meat = Mat::from_fn(p, p, |a, c| {
+            (0..n)
+                .map(|i| e[i] * e[i] * augmented[(i, a)] * augmented[(i, c)])
+                .sum()
+        });
+        let cov = gram_inverse * &meat * gram_inverse;
+        for c in 0..p {
+            se[(r, c)] = cov[(c, c)].sqrt();
+        }
+    }
+    se
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// By hand in 1-D: y = (1, 2, 4), x = 0.5y + 3 + e with e = (1, −1, 0); `G = [[21, 7],
+    /// [7, 3]]`, `M = [[5, 3], [3, 2]]`, so `G⁻¹MG⁻¹ = [[17, −63], [−63, 245]]/196` and the
+    /// errors are `√17/14` (weight) and `√245/14` (bias); with e = 0 they are exactly 0.
+    #[test]
+    fn sandwich_errors_by_hand() {
+        let ys = [1.0, 2.0, 4.0];
+        let augmented = Mat::from_fn(3, 2, |i, j| if j == 0 { ys[i] } else { 1.0 });
+        let gram_inverse = Mat::from_fn(2, 2, |i, j| [[3.0, -7.0], [-7.0, 21.0]][i][j] / 14.0);
+        let w = Mat::from_fn(1, 1, |_, _| 0.5);
+        let noisy_fit = |e: [f64; 3]| Mat::from_fn(3, 1, |i, _| 0.5 * ys[i] + 3.0 + e[i]);
+        let se = sandwich_standard_errors(
+            &noisy_fit([1.0, -1.0, 0.0]),
+            &augmented,
+            &w,
+            &[3.0],
+            &gram_inverse,
+        );
+        assert!((se[(0, 0)] - 17f64.sqrt() / 14.0).abs() < 1e-14, "{se:?}");
+        assert!((se[(0, 1)] - 245f64.sqrt() / 14.0).abs() < 1e-14, "{se:?}");
+        let exact =
+            sandwich_standard_errors(&noisy_fit([0.0; 3]), &augmented, &w, &[3.0], &gram_inverse);
+        assert_eq!((exact[(0, 0)], exact[(0, 1)]), (0.0, 0.0));
+    }
 }

@@ -230,6 +230,26 @@ pub fn descending_eigenpairs(covariance: &Mat) -> Result<(Vec<f64>, Mat)> {
 mod tests {
     use super::*;
 
+    /// For λ < 1 the VP constant takes `1/√λ`: at λ = 1/4, t_max = 1/2 it is
+    /// `½·(π/2)·2·atan2(tan(π/4), ½) = (π/2)·atan 2`.
+    #[test]
+    fn vp_rate_constant_by_hand_below_unit_eigenvalue() {
+        let c = vp_cosine_rate_constant(0.5, 0.25);
+        let expected = std::f64::consts::FRAC_PI_2 * 2f64.atan();
+        assert!((c - expected).abs() < 1e-15, "{c} vs {expected}");
+    }
+
+    /// The PSD floor is `8dε·λ_max`: in 2-D an eigenvalue of 10ε (below 16ε) is set to 0 and
+    /// one of 20ε is kept.
+    #[test]
+    fn eigenvalues_below_the_floor_are_zeroed() {
+        let diag = |small: f64| Mat::from_fn(2, 2, |i, j| [[1.0, 0.0], [0.0, small]][i][j]);
+        let (zeroed, _) = descending_eigenpairs(&diag(10.0 * EPS)).unwrap();
+        assert_eq!(zeroed, vec![1.0, 0.0]);
+        let (kept, _) = descending_eigenpairs(&diag(20.0 * EPS)).unwrap();
+        assert_eq!(kept, vec![1.0, 20.0 * EPS]);
+    }
+
     /// Eq. 3.2.87's coefficients read off the schedule: `k_ℓ = σ_{ℓ−1}/σ_ℓ`,
     /// `a_ℓ = α_{ℓ−1} − k_ℓ α_ℓ`, on a VP cosine schedule (α ≠ 1) at every step.
     #[test]

@@ -352,3 +352,26 @@ pub fn second_moment(mean: &[f64], covariance: &Mat) -> Mat {
     let d = mean.len();
     Mat::from_fn(d, d, |i, j| covariance[(i, j)] + mean[i] * mean[j])
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The DDIM rounding bound on a 1-step VP schedule, written out: with `k, a` the step's
+    /// coefficients and `xs = x/α₁`, `2·(|a|(2d+4)ε(μ + d(xs + μ)) + 3ε(|k|x + |a|(μ + d(xs + μ))))
+    /// ·max(tail, 1)·√d`.
+    #[test]
+    fn ddim_rounding_bound_is_the_documented_sum() {
+        let s = Schedule::vp_cosine(0.9, 1).unwrap();
+        let (d, x, mu, tail) = (2usize, 3.0, 0.5, 1.7);
+        let (k, a) = flow::book_ddim_coefficients(&s, 1);
+        let f_max = mu + 2.0 * (x / s.alpha(1) + mu);
+        let total = a.abs() * 8.0 * EPS * f_max + 3.0 * EPS * (k.abs() * x + a.abs() * f_max);
+        let expected = 2.0 * total * tail * 2f64.sqrt();
+        let bound = ddim_rounding_bound(&s, d, x, mu, tail);
+        assert!(
+            (bound - expected).abs() <= 1e-14 * expected,
+            "{bound} vs {expected}"
+        );
+    }
+}
