@@ -343,7 +343,8 @@ pub fn default_points(rng: &mut Rng, target: &GaussianMixture, sigma: f64) -> Ve
 }
 
 /// `∫ g(v) p_σ(v) dv` for a 1-D mixture's noisy density by double-exponential quadrature, split
-/// at `breaks` (kinks of g) and at each component's mean ± 8 noisy standard deviations, over
+/// at `breaks` (kinks of g) and at each component's mean, ± 2 and ± 8 noisy standard deviations
+/// ([`quadrature_cuts`]), over
 /// `[−L, L]` with L = 12 times the largest noisy scale beyond the farthest mean (the mass outside
 /// is below 10⁻³⁰ of the total and g grows at most polynomially). Returns (value, the summed
 /// error estimates of the quadrature).
@@ -368,22 +369,7 @@ pub fn noisy_expectation_1d(
             (c.mean[0], (var + sigma * sigma).sqrt())
         })
         .collect();
-    let far = spreads
-        .iter()
-        .map(|(m, s)| m.abs() + 12.0 * s)
-        .fold(0.0, f64::max);
-    let mut cuts = vec![-far, far];
-    cuts.extend(breaks.iter().copied().filter(|b| b.abs() < far));
-    for (m, s) in &spreads {
-        for k in [-8.0, -2.0, 0.0, 2.0, 8.0] {
-            let c = m + k * s;
-            if c.abs() < far {
-                cuts.push(c);
-            }
-        }
-    }
-    cuts.sort_by(f64::total_cmp);
-    cuts.dedup();
+    let cuts = quadrature_cuts(&spreads, breaks);
     let density =
         |v: f64| crate::targets::ClosedForm::log_density(target, &[v], sigma).map(f64::exp);
     let (mut value, mut error) = (0.0, 0.0);
@@ -410,9 +396,40 @@ pub fn noisy_expectation_1d(
     Ok((value, error))
 }
 
+/// The cut points of [`noisy_expectation_1d`], sorted and distinct: `±L` with
+/// `L = max_k(|m_k| + 12 s_k)`, the `breaks` inside `(−L, L)`, and `m_k + j·s_k` for
+/// j ∈ {−8, −2, 0, 2, 8} inside it, for each component's mean and noisy scale `(m_k, s_k)`.
+fn quadrature_cuts(spreads: &[(f64, f64)], breaks: &[f64]) -> Vec<f64> {
+    let far = spreads
+        .iter()
+        .map(|(m, s)| m.abs() + 12.0 * s)
+        .fold(0.0, f64::max);
+    let mut cuts = vec![-far, far];
+    cuts.extend(breaks.iter().copied().filter(|b| b.abs() < far));
+    for (m, s) in spreads {
+        for k in [-8.0, -2.0, 0.0, 2.0, 8.0] {
+            let c = m + k * s;
+            if c.abs() < far {
+                cuts.push(c);
+            }
+        }
+    }
+    cuts.sort_by(f64::total_cmp);
+    cuts.dedup();
+    cuts
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Cuts by hand for one component at m = 1, s = 0.5 (L = 7) and a break at 3 and one at 9
+    /// (outside): ±7, 3, and 1 + j·0.5 for j = −8, −2, 0, 2, 8.
+    #[test]
+    fn quadrature_cuts_by_hand() {
+        let cuts = quadrature_cuts(&[(1.0, 0.5)], &[3.0, 9.0]);
+        assert_eq!(cuts, vec![-7.0, -3.0, 0.0, 1.0, 2.0, 3.0, 5.0, 7.0]);
+    }
 
     /// A verify row survives report.json: NaN residuals (written as `null`) come back as NaN.
     #[test]

@@ -121,13 +121,17 @@ pub fn rule_least_squares(law: &GaussianMixture, sigma: f64, degree: usize) -> R
             }
         }
     }
-    let big_n = atoms.len() * grid.len() + 4 * degree + 4 * n + 8;
-    // the majorants are sums of positive terms: their own rounding is below γ_N of them
-    let e_g = gamma_f64(big_n) * (1.0 + gamma_f64(big_n)) * a_g.norm_l2();
-    let e_r = gamma_f64(big_n) * (1.0 + gamma_f64(big_n)) * a_r.norm_l2();
     let (eig, _) = linalg::sym_eigen(&g)?;
     let lambda_max = eig[m - 1];
-    let lambda_min = eig[0] - e_g - 16.0 * m as f64 * EPS * lambda_max;
+    let errors = NormalEquationErrors::new(
+        atoms.len() * grid.len(),
+        degree,
+        n,
+        a_g.norm_l2(),
+        a_r.norm_l2(),
+        lambda_max,
+    );
+    let lambda_min = eig[0] - errors.gram - 16.0 * m as f64 * EPS * lambda_max;
     if lambda_min <= 0.0 {
         return Err(Error::InvalidArgument {
             what: "rule least squares".into(),
@@ -139,8 +143,12 @@ pub fn rule_least_squares(law: &GaussianMixture, sigma: f64, degree: usize) -> R
     }
     let ct = linalg::spd_solve(&g, &r.transpose().to_owned())?;
     let coefficients = ct.transpose().to_owned();
-    let f_solve = 4.0 * (m * m) as f64 * EPS * lambda_max;
-    let coefficient_error = (e_r + (e_g + f_solve) * coefficients.norm_l2()) / lambda_min;
+    let coefficient_error = perturbed_solution_bound(
+        errors.rhs,
+        errors.matrix(),
+        coefficients.norm_l2(),
+        lambda_min,
+    );
     Ok(RuleFit {
         exponents: exps,
         scale,
@@ -306,7 +314,12 @@ pub(super) fn law_difference_bound(
             fit.lambda_min
         )));
     }
-    Ok((dr + dg * (fit.coefficients.norm_l2() + fit.coefficient_error)) / lambda_p)
+    Ok(perturbed_solution_bound(
+        dr,
+        dg,
+        fit.coefficients.norm_l2() + fit.coefficient_error,
+        lambda_p,
+    ))
 }
 
 /// `m ± 4·sd` of y = x + σg in coordinate 0, 41 points.
@@ -363,4 +376,81 @@ pub fn quadrature_pair(target: &GaussianMixture, degree: usize, sigma: f64) -> R
     let short = gauss_rule(target, degree)?.law;
     let ys: Vec<Vec<f64>> = grid(target, sigma).into_iter().map(|y| vec![y]).collect();
     compare_fits(target, &matched, &short, degree, sigma, &ys)
+}
+
+/// The rounding of the rule's normal equations `Ĝc = r̂` (m features, sums of `terms` atom×node
+/// products in n coordinates up to degree d): each entry is a sum of N = terms + 4d + 4n + 8
+/// rounded products of positive-majorised factors, so `‖ΔĜ‖ ≤ γ_N(1 + γ_N)‖A_G‖` and
+/// `‖Δr̂‖ ≤ γ_N(1 + γ_N)‖A_r‖` (`A` the majorant sums; their own rounding is below γ_N of them),
+/// and the Cholesky solve is backward stable with `‖ΔG‖ ≤ 4m²ε·λ_max`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct NormalEquationErrors {
+    /// Bound on `‖ΔĜ‖` from forming Ĝ.
+    gram: f64,
+    /// Bound on `‖Δr̂‖` from forming r̂.
+    rhs: f64,
+    /// The solve's backward error `4m²ε·λ_max`.
+    solve: f64,
+}
+
+impl NormalEquationErrors {
+    fn new(
+        terms: usize,
+        degree: usize,
+        n: usize,
+        gram_majorant: f64,
+        rhs_majorant: f64,
+        lambda_max: f64,
+    ) -> Self {
+        let m = exponents(n, degree).len();
+        let big_n = terms + 4 * degree + 4 * n + 8;
+        let gamma = gamma_f64(big_n) * (1.0 + gamma_f64(big_n));
+        Self {
+            gram: gamma * gram_majorant,
+            rhs: gamma * rhs_majorant,
+            solve: 4.0 * (m * m) as f64 * EPS * lambda_max,
+        }
+    }
+
+    /// The matrix side of the solve's perturbation: forming Ĝ plus the solve's backward error.
+    fn matrix(&self) -> f64 {
+        self.gram + self.solve
+    }
+}
+
+/// The perturbation bound of a symmetric positive definite system `Gc = r`: if the computed
+/// system differs by `‖ΔG‖ ≤ e_G`, `‖Δr‖ ≤ e_r` and the perturbed `G` has smallest eigenvalue
+/// ≥ λ > 0, then `‖Δc‖ ≤ (e_r + e_G‖c̃‖)/λ` with `‖c̃‖` (`solution_norm`) a bound on the norm of
+/// the perturbed solution.
+fn perturbed_solution_bound(
+    rhs_error: f64,
+    matrix_error: f64,
+    solution_norm: f64,
+    lambda: f64,
+) -> f64 {
+    (rhs_error + matrix_error * solution_norm) / lambda
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `(e_r + e_G‖c‖)/λ` by hand: (1 + 2·3)/0.5 = 14.
+    #[test]
+    fn perturbed_solution_bound_by_hand() {
+        assert_eq!(perturbed_solution_bound(1.0, 2.0, 3.0, 0.5), 14.0);
+    }
+
+    /// The normal equations' error terms by hand for 2-D degree 2 (m = 6 features) with 12
+    /// atom×node terms: N = 12 + 8 + 8 + 8 = 36, so `gram = γ₃₆(1 + γ₃₆)·5`,
+    /// `rhs = γ₃₆(1 + γ₃₆)·7`, `solve = 4·36ε·2` and the matrix side is gram + solve.
+    #[test]
+    fn normal_equation_errors_by_hand() {
+        let e = NormalEquationErrors::new(12, 2, 2, 5.0, 7.0, 2.0);
+        let gamma = gamma_f64(36) * (1.0 + gamma_f64(36));
+        assert_eq!(e.gram, gamma * 5.0);
+        assert_eq!(e.rhs, gamma * 7.0);
+        assert_eq!(e.solve, 144.0 * EPS * 2.0);
+        assert_eq!(e.matrix(), gamma * 5.0 + 144.0 * EPS * 2.0);
+    }
 }
