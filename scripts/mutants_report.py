@@ -2,14 +2,14 @@
 """Summarise cargo-mutants runs (mutants.out/outcomes.json) into the tables of mutants.md.
 
 Usage: scripts/mutants_report.py SAMPLE.json [SAMPLE.json ...] [--recheck R.json ...]
-                                 [--by-hand HAND.json ...] [--sample-list NAMES.txt]
+                                 [--by-hand HAND.json ...] [--sample-list NAMES.txt ...]
 
 The SAMPLE files' mutants are the sample (their union). A --recheck file (a cargo-mutants re-run
 after tests were added) overrides the outcome of a sampled mutant of the same name; its other
 mutants are ignored. A --by-hand file is a JSON list of {"name", "outcome", "evidence"} with
 outcome "caught" (the mutant planted by hand at a later commit fails the named test: the code
 moved, so cargo-mutants cannot re-run it under its old name) or "equivalent" (no test can tell it
-apart; removed from the viable count, with the reason). --sample-list (one `cargo mutants --list`
+apart; removed from the viable count, with the reason). --sample-list (repeatable; one `cargo mutants --list`
 name per line) names the mutants the sample should hold, and those that have no outcome yet are
 reported as not run.
 
@@ -81,7 +81,7 @@ def load(path):
 
 
 def main(args):
-    samples, rechecks, hand_paths, list_path = [], [], [], None
+    samples, rechecks, hand_paths, list_paths = [], [], [], []
     mode = samples
     it = iter(args)
     for a in it:
@@ -90,7 +90,7 @@ def main(args):
         elif a == "--by-hand":
             hand_paths.append(next(it))
         elif a == "--sample-list":
-            list_path = next(it)
+            list_paths.append(next(it))
         else:
             mode.append(a)
     outcomes = OrderedDict()
@@ -113,9 +113,11 @@ def main(args):
                 outcomes[h["name"]] = (outcomes[h["name"]][0], kind)
                 evidence[h["name"]] = h["evidence"]
     not_run, outside = [], []
-    if list_path:
-        with open(list_path) as f:
-            listed = [l.strip() for l in f if l.strip()]
+    if list_paths:
+        listed = []
+        for list_path in list_paths:
+            with open(list_path) as f:
+                listed += [l.strip() for l in f if l.strip()]
         not_run = [n for n in listed if n not in outcomes]
         outside = [n for n in outcomes if n not in set(listed)]
         for n in outside:

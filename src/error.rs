@@ -35,6 +35,19 @@ pub enum Error {
         max = SIGMA_RANGE.1
     )]
     SigmaOutOfRange(f64),
+    /// A run whose estimated memory exceeds the limit (the machine's memory or `--max-memory`).
+    #[error(
+        "{what} needs at least {needed_gib:.1} GiB of memory, above the limit of {limit_gib:.1} \
+         GiB; shrink the run, or raise the limit with --max-memory <GiB> if the machine has it"
+    )]
+    TooLarge {
+        /// What needs the memory (the run and its sizes).
+        what: Cow<'static, str>,
+        /// The estimate (a lower bound) in GiB; ∞ when it overflows.
+        needed_gib: f64,
+        /// The limit in GiB.
+        limit_gib: f64,
+    },
     /// A NaN or ±∞ inside an input vector or matrix.
     #[error("non-finite value {value} in {what} at index {index}")]
     NonFinite {
@@ -132,6 +145,15 @@ impl Clone for Error {
             },
             Self::InvalidSigma(sigma) => Self::InvalidSigma(*sigma),
             Self::SigmaOutOfRange(sigma) => Self::SigmaOutOfRange(*sigma),
+            Self::TooLarge {
+                what,
+                needed_gib,
+                limit_gib,
+            } => Self::TooLarge {
+                what: what.clone(),
+                needed_gib: *needed_gib,
+                limit_gib: *limit_gib,
+            },
             Self::NonFinite { what, index, value } => Self::NonFinite {
                 what: what.clone(),
                 index: *index,

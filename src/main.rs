@@ -231,6 +231,10 @@ struct ImageArgs {
     /// reference).
     #[arg(long)]
     empirical_route: Option<images::EmpiricalRoute>,
+    /// Memory limit in GiB (default: the machine's physical memory): a run whose estimated
+    /// memory is above it is refused before it allocates.
+    #[arg(long)]
+    max_memory: Option<f64>,
 }
 
 fn image_experiment(which: &str, args: ImageArgs) -> Result<bool> {
@@ -262,6 +266,9 @@ fn image_experiment(which: &str, args: ImageArgs) -> Result<bool> {
     settings.export_models |= args.export_models;
     if let Some(route) = args.empirical_route {
         settings.empirical_route = route;
+    }
+    if args.max_memory.is_some() {
+        settings.max_memory_gib = args.max_memory;
     }
     let out = args
         .out

@@ -464,3 +464,69 @@ fn generalization_bottleneck_trains_on_fewer_images_than_a_batch() {
     assert_eq!(summary.experiments.len(), 1);
     assert!(out.join("generalization/metrics.json").exists());
 }
+
+/// Issue 22 items 4 and 5: a run too large for the machine is refused before it allocates —
+/// exit 2 with a message naming the size and the limit, never a panic (exit 101, an allocation
+/// failure in faer) or the OOM killer: `exp polynomial-2d` and `exp bottleneck-2d` with
+/// `--samples` 2⁶⁴ − 1, `exp linear --quick --n 100000000` (≈ 600 GiB of images), and the same
+/// at a small explicit `--max-memory`.
+#[test]
+fn runs_beyond_memory_are_refused_before_allocating() {
+    let exe = env!("CARGO_BIN_EXE_diffusion-theorems");
+    let out = run_folder("too-large");
+    let max = "18446744073709551615";
+    let folder = out.to_str().unwrap();
+    for args in [
+        vec!["exp", "polynomial-2d", "--samples", max, "--out", folder],
+        vec!["exp", "bottleneck-2d", "--samples", max, "--out", folder],
+        vec![
+            "exp",
+            "linear",
+            "--quick",
+            "--n",
+            "100000000",
+            "--out",
+            folder,
+        ],
+        vec![
+            "exp",
+            "linear",
+            "--quick",
+            "--max-memory",
+            "0.0001",
+            "--out",
+            folder,
+        ],
+    ] {
+        let run = std::process::Command::new(exe)
+            .args(&args)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert_eq!(run.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("GiB") && stderr.contains("limit") && !stderr.contains("panicked"),
+            "{args:?}: {stderr}"
+        );
+    }
+    assert!(
+        !out.join("linear").exists(),
+        "a refused run wrote its folder"
+    );
+    let _ = std::fs::remove_dir_all(&out);
+}
+
+/// The memory estimate of the image settings: N + samples images of 3·size² f64.
+#[test]
+fn image_settings_estimate_their_memory() {
+    let source: DataSource = "calpha".parse().unwrap();
+    let mut settings = Settings::quick(&source);
+    settings.n = 10;
+    settings.samples = 6;
+    assert_eq!(
+        settings.minimum_bytes(),
+        Some(16 * 3 * settings.size as u128 * settings.size as u128 * 8)
+    );
+    settings.max_memory_gib = Some(1e-9);
+    assert!(settings.validate().unwrap_err().to_string().contains("GiB"));
+}

@@ -18,6 +18,7 @@ use crate::denoisers::training::{train, train_per_step, LossWeighting, RunOption
 use crate::denoisers::Denoiser;
 use crate::diffusion::{Ddim, Sampler, Schedule};
 use crate::error::{Error, Result};
+use crate::experiments::memory;
 use crate::gpu::mlp::AdamConfig;
 use crate::gpu::Gpu;
 use crate::io::plot::{scatter_panels_png, View};
@@ -125,6 +126,12 @@ pub fn run(gpu: &Gpu, settings: &Settings) -> Result<Report> {
             ),
         });
     }
+    // fresh target samples, the noise and a generated set per width, samples×2 f64 each
+    memory::ensure_fits(
+        &format!("exp bottleneck-2d with {} samples", settings.samples),
+        memory::bytes(&[settings.samples, 2, 8, 4]),
+        memory::limit(None)?,
+    )?;
     std::fs::create_dir_all(&settings.out).map_err(|e| Error::io(&settings.out, e))?;
     let (target, _) = fig2_pair()?;
     let schedule = schedule()?;

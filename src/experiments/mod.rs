@@ -7,8 +7,10 @@
 //! * [`images`] — the paper-scale image experiments (Levine–Weiss Fig. 5–9, Kadkhodaie et al.
 //!   Fig. 2, book §3.3 memorization) on CelebA or the embedded C^α and disk datasets;
 //! * [`polynomial_2d`] — Levine–Weiss Fig. 3: DDIM with the optimal polynomial denoisers of
-//!   degree 1, 3, 5.
+//!   degree 1, 3, 5;
+//! * [`memory`] — the guard that refuses a run too large for the machine before it allocates.
 
 pub mod bottleneck_2d;
 pub mod images;
+pub mod memory;
 pub mod polynomial_2d;

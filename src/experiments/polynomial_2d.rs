@@ -6,6 +6,7 @@ use crate::denoisers::polynomial::optimal_polynomial;
 use crate::diffusion::samplers::step_coefficients;
 use crate::diffusion::Schedule;
 use crate::error::{Error, Result};
+use crate::experiments::memory;
 use crate::io::plot::{scatter_png, View};
 use crate::linalg::{self, Mat};
 use crate::rng::Rng;
@@ -111,6 +112,12 @@ pub fn run(out_dir: &Path, samples: usize, steps: usize, seed: u64) -> Result<Su
             reason: "must be at least 1, got 0".into(),
         });
     }
+    // the target samples, the noise and three generated sets, samples×2 f64 each
+    memory::ensure_fits(
+        &format!("exp polynomial-2d with {samples} samples"),
+        memory::bytes(&[samples, 2, 8, 5]),
+        memory::limit(None)?,
+    )?;
     std::fs::create_dir_all(out_dir).map_err(|e| Error::io(out_dir, e))?;
     let target = target()?;
     let view = View {

@@ -103,6 +103,10 @@ pub struct Settings {
     /// Where the empirical optimal denoiser (book eq. 3.3.3) runs.
     #[serde(default)]
     pub empirical_route: EmpiricalRoute,
+    /// The memory limit in GiB ([`crate::experiments::memory::limit`]; `None`: the machine's
+    /// physical memory).
+    #[serde(default)]
+    pub max_memory_gib: Option<f64>,
 }
 
 /// The two implementations of the empirical optimal denoiser `x̂₀(x_t) = Σ_i softmax_i(−‖x_t −
@@ -178,6 +182,7 @@ impl Settings {
             quick: false,
             export_models: false,
             empirical_route: EmpiricalRoute::Gpu,
+            max_memory_gib: None,
         }
     }
 
@@ -231,8 +236,25 @@ impl Settings {
         }
     }
 
-    /// Checks the settings; a bad value is a typed error naming it.
+    /// A lower bound on the run's memory in bytes: the N training images and the drawn samples,
+    /// `3·size²` f64 values each (`None` when that overflows).
+    pub fn minimum_bytes(&self) -> Option<u128> {
+        let images = self.n.checked_add(self.samples)?;
+        crate::experiments::memory::bytes(&[images, 3, self.size, self.size, 8])
+    }
+
+    /// Checks the settings, the memory estimate against the limit included; a bad value is a
+    /// typed error naming it.
     pub fn validate(&self) -> Result<()> {
+        let limit = crate::experiments::memory::limit(self.max_memory_gib)?;
+        crate::experiments::memory::ensure_fits(
+            &format!(
+                "{} training images and {} samples of 3×{}×{}",
+                self.n, self.samples, self.size, self.size
+            ),
+            self.minimum_bytes(),
+            limit,
+        )?;
         if self.n < 2 {
             return Err(Error::InvalidArgument {
                 what: "n".into(),
