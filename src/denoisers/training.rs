@@ -7,9 +7,10 @@
 //! a run resumed from a checkpoint at step s sees exactly the batches s+1, s+2, … of an
 //! uninterrupted run.
 
-use super::bottleneck::{Architecture, BottleneckNet, PerStep, SigmaInput};
+use super::bottleneck::{sigma_feature, Architecture, BottleneckNet, PerStep, SigmaInput};
 use crate::error::{Error, Result};
-use crate::gpu::mlp::{AdamConfig, Batch, GpuTrainer, OptimizerState};
+use crate::gpu::adam::AdamConfig;
+use crate::gpu::mlp::{Batch, GpuTrainer, MlpLayer, OptimizerState};
 use crate::gpu::Gpu;
 use crate::linalg::Mat;
 use crate::rng::Rng;
@@ -121,8 +122,26 @@ impl Checkpoint {
     }
 }
 
+/// The layers of `net` as the GPU trainer takes them: matrices, biases, activations, and which
+/// layers read the noise-level feature `s = ln σ` ([`sigma_feature`]) as their last input. Its
+/// flat parameter layout is [`BottleneckNet::parameters`]'s.
+pub fn gpu_layers(net: &BottleneckNet) -> Vec<MlpLayer> {
+    let arch = net.architecture();
+    net.layers()
+        .iter()
+        .enumerate()
+        .map(|(l, layer)| MlpLayer {
+            weight: layer.weight.clone(),
+            bias: layer.bias.clone(),
+            activation: arch.activation(l),
+            sigma: arch.takes_sigma(l),
+        })
+        .collect()
+}
+
 /// Batch k of a run: `rows` draws x from `target` and σ from the config's levels, `y = x + σg`,
-/// all from Philox stream `(seed, k)`, weighted by the config's `w(σ)`.
+/// all from Philox stream `(seed, k)`, the feature `ln σ` per row, weighted by the config's
+/// `w(σ)`.
 pub fn batch(target: &dyn Target, config: &TrainConfig, k: u64) -> Batch {
     let (sigmas, rows) = (&config.sigmas, config.batch);
     let mut rng = Rng::new(config.seed, k as u32);
@@ -134,7 +153,7 @@ pub fn batch(target: &dyn Target, config: &TrainConfig, k: u64) -> Batch {
     let weight = sigma.iter().map(|&s| config.weighting.weight(s)).collect();
     Batch {
         y,
-        sigma,
+        feature: sigma.iter().map(|&s| sigma_feature(s)).collect(),
         x,
         weight,
     }
@@ -167,7 +186,7 @@ pub fn train(
             got: target.dim(),
         });
     }
-    let mut trainer = GpuTrainer::new(gpu, init, config.batch, config.adam)?;
+    let mut trainer = GpuTrainer::new(gpu, &gpu_layers(init), config.batch, config.adam)?;
     let mut losses = vec![];
     if let Some(path) = options.checkpoint.as_ref().filter(|p| p.exists()) {
         let ck = Checkpoint::load(path)?;

@@ -5,6 +5,7 @@
 //! Getting a device is kept apart from running a kernel: every wrapper takes `&Gpu`, so tests
 //! and benches inject the one shared context ([`Gpu::shared`]).
 
+pub mod adam;
 pub mod ddim;
 pub mod denoiser_jvp;
 pub mod dense;

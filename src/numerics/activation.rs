@@ -120,3 +120,41 @@ pub fn derivative_from_output(activation: Activation, h: f64) -> f64 {
         }
     }
 }
+
+/// Bound on the f32 error of [`derivative_from_output`] as the kernels compute it (the GEMM's
+/// derivative-mask epilogue, the residual kernel's output mask) from an f32 `ĥ` with
+/// `|ĥ − h| ≤ δh`, `h = φ(z)`, the f32 pre-activation within `δz` of z, against the exact
+/// `φ'(z)`:
+/// * identity: exact;
+/// * tanh, `1 − ĥ²`: `|ĥ² − h²| ≤ (2|h| + δh)δh`, the square rounds by `u(|h| + δh)²` and the
+///   subtraction by `u(|φ'| + (2|h| + δh)δh)`;
+/// * ReLU and leaky ReLU (slope ≥ 0, so the sign of h is the sign of z): the mask is 1 or the
+///   slope exactly — unless `|z| ≤ δz`, where the f32 pre-activation may sit across the kink
+///   and the mask flips (`|1 − slope|`) — plus the slope's f32 rounding `u·slope` on the
+///   negative side.
+pub fn derivative_from_output_error(
+    activation: Activation,
+    (z, dz): (f64, f64),
+    (h, dh): (f64, f64),
+) -> f64 {
+    match activation {
+        Activation::Identity => 0.0,
+        Activation::Tanh => {
+            let m = 1.0 - h * h;
+            let sq = (2.0 * h.abs() + dh) * dh;
+            sq + U * (h.abs() + dh).powi(2) + U * (m.abs() + sq)
+        }
+        Activation::Relu | Activation::LeakyRelu { .. } => {
+            let slope = match activation {
+                Activation::LeakyRelu { slope } => slope,
+                _ => 0.0,
+            };
+            let flip = if z.abs() <= dz {
+                (1.0 - slope).abs()
+            } else {
+                0.0
+            };
+            flip + if h > 0.0 { 0.0 } else { U * slope.abs() }
+        }
+    }
+}

@@ -1,9 +1,9 @@
-//! The MLP training kernels of `gpu/mlp.wgsl` and Adam.
+//! The MLP trainer (GEMMs with epilogues, the residual and column-sum kernels) and Adam.
 
 use super::*;
 
 /// A random batch for an n-dimensional network: x ~ N(0, I), σ log-uniform in [0.01, 10],
-/// y = x + σg, loss weights uniform in [0, 3].
+/// y = x + σg, the feature ln σ, loss weights uniform in [0, 3].
 fn mlp_batch(rng: &mut Rng, m: usize, n: usize) -> diffusion_theorems::gpu::mlp::Batch {
     let x = Mat::from_fn(m, n, |_, _| rng.normal());
     let sigma: Vec<f64> = (0..m)
@@ -13,22 +13,26 @@ fn mlp_batch(rng: &mut Rng, m: usize, n: usize) -> diffusion_theorems::gpu::mlp:
     let weight = (0..m).map(|_| 3.0 * rng.uniform()).collect();
     diffusion_theorems::gpu::mlp::Batch {
         y,
-        sigma,
+        feature: sigma.iter().map(|s| s.ln()).collect(),
         x,
         weight,
     }
 }
 
-/// `gpu/mlp.wgsl` forward (fused bias + activation), loss and backward (weight and input
-/// gradients, fused activation derivative, reduction) against the f64 reference, on random
-/// weights and batches, every activation and σ input, within the first-order f32 running
-/// error bounds of `gpu::mlp::reference_with_bounds`.
+/// `gpu::mlp::GpuTrainer`'s forward (GEMMs with the bias + activation epilogue, the σ feature
+/// as a rank-1 addend), loss (the residual kernel with the output mask and row weights, the
+/// column sum) and backward (weight, σ-weight and input gradients, the derivative-mask
+/// epilogue, bias column sums) against the f64 reference, on random weights and batches, every
+/// activation and σ input, within the first-order f32 running error bounds of
+/// `gpu::mlp::reference_with_bounds`.
 #[test]
 fn mlp_forward_backward_match_f64_reference() {
     use diffusion_theorems::denoisers::bottleneck::{
         Activation, Architecture, BottleneckNet, SigmaInput,
     };
-    use diffusion_theorems::gpu::mlp::{reference_with_bounds, AdamConfig, GpuTrainer};
+    use diffusion_theorems::denoisers::training::gpu_layers;
+    use diffusion_theorems::gpu::adam::AdamConfig;
+    use diffusion_theorems::gpu::mlp::{reference_with_bounds, GpuTrainer};
     let gpu = gpu();
     let mut rng = Rng::new(66, 0);
     let cases = [
@@ -50,10 +54,12 @@ fn mlp_forward_backward_match_f64_reference() {
         let n = arch.dim;
         let net = BottleneckNet::random(arch.clone(), &mut rng).unwrap();
         let batch = mlp_batch(&mut rng, 37, n);
-        let trainer = GpuTrainer::new(gpu, &net, 37, AdamConfig::default()).unwrap();
+        let layers = gpu_layers(&net);
+        let trainer = GpuTrainer::new(gpu, &layers, 37, AdamConfig::default()).unwrap();
         let (out, loss, grad) = trainer.evaluate(&batch).unwrap();
-        let (r_out, b_out, r_loss, b_loss, r_grad, b_grad) =
-            reference_with_bounds(&net, &batch).unwrap();
+        let r = reference_with_bounds(&layers, &batch).unwrap();
+        let (r_out, b_out, r_loss, b_loss) = (&r.output, &r.output_bound, r.loss, r.loss_bound);
+        let (r_grad, b_grad) = (&r.gradient, &r.gradient_bound);
         for i in 0..37 {
             for j in 0..n {
                 assert!(
@@ -89,7 +95,7 @@ fn mlp_forward_backward_match_f64_reference() {
 /// The `mlp_adam` kernel against one f64 Adam step from the same f32 inputs, at steps 1 and 1000.
 #[test]
 fn mlp_adam_step_matches_f64_reference() {
-    use diffusion_theorems::gpu::mlp::{adam_reference, adam_step, AdamConfig};
+    use diffusion_theorems::gpu::adam::{adam_reference, adam_step, AdamConfig};
     let gpu = gpu();
     let mut rng = Rng::new(67, 0);
     let p = 1000;
