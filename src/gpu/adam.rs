@@ -9,7 +9,7 @@
 
 use super::gemm::GpuMat;
 use super::uniforms::AdamParams;
-use super::{grid_for, shaders, Dispatch, Gpu, WORKGROUP_SIZE};
+use super::{groups_1d, shaders, Dispatch, Gpu};
 use crate::error::{Error, Result};
 use crate::linalg::Mat;
 use crate::numerics::gamma_f32;
@@ -79,15 +79,6 @@ pub(crate) fn adam_params(adam: &AdamConfig, step: u64, count: usize) -> AdamPar
         c2: (1.0 / (1.0 - b2.powi(t))) as f32,
         ..AdamParams::default()
     }
-}
-
-/// Workgroups of [`WORKGROUP_SIZE`] invocations covering `n` elements (a 2-D grid past the
-/// per-dimension limit).
-pub(crate) fn groups_1d(gpu: &Gpu, n: usize) -> [u32; 3] {
-    grid_for(
-        (n as u32).div_ceil(WORKGROUP_SIZE),
-        gpu.limits().max_compute_workgroups_per_dimension,
-    )
 }
 
 /// One tensor's f32 values and Adam moments, row-major (a checkpoint's part).

@@ -596,6 +596,15 @@ pub fn grid_for(n_groups: u32, max_per_dim: u32) -> [u32; 3] {
     }
 }
 
+/// The grid ([`grid_for`]) of a 1-D kernel of [`WORKGROUP_SIZE`] invocations per group covering
+/// `n` elements on `gpu`.
+pub(crate) fn groups_1d(gpu: &Gpu, n: usize) -> [u32; 3] {
+    grid_for(
+        (n as u32).div_ceil(WORKGROUP_SIZE),
+        gpu.limits().max_compute_workgroups_per_dimension,
+    )
+}
+
 /// Splits `total` items into consecutive chunks of at most `per_chunk` (≥ 1): `(start, len)`
 /// (the row, column and depth blocks of a tiled product, a benchmark's tiles).
 pub fn chunks(total: usize, per_chunk: usize) -> Vec<(usize, usize)> {

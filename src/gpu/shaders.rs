@@ -191,12 +191,6 @@ pub const ROW_MAX_ABS: Shader = Shader {
     sources: &[ROWWISE],
 };
 
-/// Column sums (`gpu/rowwise.wgsl`).
-pub const COL_SUMS: Shader = Shader {
-    entry_point: "col_sums",
-    sources: &[ROWWISE],
-};
-
 /// In-place broadcast add `x_ij += c·v_j` (`gpu/rowwise.wgsl`).
 pub const ADD_ROW_VECTOR: Shader = Shader {
     entry_point: "add_row_vector",
@@ -234,7 +228,6 @@ pub const ALL: &[Shader] = &[
     ROW_SOFTMAX_STATS,
     ROW_SOFTMAX_APPLY,
     ROW_MAX_ABS,
-    COL_SUMS,
     ADD_ROW_VECTOR,
     COPY_VEC4,
 ];

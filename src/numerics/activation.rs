@@ -158,3 +158,38 @@ pub fn derivative_from_output_error(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The mask bound by hand: tanh at h = 0.5, δh = 0.01 is `(2·0.5 + 0.01)·0.01 = 0.0101`
+    /// plus `u·0.51² + u(0.75 + 0.0101)`; a leaky(0.2) mask within δz of the kink may flip by
+    /// `|1 − 0.2| = 0.8` (plus `0.2u` on the negative side), away from it only the slope's
+    /// rounding remains, and nothing on the positive side; identity is exact.
+    #[test]
+    fn derivative_from_output_error_by_hand() {
+        let tanh = derivative_from_output_error(Activation::Tanh, (0.55, 0.01), (0.5, 0.01));
+        let expected = 0.0101 + U * 0.51 * 0.51 + U * (0.75 + 0.0101);
+        assert!((tanh - expected).abs() <= 1e-15, "{tanh} vs {expected}");
+        let leaky = Activation::LeakyRelu { slope: 0.2 };
+        let near = derivative_from_output_error(leaky, (-1e-3, 2e-3), (-2e-4, 1e-3));
+        assert!((near - (0.8 + 0.2 * U)).abs() <= 1e-15, "{near}");
+        assert_eq!(
+            derivative_from_output_error(leaky, (-1.0, 1e-3), (-0.2, 1e-3)),
+            0.2 * U
+        );
+        assert_eq!(
+            derivative_from_output_error(leaky, (1.0, 1e-3), (1.0, 1e-3)),
+            0.0
+        );
+        assert_eq!(
+            derivative_from_output_error(Activation::Relu, (1e-4, 1e-3), (1e-4, 1e-3)),
+            1.0
+        );
+        assert_eq!(
+            derivative_from_output_error(Activation::Identity, (0.0, 1.0), (0.0, 1.0)),
+            0.0
+        );
+    }
+}

@@ -34,12 +34,12 @@
 //! the resident trainer and its kernels.
 
 pub use super::adam::AdamTensor;
-use super::adam::{adam_params, groups_1d, AdamConfig, Tensor};
+use super::adam::{adam_params, AdamConfig, Tensor};
 use super::gemm::{Bias, Epilogue, GpuMat, PreparedProduct, Product};
 use super::philox::NORMAL_ABS_ERROR_F32;
 use super::shaders;
 use super::uniforms::{AdamParams, ColumnSumParams, GatherParams, ResidualParams};
-use super::{Dispatch, Gpu};
+use super::{groups_1d, Dispatch, Gpu};
 use crate::denoisers::bottleneck::{Architecture, BottleneckNet, SigmaInput};
 use crate::error::{Error, Result};
 use crate::linalg::Mat;

@@ -25,10 +25,10 @@
 //! Files: this one holds the layer and batch types and the flat parameter layout; `trainer.rs`
 //! the resident trainer; `reference.rs` the f64 reference with its error bounds.
 
-use super::adam::{adam_params, groups_1d, AdamConfig, AdamTensor, Tensor};
+use super::adam::{adam_params, AdamConfig, AdamTensor, Tensor};
 use super::gemm::{Bias, Epilogue, GpuMat, PreparedProduct, Product};
 use super::uniforms::{ColumnSumParams, ResidualParams};
-use super::{shaders, Dispatch, Gpu};
+use super::{groups_1d, shaders, Dispatch, Gpu};
 use crate::error::{Error, Result};
 use crate::linalg::{self, Mat};
 use crate::numerics::activation::{
