@@ -7,9 +7,12 @@
 //! a run resumed from a checkpoint at step s sees exactly the batches s+1, s+2, … of an
 //! uninterrupted run.
 
-use super::bottleneck::{sigma_feature, Architecture, BottleneckNet, PerStep, SigmaInput};
+use super::bottleneck::{
+    sigma_feature, Activation, Architecture, BottleneckNet, PerStep, SigmaInput,
+};
 use crate::error::{Error, Result};
 use crate::gpu::adam::AdamConfig;
+use crate::gpu::dense::DenseParams;
 use crate::gpu::mlp::{Batch, GpuTrainer, MlpLayer, OptimizerState};
 use crate::gpu::Gpu;
 use crate::linalg::Mat;
@@ -137,6 +140,31 @@ pub fn gpu_layers(net: &BottleneckNet) -> Vec<MlpLayer> {
             sigma: arch.takes_sigma(l),
         })
         .collect()
+}
+
+/// The dense trainer's network `x̂ = W₂·φ(W₁·y + b₁) + b₂` ([`crate::gpu::dense`]) as a
+/// [`BottleneckNet`] (encoder = the hidden layer with φ, linear decoder, σ-blind), to denoise or
+/// sample with on the CPU.
+pub fn dense_network(params: &DenseParams, activation: Activation) -> Result<BottleneckNet> {
+    let (h, d) = (params.w1.nrows(), params.w1.ncols());
+    let arch = Architecture {
+        dim: d,
+        encoder: vec![],
+        bottleneck: h,
+        decoder: vec![],
+        hidden: activation,
+        code: activation,
+        output: Activation::Identity,
+        sigma: SigmaInput::None,
+    };
+    let mut theta = Vec::with_capacity(arch.parameter_count());
+    for (w, b) in [(&params.w1, &params.b1), (&params.w2, &params.b2)] {
+        for i in 0..w.nrows() {
+            theta.extend((0..w.ncols()).map(|j| w[(i, j)]));
+        }
+        theta.extend(b);
+    }
+    BottleneckNet::from_parameters(arch, &theta)
 }
 
 /// Batch k of a run: `rows` draws x from `target` and σ from the config's levels, `y = x + σg`,

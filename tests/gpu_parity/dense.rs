@@ -122,7 +122,9 @@ fn dense_trainer_step_matches_f64_reference() {
                 let reference =
                     batch_reference(&params, activation, &inputs.x, y, y_bound).unwrap();
                 // the reference's values are BottleneckNet's backpropagation
-                let net = params.network(activation).unwrap();
+                let net =
+                    diffusion_theorems::denoisers::training::dense_network(&params, activation)
+                        .unwrap();
                 let (loss, grad) = net
                     .loss_and_gradient(y, &inputs.x, &vec![1.0; rows])
                     .unwrap();

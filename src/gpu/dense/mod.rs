@@ -40,7 +40,6 @@ use super::philox::NORMAL_ABS_ERROR_F32;
 use super::shaders;
 use super::uniforms::{AdamParams, ColumnSumParams, GatherParams, ResidualParams};
 use super::{groups_1d, Dispatch, Gpu};
-use crate::denoisers::bottleneck::{Architecture, BottleneckNet, SigmaInput};
 use crate::error::{Error, Result};
 use crate::linalg::Mat;
 use crate::numerics::activation::{
@@ -100,7 +99,8 @@ impl DenseConfig {
     }
 }
 
-/// The parameters of the network `x̂ = W₂·φ(W₁·y + b₁) + b₂` in f64.
+/// The parameters of the network `x̂ = W₂·φ(W₁·y + b₁) + b₂` in f64 (as a bottleneck denoiser:
+/// [`crate::denoisers::training::dense_network`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct DenseParams {
     /// W₁ (h×d).
@@ -111,32 +111,6 @@ pub struct DenseParams {
     pub w2: Mat,
     /// b₂ (d).
     pub b2: Vec<f64>,
-}
-
-impl DenseParams {
-    /// The same network as a [`BottleneckNet`] (encoder = the hidden layer with φ, linear
-    /// decoder, σ-blind), to denoise or sample with on the CPU.
-    pub fn network(&self, activation: Activation) -> Result<BottleneckNet> {
-        let (h, d) = (self.w1.nrows(), self.w1.ncols());
-        let arch = Architecture {
-            dim: d,
-            encoder: vec![],
-            bottleneck: h,
-            decoder: vec![],
-            hidden: activation,
-            code: activation,
-            output: Activation::Identity,
-            sigma: SigmaInput::None,
-        };
-        let mut theta = Vec::with_capacity(arch.parameter_count());
-        for (w, b) in [(&self.w1, &self.b1), (&self.w2, &self.b2)] {
-            for i in 0..w.nrows() {
-                theta.extend((0..w.ncols()).map(|j| w[(i, j)]));
-            }
-            theta.extend(b);
-        }
-        BottleneckNet::from_parameters(arch, &theta)
-    }
 }
 
 /// A checkpoint of a [`DenseTrainer`]: everything a resumed run needs to continue bit for bit.
