@@ -294,7 +294,6 @@ impl<'g> GpuTrainer<'g> {
         for slot in &loss_slots {
             out.push(f64::from(self.gpu.read::<f32>(slot, 1)?[0]) / self.batch as f64);
         }
-        drop(specs);
         self.step += batches.len() as u64;
         Ok(out)
     }
