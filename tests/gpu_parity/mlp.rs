@@ -135,3 +135,49 @@ fn mlp_adam_step_matches_f64_reference() {
         }
     }
 }
+
+/// `GpuTrainer::new` and `reference_with_bounds` refuse bad layer stacks with typed errors that
+/// name the problem: no layers, a broken width chain, an output narrower than the input, a
+/// negative leaky slope (the derivative mask reads φ' off the sign of φ(z)), a zero batch; and
+/// a batch of the wrong row count.
+#[test]
+fn mlp_trainer_refuses_bad_input() {
+    use diffusion_theorems::denoisers::bottleneck::Activation;
+    use diffusion_theorems::gpu::adam::AdamConfig;
+    use diffusion_theorems::gpu::mlp::{reference_with_bounds, GpuTrainer, MlpLayer};
+    let gpu = gpu();
+    let mut rng = Rng::new(70, 0);
+    let layer = |o: usize, i: usize, activation: Activation, sigma: bool| MlpLayer {
+        weight: Mat::from_fn(o, i, |_, _| 0.5),
+        bias: vec![0.1; o],
+        activation,
+        sigma,
+    };
+    let tanh = Activation::Tanh;
+    let good = vec![
+        layer(4, 3, tanh, true),
+        layer(2, 4, Activation::Identity, false),
+    ];
+    let adam = AdamConfig::default();
+    let message =
+        |layers: &[MlpLayer], batch: usize| match GpuTrainer::new(gpu, layers, batch, adam) {
+            Ok(_) => panic!("accepted {layers:?} with batch {batch}"),
+            Err(e) => e.to_string(),
+        };
+    assert!(message(&[], 4).contains("at least one layer"));
+    let broken = [layer(4, 3, tanh, true), layer(2, 5, tanh, false)];
+    assert!(message(&broken, 4).contains("layer 1"));
+    let narrow = [layer(4, 3, tanh, true), layer(1, 4, tanh, false)];
+    assert!(message(&narrow, 4).contains("output"));
+    let leaky = [
+        layer(4, 3, Activation::LeakyRelu { slope: -0.1 }, true),
+        layer(2, 4, tanh, false),
+    ];
+    assert!(message(&leaky, 4).contains("slope"));
+    assert!(message(&good, 0).contains("batch"));
+    let trainer = GpuTrainer::new(gpu, &good, 4, adam).unwrap();
+    let wrong_rows = mlp_batch(&mut rng, 5, 2);
+    assert!(trainer.evaluate(&wrong_rows).is_err());
+    assert!(reference_with_bounds(&leaky, &wrong_rows).is_err());
+    assert!(reference_with_bounds(&good, &mlp_batch(&mut rng, 5, 2)).is_ok());
+}
