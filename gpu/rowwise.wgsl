@@ -1,5 +1,6 @@
-// Row-wise reductions of an m×n row-major f32 matrix X, column sums, a broadcast row add and a
-// streaming copy (see src/gpu/rowwise.rs for the error bounds).
+// Row-wise reductions of an m×n row-major f32 matrix X, a broadcast row add and a streaming
+// copy (see src/gpu/rowwise.rs for the error bounds; column sums are dense.wgsl's
+// dense_column_sum).
 //
 // The row kernels run one workgroup of 256 invocations per row (any n: each invocation walks
 // the columns j ≡ lid (mod 256), then a tree reduction in workgroup memory), with the row index
@@ -14,7 +15,6 @@
 //                      m = max(m', m_i), s = s'·exp(m' − m) + s_i·exp(m_i − m)
 //   row_softmax_apply  in place, with the merged pair: x_ij ← exp(z_ij − m_i) / s_i
 //   row_max_abs        max_j |x_ij|
-//   col_sums           Σ_i x_ij (one invocation per column, sequential in i)
 //   add_row_vector     x_ij ← x_ij + shift·v_j, in place (one invocation per element)
 //   copy_vec4          dst ← src, 16 bytes per invocation (the bandwidth probe)
 
@@ -164,7 +164,7 @@ fn row_softmax_apply(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoc
     }
 }
 
-// row_max_abs, col_sums
+// row_max_abs
 @group(0) @binding(1) var<storage, read> rd_x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> rd_out: array<f32>;
 
@@ -182,19 +182,6 @@ fn row_max_abs(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
     if (lid == 0u) {
         rd_out[i] = m;
     }
-}
-
-@compute @workgroup_size(256)
-fn col_sums(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let j = gid.x + gid.y * rp.grid_x * ROW_WG;
-    if (j >= rp.cols) {
-        return;
-    }
-    var s = 0.0;
-    for (var i = 0u; i < rp.rows; i = i + 1u) {
-        s = s + rd_x[i * rp.cols + j];
-    }
-    rd_out[j] = s;
 }
 
 // add_row_vector

@@ -36,9 +36,9 @@
 //! 8. [`experiments`] and [`bench`](mod@bench);
 //! 9. [`report`], then the binary.
 //!
-//! Known exceptions, still to remove: three GPU wrappers take types of higher layers
-//! (`gpu::denoiser_jvp` the denoiser types, `gpu::dense` and `gpu::mlp` the bottleneck
-//! architecture), and the GMM, Monte Carlo and empirical posterior kernels take target types.
+//! Known exceptions, still to remove: one GPU wrapper takes types of a higher layer
+//! (`gpu::denoiser_jvp` the denoiser types), and the GMM, Monte Carlo and empirical posterior
+//! kernels take target types.
 
 #![deny(missing_docs)]
 

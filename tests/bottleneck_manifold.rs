@@ -329,7 +329,7 @@ fn backpropagation_matches_central_differences_of_the_loss() {
 #[test]
 fn gpu_training_resumed_from_a_checkpoint_continues_identically() {
     use diffusion_theorems::denoisers::training::{train, LossWeighting, RunOptions, TrainConfig};
-    use diffusion_theorems::gpu::mlp::AdamConfig;
+    use diffusion_theorems::gpu::adam::AdamConfig;
     use diffusion_theorems::theorems::linear_gaussian::fig2_pair;
     let gpu = common::gpu();
     let (target, _) = fig2_pair().unwrap();
@@ -410,7 +410,7 @@ fn gpu_training_resumed_from_a_checkpoint_continues_identically() {
 fn trained_2d_bottleneck_samples_lie_on_a_curve() {
     use diffusion_theorems::denoisers::training::{train, LossWeighting, RunOptions, TrainConfig};
     use diffusion_theorems::experiments::bottleneck_2d::schedule;
-    use diffusion_theorems::gpu::mlp::AdamConfig;
+    use diffusion_theorems::gpu::adam::AdamConfig;
     use diffusion_theorems::stats::intrinsic_dimension::local_pca;
     use diffusion_theorems::targets::Target;
     use diffusion_theorems::theorems::linear_gaussian::fig2_pair;

@@ -1,6 +1,7 @@
 //! Encoder–decoder MLP denoisers through a bottleneck of width h (Levine–Weiss §2.3, Thm 6),
 //! in f64: forward pass, exact Jacobian with a rounding bound, the encoder/decoder split, and
-//! backpropagation of the denoising loss (the reference of the WGSL kernels in `gpu::mlp`).
+//! backpropagation of the denoising loss (trained on the GPU by `gpu::mlp` through
+//! [`crate::denoisers::training`]).
 //!
 //! A network is a stack of dense layers `a_{l+1} = φ_l(W_l a_l + b_l)`; the layer whose output
 //! has width h is the *code* layer, the layers up to it form the encoder `E: ℝⁿ → ℝʰ` and the

@@ -7,9 +7,13 @@
 //! a run resumed from a checkpoint at step s sees exactly the batches s+1, s+2, … of an
 //! uninterrupted run.
 
-use super::bottleneck::{Architecture, BottleneckNet, PerStep, SigmaInput};
+use super::bottleneck::{
+    sigma_feature, Activation, Architecture, BottleneckNet, PerStep, SigmaInput,
+};
 use crate::error::{Error, Result};
-use crate::gpu::mlp::{AdamConfig, Batch, GpuTrainer, OptimizerState};
+use crate::gpu::adam::AdamConfig;
+use crate::gpu::dense::DenseParams;
+use crate::gpu::mlp::{Batch, GpuTrainer, MlpLayer, OptimizerState};
 use crate::gpu::Gpu;
 use crate::linalg::Mat;
 use crate::rng::Rng;
@@ -121,8 +125,51 @@ impl Checkpoint {
     }
 }
 
+/// The layers of `net` as the GPU trainer takes them: matrices, biases, activations, and which
+/// layers read the noise-level feature `s = ln σ` ([`sigma_feature`]) as their last input. Its
+/// flat parameter layout is [`BottleneckNet::parameters`]'s.
+pub fn gpu_layers(net: &BottleneckNet) -> Vec<MlpLayer> {
+    let arch = net.architecture();
+    net.layers()
+        .iter()
+        .enumerate()
+        .map(|(l, layer)| MlpLayer {
+            weight: layer.weight.clone(),
+            bias: layer.bias.clone(),
+            activation: arch.activation(l),
+            sigma: arch.takes_sigma(l),
+        })
+        .collect()
+}
+
+/// The dense trainer's network `x̂ = W₂·φ(W₁·y + b₁) + b₂` ([`crate::gpu::dense`]) as a
+/// [`BottleneckNet`] (encoder = the hidden layer with φ, linear decoder, σ-blind), to denoise or
+/// sample with on the CPU.
+pub fn dense_network(params: &DenseParams, activation: Activation) -> Result<BottleneckNet> {
+    let (h, d) = (params.w1.nrows(), params.w1.ncols());
+    let arch = Architecture {
+        dim: d,
+        encoder: vec![],
+        bottleneck: h,
+        decoder: vec![],
+        hidden: activation,
+        code: activation,
+        output: Activation::Identity,
+        sigma: SigmaInput::None,
+    };
+    let mut theta = Vec::with_capacity(arch.parameter_count());
+    for (w, b) in [(&params.w1, &params.b1), (&params.w2, &params.b2)] {
+        for i in 0..w.nrows() {
+            theta.extend((0..w.ncols()).map(|j| w[(i, j)]));
+        }
+        theta.extend(b);
+    }
+    BottleneckNet::from_parameters(arch, &theta)
+}
+
 /// Batch k of a run: `rows` draws x from `target` and σ from the config's levels, `y = x + σg`,
-/// all from Philox stream `(seed, k)`, weighted by the config's `w(σ)`.
+/// all from Philox stream `(seed, k)`, the feature `ln σ` per row, weighted by the config's
+/// `w(σ)`.
 pub fn batch(target: &dyn Target, config: &TrainConfig, k: u64) -> Batch {
     let (sigmas, rows) = (&config.sigmas, config.batch);
     let mut rng = Rng::new(config.seed, k as u32);
@@ -134,7 +181,7 @@ pub fn batch(target: &dyn Target, config: &TrainConfig, k: u64) -> Batch {
     let weight = sigma.iter().map(|&s| config.weighting.weight(s)).collect();
     Batch {
         y,
-        sigma,
+        feature: sigma.iter().map(|&s| sigma_feature(s)).collect(),
         x,
         weight,
     }
@@ -167,7 +214,7 @@ pub fn train(
             got: target.dim(),
         });
     }
-    let mut trainer = GpuTrainer::new(gpu, init, config.batch, config.adam)?;
+    let mut trainer = GpuTrainer::new(gpu, &gpu_layers(init), config.batch, config.adam)?;
     let mut losses = vec![];
     if let Some(path) = options.checkpoint.as_ref().filter(|p| p.exists()) {
         let ck = Checkpoint::load(path)?;

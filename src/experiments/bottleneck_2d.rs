@@ -19,7 +19,7 @@ use crate::denoisers::Denoiser;
 use crate::diffusion::{Ddim, Sampler, Schedule};
 use crate::error::{Error, Result};
 use crate::experiments::memory;
-use crate::gpu::mlp::AdamConfig;
+use crate::gpu::adam::AdamConfig;
 use crate::gpu::Gpu;
 use crate::io::plot::{scatter_panels_png, View};
 use crate::linalg::{self, Mat};

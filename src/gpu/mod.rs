@@ -5,6 +5,7 @@
 //! Getting a device is kept apart from running a kernel: every wrapper takes `&Gpu`, so tests
 //! and benches inject the one shared context ([`Gpu::shared`]).
 
+pub mod adam;
 pub mod ddim;
 pub mod denoiser_jvp;
 pub mod dense;
@@ -593,6 +594,15 @@ pub fn grid_for(n_groups: u32, max_per_dim: u32) -> [u32; 3] {
     } else {
         [max_per_dim, n_groups.div_ceil(max_per_dim), 1]
     }
+}
+
+/// The grid ([`grid_for`]) of a 1-D kernel of [`WORKGROUP_SIZE`] invocations per group covering
+/// `n` elements on `gpu`.
+pub(crate) fn groups_1d(gpu: &Gpu, n: usize) -> [u32; 3] {
+    grid_for(
+        (n as u32).div_ceil(WORKGROUP_SIZE),
+        gpu.limits().max_compute_workgroups_per_dimension,
+    )
 }
 
 /// Splits `total` items into consecutive chunks of at most `per_chunk` (≥ 1): `(start, len)`

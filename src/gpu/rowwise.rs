@@ -29,7 +29,7 @@
 //! * log-sum-exp: `|lse~ − lse| ≤ δ + D + 2⁻²¹ + 6u·log s + u|lse|`, doubled.
 
 use super::gemm::GpuMat;
-use super::uniforms::RowParams;
+use super::uniforms::{ColumnSumParams, RowParams};
 use super::{grid_for, shaders, Gpu, Job};
 use crate::error::{Error, Result};
 use crate::linalg::Mat;
@@ -269,21 +269,25 @@ pub fn row_max_abs(gpu: &Gpu, x: &GpuMat) -> Result<GpuMat> {
     Ok(out)
 }
 
-/// `Σ_i x_ij` for every column (1 × cols), one invocation per column summing sequentially.
+/// `Σ_i x_ij` for every column (1 × cols), one invocation per column summing sequentially
+/// (the column-sum kernel of `gpu/dense.wgsl`, which the MLP trainers' bias gradients use).
 pub fn col_sums(gpu: &Gpu, x: &GpuMat) -> Result<GpuMat> {
     let (rows, cols) = x.shape();
     let out = GpuMat::poisoned(gpu, "column sums", 1, cols)?;
-    let l = launch(
-        gpu,
-        (rows, cols),
-        cols.div_ceil(ROW_WORKGROUP as usize),
-        false,
-        (1.0, 0.0),
-    )?;
+    let groups = super::groups_1d(gpu, cols);
+    let params = gpu.uniform(
+        "column sums",
+        &ColumnSumParams {
+            rows: to_u32("rows", rows)?,
+            cols: to_u32("columns", cols)?,
+            grid_x: groups[0],
+            pad: 0,
+        },
+    );
     gpu.dispatch(
-        &shaders::COL_SUMS,
-        &[&l.params, x.buffer(), out.buffer()],
-        l.groups,
+        &shaders::DENSE_COLUMN_SUM,
+        &[&params, x.buffer(), out.buffer()],
+        groups,
     )?;
     Ok(out)
 }

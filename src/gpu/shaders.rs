@@ -130,42 +130,11 @@ pub const POWER_FEATURES: Shader = Shader {
     )],
 };
 
-const MLP: (&str, &str) = ("mlp.wgsl", include_str!("../../gpu/mlp.wgsl"));
-
-/// Bottleneck-MLP dense layer forward with fused bias and activation (`gpu/mlp.wgsl`).
-pub const MLP_FORWARD: Shader = Shader {
-    entry_point: "mlp_forward",
-    sources: &[MLP],
-};
-
-/// Squared residuals and the output layer's `δz` of the denoising loss (`gpu/mlp.wgsl`).
-pub const MLP_LOSS_GRAD: Shader = Shader {
-    entry_point: "mlp_loss_grad",
-    sources: &[MLP],
-};
-
-/// Weight and bias gradient `δzᵀ[a | s | 1]` of one layer (`gpu/mlp.wgsl`).
-pub const MLP_WEIGHT_GRAD: Shader = Shader {
-    entry_point: "mlp_weight_grad",
-    sources: &[MLP],
-};
-
-/// Input gradient `φ'(z_prev) ⊙ δz W` fused with the previous activation (`gpu/mlp.wgsl`).
-pub const MLP_INPUT_GRAD: Shader = Shader {
-    entry_point: "mlp_input_grad",
-    sources: &[MLP],
-};
-
-/// One-workgroup sum reduction (`gpu/mlp.wgsl`).
-pub const MLP_SUM: Shader = Shader {
-    entry_point: "mlp_sum",
-    sources: &[MLP],
-};
-
-/// Adam update of a flat parameter buffer (`gpu/mlp.wgsl`).
+/// Adam, bias-corrected, on one flat f32 tensor: the optimizer of both GPU MLP trainers
+/// (`gpu/adam.wgsl`, wrapped by [`crate::gpu::adam`]).
 pub const MLP_ADAM: Shader = Shader {
     entry_point: "mlp_adam",
-    sources: &[MLP],
+    sources: &[("adam.wgsl", include_str!("../../gpu/adam.wgsl"))],
 };
 
 const DENSE: (&str, &str) = ("dense.wgsl", include_str!("../../gpu/dense.wgsl"));
@@ -222,12 +191,6 @@ pub const ROW_MAX_ABS: Shader = Shader {
     sources: &[ROWWISE],
 };
 
-/// Column sums (`gpu/rowwise.wgsl`).
-pub const COL_SUMS: Shader = Shader {
-    entry_point: "col_sums",
-    sources: &[ROWWISE],
-};
-
 /// In-place broadcast add `x_ij += c·v_j` (`gpu/rowwise.wgsl`).
 pub const ADD_ROW_VECTOR: Shader = Shader {
     entry_point: "add_row_vector",
@@ -256,11 +219,6 @@ pub const ALL: &[Shader] = &[
     GEMM_LARGE,
     GEMM_SPLIT_REDUCE,
     POWER_FEATURES,
-    MLP_FORWARD,
-    MLP_LOSS_GRAD,
-    MLP_WEIGHT_GRAD,
-    MLP_INPUT_GRAD,
-    MLP_SUM,
     MLP_ADAM,
     DENSE_GATHER,
     DENSE_RESIDUAL,
@@ -270,7 +228,6 @@ pub const ALL: &[Shader] = &[
     ROW_SOFTMAX_STATS,
     ROW_SOFTMAX_APPLY,
     ROW_MAX_ABS,
-    COL_SUMS,
     ADD_ROW_VECTOR,
     COPY_VEC4,
 ];

@@ -44,9 +44,10 @@ uniforms! {
         rows: u32, dim: u32, start: u32, batch: u32, stream: u32, seed_lo: u32, seed_hi: u32,
         grid_x: u32, alpha: f32, sigma: f32, pad0: u32, pad1: u32,
     }
-    /// `gpu/dense.wgsl`: the scaled residual `G = scale·(X̂ − X)` of a batch.
+    /// `gpu/dense.wgsl`: the weighted, masked residual `G = scale·w_r·(X̂ − X) ⊙ φ'(X̂)` of a
+    /// batch and its rows' weighted squared errors.
     ResidualParams in DENSE_RESIDUAL {
-        rows: u32, dim: u32, offset: u32, pad0: u32, scale: f32, pad1: f32, pad2: f32, pad3: f32,
+        rows: u32, dim: u32, offset: u32, act: u32, scale: f32, slope: f32, pad0: f32, pad1: f32,
     }
     /// `gpu/dense.wgsl`: column sums of a rows × cols matrix.
     ColumnSumParams in DENSE_COLUMN_SUM { rows: u32, cols: u32, grid_x: u32, pad: u32 }
@@ -64,11 +65,7 @@ uniforms! {
         seed_hi: u32, stream: u32, inv_two_sigma2: f32, samples_per_group: u32,
         groups_per_query: u32, pad0: u32, pad1: u32,
     }
-    /// `gpu/mlp.wgsl`: one layer's shapes, activation and offsets (`mlp_sum` reads `m` only).
-    LayerParams in MLP_FORWARD {
-        m: u32, n_out: u32, k: u32, k_main: u32, act: u32, w_offset: u32, slope: f32, scale: f32,
-    }
-    /// `gpu/mlp.wgsl`: one Adam step (`c_i = 1/(1 − β_iᵗ)`, the bias corrections).
+    /// `gpu/adam.wgsl`: one Adam step (`c_i = 1/(1 − β_iᵗ)`, the bias corrections).
     AdamParams in MLP_ADAM {
         count: u32, pad0: u32, pad1: u32, pad2: u32, lr: f32, beta1: f32, beta2: f32, eps: f32,
         c1: f32, c2: f32, pad3: f32, pad4: f32,

@@ -120,3 +120,76 @@ pub fn derivative_from_output(activation: Activation, h: f64) -> f64 {
         }
     }
 }
+
+/// Bound on the f32 error of [`derivative_from_output`] as the kernels compute it (the GEMM's
+/// derivative-mask epilogue, the residual kernel's output mask) from an f32 `ĥ` with
+/// `|ĥ − h| ≤ δh`, `h = φ(z)`, the f32 pre-activation within `δz` of z, against the exact
+/// `φ'(z)`:
+/// * identity: exact;
+/// * tanh, `1 − ĥ²`: `|ĥ² − h²| ≤ (2|h| + δh)δh`, the square rounds by `u(|h| + δh)²` and the
+///   subtraction by `u(|φ'| + (2|h| + δh)δh)`;
+/// * ReLU and leaky ReLU (slope ≥ 0, so the sign of h is the sign of z): the mask is 1 or the
+///   slope exactly — unless `|z| ≤ δz`, where the f32 pre-activation may sit across the kink
+///   and the mask flips (`|1 − slope|`) — plus the slope's f32 rounding `u·slope` on the
+///   negative side.
+pub fn derivative_from_output_error(
+    activation: Activation,
+    (z, dz): (f64, f64),
+    (h, dh): (f64, f64),
+) -> f64 {
+    match activation {
+        Activation::Identity => 0.0,
+        Activation::Tanh => {
+            let m = 1.0 - h * h;
+            let sq = (2.0 * h.abs() + dh) * dh;
+            sq + U * (h.abs() + dh).powi(2) + U * (m.abs() + sq)
+        }
+        Activation::Relu | Activation::LeakyRelu { .. } => {
+            let slope = match activation {
+                Activation::LeakyRelu { slope } => slope,
+                _ => 0.0,
+            };
+            let flip = if z.abs() <= dz {
+                (1.0 - slope).abs()
+            } else {
+                0.0
+            };
+            flip + if h > 0.0 { 0.0 } else { U * slope.abs() }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The mask bound by hand: tanh at h = 0.5, δh = 0.01 is `(2·0.5 + 0.01)·0.01 = 0.0101`
+    /// plus `u·0.51² + u(0.75 + 0.0101)`; a leaky(0.2) mask within δz of the kink may flip by
+    /// `|1 − 0.2| = 0.8` (plus `0.2u` on the negative side), away from it only the slope's
+    /// rounding remains, and nothing on the positive side; identity is exact.
+    #[test]
+    fn derivative_from_output_error_by_hand() {
+        let tanh = derivative_from_output_error(Activation::Tanh, (0.55, 0.01), (0.5, 0.01));
+        let expected = 0.0101 + U * 0.51 * 0.51 + U * (0.75 + 0.0101);
+        assert!((tanh - expected).abs() <= 1e-15, "{tanh} vs {expected}");
+        let leaky = Activation::LeakyRelu { slope: 0.2 };
+        let near = derivative_from_output_error(leaky, (-1e-3, 2e-3), (-2e-4, 1e-3));
+        assert!((near - (0.8 + 0.2 * U)).abs() <= 1e-15, "{near}");
+        assert_eq!(
+            derivative_from_output_error(leaky, (-1.0, 1e-3), (-0.2, 1e-3)),
+            0.2 * U
+        );
+        assert_eq!(
+            derivative_from_output_error(leaky, (1.0, 1e-3), (1.0, 1e-3)),
+            0.0
+        );
+        assert_eq!(
+            derivative_from_output_error(Activation::Relu, (1e-4, 1e-3), (1e-4, 1e-3)),
+            1.0
+        );
+        assert_eq!(
+            derivative_from_output_error(Activation::Identity, (0.0, 1.0), (0.0, 1.0)),
+            0.0
+        );
+    }
+}

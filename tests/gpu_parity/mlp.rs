@@ -1,9 +1,9 @@
-//! The MLP training kernels of `gpu/mlp.wgsl` and Adam.
+//! The MLP trainer (GEMMs with epilogues, the residual and column-sum kernels) and Adam.
 
 use super::*;
 
 /// A random batch for an n-dimensional network: x ~ N(0, I), σ log-uniform in [0.01, 10],
-/// y = x + σg, loss weights uniform in [0, 3].
+/// y = x + σg, the feature ln σ, loss weights uniform in [0, 3].
 fn mlp_batch(rng: &mut Rng, m: usize, n: usize) -> diffusion_theorems::gpu::mlp::Batch {
     let x = Mat::from_fn(m, n, |_, _| rng.normal());
     let sigma: Vec<f64> = (0..m)
@@ -13,22 +13,26 @@ fn mlp_batch(rng: &mut Rng, m: usize, n: usize) -> diffusion_theorems::gpu::mlp:
     let weight = (0..m).map(|_| 3.0 * rng.uniform()).collect();
     diffusion_theorems::gpu::mlp::Batch {
         y,
-        sigma,
+        feature: sigma.iter().map(|s| s.ln()).collect(),
         x,
         weight,
     }
 }
 
-/// `gpu/mlp.wgsl` forward (fused bias + activation), loss and backward (weight and input
-/// gradients, fused activation derivative, reduction) against the f64 reference, on random
-/// weights and batches, every activation and σ input, within the first-order f32 running
-/// error bounds of `gpu::mlp::reference_with_bounds`.
+/// `gpu::mlp::GpuTrainer`'s forward (GEMMs with the bias + activation epilogue, the σ feature
+/// as a rank-1 addend), loss (the residual kernel with the output mask and row weights, the
+/// column sum) and backward (weight, σ-weight and input gradients, the derivative-mask
+/// epilogue, bias column sums) against the f64 reference, on random weights and batches, every
+/// activation and σ input, within the first-order f32 running error bounds of
+/// `gpu::mlp::reference_with_bounds`.
 #[test]
 fn mlp_forward_backward_match_f64_reference() {
     use diffusion_theorems::denoisers::bottleneck::{
         Activation, Architecture, BottleneckNet, SigmaInput,
     };
-    use diffusion_theorems::gpu::mlp::{reference_with_bounds, AdamConfig, GpuTrainer};
+    use diffusion_theorems::denoisers::training::gpu_layers;
+    use diffusion_theorems::gpu::adam::AdamConfig;
+    use diffusion_theorems::gpu::mlp::{reference_with_bounds, GpuTrainer};
     let gpu = gpu();
     let mut rng = Rng::new(66, 0);
     let cases = [
@@ -50,10 +54,12 @@ fn mlp_forward_backward_match_f64_reference() {
         let n = arch.dim;
         let net = BottleneckNet::random(arch.clone(), &mut rng).unwrap();
         let batch = mlp_batch(&mut rng, 37, n);
-        let trainer = GpuTrainer::new(gpu, &net, 37, AdamConfig::default()).unwrap();
+        let layers = gpu_layers(&net);
+        let trainer = GpuTrainer::new(gpu, &layers, 37, AdamConfig::default()).unwrap();
         let (out, loss, grad) = trainer.evaluate(&batch).unwrap();
-        let (r_out, b_out, r_loss, b_loss, r_grad, b_grad) =
-            reference_with_bounds(&net, &batch).unwrap();
+        let r = reference_with_bounds(&layers, &batch).unwrap();
+        let (r_out, b_out, r_loss, b_loss) = (&r.output, &r.output_bound, r.loss, r.loss_bound);
+        let (r_grad, b_grad) = (&r.gradient, &r.gradient_bound);
         for i in 0..37 {
             for j in 0..n {
                 assert!(
@@ -89,7 +95,7 @@ fn mlp_forward_backward_match_f64_reference() {
 /// The `mlp_adam` kernel against one f64 Adam step from the same f32 inputs, at steps 1 and 1000.
 #[test]
 fn mlp_adam_step_matches_f64_reference() {
-    use diffusion_theorems::gpu::mlp::{adam_reference, adam_step, AdamConfig};
+    use diffusion_theorems::gpu::adam::{adam_reference, adam_step, AdamConfig};
     let gpu = gpu();
     let mut rng = Rng::new(67, 0);
     let p = 1000;
@@ -128,4 +134,50 @@ fn mlp_adam_step_matches_f64_reference() {
             );
         }
     }
+}
+
+/// `GpuTrainer::new` and `reference_with_bounds` refuse bad layer stacks with typed errors that
+/// name the problem: no layers, a broken width chain, an output narrower than the input, a
+/// negative leaky slope (the derivative mask reads φ' off the sign of φ(z)), a zero batch; and
+/// a batch of the wrong row count.
+#[test]
+fn mlp_trainer_refuses_bad_input() {
+    use diffusion_theorems::denoisers::bottleneck::Activation;
+    use diffusion_theorems::gpu::adam::AdamConfig;
+    use diffusion_theorems::gpu::mlp::{reference_with_bounds, GpuTrainer, MlpLayer};
+    let gpu = gpu();
+    let mut rng = Rng::new(70, 0);
+    let layer = |o: usize, i: usize, activation: Activation, sigma: bool| MlpLayer {
+        weight: Mat::from_fn(o, i, |_, _| 0.5),
+        bias: vec![0.1; o],
+        activation,
+        sigma,
+    };
+    let tanh = Activation::Tanh;
+    let good = vec![
+        layer(4, 3, tanh, true),
+        layer(2, 4, Activation::Identity, false),
+    ];
+    let adam = AdamConfig::default();
+    let message =
+        |layers: &[MlpLayer], batch: usize| match GpuTrainer::new(gpu, layers, batch, adam) {
+            Ok(_) => panic!("accepted {layers:?} with batch {batch}"),
+            Err(e) => e.to_string(),
+        };
+    assert!(message(&[], 4).contains("at least one layer"));
+    let broken = [layer(4, 3, tanh, true), layer(2, 5, tanh, false)];
+    assert!(message(&broken, 4).contains("layer 1"));
+    let narrow = [layer(4, 3, tanh, true), layer(1, 4, tanh, false)];
+    assert!(message(&narrow, 4).contains("output"));
+    let leaky = [
+        layer(4, 3, Activation::LeakyRelu { slope: -0.1 }, true),
+        layer(2, 4, tanh, false),
+    ];
+    assert!(message(&leaky, 4).contains("slope"));
+    assert!(message(&good, 0).contains("batch"));
+    let trainer = GpuTrainer::new(gpu, &good, 4, adam).unwrap();
+    let wrong_rows = mlp_batch(&mut rng, 5, 2);
+    assert!(trainer.evaluate(&wrong_rows).is_err());
+    assert!(reference_with_bounds(&leaky, &wrong_rows).is_err());
+    assert!(reference_with_bounds(&good, &mlp_batch(&mut rng, 5, 2)).is_ok());
 }

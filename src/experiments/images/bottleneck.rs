@@ -14,9 +14,9 @@ use super::{
 };
 use crate::diffusion::Schedule;
 use crate::error::Result;
+use crate::gpu::adam::AdamConfig;
 use crate::gpu::dense::{DenseConfig, DenseTrainer};
 use crate::gpu::gemm::GpuMat;
-use crate::gpu::mlp::AdamConfig;
 use crate::linalg::Mat;
 use crate::numerics::activation::Activation;
 use crate::stats::nearest::{summarize, MemorizationSummary};

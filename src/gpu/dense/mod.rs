@@ -16,12 +16,12 @@
 //!    row's `‖x̂_r − x_r‖²`;
 //! 4. `∇W₂ = Gᵀ·H`, `∇b₂ = Σ_r G_r`, `dZ = (G·W₂) ⊙ φ'(Z)` (derivative-mask epilogue, φ' read
 //!    off H), `∇W₁ = dZᵀ·Y_b`, `∇b₁ = Σ_r dZ_r`;
-//! 5. Adam on W₁, b₁, W₂, b₂ (`mlp_adam` of `gpu/mlp.wgsl`, bias-corrected, the kernel that
-//!    [`crate::gpu::mlp::adam_reference`] checks).
+//! 5. Adam on W₁, b₁, W₂, b₂ (`mlp_adam` of `gpu/adam.wgsl`, bias-corrected, the kernel that
+//!    [`crate::gpu::adam::adam_reference`] checks).
 //!
 //! A whole epoch is recorded into one submission; its loss, the mean over the epoch's samples of
-//! `‖x̂ − x‖²` (each batch evaluated before its own update), is summed on the GPU and is the only
-//! value read back.
+//! `‖x̂ − x‖²` (each batch evaluated before its own update), is summed on the GPU (sequentially,
+//! by the column-sum kernel) and is the only value read back.
 //!
 //! Randomness (all [`crate::rng`] Philox streams keyed by the seed): the initialisation is
 //! stream 0; epoch t's permutation is stream `2t + 2`, its noise stream `2t + 1`, in which
@@ -33,16 +33,18 @@
 //! `reference.rs` the f64 reference of one batch with its running error bounds; `trainer.rs`
 //! the resident trainer and its kernels.
 
+pub use super::adam::AdamTensor;
+use super::adam::{adam_params, AdamConfig, Tensor};
 use super::gemm::{Bias, Epilogue, GpuMat, PreparedProduct, Product};
-use super::mlp::AdamConfig;
 use super::philox::NORMAL_ABS_ERROR_F32;
 use super::shaders;
-use super::uniforms::{AdamParams, ColumnSumParams, GatherParams, LayerParams, ResidualParams};
-use super::{grid_for, Dispatch, Gpu, WORKGROUP_SIZE};
-use crate::denoisers::bottleneck::{Architecture, BottleneckNet, SigmaInput};
+use super::uniforms::{AdamParams, ColumnSumParams, GatherParams, ResidualParams};
+use super::{groups_1d, Dispatch, Gpu};
 use crate::error::{Error, Result};
 use crate::linalg::Mat;
-use crate::numerics::activation::{activation_rounding, derivative_from_output, Activation};
+use crate::numerics::activation::{
+    activation_rounding, derivative_from_output, derivative_from_output_error, Activation,
+};
 use crate::numerics::F32_UNIT_ROUNDOFF as U;
 use crate::numerics::{gamma_f32, DotBound};
 use crate::rng::{PhiloxStream, Rng};
@@ -97,7 +99,8 @@ impl DenseConfig {
     }
 }
 
-/// The parameters of the network `x̂ = W₂·φ(W₁·y + b₁) + b₂` in f64.
+/// The parameters of the network `x̂ = W₂·φ(W₁·y + b₁) + b₂` in f64 (as a bottleneck denoiser:
+/// [`crate::denoisers::training::dense_network`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct DenseParams {
     /// W₁ (h×d).
@@ -108,43 +111,6 @@ pub struct DenseParams {
     pub w2: Mat,
     /// b₂ (d).
     pub b2: Vec<f64>,
-}
-
-impl DenseParams {
-    /// The same network as a [`BottleneckNet`] (encoder = the hidden layer with φ, linear
-    /// decoder, σ-blind), to denoise or sample with on the CPU.
-    pub fn network(&self, activation: Activation) -> Result<BottleneckNet> {
-        let (h, d) = (self.w1.nrows(), self.w1.ncols());
-        let arch = Architecture {
-            dim: d,
-            encoder: vec![],
-            bottleneck: h,
-            decoder: vec![],
-            hidden: activation,
-            code: activation,
-            output: Activation::Identity,
-            sigma: SigmaInput::None,
-        };
-        let mut theta = Vec::with_capacity(arch.parameter_count());
-        for (w, b) in [(&self.w1, &self.b1), (&self.w2, &self.b2)] {
-            for i in 0..w.nrows() {
-                theta.extend((0..w.ncols()).map(|j| w[(i, j)]));
-            }
-            theta.extend(b);
-        }
-        BottleneckNet::from_parameters(arch, &theta)
-    }
-}
-
-/// One tensor's f32 values and Adam moments, row-major.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AdamTensor {
-    /// θ.
-    pub value: Vec<f32>,
-    /// Adam's first moment m.
-    pub m: Vec<f32>,
-    /// Adam's second moment v.
-    pub v: Vec<f32>,
 }
 
 /// A checkpoint of a [`DenseTrainer`]: everything a resumed run needs to continue bit for bit.

@@ -81,9 +81,10 @@ pub struct BatchReference {
 /// * residual `X̂ − X` (u), `G = fl(2/B)·res` (γ₂); the row sums of squares pass through
 ///   `⌈d/64⌉` strided additions and a 6-level tree: `γ_{⌈d/64⌉+7}Σ(|res| + δres)²` on top of
 ///   `Σ(2|res|δres + δres²)`;
-/// * the mask `φ'` from H: tanh `1 − H²` errs by `(2|H| + δH)δH + u(|H| + δH)² + u|φ'|`; a
-///   (leaky) ReLU mask is exact unless `|Z| ≤ δZ` (the f32 Z may sit across the kink:
-///   `|1 − slope|`), plus the slope's rounding; `dZ = dH·φ'` adds one rounding;
+/// * the mask `φ'` from H: [`derivative_from_output_error`] (tanh `1 − H²` errs by
+///   `(2|H| + δH)δH + u(|H| + δH)² + u(|φ'| + (2|H| + δH)δH)`; a (leaky) ReLU mask is exact
+///   unless `|Z| ≤ δZ`, where the f32 Z may sit across the kink, `|1 − slope|`, plus the slope's
+///   rounding); `dZ = dH·φ'` adds one rounding;
 /// * bias gradients are sequential column sums over the B rows (`γ_B`).
 pub fn batch_reference(
     params: &DenseParams,
@@ -194,25 +195,7 @@ pub fn batch_reference(
             let (dh, edh) = acc.finish(1);
             let (hv, he) = (hh[(r, q)], eh[(r, q)]);
             let m = derivative_from_output(activation, hv);
-            let em = match activation {
-                Activation::Identity => 0.0,
-                Activation::Tanh => {
-                    let sq = (2.0 * hv.abs() + he) * he;
-                    sq + U * (hv.abs() + he).powi(2) + U * (m.abs() + sq)
-                }
-                Activation::Relu | Activation::LeakyRelu { .. } => {
-                    let slope = match activation {
-                        Activation::LeakyRelu { slope } => slope,
-                        _ => 0.0,
-                    };
-                    let flip = if z[(r, q)].abs() <= ez[(r, q)] {
-                        (1.0 - slope).abs()
-                    } else {
-                        0.0
-                    };
-                    flip + if hv > 0.0 { 0.0 } else { U * slope.abs() }
-                }
-            };
+            let em = derivative_from_output_error(activation, (z[(r, q)], ez[(r, q)]), (hv, he));
             dz[(r, q)] = dh * m;
             edz[(r, q)] =
                 m.abs() * edh + em * (dh.abs() + edh) + U * (dh.abs() + edh) * (m.abs() + em);

@@ -26,77 +26,6 @@ pub(crate) fn gather_noisy(
     )
 }
 
-/// A tensor of the network: its value and gradient (as matrices the GEMMs bind) and Adam's
-/// moments.
-struct Tensor {
-    value: GpuMat,
-    grad: GpuMat,
-    m: wgpu::Buffer,
-    v: wgpu::Buffer,
-    len: usize,
-}
-
-impl Tensor {
-    fn new(gpu: &Gpu, label: &str, value: &Mat) -> Result<Self> {
-        let (r, c) = (value.nrows(), value.ncols());
-        let zeros = vec![0.0f32; r * c];
-        let m = gpu.output(label, r * c)?;
-        let v = gpu.output(label, r * c)?;
-        gpu.queue()
-            .write_buffer(&m, 0, bytemuck::cast_slice(&zeros));
-        gpu.queue()
-            .write_buffer(&v, 0, bytemuck::cast_slice(&zeros));
-        Ok(Self {
-            value: GpuMat::upload(gpu, label, value)?,
-            grad: GpuMat::poisoned(gpu, label, r, c)?,
-            m,
-            v,
-            len: r * c,
-        })
-    }
-
-    fn state(&self, gpu: &Gpu) -> Result<AdamTensor> {
-        Ok(AdamTensor {
-            value: gpu.read(self.value.buffer(), self.len)?,
-            m: gpu.read(&self.m, self.len)?,
-            v: gpu.read(&self.v, self.len)?,
-        })
-    }
-
-    fn check(&self, what: &str, s: &AdamTensor) -> Result<()> {
-        for (part, x) in [("value", &s.value), ("m", &s.m), ("v", &s.v)] {
-            if x.len() != self.len {
-                return Err(Error::DimensionMismatch {
-                    what: format!("checkpoint {what} {part}").into(),
-                    expected: self.len,
-                    got: x.len(),
-                });
-            }
-            if let Some(i) = x.iter().position(|v| !v.is_finite()) {
-                return Err(Error::NonFinite {
-                    what: format!("checkpoint {what} {part}").into(),
-                    index: i,
-                    value: f64::from(x[i]),
-                });
-            }
-        }
-        if let Some(i) = s.v.iter().position(|v| *v < 0.0) {
-            return Err(Error::InvalidArgument {
-                what: format!("checkpoint {what} v").into(),
-                reason: format!("Adam's second moment must be ≥ 0, got {} at {i}", s.v[i]),
-            });
-        }
-        Ok(())
-    }
-
-    fn write(&self, gpu: &Gpu, s: &AdamTensor) {
-        let q = gpu.queue();
-        q.write_buffer(self.value.buffer(), 0, bytemuck::cast_slice(&s.value));
-        q.write_buffer(&self.m, 0, bytemuck::cast_slice(&s.m));
-        q.write_buffer(&self.v, 0, bytemuck::cast_slice(&s.v));
-    }
-}
-
 /// The work matrices of one batch shape.
 struct Work {
     x: GpuMat,
@@ -159,6 +88,8 @@ pub struct DenseTrainer<'g> {
     slots: Vec<Slot>,
     perm: wgpu::Buffer,
     row_sq: wgpu::Buffer,
+    /// The residual's per-row loss weights: all 1.
+    ones: wgpu::Buffer,
     loss: wgpu::Buffer,
     sum_params: wgpu::Buffer,
     sum_d_groups: [u32; 3],
@@ -166,13 +97,6 @@ pub struct DenseTrainer<'g> {
     seed: u64,
     step: u64,
     epoch: u64,
-}
-
-fn groups_1d(gpu: &Gpu, n: usize) -> [u32; 3] {
-    grid_for(
-        (n as u32).div_ceil(WORKGROUP_SIZE),
-        gpu.limits().max_compute_workgroups_per_dimension,
-    )
 }
 
 fn check_alpha_sigma(alpha: f64, sigma: f64) -> Result<()> {
@@ -270,10 +194,12 @@ impl<'g> DenseTrainer<'g> {
                 adam: std::array::from_fn(|_| gpu.uniform("dense adam", &AdamParams::default())),
             });
         }
-        // `mlp_sum` reads the count from the first word of its `LayerParams`.
-        let sum_params = LayerParams {
-            m: n as u32,
-            ..LayerParams::default()
+        // The epoch loss: the one column of the N row losses, summed sequentially.
+        let sum_params = ColumnSumParams {
+            rows: n as u32,
+            cols: 1,
+            grid_x: 1,
+            pad: 0,
         };
         Ok(Self {
             gpu,
@@ -287,6 +213,7 @@ impl<'g> DenseTrainer<'g> {
             slots,
             perm: gpu.output("dense permutation", n)?,
             row_sq: gpu.output("dense row squared errors", n)?,
+            ones: gpu.input("dense loss weights", &vec![1.0f32; b])?,
             loss: gpu.output("dense epoch loss", 1)?,
             sum_params: gpu.uniform("dense loss sum", &sum_params),
             sum_d_groups,
@@ -352,7 +279,7 @@ impl<'g> DenseTrainer<'g> {
     /// Writes batch `slot`'s Adam parameters for step `step`.
     fn write_adam(&self, slot: usize, step: u64) {
         for (t, buffer) in self.tensors.iter().zip(&self.slots[slot].adam) {
-            let u = crate::gpu::mlp::adam_params(&self.config.adam, step, t.len);
+            let u = adam_params(&self.config.adam, step, t.len);
             self.gpu
                 .queue()
                 .write_buffer(buffer, 0, bytemuck::bytes_of(&u));
@@ -420,6 +347,7 @@ impl<'g> DenseTrainer<'g> {
                         w.x.buffer(),
                         w.g.buffer(),
                         &self.row_sq,
+                        &self.ones,
                     ],
                     [s.rows as u32, 1, 1],
                 ),
@@ -441,11 +369,7 @@ impl<'g> DenseTrainer<'g> {
         .concat();
         if update {
             for (t, params) in self.tensors.iter().zip(&s.adam) {
-                specs.push((
-                    &shaders::MLP_ADAM,
-                    vec![params, t.grad.buffer(), t.value.buffer(), &t.m, &t.v],
-                    groups_1d(self.gpu, t.len),
-                ));
+                specs.push(t.update(self.gpu, params));
             }
         }
         specs
@@ -479,7 +403,7 @@ impl<'g> DenseTrainer<'g> {
             specs.extend(self.batch_specs(slot, p, true));
         }
         specs.push((
-            &shaders::MLP_SUM,
+            &shaders::DENSE_COLUMN_SUM,
             vec![&self.sum_params, &self.row_sq, &self.loss],
             [1, 1, 1],
         ));
