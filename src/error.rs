@@ -35,6 +35,17 @@ pub enum Error {
         max = SIGMA_RANGE.1
     )]
     SigmaOutOfRange(f64),
+    /// A run folder another process is writing (it holds `<folder>/.lock`).
+    #[error(
+        "run folder {} is in use by another run (it holds {}/.lock); wait for it to finish \
+         or choose another --out",
+        path.display(),
+        path.display()
+    )]
+    FolderInUse {
+        /// The folder.
+        path: std::path::PathBuf,
+    },
     /// A run whose estimated memory exceeds the limit (the machine's memory or `--max-memory`).
     #[error(
         "{what} needs at least {needed_gib:.1} GiB of memory, above the limit of {limit_gib:.1} \
@@ -145,6 +156,7 @@ impl Clone for Error {
             },
             Self::InvalidSigma(sigma) => Self::InvalidSigma(*sigma),
             Self::SigmaOutOfRange(sigma) => Self::SigmaOutOfRange(*sigma),
+            Self::FolderInUse { path } => Self::FolderInUse { path: path.clone() },
             Self::TooLarge {
                 what,
                 needed_gib,

@@ -275,6 +275,16 @@ fn image_experiment(which: &str, args: ImageArgs) -> Result<bool> {
         .unwrap_or_else(|| PathBuf::from("target/exp").join(which));
     let gpu = Gpu::shared()?;
     let summary = images::run(gpu, settings, which, &out, !args.no_progress)?;
+    for (file, reason) in &summary.skipped {
+        eprintln!("skipped {file}: {reason}");
+    }
+    if !summary.skipped.is_empty() {
+        eprintln!(
+            "--skip-bad skipped {} unreadable image files (listed in {})",
+            summary.skipped.len(),
+            out.join("metrics.json").display()
+        );
+    }
     say(format_args!(
         "{}",
         json_text(&summary.experiments, "<stdout>")?

@@ -132,6 +132,19 @@ fn bad_settings_are_typed_errors() {
     let mut settings = Settings::quick(&DataSource::Disks);
     settings.n = 1;
     assert!(settings.validate().is_err());
+    // issue 22 item 9: a rank of 0 and a degree whose features overflow f32 are refused up
+    // front, naming the field and the value
+    let mut settings = Settings::quick(&DataSource::Disks);
+    settings.ranks = vec![Some(0)];
+    let err = settings.validate().unwrap_err().to_string();
+    assert!(err.contains("ranks") && err.contains("got 0"), "{err}");
+    let mut settings = Settings::quick(&DataSource::Disks);
+    settings.degrees = vec![3, 1000];
+    let err = settings.validate().unwrap_err().to_string();
+    assert!(
+        err.contains("degrees") && err.contains("1000") && err.contains("42"),
+        "{err}"
+    );
 }
 
 /// Wraps a predictor and keeps its input at step 1, `x_{t₁}`, the state the last DDIM step
@@ -529,4 +542,94 @@ fn image_settings_estimate_their_memory() {
     );
     settings.max_memory_gib = Some(1e-9);
     assert!(settings.validate().unwrap_err().to_string().contains("GiB"));
+}
+
+/// Issue 22 item 6: `exp bottleneck` killed (SIGKILL) after its first DDIM step and run again
+/// on the same folder ends with the same metrics and samples, bit for bit, as an uninterrupted
+/// run — its metrics cover every step, not only those of the last process; a rerun of a
+/// completed run keeps them; and while a run is active a second run on its folder is refused.
+#[test]
+fn killed_bottleneck_run_resumes_to_the_uninterrupted_result() {
+    let exe = env!("CARGO_BIN_EXE_diffusion-theorems");
+    let run = |out: &Path| {
+        let mut command = std::process::Command::new(exe);
+        command
+            .args(["exp", "bottleneck", "--quick", "--no-progress", "--out"])
+            .arg(out)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        command
+    };
+    let whole = run_folder("resume-whole");
+    let done = run(&whole).output().unwrap();
+    assert!(
+        done.status.success(),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+
+    let killed = run_folder("resume-killed");
+    let mut child = run(&killed).spawn().unwrap();
+    // the checkpoint folders bottleneck/checkpoint-h<h>/ get progress.json after a step
+    let first_step_done = || {
+        std::fs::read_dir(killed.join("bottleneck"))
+            .ok()
+            .is_some_and(|entries| {
+                entries
+                    .flatten()
+                    .any(|e| e.path().join("progress.json").is_file())
+            })
+    };
+    let started = std::time::Instant::now();
+    while !first_step_done() {
+        assert!(
+            started.elapsed().as_secs() < 600,
+            "no checkpoint after 10 minutes"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let second = run(&killed).output().unwrap();
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        second.status.code() == Some(2) && stderr.contains("in use"),
+        "a second writer was not refused: {stderr}"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    for _ in 0..2 {
+        // resume, then rerun the completed run
+        let resumed = run(&killed).output().unwrap();
+        assert!(
+            resumed.status.success(),
+            "{}",
+            String::from_utf8_lossy(&resumed.stderr)
+        );
+        let metrics = |dir: &Path| -> serde_json::Value {
+            serde_json::from_str(
+                &std::fs::read_to_string(dir.join("bottleneck/metrics.json")).unwrap(),
+            )
+            .unwrap()
+        };
+        let (a, b) = (metrics(&whole), metrics(&killed));
+        for h in 0..a["widths"].as_array().unwrap().len() {
+            let w = |m: &serde_json::Value, key: &str| m["widths"][h][key].clone();
+            assert_eq!(w(&a, "final_losses"), w(&b, "final_losses"), "width {h}");
+            assert_eq!(w(&a, "training")["flops"], w(&b, "training")["flops"]);
+        }
+        for entry in std::fs::read_dir(whole.join("bottleneck"))
+            .unwrap()
+            .flatten()
+        {
+            let name = entry.file_name();
+            if entry.path().extension().is_some_and(|e| e == "npy") {
+                assert_eq!(
+                    std::fs::read(entry.path()).unwrap(),
+                    std::fs::read(killed.join("bottleneck").join(&name)).unwrap(),
+                    "{name:?} differs"
+                );
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(&whole);
+    let _ = std::fs::remove_dir_all(&killed);
 }

@@ -376,3 +376,29 @@ fn closed_forms_stay_accurate_down_to_tiny_sigma() {
         );
     }
 }
+
+/// Issue 22 item 9: messages name the input, the value and what would be accepted — ragged
+/// empirical points name the point and both lengths (not "mean of component 1"); a polynomial
+/// degree too high for the law's scale (degree 16 on a Gaussian, degree 3 at mean 1000) says
+/// the matrix is numerically singular and to lower the degree (not "too few support points"
+/// or a raw Cholesky pivot).
+#[test]
+fn messages_name_the_input_and_the_cause() {
+    let spec: TargetSpec =
+        serde_json::from_str(r#"{"kind":"empirical","points":[[0,1],[1],[2,2]]}"#).unwrap();
+    let e = spec.build().unwrap_err().to_string();
+    assert!(
+        e.contains("point 1") && e.contains('2') && e.contains('1'),
+        "{e}"
+    );
+    for (mean, degree) in [(0.0, 16), (1000.0, 3)] {
+        let target = gaussian(&[mean], &Mat::identity(1, 1)).unwrap();
+        let e = diffusion_theorems::denoisers::polynomial::optimal_polynomial(&target, 0.5, degree)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("numerically singular") && e.contains("lower the degree"),
+            "mean {mean}, degree {degree}: {e}"
+        );
+    }
+}

@@ -70,21 +70,31 @@ impl PolynomialFit {
     }
 }
 
+/// Solves `G Cᵀ = Rᵀ` for the coefficients, refusing a feature moment matrix whose condition
+/// number is beyond f64 (`λ_min ≤ 8mε·λ_max`, where rounding alone can make it indefinite and
+/// Cholesky fail): the error names the eigenvalues and both causes — a degree too high for this
+/// law's scale (e.g. degree 16, or a mean of 1000 at degree 3: the monomials' moments span more
+/// than 1/ε), or a law with fewer than m support points.
 fn solve_normal_equations(g: &Mat, r: &Mat) -> Result<(Mat, f64)> {
     let (eig, _) = linalg::sym_eigen(g)?;
-    if eig[0] <= 0.0 {
-        return Err(Error::InvalidArgument {
-            what: "polynomial normal equations".into(),
-            reason: format!(
-                "the feature moment matrix is singular (smallest eigenvalue {}): the law of y \
-                 has too few support points for this degree",
-                eig[0]
-            ),
-        });
+    let m = eig.len();
+    let (lambda_min, lambda_max) = (eig[0], eig[m - 1]);
+    let ill_conditioned = || Error::InvalidArgument {
+        what: "polynomial degree".into(),
+        reason: format!(
+            "the {m}×{m} feature moment matrix is numerically singular (eigenvalues from \
+             {lambda_min:e} to {lambda_max:e}, condition number beyond 1/(8mε) = {:e}): the \
+             degree is too high for this law's scale in f64, or the law has fewer than {m} \
+             support points; lower the degree",
+            1.0 / (8.0 * m as f64 * f64::EPSILON)
+        ),
+    };
+    if lambda_min <= 8.0 * m as f64 * f64::EPSILON * lambda_max {
+        return Err(ill_conditioned());
     }
-    let condition = eig[eig.len() - 1] / eig[0];
+    let condition = lambda_max / lambda_min;
     // G Cᵀ = Rᵀ, C = [b | A] row per output
-    let ct = linalg::spd_solve(g, &r.transpose().to_owned())?;
+    let ct = linalg::spd_solve(g, &r.transpose().to_owned()).map_err(|_| ill_conditioned())?;
     Ok((ct.transpose().to_owned(), condition))
 }
 

@@ -133,6 +133,8 @@ pub fn run(gpu: &Gpu, settings: &Settings) -> Result<Report> {
         memory::limit(None)?,
     )?;
     std::fs::create_dir_all(&settings.out).map_err(|e| Error::io(&settings.out, e))?;
+    // held until the run returns: a second run on the same folder is refused
+    let _lock = crate::io::FolderLock::acquire(&settings.out)?;
     let (target, _) = fig2_pair()?;
     let schedule = schedule()?;
     let sigmas: Vec<f64> = (1..=schedule.steps())

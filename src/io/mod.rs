@@ -26,14 +26,50 @@ pub fn json_text<T: Serialize>(value: &T, destination: &str) -> Result<String> {
 /// first, then renamed, so an interrupted write never leaves a truncated file behind.
 pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     let text = json_text(value, &path.display().to_string())?;
+    write_atomic(path, text.as_bytes())
+}
+
+/// Writes `bytes` to `path`, creating its folder, atomically: to `path.tmp` first, then
+/// renamed, so an interrupted write never leaves a truncated file behind.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     }
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = std::path::PathBuf::from(tmp);
-    std::fs::write(&tmp, text).map_err(|e| Error::io(&tmp, e))?;
+    std::fs::write(&tmp, bytes).map_err(|e| Error::io(&tmp, e))?;
     std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+}
+
+/// An exclusive lock on a run folder: an OS advisory lock on `<folder>/.lock`, held while the
+/// value lives and released by the operating system when the process ends, killed or not — so
+/// a second writer is refused with [`Error::FolderInUse`] while a run is active, and a run
+/// killed mid-way leaves nothing that blocks its resumption.
+#[derive(Debug)]
+pub struct FolderLock {
+    _file: std::fs::File,
+}
+
+impl FolderLock {
+    /// Creates `folder` if needed and locks it, or refuses when another process holds it.
+    pub fn acquire(folder: &Path) -> Result<Self> {
+        std::fs::create_dir_all(folder).map_err(|e| Error::io(folder, e))?;
+        let path = folder.join(".lock");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| Error::io(&path, e))?;
+        match file.try_lock() {
+            Ok(()) => Ok(Self { _file: file }),
+            Err(std::fs::TryLockError::WouldBlock) => Err(Error::FolderInUse {
+                path: folder.to_path_buf(),
+            }),
+            Err(std::fs::TryLockError::Error(e)) => Err(Error::io(&path, e)),
+        }
+    }
 }
 
 /// Checks before a long run that `path` can be written: creates its folder and a `<path>.tmp`
@@ -51,7 +87,23 @@ pub fn ensure_writable(path: &Path) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::{read_json, write_json};
+    use super::{read_json, write_json, FolderLock};
+
+    /// A locked folder refuses a second lock (naming the folder) until the first is dropped.
+    #[test]
+    fn a_locked_folder_refuses_a_second_writer() {
+        let dir = std::env::temp_dir().join(format!("io-lock-{}", std::process::id()));
+        let first = FolderLock::acquire(&dir).unwrap();
+        let e = FolderLock::acquire(&dir).unwrap_err();
+        assert!(
+            matches!(e, crate::error::Error::FolderInUse { .. })
+                && e.to_string().contains(&dir.display().to_string()),
+            "{e}"
+        );
+        drop(first);
+        assert!(FolderLock::acquire(&dir).is_ok());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     /// A value written is read back equal, into a folder that did not exist, leaving no `.tmp`;
     /// a missing file and bad JSON are errors naming the path.

@@ -95,9 +95,38 @@ fn write_mat_as<T: npyz::AutoSerialize + Copy>(
     write(path, &[matrix.nrows(), matrix.ncols()], &data)
 }
 
+/// The header's `'shape': (…)` text when its element count overflows u64 (npyz multiplies the
+/// shape unchecked and would panic or wrap), read from the raw header; `None` when it fits or
+/// cannot be read (npyz then reports the header itself).
+fn overflowing_shape(bytes: &[u8]) -> Option<String> {
+    let header = String::from_utf8_lossy(&bytes[..bytes.len().min(65_536)]);
+    let start = header.find("'shape'")?;
+    let open = start + header[start..].find('(')?;
+    let close = open + header[open..].find(')')?;
+    let tuple = &header[open..=close];
+    let mut count: u64 = 1;
+    for part in tuple[1..tuple.len() - 1].split(',').map(str::trim) {
+        if part.is_empty() {
+            continue;
+        }
+        let extent = part.trim_end_matches('L').parse::<u64>().ok()?;
+        match count.checked_mul(extent) {
+            Some(c) => count = c,
+            None => return Some(tuple.to_string()),
+        }
+    }
+    None
+}
+
 /// Reads a C-order `f4` or `f8` `.npy` file into f64.
 pub fn read(path: &Path) -> Result<NpyArray> {
     let bytes = std::fs::read(path).map_err(|e| Error::file(path, e))?;
+    if let Some(shape) = overflowing_shape(&bytes) {
+        return Err(format_error(
+            path,
+            format!("shape {shape} has more elements than fit in 64 bits"),
+        ));
+    }
     let mut rest: &[u8] = &bytes;
     let header = NpyHeader::from_reader(&mut rest)
         .map_err(|e| format_error(path, format!("not a valid .npy header: {e}")))?;

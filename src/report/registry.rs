@@ -19,9 +19,10 @@ use std::path::Path;
 
 /// The integration-test suites that are not a theorem's own `tests/<id>.rs` (every other file
 /// in `tests/` must be named by a theorem id of [`THEOREMS`]).
-pub(crate) const OTHER_TEST_SUITES: [&str; 6] = [
+pub(crate) const OTHER_TEST_SUITES: [&str; 7] = [
     "bench_workloads",
     "experiments",
+    "fuzz_inputs",
     "gpu_parity",
     "image_data",
     "targets",

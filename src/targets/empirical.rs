@@ -15,6 +15,20 @@ pub fn empirical(points: &[Vec<f64>]) -> Result<GaussianMixture> {
     }
     let n = points.len();
     let d = points[0].len();
+    if let Some((i, p)) = points.iter().enumerate().find(|(_, p)| p.len() != d) {
+        return Err(Error::DimensionMismatch {
+            what: format!("length of point {i} (every point must have the length of point 0)")
+                .into(),
+            expected: d,
+            got: p.len(),
+        });
+    }
+    if let Some(i) = points.iter().position(|p| p.iter().any(|v| !v.is_finite())) {
+        return Err(Error::InvalidArgument {
+            what: format!("point {i}").into(),
+            reason: format!("must be finite, got {:?}", points[i]),
+        });
+    }
     let weights = vec![1.0 / n as f64; n];
     let factors = (0..n)
         .map(|_| SpectralFactor {

@@ -10,10 +10,11 @@
 
 use super::export::{bottleneck_readme, models_folder, write_dense};
 use super::{
-    ddim_checkpointed, paper_schedule, Context, ModelSamples, RunFolder, StepPredictor, Timing,
+    ddim_checkpointed, paper_schedule, Context, ModelSamples, RunFolder, StepPredictor, StepRecord,
+    Timing,
 };
 use crate::diffusion::Schedule;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::gpu::adam::AdamConfig;
 use crate::gpu::dense::{DenseConfig, DenseTrainer};
 use crate::gpu::gemm::GpuMat;
@@ -36,6 +37,8 @@ pub struct BottleneckPredictor<'c, 'g> {
     predict_flops: f64,
     /// Seconds spent training.
     pub train_seconds: f64,
+    /// The record of the last step trained.
+    last: Option<StepRecord>,
 }
 
 impl<'c, 'g> BottleneckPredictor<'c, 'g> {
@@ -54,6 +57,7 @@ impl<'c, 'g> BottleneckPredictor<'c, 'g> {
             progress,
             export: None,
             losses: Vec::new(),
+            last: None,
             train_flops: 0.0,
             predict_flops: 0.0,
             train_seconds: 0.0,
@@ -79,6 +83,10 @@ impl<'c, 'g> BottleneckPredictor<'c, 'g> {
 }
 
 impl StepPredictor for BottleneckPredictor<'_, '_> {
+    fn last_step_record(&self) -> Option<StepRecord> {
+        self.last
+    }
+
     fn predict(&mut self, schedule: &Schedule, step: usize, x_t: &Mat) -> Result<Mat> {
         let settings = &self.context.settings;
         let gpu = self.context.gpu;
@@ -111,10 +119,25 @@ impl StepPredictor for BottleneckPredictor<'_, '_> {
                 }
             },
         )?;
-        self.train_flops += trainer.flops_per_epoch() * settings.epochs as f64;
-        self.train_seconds += start.elapsed().as_secs_f64();
-        self.losses
-            .push((step, losses.last().copied().unwrap_or(f64::NAN)));
+        let flops = trainer.flops_per_epoch() * settings.epochs as f64;
+        let seconds = start.elapsed().as_secs_f64();
+        self.train_flops += flops;
+        self.train_seconds += seconds;
+        let loss = losses.last().copied().unwrap_or(f64::NAN);
+        if !loss.is_finite() {
+            return Err(Error::Numerical(format!(
+                "training the h = {} network of step {step} diverged (final loss {loss}) with \
+                 learning rate {}: lower learning_rate",
+                self.hidden, settings.learning_rate
+            )));
+        }
+        self.losses.push((step, loss));
+        self.last = Some(StepRecord {
+            step,
+            loss,
+            flops,
+            seconds,
+        });
         if let Some(folder) = &self.export {
             write_dense(
                 &folder.child(&format!("step-{step}"))?,
@@ -186,11 +209,16 @@ pub fn run(
         let sampled =
             ddim_checkpointed(&schedule, &mut predictor, &context.noise, Some(&checkpoint))?;
         bar.finish_and_clear();
+        // every step's record, this process's and those of earlier runs kept in the checkpoint
+        let records = sampled.records.clone();
         let model = ModelSamples::new(&format!("bottleneck h={h}"), sampled);
         let finite = model.finite_rows();
+        let (flops, seconds): (f64, f64) = records
+            .iter()
+            .fold((0.0, 0.0), |(f, s), r| (f + r.flops, s + r.seconds));
         widths.push(WidthResult {
             hidden: h,
-            final_losses: predictor.losses.clone(),
+            final_losses: records.iter().map(|r| (r.step, r.loss)).collect(),
             escaped: model.escaped_count(),
             memorization: if finite.nrows() > 0 {
                 Some(summarize(&context.data.images, &finite)?.0)
@@ -199,13 +227,14 @@ pub fn run(
             },
             training: Timing {
                 phase: format!(
-                    "train h={h} ({} steps trained this run)",
+                    "train h={h} ({} steps, {} of them trained by this run)",
+                    records.len(),
                     predictor.losses.len()
                 ),
-                seconds: predictor.train_seconds,
-                flops: predictor.train_flops(),
-                tflops_per_second: if predictor.train_seconds > 0.0 {
-                    predictor.train_flops() / predictor.train_seconds / 1e12
+                seconds,
+                flops,
+                tflops_per_second: if seconds > 0.0 {
+                    flops / seconds / 1e12
                 } else {
                     0.0
                 },

@@ -316,6 +316,24 @@ impl Settings {
                 reason: format!("a polynomial degree must be ≥ 1, got {k}"),
             });
         }
+        // features (c·R_j·y)^k of unit-variance projections reach 8^k (|c R_j y| > 8 has
+        // probability 1.2e-15 per draw) and go to the GPU in f32: 8^k < f32::MAX = 3.4e38
+        // needs k ≤ 42
+        if let Some(&k) = self.degrees.iter().find(|&&k| k > MAX_POLYNOMIAL_DEGREE) {
+            return Err(Error::InvalidArgument {
+                what: "degrees".into(),
+                reason: format!(
+                    "a random-feature degree must be ≤ {MAX_POLYNOMIAL_DEGREE} (its features \
+                     reach 8^k, which must stay below f32's 3.4e38), got {k}"
+                ),
+            });
+        }
+        if self.ranks.contains(&Some(0)) {
+            return Err(Error::InvalidArgument {
+                what: "ranks".into(),
+                reason: "a rank K must be ≥ 1 (null stands for full rank), got 0".into(),
+            });
+        }
         if let Some(&h) = self.hidden.iter().find(|&&h| h == 0) {
             return Err(Error::InvalidArgument {
                 what: "hidden".into(),
@@ -346,6 +364,10 @@ impl Settings {
         Ok(())
     }
 }
+
+/// The largest random-feature polynomial degree k: `⌊log 3.4e38 / log 8⌋` (features reach 8^k
+/// and are uploaded in f32; see [`Settings::validate`]).
+pub const MAX_POLYNOMIAL_DEGREE: usize = 42;
 
 /// The data, the shared initial noise and the GPU of a run.
 pub struct Context<'g> {
@@ -546,6 +568,8 @@ pub fn run(
     let experiments = selection(which)?;
     let total = Instant::now();
     let root = RunFolder::create(out)?;
+    // held until the run returns: a second run on the same folder is refused
+    let _lock = crate::io::FolderLock::acquire(out)?;
     root.write_json("config.json", &settings)?;
     let start = Instant::now();
     let context = Context::new(gpu, settings)?;

@@ -138,10 +138,9 @@ impl RunFolder {
         Self::create(&self.path(name))
     }
 
-    /// Writes `text` to `root/name`.
+    /// Writes `text` to `root/name` (atomically: a temporary file renamed).
     pub fn write_text(&self, name: &str, text: &str) -> Result<()> {
-        let path = self.path(name);
-        std::fs::write(&path, text).map_err(|e| Error::io(&path, e))
+        crate::io::write_atomic(&self.path(name), text.as_bytes())
     }
 
     /// Writes `value` as pretty JSON to `root/name`.

@@ -8,6 +8,26 @@ use super::*;
 pub trait StepPredictor {
     /// x̂₀(x_{t_ℓ}) for every row.
     fn predict(&mut self, schedule: &Schedule, step: usize, x_t: &Mat) -> Result<Mat>;
+
+    /// What the last [`StepPredictor::predict`] cost and reached, for predictors that train a
+    /// model per step (kept in the DDIM checkpoint, so a resumed run's metrics cover every
+    /// step, not only the steps of its own process); `None` for the others.
+    fn last_step_record(&self) -> Option<StepRecord> {
+        None
+    }
+}
+
+/// One trained step of a [`StepPredictor`]: its final training loss and its training cost.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct StepRecord {
+    /// The DDIM step ℓ.
+    pub step: usize,
+    /// The last epoch's training loss.
+    pub loss: f64,
+    /// Training FLOPs of this step.
+    pub flops: f64,
+    /// Training wall time of this step in seconds.
+    pub seconds: f64,
 }
 
 /// A row whose entries leave `[−ESCAPE_BOUND, ESCAPE_BOUND]` (or stop being finite) during
@@ -22,6 +42,9 @@ pub struct Sampled {
     pub samples: Mat,
     /// Whether each row escaped.
     pub escaped: Vec<bool>,
+    /// The predictor's [`StepRecord`]s of every step, from the first run of a checkpointed
+    /// sampling to this one (empty for predictors that keep none).
+    pub records: Vec<StepRecord>,
 }
 
 /// Deterministic DDIM with x₀ predictions: from `x_L = noise`,
@@ -47,6 +70,10 @@ impl StepPredictor for Counted<'_, '_> {
         let x0 = self.inner.predict(schedule, step, x_t)?;
         self.bar.inc(1);
         Ok(x0)
+    }
+
+    fn last_step_record(&self) -> Option<StepRecord> {
+        self.inner.last_step_record()
     }
 }
 
@@ -81,6 +108,9 @@ pub(super) struct DdimProgress {
     /// x holds `x_{t_ℓ}` for this ℓ (the steps above it are done).
     at_step: usize,
     escaped: Vec<bool>,
+    /// The step records of the steps done (absent in checkpoints written before they were kept).
+    #[serde(default)]
+    records: Vec<StepRecord>,
 }
 
 /// [`ddim`] that, with `checkpoint = Some(dir)`, writes `dir/state-<ℓ>.npy` and then
@@ -99,17 +129,20 @@ pub(crate) fn ddim_checkpointed(
     let mut x = noise.clone();
     let mut escaped = vec![false; rows];
     let mut at_step = big_l;
+    let mut records = Vec::new();
     if let Some(dir) = checkpoint {
         if let Some((state, progress)) = read_checkpoint(dir)? {
             if (progress.steps, progress.rows, progress.cols) == (big_l, rows, cols) {
                 x = state;
                 escaped = progress.escaped;
                 at_step = progress.at_step;
+                records = progress.records;
             }
         }
     }
     for l in (1..=at_step).rev() {
         let x0 = predictor.predict(schedule, l, &x)?;
+        records.extend(predictor.last_step_record());
         let (k, a, _) = step_coefficients(schedule, l, false);
         x = Mat::from_fn(rows, cols, |i, j| k * x[(i, j)] + a * x0[(i, j)]);
         for (i, gone) in escaped.iter_mut().enumerate() {
@@ -131,6 +164,7 @@ pub(crate) fn ddim_checkpointed(
                     cols,
                     at_step: l - 1,
                     escaped: escaped.clone(),
+                    records: records.clone(),
                 },
             )?;
         }
@@ -138,6 +172,7 @@ pub(crate) fn ddim_checkpointed(
     Ok(Sampled {
         samples: x,
         escaped,
+        records,
     })
 }
 
