@@ -883,6 +883,19 @@ mod tests {
         let (dw, db) = (Mat::zeros(2, 2), vec![0.0; 2]);
         let e = optimality_gaussian(&[0.0, 0.0], &Mat::identity(3, 3), 1.0, &dw, &db);
         assert!(e.unwrap_err().to_string().contains("covariance"));
+        // a 2×3 covariance has the right rows: the error names its 3 columns
+        let e = optimality_gaussian(&[0.0, 0.0], &Mat::zeros(2, 3), 1.0, &dw, &db).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::DimensionMismatch {
+                    expected: 2,
+                    got: 3,
+                    ..
+                }
+            ),
+            "{e}"
+        );
         let e = optimality_gaussian(&[f64::NAN, 0.0], &cov, 1.0, &dw, &db);
         assert!(e.unwrap_err().to_string().contains("mean"));
         assert!(optimality_gaussian(&[0.0, 0.0], &cov, 1.0, &dw, &db).is_ok());
