@@ -124,7 +124,7 @@ pub fn fig2_samples_agree(schedule: &Schedule, noise: &Mat) -> Result<Controlled
     let g_max = (0..noise.nrows())
         .map(|i| max_abs(&linalg::row(noise, i)))
         .fold(0.0, f64::max);
-    let x_max = (schedule.initial_scale() * g_max + mu_max) * max_tail * (d as f64).sqrt() + mu_max;
+    let x_max = state_bound(schedule.initial_scale() * g_max, mu_max, max_tail, d);
     let dsig = moment_rounding(&a) + moment_rounding(&b);
     let drift = moment_drift(schedule, dsig, d, x_max, mu_max);
     let tolerance = drift * max_tail * (d as f64).sqrt()
@@ -144,6 +144,14 @@ pub fn fig2_samples_agree(schedule: &Schedule, noise: &Mat) -> Result<Controlled
             tolerance,
         },
     })
+}
+
+/// The bound on every DDIM state of [`fig2_samples_agree`]: starting from `|x_L| ≤ start`
+/// (the initial scale times the largest noise entry), each eigen-coordinate of `x − μ` is
+/// multiplied by at most `max_tail`, and moving between the eigenbasis and coordinates costs
+/// √d: `(start + |μ|)·max_tail·√d + |μ|`.
+fn state_bound(start: f64, mu_max: f64, max_tail: f64, d: usize) -> f64 {
+    (start + mu_max) * max_tail * (d as f64).sqrt() + mu_max
 }
 
 /// The drift allowance of [`fig2_samples_agree`]: moments that differ by `δΣ` entrywise move the
@@ -167,6 +175,12 @@ fn moment_drift(schedule: &Schedule, dsig: f64, d: usize, x_max: f64, mu_max: f6
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `(start + |μ|)·tail·√d + |μ|` by hand: (3 + 1)·2·√4 + 1 = 17.
+    #[test]
+    fn state_bound_by_hand() {
+        assert_eq!(state_bound(3.0, 1.0, 2.0, 4), 17.0);
+    }
 
     /// The drift allowance on a 2-step VP schedule, each step's term written out:
     /// `|a_ℓ|·(δΣ·d²(x/α_ℓ + μ)/σ_ℓ² + δΣ·d·(1 + μ/σ_ℓ²))`, summed.

@@ -174,3 +174,19 @@ pub fn moment_mismatch(p: &GaussianMixture, q: &GaussianMixture, order: usize) -
     }
     Ok(worst)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A symmetric 1-D mixture ½N(2, 1) + ½N(−2, 1): the first moment is 0 and its majorant
+    /// (the sum of |terms|) is ½·2 + ½·2 = 2; the second moment is 4 + 1 = 5 with majorant 5.
+    #[test]
+    fn diagonal_mixture_moment_and_majorant_by_hand() {
+        let one = Mat::identity(1, 1);
+        let p = GaussianMixture::new(&[0.5, 0.5], &[vec![2.0], vec![-2.0]], &[one.clone(), one])
+            .unwrap();
+        assert_eq!(diagonal_mixture_moment(&p, &[1]).unwrap(), (0.0, 2.0));
+        assert_eq!(diagonal_mixture_moment(&p, &[2]).unwrap(), (5.0, 5.0));
+    }
+}
