@@ -120,3 +120,26 @@ impl Denoiser for Mlp {
         Ok(Derivative { value, error })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The Jacobian and its bound by hand for d = h = 1: W₁ = 2, b₁ = 0.5, W₂ = 3 at y = 0.25
+    /// give a = 1, s = 1 − tanh²1, value 6s; the pre-activation's absolute sum is 1, so
+    /// δs = 2·2ε·1 + 4ε = 8ε and the bound is 3ε·6s + 6·8ε.
+    #[test]
+    fn jacobian_and_its_bound_by_hand() {
+        let one = |v: f64| Mat::from_fn(1, 1, |_, _| v);
+        let mlp = Mlp::new(one(2.0), vec![0.5], one(3.0), vec![-1.0]).unwrap();
+        let j = mlp.jacobian(&[0.25], 1.0).unwrap();
+        let s = 1.0 - 1f64.tanh().powi(2);
+        assert!((j.value[(0, 0)] - 6.0 * s).abs() < 1e-15);
+        let bound = 18.0 * EPS * s + 48.0 * EPS;
+        assert!(
+            (j.error[(0, 0)] - bound).abs() <= 1e-12 * bound,
+            "{:?}",
+            j.error
+        );
+    }
+}
