@@ -188,3 +188,25 @@ pub fn descending_eigenvalues(covariance: &Mat) -> Result<Vec<f64>> {
     let d = covariance.nrows();
     Ok(descending_eigen(&vec![0.0; d], covariance, 1)?.0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// App. A.1's optimal rank-K MSE against the MSE of the optimal rank-K map itself, computed
+    /// from the joint law (`linear::affine_mse`, a different route): Σ = diag(4, 1, 0.25),
+    /// σ = 1, K = 1 gives 4/5 + 1 + 0.25 = 2.05, and K = 2 gives 4/5 + 1/2 + 0.25.
+    #[test]
+    fn optimal_rank_k_mse_is_the_mse_of_the_optimal_map() {
+        let cov = Mat::from_fn(3, 3, |i, j| if i == j { [4.0, 1.0, 0.25][i] } else { 0.0 });
+        let mean = [0.5, -1.0, 2.0];
+        for (k, by_hand) in [(1, 2.05), (2, 0.8 + 0.5 + 0.25)] {
+            let closed = optimal_rank_k_mse(&[4.0, 1.0, 0.25], 1.0, k);
+            assert!((closed - by_hand).abs() < 1e-15, "K = {k}: {closed}");
+            let map = RankK::optimal(&mean, &cov, k).unwrap();
+            let (w, b) = (map.weight(1.0).unwrap(), map.bias(1.0).unwrap());
+            let mse = super::super::linear::affine_mse(&mean, &cov, &w, &b, 1.0).unwrap();
+            assert!((mse - closed).abs() < 1e-13, "K = {k}: {mse} vs {closed}");
+        }
+    }
+}
