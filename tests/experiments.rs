@@ -145,6 +145,14 @@ fn bad_settings_are_typed_errors() {
         err.contains("degrees") && err.contains("1000") && err.contains("42"),
         "{err}"
     );
+    // issue 22 item 8: an unknown architecture fails at validation, not after the other fits
+    let mut settings = Settings::quick(&DataSource::Disks);
+    settings.generalization_architectures = vec!["linear".into(), "transformer".into()];
+    let err = settings.validate().unwrap_err().to_string();
+    assert!(
+        err.contains("transformer") && err.contains("bottleneck"),
+        "{err}"
+    );
 }
 
 /// Wraps a predictor and keeps its input at step 1, `x_{t₁}`, the state the last DDIM step
@@ -632,4 +640,39 @@ fn killed_bottleneck_run_resumes_to_the_uninterrupted_result() {
     }
     let _ = std::fs::remove_dir_all(&whole);
     let _ = std::fs::remove_dir_all(&killed);
+}
+
+/// Issue 22 item 8: a `.npy` data set of 4-channel images is refused when it is loaded, naming
+/// the channels and what is accepted — not after the models were fitted (when the figure
+/// writer met it).
+#[test]
+fn four_channel_npy_is_refused_at_load() {
+    let dir = run_folder("four-channels");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("rgba.npy");
+    let data: Vec<f32> = (0..64 * 4 * 16 * 16)
+        .map(|i| ((i % 7) as f32) / 7.0)
+        .collect();
+    npy::write_f32(&file, &[64, 4, 16, 16], &data).unwrap();
+    let source = format!("npy:{}", file.display());
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_diffusion-theorems"))
+        .args([
+            "exp",
+            "linear",
+            &source,
+            "--quick",
+            "--no-progress",
+            "--out",
+        ])
+        .arg(dir.join("run"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("4 channels") && stderr.contains("1 (grey) or 3 (RGB)"),
+        "{stderr}"
+    );
+    assert!(!dir.join("run/linear/metrics.json").exists());
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -328,6 +328,19 @@ impl Settings {
                 ),
             });
         }
+        if let Some(name) = self
+            .generalization_architectures
+            .iter()
+            .find(|n| !GENERALIZATION_ARCHITECTURES.contains(&n.as_str()))
+        {
+            return Err(Error::InvalidArgument {
+                what: "generalization_architectures".into(),
+                reason: format!(
+                    "unknown architecture {name:?}; choose from {}",
+                    GENERALIZATION_ARCHITECTURES.join(", ")
+                ),
+            });
+        }
         if self.ranks.contains(&Some(0)) {
             return Err(Error::InvalidArgument {
                 what: "ranks".into(),
@@ -364,6 +377,10 @@ impl Settings {
         Ok(())
     }
 }
+
+/// The architectures `exp generalization` can fit (`generalization_architectures`).
+pub const GENERALIZATION_ARCHITECTURES: [&str; 4] =
+    ["empirical", "linear", "polynomial", "bottleneck"];
 
 /// The largest random-feature polynomial degree k: `⌊log 3.4e38 / log 8⌋` (features reach 8^k
 /// and are uploaded in f32; see [`Settings::validate`]).

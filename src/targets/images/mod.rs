@@ -317,6 +317,15 @@ fn npy_images(path: &Path, options: &LoadOptions) -> Result<ImageSet> {
             reason: format!("shape {:?} is not (N, C, H, W)", array.shape),
         });
     };
+    if channels != 1 && channels != 3 {
+        return Err(Error::InvalidArgument {
+            what: format!("npy images {file}").into(),
+            reason: format!(
+                "images have {channels} channels (C of (N, C, H, W)); need 1 (grey) or 3 (RGB), \
+                 which the figures can draw"
+            ),
+        });
+    }
     if height != options.size || width != options.size {
         return Err(Error::InvalidArgument {
             what: format!("npy images {file}").into(),
