@@ -142,7 +142,7 @@ fn non_symmetric_linear_family_obeys_the_bound_strictly() {
 }
 
 /// Bad input is a typed error: singular or indefinite covariances (KL would be infinite),
-/// mismatched dimensions, a mixture with a point mass.
+/// mismatched dimensions, a mixture with a point mass, a 2-D mixture for the 1-D mixture KL.
 #[test]
 fn bad_inputs_are_typed_errors() {
     let err = Gaussian::new(vec![0.0, 0.0], Mat::zeros(2, 2)).unwrap_err();
@@ -160,4 +160,10 @@ fn bad_inputs_are_typed_errors() {
     .unwrap();
     let err = kl_bound::mixture_equality(&spiky, 0.0, 1.0).unwrap_err();
     assert!(err.to_string().contains("positive variances"), "{err}");
+    // the mixture KL itself refuses a point mass (1-D) and a 2-D law, each on its own
+    let smooth = GaussianMixture::new(&[1.0], &[vec![0.5]], &[Mat::identity(1, 1)]).unwrap();
+    assert!(kl_bound::mixture_kl(&spiky, &smooth).is_err());
+    assert!(kl_bound::mixture_kl(&smooth, &spiky).is_err());
+    let planar = GaussianMixture::new(&[1.0], &[vec![0.0, 0.0]], &[Mat::identity(2, 2)]).unwrap();
+    assert!(kl_bound::mixture_kl(&planar, &planar).is_err());
 }
