@@ -344,7 +344,7 @@ pub fn default_points(rng: &mut Rng, target: &GaussianMixture, sigma: f64) -> Ve
 
 /// `∫ g(v) p_σ(v) dv` for a 1-D mixture's noisy density by double-exponential quadrature, split
 /// at `breaks` (kinks of g) and at each component's mean, ± 2 and ± 8 noisy standard deviations
-/// ([`quadrature_cuts`]), over
+/// (`quadrature_cuts`), over
 /// `[−L, L]` with L = 12 times the largest noisy scale beyond the farthest mean (the mass outside
 /// is below 10⁻³⁰ of the total and g grows at most polynomially). Returns (value, the summed
 /// error estimates of the quadrature).
