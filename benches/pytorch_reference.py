@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """PyTorch (cuBLAS) reference timings of the workloads of `diffusion-theorems bench`.
 
-Same names, sizes, FLOP counts and minimal bytes as `src/bench/workloads.rs`, in float32 on
+Same names, sizes, FLOP counts and minimal bytes as `src/bench/workloads/`, in float32 on
 CUDA: every workload is timed with TF32 off (`allow_tf32 = False`, true f32 products) and then
 with TF32 on (the tensor cores' 10-bit-mantissa products), with CUDA events after one warm-up
 run, median of several runs, on random normal inputs. Prints a table and writes JSON; with
@@ -28,7 +28,7 @@ def gemm_sizes(quick):
 
 
 def gemm_shapes(quick):
-    """[(role, m, n, k, trans_a, trans_b)] as `gemm_shapes` in src/bench/workloads.rs."""
+    """[(role, m, n, k, trans_a, trans_b)] as `gemm_shapes` in src/bench/workloads/gemm.rs."""
     m_features, d, w, batch, h = (2000, 768, 128, 32, 100) if quick else (20_000, 12288, 1024, 128,
                                                                            1000)
     return [("features", m_features, w, d, False, True),
@@ -40,7 +40,7 @@ def gemm_shapes(quick):
 
 
 def workload_table(quick):
-    """[(name, size, flops, bytes, builder, params)] exactly as src/bench/workloads.rs."""
+    """[(name, size, flops, bytes, builder, params)] exactly as src/bench/workloads/."""
     w = []
     words = (4 << 20) if quick else (64 << 20)
     w.append(("copy", f"MiB={words * 4 >> 20}", 0.0, 8.0 * words, build_copy, dict(words=words)))
