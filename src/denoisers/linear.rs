@@ -160,11 +160,9 @@ impl OptimalAffine {
         Ok(shrinkage_matrix(&self.factor, sigma))
     }
 
-    /// `b(σ) = μ − W(σ)μ`.
+    /// `b(σ) = μ − W(σ)μ` ([`centring_bias`]).
     pub fn bias(&self, sigma: f64) -> Result<Vec<f64>> {
-        let w = self.weight(sigma)?;
-        let wm = linalg::mat_vec(&w, &self.mean);
-        Ok(self.mean.iter().zip(&wm).map(|(m, v)| m - v).collect())
+        Ok(centring_bias(&self.weight(sigma)?, &self.mean))
     }
 
     /// The affine map `y ↦ W(σ)y + b(σ)` frozen at one σ.
@@ -368,10 +366,24 @@ pub fn affine_mse(mean: &[f64], covariance: &Mat, w: &Mat, b: &[f64], sigma: f64
     Ok(affine_mse_with_magnitude(mean, covariance, w, b, sigma)?.0)
 }
 
+/// The MSE-optimal bias of the affine map `y ↦ Wy + b` for a target of mean μ under zero-mean
+/// noise: `b = μ − Wμ = (I − W)μ`, which centres the error `x − Wy − b`.
+pub fn centring_bias(weight: &Mat, mean: &[f64]) -> Vec<f64> {
+    let wm = linalg::mat_vec(weight, mean);
+    mean.iter().zip(&wm).map(|(m, v)| m - v).collect()
+}
+
 #[cfg(test)]
 mod tests {
-    use super::OptimalAffine;
+    use super::{centring_bias, OptimalAffine};
     use crate::linalg::Mat;
+
+    /// `b = (I − W)μ` by hand: W = [[2, 0], [1, 1]], μ = (1, 2) give Wμ = (2, 3), b = (−1, −1).
+    #[test]
+    fn centring_bias_by_hand() {
+        let w = Mat::from_fn(2, 2, |i, j| [[2.0, 0.0], [1.0, 1.0]][i][j]);
+        assert_eq!(centring_bias(&w, &[1.0, 2.0]), vec![-1.0, -1.0]);
+    }
 
     /// `mean()` returns the μ it was built from, and the bias-free denoiser's is zero.
     #[test]

@@ -15,7 +15,7 @@
 
 use super::linear_gaussian::{self, flow, PlantedLimit};
 use super::{Check, Claim, Controlled, ToleranceKind, Verdict, CPU_BACKEND};
-use crate::denoisers::linear::OptimalAffine;
+use crate::denoisers::linear::{centring_bias, OptimalAffine};
 use crate::denoisers::rank_k::{
     affine_mse, descending_eigenvalues, eckart_young_weight, reduced_rank_regression, RankK,
 };
@@ -166,7 +166,7 @@ pub fn no_random_rank_k_map_beats_optimum(
         let a = Mat::from_fn(d, k, |_, _| rng.normal() * scale);
         let b = Mat::from_fn(k, d, |_, _| rng.normal() / (d as f64).sqrt());
         let l = &a * &b;
-        let bias = best_bias(&l, mean);
+        let bias = centring_bias(&l, mean);
         lowest = lowest.min(affine_mse(mean, covariance, &l, &bias, sigma)?);
     }
     let trace: f64 = lambdas.iter().sum();
@@ -527,24 +527,9 @@ pub fn default_verdicts(gpu: Result<&Gpu>) -> Vec<Verdict> {
     out
 }
 
-/// The MSE-optimal bias of the affine map `y ↦ Ly + b` for a target of mean μ (noise of mean
-/// zero): `b = (I − L)μ`, which centres the error `x − Ly − b`.
-fn best_bias(l: &Mat, mean: &[f64]) -> Vec<f64> {
-    (0..mean.len())
-        .map(|i| mean[i] - (0..mean.len()).map(|j| l[(i, j)] * mean[j]).sum::<f64>())
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// `b = (I − L)μ` by hand: L = [[2, 0], [1, 1]], μ = (1, 2) give Lμ = (2, 3), b = (−1, −1).
-    #[test]
-    fn best_bias_by_hand() {
-        let l = Mat::from_fn(2, 2, |i, j| [[2.0, 0.0], [1.0, 1.0]][i][j]);
-        assert_eq!(best_bias(&l, &[1.0, 2.0]), vec![-1.0, -1.0]);
-    }
 
     /// The Eckart–Young row's tolerance is the documented Davis–Kahan allowance
     /// `base·(1 + m₁/(m_K − m_{K+1}))`, `mᵢ = λᵢ/√(λᵢ + σ²)`: on diag(4, 1, ¼) at σ = ½ and K = 1,

@@ -3,7 +3,7 @@
 use super::affine::expected_residual_square;
 use super::{check_gaussian, THEOREM};
 use crate::denoisers::divergence::Estimate;
-use crate::denoisers::linear::affine_mse_with_magnitude;
+use crate::denoisers::linear::{affine_mse_with_magnitude, centring_bias};
 use crate::denoisers::{Affine, Denoiser};
 use crate::error::{ensure_len, ensure_sigma, Error, Result};
 use crate::linalg::{self, Mat, EPS};
@@ -67,9 +67,7 @@ fn pythagoras(
     let g = linalg::spd_solve(&gain_system, cov)?.transpose().to_owned();
     let (eig, _) = linalg::sym_eigen(&gain_system)?;
     let kappa = eig[d - 1] / eig[0];
-    let gmu: Vec<f64> = (0..d)
-        .map(|i| mean[i] - (0..d).map(|j| g[(i, j)] * mean[j]).sum::<f64>())
-        .collect();
+    let gmu = centring_bias(&g, mean);
     let bayes = Affine::new(g.clone(), gmu.clone())?;
     let perturbed = Affine::new(
         Mat::from_fn(d, d, |i, j| g[(i, j)] + delta_w[(i, j)]),
