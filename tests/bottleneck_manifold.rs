@@ -401,6 +401,57 @@ fn gpu_training_resumed_from_a_checkpoint_continues_identically() {
     .is_err());
 }
 
+/// Issue 22 item 9: training whose loss stops being finite (here Adam with learning rate
+/// 10³⁰, which overflows the f32 weights in its first step) is a typed `Numerical` error naming
+/// the step, the loss and the learning rate — not a run that finishes with `null` losses — and
+/// the checkpoint keeps the last state whose losses were finite (none here: no file).
+#[test]
+fn diverging_training_is_an_error_naming_the_learning_rate() {
+    use diffusion_theorems::denoisers::training::{train, LossWeighting, RunOptions, TrainConfig};
+    use diffusion_theorems::error::Error;
+    use diffusion_theorems::gpu::adam::AdamConfig;
+    use diffusion_theorems::theorems::linear_gaussian::fig2_pair;
+    let gpu = common::gpu();
+    let (target, _) = fig2_pair().unwrap();
+    let mut rng = Rng::new(70, 0);
+    let net = BottleneckNet::random(Architecture::paper_2d(1, 16, SigmaInput::Encoder), &mut rng)
+        .unwrap();
+    let config = |lr| TrainConfig {
+        batch: 64,
+        steps: 8,
+        chunk: 4,
+        adam: AdamConfig {
+            lr,
+            ..AdamConfig::default()
+        },
+        seed: 70,
+        sigmas: vec![0.1, 1.0],
+        weighting: LossWeighting::Uniform,
+    };
+    let dir = std::env::temp_dir().join(format!("dt-diverge-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let options = RunOptions {
+        checkpoint: Some(dir.join("net.ckpt.json")),
+        progress: false,
+    };
+    match train(gpu, &net, &target, &config(1e30), &options) {
+        Err(Error::Numerical(message)) => assert!(
+            message.contains("diverged")
+                && message.contains("learning rate 1000000000000000000000000000000"),
+            "{message}"
+        ),
+        other => panic!(
+            "expected a Numerical error, got {:?}",
+            other.map(|c| c.losses)
+        ),
+    }
+    assert!(!dir.join("net.ckpt.json").exists());
+    // the same run at the default rate trains (the positive control)
+    let fine = train(gpu, &net, &target, &config(1e-3), &options).unwrap();
+    assert!(fine.losses.iter().all(|l| l.is_finite()));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// Fig. 4 in miniature (the full run is `diffusion-theorems exp bottleneck-2d`): the 2-D
 /// network 2 → 64 → 1 → 64 → 2 (σ in the encoder) trained on the GPU for 300 Adam steps on the
 /// three-component GMM; its 500 DDIM samples lie on the last step's decoder curve (distance

@@ -642,6 +642,79 @@ fn killed_bottleneck_run_resumes_to_the_uninterrupted_result() {
     let _ = std::fs::remove_dir_all(&killed);
 }
 
+/// Issue 22: `exp bottleneck-2d` killed (SIGKILL) after the h = 1 network's first checkpoint
+/// (step 100 of 200) and run again on the same folder ends with the same checkpoints (weights,
+/// Adam state, every step's loss), byte for byte, and the same report numbers as an
+/// uninterrupted run.
+#[test]
+fn killed_bottleneck_2d_run_resumes_to_the_uninterrupted_result() {
+    let exe = env!("CARGO_BIN_EXE_diffusion-theorems");
+    let run = |out: &Path| {
+        let mut command = std::process::Command::new(exe);
+        command
+            .args(["exp", "bottleneck-2d", "--steps", "200", "--samples", "100"])
+            .arg("--out")
+            .arg(out)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        command
+    };
+    let whole = run_folder("resume-2d-whole");
+    let done = run(&whole).output().unwrap();
+    assert!(
+        done.status.success(),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    let killed = run_folder("resume-2d-killed");
+    let mut child = run(&killed).spawn().unwrap();
+    let first_checkpoint = killed.join("bottleneck_2d_h1.ckpt.json");
+    let started = std::time::Instant::now();
+    while !first_checkpoint.is_file() {
+        assert!(
+            started.elapsed().as_secs() < 600,
+            "no checkpoint after 10 minutes"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        !killed.join("bottleneck_2d.json").exists(),
+        "the run finished before it was killed"
+    );
+    let resumed = run(&killed).output().unwrap();
+    assert!(
+        resumed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&resumed.stderr)
+    );
+    for h in [1, 2] {
+        let name = format!("bottleneck_2d_h{h}.ckpt.json");
+        assert!(
+            std::fs::read(whole.join(&name)).unwrap() == std::fs::read(killed.join(&name)).unwrap(),
+            "{name} differs"
+        );
+    }
+    let report = |dir: &Path| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(dir.join("bottleneck_2d.json")).unwrap())
+            .unwrap()
+    };
+    let (a, b) = (report(&whole), report(&killed));
+    for h in 0..2 {
+        for key in [
+            "final_loss",
+            "intrinsic_dimension",
+            "ks_ratio",
+            "max_curve_distance",
+        ] {
+            assert_eq!(a["widths"][h][key], b["widths"][h][key], "width {h}: {key}");
+        }
+    }
+    let _ = std::fs::remove_dir_all(&whole);
+    let _ = std::fs::remove_dir_all(&killed);
+}
+
 /// Issue 22 item 8: a `.npy` data set of 4-channel images is refused when it is loaded, naming
 /// the channels and what is accepted — not after the models were fitted (when the figure
 /// writer met it).

@@ -198,7 +198,9 @@ pub struct RunOptions {
 
 /// Trains `init` (or, when `options.checkpoint` names an existing file, the checkpoint's state,
 /// which must have the same architecture and config up to `steps`) up to `config.steps` Adam steps on the
-/// GPU. Returns the final checkpoint (network weights, Adam state, every step's loss).
+/// GPU. Returns the final checkpoint (network weights, Adam state, every step's loss). A
+/// non-finite loss stops the run with [`Error::Numerical`] naming the step and the learning
+/// rate; the checkpoint file then holds the last chunk whose losses were all finite.
 pub fn train(
     gpu: &Gpu,
     init: &BottleneckNet,
@@ -251,6 +253,20 @@ pub fn train(
             .map(|k| batch(target, config, k))
             .collect();
         let chunk_losses = trainer.train(&batches)?;
+        if let Some(k) = chunk_losses.iter().position(|l| !l.is_finite()) {
+            return Err(Error::Numerical(format!(
+                "training diverged: the loss of step {} is {} with Adam learning rate {} — \
+                 lower the learning rate (the last finite state is step {step}{})",
+                step + 1 + k as u64,
+                chunk_losses[k],
+                config.adam.lr,
+                if options.checkpoint.is_some() {
+                    ", kept in the checkpoint"
+                } else {
+                    ""
+                }
+            )));
+        }
         step += n;
         if let Some(bar) = &bar {
             let mean = chunk_losses.iter().sum::<f64>() / chunk_losses.len() as f64;

@@ -25,7 +25,7 @@ use shaders::Shader;
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Bit pattern written into every output buffer before a kernel runs: a quiet NaN as f32 and
 /// `u32::MAX` as u32, so an element the kernel forgot to write cannot pass a parity check.
@@ -45,6 +45,26 @@ pub struct Gpu {
     tensor_cores: bool,
     scratch: Mutex<Option<wgpu::Buffer>>,
     pipelines: Mutex<HashMap<&'static str, Arc<wgpu::ComputePipeline>>>,
+    turn: parking_lot::ReentrantMutex<()>,
+}
+
+/// One thread's exclusive use of a [`Gpu`] ([`Gpu::turn`]); released when dropped.
+pub struct Turn<'g> {
+    _guard: parking_lot::ReentrantMutexGuard<'g, ()>,
+}
+
+/// A part of the context (device or queue) borrowed for one thread's [`Turn`]: it derefs to
+/// the wgpu object, and other threads' GPU work waits until it is dropped.
+pub struct Held<'g, T> {
+    value: &'g T,
+    _turn: Turn<'g>,
+}
+
+impl<T> std::ops::Deref for Held<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        self.value
+    }
 }
 
 impl std::fmt::Debug for Gpu {
@@ -121,6 +141,7 @@ impl Gpu {
             tensor_cores,
             scratch: Mutex::new(None),
             pipelines: Mutex::new(HashMap::new()),
+            turn: parking_lot::ReentrantMutex::new(()),
         })
     }
 
@@ -166,10 +187,7 @@ impl Gpu {
         let outer = GPU_SECONDS.with(|c| c.replace(Some(0.0)));
         let start = Instant::now();
         let result = f();
-        let polled = self
-            .device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| Error::Gpu(format!("waiting for the timed work: {e}")));
+        let polled = self.wait(None, "the timed work");
         let wall_seconds = start.elapsed().as_secs_f64();
         // Always `Some`: set above, and nested calls restore what they found.
         let inner = GPU_SECONDS.with(|c| c.replace(outer)).unwrap_or(0.0);
@@ -196,14 +214,65 @@ impl Gpu {
         &self.limits
     }
 
-    /// The device.
-    pub fn device(&self) -> &wgpu::Device {
-        &self.device
+    /// This thread's exclusive use of the context until the returned [`Turn`] is dropped;
+    /// reentrant, so a thread that holds a turn may take it again. Every method here that
+    /// touches the device takes one, so GPU work from several threads runs one thread at a
+    /// time. That is what keeps the GL backend alive under load: wgpu-hal's GL backend holds
+    /// one context lock while it submits (llvmpipe runs the dispatches inside the submit) and
+    /// panics when another thread waits more than 6 s for it ("Could not lock adapter
+    /// context"); a thread waiting for a turn waits without that limit. What a turn does not
+    /// cover is dropping a buffer outside one (wgpu frees it at once, under the GL lock): such
+    /// a drop waits for at most the one submission running in another thread, so only a
+    /// single submission longer than 6 s could still time out (`scripts/gl_under_load.sh`
+    /// runs the parity tests under load to check).
+    pub fn turn(&self) -> Turn<'_> {
+        Turn {
+            _guard: self.turn.lock(),
+        }
     }
 
-    /// The queue.
-    pub fn queue(&self) -> &wgpu::Queue {
-        &self.queue
+    /// The device, held for this thread's [`Turn`] while the returned value lives.
+    pub fn device(&self) -> Held<'_, wgpu::Device> {
+        Held {
+            value: &self.device,
+            _turn: self.turn(),
+        }
+    }
+
+    /// The queue, held for this thread's [`Turn`] while the returned value lives.
+    pub fn queue(&self) -> Held<'_, wgpu::Queue> {
+        Held {
+            value: &self.queue,
+            _turn: self.turn(),
+        }
+    }
+
+    /// Waits until `submission` (every submission when `None`) has finished. On the GL
+    /// backend it polls without blocking, a fraction of a millisecond apart, because a
+    /// blocking wait holds the GL context lock for the whole wait (see [`Gpu::turn`]); other
+    /// backends block.
+    fn wait(&self, submission: Option<wgpu::SubmissionIndex>, what: &str) -> Result<()> {
+        let _turn = self.turn();
+        if self.info.backend != wgpu::Backend::Gl {
+            return self
+                .device
+                .poll(wgpu::PollType::Wait {
+                    submission_index: submission,
+                    timeout: None,
+                })
+                .map(drop)
+                .map_err(|e| Error::Gpu(format!("waiting for {what}: {e}")));
+        }
+        loop {
+            match self.device.poll(wgpu::PollType::Wait {
+                submission_index: submission.clone(),
+                timeout: Some(Duration::ZERO),
+            }) {
+                Ok(_) => return Ok(()),
+                Err(wgpu::PollError::Timeout) => std::thread::sleep(Duration::from_micros(200)),
+                Err(e) => return Err(Error::Gpu(format!("waiting for {what}: {e}"))),
+            }
+        }
     }
 
     /// Largest storage binding in bytes (128 MiB on llvmpipe, 2 GiB − 4 on an H100).
@@ -215,6 +284,7 @@ impl Gpu {
 
     /// The compute pipeline of `shader`, compiled on first use and cached.
     pub fn pipeline(&self, shader: &Shader) -> Result<Arc<wgpu::ComputePipeline>> {
+        let _turn = self.turn();
         let mut cache = self
             .pipelines
             .lock()
@@ -252,6 +322,7 @@ impl Gpu {
 
     /// A read-only storage buffer holding `data` (at least 4 bytes, so empty inputs bind).
     pub fn input<T: bytemuck::Pod>(&self, label: &str, data: &[T]) -> Result<wgpu::Buffer> {
+        let _turn = self.turn();
         let bytes: &[u8] = bytemuck::cast_slice(data);
         self.check_binding(label, bytes.len() as u64)?;
         let size = (bytes.len() as u64).max(4).next_multiple_of(4);
@@ -270,6 +341,7 @@ impl Gpu {
     /// A uniform buffer holding one parameter struct (one of [`uniforms`], each checked
     /// against its shader's layout).
     pub(crate) fn uniform<T: uniforms::Uniform>(&self, label: &str, value: &T) -> wgpu::Buffer {
+        let _turn = self.turn();
         let bytes = bytemuck::bytes_of(value);
         let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some(label),
@@ -283,6 +355,7 @@ impl Gpu {
 
     /// A read-write storage buffer of `n_words` 32-bit words, every word set to [`POISON`].
     pub fn output(&self, label: &str, n_words: usize) -> Result<wgpu::Buffer> {
+        let _turn = self.turn();
         let bytes = (n_words.max(1) * 4) as u64;
         self.check_binding(label, bytes)?;
         let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
@@ -306,6 +379,7 @@ impl Gpu {
     /// products at d = 12288, h = 1000, and the GEMM of each DDIM step). Grown, never shrunk; a grown buffer replaces the
     /// old one for later callers while earlier holders keep theirs.
     pub fn scratch(&self, n_words: usize) -> Result<wgpu::Buffer> {
+        let _turn = self.turn();
         let bytes = (n_words.max(1) * 4) as u64;
         self.check_binding("scratch", bytes)?;
         let mut scratch = self
@@ -330,6 +404,7 @@ impl Gpu {
     /// Fills `buffer` (which must allow copies into it, as [`Gpu::output`] and [`Gpu::scratch`]
     /// buffers do) with [`POISON`] words, queued before the next submission.
     pub fn poison(&self, buffer: &wgpu::Buffer) {
+        let _turn = self.turn();
         self.queue
             .write_buffer(buffer, 0, &vec![0xFFu8; buffer.size() as usize]);
     }
@@ -381,6 +456,7 @@ impl Gpu {
     /// it once and waits. Bind groups are built once and reused across the repeats, which is
     /// what makes iterative algorithms (gradient descent, samplers) cheap per step.
     pub fn dispatch_sequence(&self, jobs: &[Job], repeat: usize) -> Result<()> {
+        let _turn = self.turn();
         let max = self.limits.max_compute_workgroups_per_dimension;
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let mut recorded = Vec::with_capacity(jobs.len());
@@ -453,12 +529,7 @@ impl Gpu {
         if let Some(err) = pollster::block_on(scope.pop()) {
             return Err(Error::Gpu(format!("dispatching {}: {err}", names())));
         }
-        self.device
-            .poll(wgpu::PollType::Wait {
-                submission_index: Some(index),
-                timeout: None,
-            })
-            .map_err(|e| Error::Gpu(format!("waiting for {}: {e}", names())))?;
+        self.wait(Some(index), &names())?;
         if let Some(t) = stamps {
             let seconds = t.seconds(self)?;
             GPU_SECONDS.with(|c| c.set(c.get().map(|s| s + seconds)));
@@ -468,6 +539,7 @@ impl Gpu {
 
     /// Copies `n` elements of type `T` back from a buffer made by [`Gpu::output`].
     pub fn read<T: bytemuck::Pod>(&self, buffer: &wgpu::Buffer, n: usize) -> Result<Vec<T>> {
+        let _turn = self.turn();
         let bytes = (n * std::mem::size_of::<T>()) as u64;
         if bytes == 0 {
             return Ok(vec![]);
@@ -489,9 +561,7 @@ impl Gpu {
         staging.map_async(wgpu::MapMode::Read, .., move |r| {
             let _ = tx.send(r);
         });
-        self.device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| Error::Gpu(format!("waiting for readback: {e}")))?;
+        self.wait(None, "readback")?;
         rx.recv()
             .map_err(|e| Error::Gpu(format!("readback channel: {e}")))?
             .map_err(|e| Error::Gpu(format!("mapping readback buffer: {e}")))?;

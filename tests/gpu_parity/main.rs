@@ -16,6 +16,7 @@ use diffusion_theorems::rng::{word_to_uniform, PhiloxStream, Rng};
 use diffusion_theorems::targets::random_gmm;
 
 mod bench;
+mod concurrency;
 mod ddim;
 mod dense;
 mod gemm;
