@@ -500,3 +500,12 @@ fn trained_2d_bottleneck_samples_lie_on_a_curve() {
     let tgt = local_pca(&reference, 20, 2, 0.95).unwrap();
     assert!(tgt.fraction_one < 0.2, "{tgt:?}");
 }
+
+/// Reproducibility: every verify row of `bottleneck_manifold` passes and reproduces its recorded numbers —
+/// cases, power, and the geometric means over all cases of the tolerance and of the planted
+/// variant's residual (`tests/common/pins/bottleneck_manifold.json`). A changed allowance or negative control in any
+/// case fails here until it is recorded on purpose (`PIN_UPDATE=1`).
+#[test]
+fn verify_rows_reproduce_their_pinned_numbers() {
+    common::assert_rows_reproduce_pins("bottleneck_manifold");
+}

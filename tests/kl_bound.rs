@@ -167,3 +167,12 @@ fn bad_inputs_are_typed_errors() {
     let planar = GaussianMixture::new(&[1.0], &[vec![0.0, 0.0]], &[Mat::identity(2, 2)]).unwrap();
     assert!(kl_bound::mixture_kl(&planar, &planar).is_err());
 }
+
+/// Reproducibility: every verify row of `kl_bound` passes and reproduces its recorded numbers —
+/// cases, power, and the geometric means over all cases of the tolerance and of the planted
+/// variant's residual (`tests/common/pins/kl_bound.json`). A changed allowance or negative control in any
+/// case fails here until it is recorded on purpose (`PIN_UPDATE=1`).
+#[test]
+fn verify_rows_reproduce_their_pinned_numbers() {
+    common::assert_rows_reproduce_pins("kl_bound");
+}

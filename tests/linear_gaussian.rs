@@ -373,3 +373,12 @@ fn gpu_sample_moments_lie_within_their_f32_bounds() {
         }
     }
 }
+
+/// Reproducibility: every verify row of `linear_gaussian` passes and reproduces its recorded numbers —
+/// cases, power, and the geometric means over all cases of the tolerance and of the planted
+/// variant's residual (`tests/common/pins/linear_gaussian.json`). A changed allowance or negative control in any
+/// case fails here until it is recorded on purpose (`PIN_UPDATE=1`).
+#[test]
+fn verify_rows_reproduce_their_pinned_numbers() {
+    common::assert_rows_reproduce_pins("linear_gaussian");
+}

@@ -168,3 +168,12 @@ fn bad_inputs_are_typed_errors() {
     assert!(mem::stopped_ddim(&bayes, 10, 10, 4, 0).is_err());
     assert!(mem::stopped_ddim(&bayes, 10, 0, 4, 0).is_err());
 }
+
+/// Reproducibility: every verify row of `memorization` passes and reproduces its recorded numbers —
+/// cases, power, and the geometric means over all cases of the tolerance and of the planted
+/// variant's residual (`tests/common/pins/memorization.json`). A changed allowance or negative control in any
+/// case fails here until it is recorded on purpose (`PIN_UPDATE=1`).
+#[test]
+fn verify_rows_reproduce_their_pinned_numbers() {
+    common::assert_rows_reproduce_pins("memorization");
+}

@@ -80,3 +80,12 @@ fn spectral_and_woodbury_posterior_covariances_agree() {
         }
     }
 }
+
+/// Reproducibility: every verify row of `miyasawa_covariance` passes and reproduces its recorded numbers —
+/// cases, power, and the geometric means over all cases of the tolerance and of the planted
+/// variant's residual (`tests/common/pins/miyasawa_covariance.json`). A changed allowance or negative control in any
+/// case fails here until it is recorded on purpose (`PIN_UPDATE=1`).
+#[test]
+fn verify_rows_reproduce_their_pinned_numbers() {
+    common::assert_rows_reproduce_pins("miyasawa_covariance");
+}

@@ -519,3 +519,12 @@ fn bad_inputs_are_typed_errors() {
     assert!(den.denoise(&[f64::NAN], 0.5).is_err());
     assert!(fit_polynomial(&Mat::zeros(3, 1), &Mat::zeros(2, 1), 2, 1.0).is_err());
 }
+
+/// Reproducibility: every verify row of `polynomial_moments` passes and reproduces its recorded numbers —
+/// cases, power, and the geometric means over all cases of the tolerance and of the planted
+/// variant's residual (`tests/common/pins/polynomial_moments.json`). A changed allowance or negative control in any
+/// case fails here until it is recorded on purpose (`PIN_UPDATE=1`).
+#[test]
+fn verify_rows_reproduce_their_pinned_numbers() {
+    common::assert_rows_reproduce_pins("polynomial_moments");
+}

@@ -370,3 +370,12 @@ fn gpu_gradient_descent_refuses_a_tied_rank_k_optimum() {
         Ok(_) => panic!("a tied rank-1 optimum was not refused"),
     }
 }
+
+/// Reproducibility: every verify row of `rank_k` passes and reproduces its recorded numbers —
+/// cases, power, and the geometric means over all cases of the tolerance and of the planted
+/// variant's residual (`tests/common/pins/rank_k.json`). A changed allowance or negative control in any
+/// case fails here until it is recorded on purpose (`PIN_UPDATE=1`).
+#[test]
+fn verify_rows_reproduce_their_pinned_numbers() {
+    common::assert_rows_reproduce_pins("rank_k");
+}

@@ -327,3 +327,12 @@ fn bad_inputs_are_typed_errors() {
     let err = den.denoise(&[1.0, f64::INFINITY], 1.0).unwrap_err();
     assert!(err.to_string().contains("inf"), "{err}");
 }
+
+/// Reproducibility: every verify row of `sure` passes and reproduces its recorded numbers —
+/// cases, power, and the geometric means over all cases of the tolerance and of the planted
+/// variant's residual (`tests/common/pins/sure.json`). A changed allowance or negative control in any
+/// case fails here until it is recorded on purpose (`PIN_UPDATE=1`).
+#[test]
+fn verify_rows_reproduce_their_pinned_numbers() {
+    common::assert_rows_reproduce_pins("sure");
+}

@@ -20,6 +20,8 @@ fn row(theorem: &str, passed: bool) -> Verdict {
         passed,
         seconds: 0.0,
         error: None,
+        tolerance_log_mean: 0.0,
+        planted_log_mean: 1.0,
     }
 }
 

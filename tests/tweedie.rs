@@ -122,3 +122,12 @@ fn vp_form_row_passes_and_rejects_alpha_squared() {
 fn two_point_row_passes_and_rejects_tanh_y_over_sigma() {
     assert_controlled(&tweedie::two_point_tanh_cases().unwrap());
 }
+
+/// Reproducibility: every verify row of `tweedie` passes and reproduces its recorded numbers —
+/// cases, power, and the geometric means over all cases of the tolerance and of the planted
+/// variant's residual (`tests/common/pins/tweedie.json`). A changed allowance or negative control in any
+/// case fails here until it is recorded on purpose (`PIN_UPDATE=1`).
+#[test]
+fn verify_rows_reproduce_their_pinned_numbers() {
+    common::assert_rows_reproduce_pins("tweedie");
+}

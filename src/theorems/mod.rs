@@ -136,6 +136,33 @@ pub struct Verdict {
     /// The first error, if a case could not be evaluated.
     #[serde(default)]
     pub error: Option<String>,
+    /// Mean over all cases of `ln tolerance` (the log of their geometric mean): a fingerprint
+    /// of every case's allowance, not only the worst case's, so that a rerun can be compared
+    /// with a recorded one number for number (the reproducibility pins of `tests/common/pins/`).
+    #[serde(default = "not_recorded", deserialize_with = "nan_if_null")]
+    pub tolerance_log_mean: f64,
+    /// Mean over all cases of `ln residual` of the planted variant: the same fingerprint of
+    /// the negative controls.
+    #[serde(default = "not_recorded", deserialize_with = "nan_if_null")]
+    pub planted_log_mean: f64,
+}
+
+/// NaN: a figure an older report did not record.
+fn not_recorded() -> f64 {
+    f64::NAN
+}
+
+/// Mean of `ln v` over the positive finite values (NaN when there are none).
+fn log_mean(values: impl Iterator<Item = f64>) -> f64 {
+    let logs: Vec<f64> = values
+        .filter(|v| v.is_finite() && *v > 0.0)
+        .map(f64::ln)
+        .collect();
+    if logs.is_empty() {
+        f64::NAN
+    } else {
+        logs.iter().sum::<f64>() / logs.len() as f64
+    }
 }
 
 /// Reads an f64 that JSON may hold as `null` (serde_json writes NaN so) back as NaN.
@@ -178,6 +205,8 @@ impl Verdict {
             passed: false,
             seconds,
             error: None,
+            tolerance_log_mean: f64::NAN,
+            planted_log_mean: f64::NAN,
         };
         match outcome {
             Ok(cases) => {
@@ -186,6 +215,8 @@ impl Verdict {
                 verdict.max_residual = checked.residual;
                 verdict.tolerance = checked.tolerance;
                 verdict.power = worst(cases.iter().map(|c| c.planted)).ratio();
+                verdict.tolerance_log_mean = log_mean(cases.iter().map(|c| c.check.tolerance));
+                verdict.planted_log_mean = log_mean(cases.iter().map(|c| c.planted.residual));
                 verdict.passed = !cases.is_empty()
                     && cases.iter().all(|c| c.check.passed())
                     && verdict.power > 1.0;

@@ -111,6 +111,105 @@ pub fn assert_controlled(cases: &[diffusion_theorems::theorems::Controlled]) {
     assert!(power > 1.0, "planted variant not rejected: power {power}");
 }
 
+/// One verify row as recorded in `tests/common/pins/<theorem id>.json`.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct Pin {
+    pub claim: String,
+    pub backend: String,
+    pub cases: usize,
+    pub power: f64,
+    pub tolerance_log_mean: f64,
+    pub planted_log_mean: f64,
+}
+
+/// Relative agreement asked of a pinned figure: 10⁻⁶ for rows computed in f64 on the CPU
+/// (what differs between runs is the order of rayon's sums, ~10⁻¹⁵); 10⁻³ for rows run on a
+/// software GPU adapter, whose f32 results may differ between llvmpipe builds (fused
+/// multiply-adds on one CPU and not another). Calibrated: both are far above what a rerun
+/// changes and far below what a changed formula does.
+fn pin_tolerance(backend: &str) -> f64 {
+    if backend == "cpu-f64" {
+        1e-6
+    } else {
+        1e-3
+    }
+}
+
+/// Every verify row of theorem `id` passes, and reproduces the numbers recorded for it in
+/// `tests/common/pins/<id>.json`: its number of cases, its power, and the geometric means over all its
+/// cases of the tolerance and of the planted variant's residual. A row's tolerance is part of
+/// the claim a paper cites, so a change to any case's allowance (tighter or looser) or to a
+/// negative control fails here until it is recorded on purpose with `PIN_UPDATE=1 cargo test
+/// --test <id> reproduce` and the diff of the pin file is reviewed. Rows run on a GPU are
+/// compared only on a software adapter (llvmpipe, where the pins were recorded); on a real GPU
+/// they are checked for passing only.
+pub fn assert_rows_reproduce_pins(id: &str) {
+    use diffusion_theorems::theorems;
+    let theorem = theorems::theorem(id).expect("a registered theorem");
+    let gpu = diffusion_theorems::gpu::Gpu::shared();
+    let software = gpu
+        .as_ref()
+        .is_ok_and(|g| g.adapter_info().device_type == wgpu::DeviceType::Cpu);
+    let verdicts = (theorem.verdicts)(gpu);
+    for v in &verdicts {
+        assert!(v.passed, "{v:?}");
+    }
+    let pins: Vec<Pin> = verdicts
+        .iter()
+        .map(|v| Pin {
+            claim: v.claim.clone(),
+            backend: if v.backend == "cpu-f64" {
+                "cpu-f64".into()
+            } else {
+                "gpu".into()
+            },
+            cases: v.cases,
+            power: v.power,
+            tolerance_log_mean: v.tolerance_log_mean,
+            planted_log_mean: v.planted_log_mean,
+        })
+        .collect();
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/common/pins")
+        .join(format!("{id}.json"));
+    if std::env::var_os("PIN_UPDATE").is_some() {
+        let text = serde_json::to_string_pretty(&pins).unwrap();
+        std::fs::write(&path, text + "\n").unwrap();
+        return;
+    }
+    let recorded: Vec<Pin> = serde_json::from_str(
+        &std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{}: {e} (record it with PIN_UPDATE=1)", path.display())),
+    )
+    .unwrap();
+    assert_eq!(recorded.len(), pins.len(), "number of rows of {id}");
+    for (now, then) in pins.iter().zip(&recorded) {
+        assert_eq!(now.claim, then.claim);
+        assert_eq!(now.cases, then.cases, "{}", now.claim);
+        if now.backend != "cpu-f64" && !software {
+            continue;
+        }
+        let allowed = pin_tolerance(&now.backend);
+        for (what, a, b) in [
+            ("power", now.power.ln(), then.power.ln()),
+            ("tolerance", now.tolerance_log_mean, then.tolerance_log_mean),
+            (
+                "planted residual",
+                now.planted_log_mean,
+                then.planted_log_mean,
+            ),
+        ] {
+            // the figures are logs, so an absolute difference is a relative one
+            assert!(
+                (a - b).abs() <= allowed || (a.is_nan() && b.is_nan()),
+                "{id}: {what} of \"{}\" moved from e^{b} to e^{a} (more than {allowed} \
+                 relative); if that is meant, record it with PIN_UPDATE=1",
+                now.claim
+            );
+        }
+    }
+}
+
 pub fn sigma_input(k: u8) -> SigmaInput {
     match k % 3 {
         0 => SigmaInput::None,
