@@ -97,13 +97,6 @@ fn jvp_power_map(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
 }
 
-// tanh(a) = sign(a)(1 − e^{−2|a|})/(1 + e^{−2|a|}): no overflow for any |a|, absolute error
-// ≤ 12u given WGSL's exp accuracy (3 + 2|x| ULP) — see src/gpu/denoiser_jvp.rs.
-fn jvp_tanh(a: f32) -> f32 {
-    let t = exp(-2.0 * abs(a));
-    return sign(a) * (1.0 - t) / (1.0 + t);
-}
-
 // weights = [W1 (h×d), b1 (h), W2 (d×h), b2 (d)]: with a = W1 y + b1, t = tanh(a),
 // f = W2 t + b2 and Jz = W2 ((1 − t²) ∘ (W1 z)).
 @compute @workgroup_size(64)
@@ -124,7 +117,7 @@ fn jvp_mlp(@builtin(global_invocation_id) gid: vec3<u32>) {
             a = a + w * points[p * d + j];
             s = s + w * probes[p * d + j];
         }
-        let t = jvp_tanh(a);
+        let t = stable_tanh(a);
         act[k] = t;
         slope_z[k] = (1.0 - t * t) * s;
     }

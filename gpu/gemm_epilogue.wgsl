@@ -53,13 +53,10 @@ fn gemm_k_range(slice: u32) -> vec2<u32> {
     return vec2<u32>(min(begin, params.k), min(end, params.k));
 }
 
-// φ(z); tanh as sign(z)(1 − e^{−2|z|})/(1 + e^{−2|z|}), which cannot overflow.
+// φ(z); tanh is `stable_tanh` (gpu/tanh.wgsl), which cannot overflow.
 fn gemm_activation(z: f32) -> f32 {
     switch params.act {
-        case 1u: {
-            let e = exp(-2.0 * abs(z));
-            return sign(z) * ((1.0 - e) / (1.0 + e));
-        }
+        case 1u: { return stable_tanh(z); }
         case 2u: { return max(z, 0.0); }
         case 3u: { return select(params.slope * z, z, z > 0.0); }
         default: { return z; }

@@ -242,7 +242,7 @@ impl Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Returns an error naming the first non-finite entry of `values`, if any.
-pub fn ensure_finite(what: &str, values: &[f64]) -> Result<()> {
+pub(crate) fn ensure_finite(what: &str, values: &[f64]) -> Result<()> {
     match values.iter().position(|v| !v.is_finite()) {
         Some(index) => Err(Error::NonFinite {
             what: what.to_string().into(),
@@ -254,7 +254,7 @@ pub fn ensure_finite(what: &str, values: &[f64]) -> Result<()> {
 }
 
 /// Returns an error unless `values.len() == expected`.
-pub fn ensure_len(what: &str, values: &[f64], expected: usize) -> Result<()> {
+pub(crate) fn ensure_len(what: &str, values: &[f64], expected: usize) -> Result<()> {
     if values.len() == expected {
         Ok(())
     } else {
@@ -280,7 +280,7 @@ pub const SIGMA_RANGE: (f64, f64) = (1.491_668_146_240_041_3e-154, 1.340_780_792
 
 /// [`ensure_sigma`], and σ² a normal f64 (inside [`SIGMA_RANGE`]): the check of every closed
 /// form of a target, which computes with σ² directly.
-pub fn ensure_sigma_squared(sigma: f64) -> Result<()> {
+pub(crate) fn ensure_sigma_squared(sigma: f64) -> Result<()> {
     ensure_sigma(sigma)?;
     if (SIGMA_RANGE.0..=SIGMA_RANGE.1).contains(&sigma) {
         Ok(())

@@ -35,7 +35,7 @@ fn philox_round(c: [u32; 4], k: [u32; 2]) -> [u32; 4] {
 }
 
 /// The Philox4x32-10 bijection: ten rounds, bumping the key by the Weyl constants between them.
-pub fn philox4x32_10(counter: [u32; 4], key: [u32; 2]) -> [u32; 4] {
+pub(crate) fn philox4x32_10(counter: [u32; 4], key: [u32; 2]) -> [u32; 4] {
     let mut c = counter;
     let mut k = key;
     for round in 0..10 {
@@ -96,7 +96,7 @@ impl PhiloxStream {
 /// `−r cos(2πu₁ − π)`, `−r sin(2πu₁ − π)` — the form the WGSL kernel uses, whose angle lies in
 /// [−π, π] where WGSL bounds the error of `cos` and `sin`.
 #[inline]
-pub fn box_muller(u0: f64, u1: f64) -> (f64, f64) {
+pub(crate) fn box_muller(u0: f64, u1: f64) -> (f64, f64) {
     let r = (-2.0 * u0.ln()).sqrt();
     let angle = std::f64::consts::TAU * u1 - std::f64::consts::PI;
     let (s, c) = angle.sin_cos();
@@ -139,11 +139,6 @@ impl Rng {
         self.stream
     }
 
-    /// The index of the next draw.
-    pub fn position(&self) -> u64 {
-        self.position
-    }
-
     /// `(block, index in block)` of the next draw of kind `lane`, skipping the rest of a block
     /// read as the other kind.
     fn advance(&mut self, lane: Lane) -> (u64, usize) {
@@ -180,7 +175,7 @@ impl Rng {
 
     /// Index `i` with probability `weights[i]` (weights summing to one), by inversion of the
     /// cumulative sums against one uniform.
-    pub fn categorical(&mut self, weights: &[f64]) -> usize {
+    pub(crate) fn categorical(&mut self, weights: &[f64]) -> usize {
         let u = self.uniform();
         let mut acc = 0.0;
         for (i, w) in weights.iter().enumerate() {

@@ -149,7 +149,11 @@ pub struct LinearGd {
 /// Full-batch GD for the affine (augmented moments) or bias-free map from W = 0, `steps`
 /// steps (rounded up to even) of size `η = 1/(λ_max(S) + λ_min(S))` — the step minimising ρ,
 /// giving `ρ = (κ − 1)/(κ + 1)`.
-pub fn train_linear_gd(gpu: &Gpu, moments: &SampleMoments, steps: usize) -> Result<LinearGd> {
+pub(crate) fn train_linear_gd(
+    gpu: &Gpu,
+    moments: &SampleMoments,
+    steps: usize,
+) -> Result<LinearGd> {
     let s = &moments.second;
     let r = &moments.cross;
     let (d, dp) = (r.nrows(), s.nrows());

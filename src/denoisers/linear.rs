@@ -123,7 +123,7 @@ impl OptimalAffine {
     }
 
     /// From a target's mean and covariance.
-    pub fn from_target(target: &dyn Target) -> Result<Self> {
+    pub(crate) fn from_target(target: &dyn Target) -> Result<Self> {
         Self::from_moments(&target.mean(), &target.covariance())
     }
 

@@ -93,7 +93,7 @@ pub trait Denoiser: Send + Sync {
 }
 
 /// Validates a denoiser input: `y` has length `dim`, is finite, and `σ > 0` is finite.
-pub fn check_input(dim: usize, y: &[f64], sigma: f64) -> Result<()> {
+pub(crate) fn check_input(dim: usize, y: &[f64], sigma: f64) -> Result<()> {
     ensure_len("y", y, dim)?;
     ensure_finite("y", y)?;
     ensure_sigma(sigma)

@@ -28,7 +28,7 @@ pub struct PolynomialFit {
 
 impl PolynomialFit {
     /// `h̃(y) = (1, h(y/s))`.
-    pub fn augmented_features(&self, y: &[f64]) -> Vec<f64> {
+    pub(crate) fn augmented_features(&self, y: &[f64]) -> Vec<f64> {
         let u: Vec<f64> = y.iter().map(|v| v / self.scale).collect();
         std::iter::once(1.0)
             .chain(features(&u, &self.basis))

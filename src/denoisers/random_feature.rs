@@ -85,7 +85,7 @@ pub fn random_projection(seed: u64, width: usize, dim: usize) -> Mat {
 }
 
 /// The scales `c_j = 1/(‖R_j‖·max_i‖y_i‖)` that keep every scaled projection in [−1, 1].
-pub fn feature_scales(projection: &Mat, ys: &Mat) -> Result<Vec<f64>> {
+pub(crate) fn feature_scales(projection: &Mat, ys: &Mat) -> Result<Vec<f64>> {
     let max_norm = (0..ys.nrows())
         .map(|i| linalg::row(ys, i).iter().map(|v| v * v).sum::<f64>().sqrt())
         .fold(0.0, f64::max);

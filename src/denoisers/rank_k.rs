@@ -132,7 +132,7 @@ impl Denoiser for RankK {
 /// rank-K `L` is `M_K Σ̃^{-1/2}` where `M_K` is the truncated SVD of M (Eckart–Young–Mirsky).
 /// Computed with faer's SVD of M (not the eigen-decomposition of Σ), so it is a route
 /// independent of [`RankK::weight`]. `Σ̃^{-1/2}` comes from the eigen-decomposition of Σ̃.
-pub fn eckart_young_weight(covariance: &Mat, sigma: f64, k: usize) -> Result<Mat> {
+pub(crate) fn eckart_young_weight(covariance: &Mat, sigma: f64, k: usize) -> Result<Mat> {
     ensure_sigma(sigma)?;
     let d = covariance.nrows();
     descending_eigen(&vec![0.0; d], covariance, k)?;
@@ -145,7 +145,7 @@ pub fn eckart_young_weight(covariance: &Mat, sigma: f64, k: usize) -> Result<Mat
 /// Reduced-rank regression: the rank-K minimiser of `tr(W C_yy Wᵀ) − 2 tr(W C_xyᵀ)` (the MSE of
 /// `x ≈ W y` up to a constant) is `W_K = [C_xy C_yy^{-1/2}]_K C_yy^{-1/2}`, `[·]_K` the truncated
 /// SVD (Eckart–Young–Mirsky after whitening y). `C_yy` must be symmetric positive definite.
-pub fn reduced_rank_regression(cross: &Mat, auto: &Mat, k: usize) -> Result<Mat> {
+pub(crate) fn reduced_rank_regression(cross: &Mat, auto: &Mat, k: usize) -> Result<Mat> {
     let d = auto.nrows();
     let (vals, vecs) = sym_eigen(auto)?;
     if vals.first().is_some_and(|&v| v <= 0.0) {

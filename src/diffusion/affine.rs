@@ -12,7 +12,7 @@ use crate::linalg::Mat;
 
 /// The coefficients of DDIM step ℓ (1 ≤ ℓ ≤ L) of `schedule`: `k_ℓ`, `a_ℓ` of
 /// [`step_coefficients`] and `a_ℓ/α_ℓ`.
-pub fn affine_step(schedule: &Schedule, l: usize) -> AffineStep {
+pub(crate) fn affine_step(schedule: &Schedule, l: usize) -> AffineStep {
     let (k, a, _) = step_coefficients(schedule, l, false);
     AffineStep {
         k,

@@ -27,7 +27,11 @@ pub trait Sampler: Send + Sync {
 
 /// Coefficients `(k_ℓ, a_ℓ = α_{ℓ−1} − k_ℓ α_ℓ, η_ℓ)` of step ℓ (1 ≤ ℓ ≤ L) of the DDIM
 /// (`stochastic = false`) or ancestral (`stochastic = true`) update.
-pub fn step_coefficients(schedule: &Schedule, l: usize, stochastic: bool) -> (f64, f64, f64) {
+pub(crate) fn step_coefficients(
+    schedule: &Schedule,
+    l: usize,
+    stochastic: bool,
+) -> (f64, f64, f64) {
     let (a_prev, a_cur) = (schedule.alpha(l - 1), schedule.alpha(l));
     let (s_prev, s_cur) = (schedule.sigma(l - 1), schedule.sigma(l));
     if stochastic {

@@ -139,7 +139,7 @@ impl Schedule {
     }
 
     /// The standard deviation of the initial state `x_{t_L} = scale·g`: `σ_L` (VE) or 1 (VP).
-    pub fn initial_scale(&self) -> f64 {
+    pub(crate) fn initial_scale(&self) -> f64 {
         match self.process {
             Process::VarianceExploding => self.sigmas[self.steps()],
             Process::VariancePreserving => 1.0,

@@ -8,10 +8,9 @@
 //!
 //! Error bounds (`u = 2⁻²⁴`, `γ_n = nu/(1 − nu)`, Higham's *Accuracy and Stability*, §3.1): every
 //! input is rounded to f32 (relative error u), and a sum of n rounded products carries at most
-//! `γ_{n+2}·Σ|terms|`. WGSL's `exp` is within `3 + 2|x|` ULP, so the kernel's overflow-free
-//! `tanh(a) = sign(a)(1 − e^{−2|a|})/(1 + e^{−2|a|})` is within `12u` absolutely (the exp error
-//! `(3 + 4|a|)u·e^{−2|a|} ≤ 3.8u` is doubled by the quotient, plus `3u` for its roundings). The
-//! per-element bounds below are first-order; they are doubled to cover second-order terms.
+//! `γ_{n+2}·Σ|terms|`. The kernels' one tanh (`gpu/tanh.wgsl`) is within
+//! [`activation_rounding`]`(Tanh)` = `12u` absolutely (derived there). The per-element bounds
+//! below are first-order; they are doubled to cover second-order terms.
 
 use super::gmm::f32_error_bound;
 use super::uniforms::JvpParams;
@@ -19,6 +18,7 @@ use super::{grid_for, shaders, Gpu, WORKGROUP_SIZE};
 use crate::denoisers::{Affine, Bayes, Denoiser, Mlp, PowerMap, SoftThreshold};
 use crate::error::{Error, Result};
 use crate::linalg::{self, Mat};
+use crate::numerics::activation::{activation_rounding, Activation};
 use crate::numerics::{gamma_f32, F32_UNIT_ROUNDOFF};
 use crate::targets::GaussianMixture;
 
@@ -79,17 +79,6 @@ impl<'a> JvpDenoiser<'a> {
             Self::PowerMap(f) => f.dim(),
             Self::Mlp(f) => f.dim(),
             Self::Gmm(f) => f.dim(),
-        }
-    }
-
-    /// The denoiser as a trait object (for the CPU routes).
-    pub fn as_denoiser(&self) -> &'a dyn Denoiser {
-        match *self {
-            Self::Affine(f) => f,
-            Self::SoftThreshold(f) => f,
-            Self::PowerMap(f) => f,
-            Self::Mlp(f) => f,
-            Self::Gmm(f) => f,
         }
     }
 
@@ -259,8 +248,8 @@ impl<'a> JvpDenoiser<'a> {
                         ms += (w1[(k, j)] * z[j]).abs();
                     }
                     t[k] = a.tanh();
-                    // |tanh'| ≤ 1, plus the kernel's 12u for tanh itself
-                    dt[k] = gamma_f32(d + 3) * ma + 12.0 * u;
+                    // |tanh'| ≤ 1, plus the kernel's rounding of tanh itself
+                    dt[k] = gamma_f32(d + 3) * ma + activation_rounding(Activation::Tanh, a);
                     let slope = 1.0 - t[k] * t[k];
                     sz[k] = slope * s;
                     let ds = gamma_f32(d + 2) * ms;

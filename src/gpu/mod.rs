@@ -164,7 +164,7 @@ impl Gpu {
 
     /// Whether the device was created with `TIMESTAMP_QUERY`, so [`Gpu::time`] reads GPU
     /// timestamps rather than the wall clock.
-    pub fn has_timestamps(&self) -> bool {
+    pub(crate) fn has_timestamps(&self) -> bool {
         self.timestamps
     }
 
@@ -240,7 +240,7 @@ impl Gpu {
     }
 
     /// The queue, held for this thread's [`Turn`] while the returned value lives.
-    pub fn queue(&self) -> Held<'_, wgpu::Queue> {
+    pub(crate) fn queue(&self) -> Held<'_, wgpu::Queue> {
         Held {
             value: &self.queue,
             _turn: self.turn(),
@@ -283,7 +283,7 @@ impl Gpu {
     }
 
     /// The compute pipeline of `shader`, compiled on first use and cached.
-    pub fn pipeline(&self, shader: &Shader) -> Result<Arc<wgpu::ComputePipeline>> {
+    pub(crate) fn pipeline(&self, shader: &Shader) -> Result<Arc<wgpu::ComputePipeline>> {
         let _turn = self.turn();
         let mut cache = self
             .pipelines
@@ -422,7 +422,7 @@ impl Gpu {
 
     /// Runs `shader` once with `bindings` bound to `@group(0) @binding(i)` in order, over
     /// `groups` workgroups, and waits for it. Validation errors come back as [`Error::Gpu`].
-    pub fn dispatch(
+    pub(crate) fn dispatch(
         &self,
         shader: &Shader,
         bindings: &[&wgpu::Buffer],
@@ -658,7 +658,7 @@ pub struct Job<'a> {
 /// A workgroup grid covering `n_groups` groups of a 1-D kernel within the per-dimension limit:
 /// `(x, y, 1)` with `x ≤ max_per_dim`, `x·y ≥ n_groups`. The kernel recovers its flat index as
 /// `gid.x + gid.y · x · 64` and returns when it is past the end.
-pub fn grid_for(n_groups: u32, max_per_dim: u32) -> [u32; 3] {
+pub(crate) fn grid_for(n_groups: u32, max_per_dim: u32) -> [u32; 3] {
     if n_groups <= max_per_dim {
         [n_groups.max(1), 1, 1]
     } else {

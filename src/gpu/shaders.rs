@@ -46,6 +46,10 @@ pub const MC_POSTERIOR: Shader = Shader {
     ],
 };
 
+/// The one tanh every kernel uses (`gpu/tanh.wgsl`), its bound in
+/// [`crate::numerics::activation::activation_rounding`].
+const TANH: (&str, &str) = ("tanh.wgsl", include_str!("../../gpu/tanh.wgsl"));
+
 const DENOISER_JVP: (&str, &str) = (
     "denoiser_jvp.wgsl",
     include_str!("../../gpu/denoiser_jvp.wgsl"),
@@ -54,31 +58,31 @@ const DENOISER_JVP: (&str, &str) = (
 /// `f(y)` and `∇f(y)z` of an affine denoiser (`gpu/denoiser_jvp.wgsl`).
 pub const JVP_AFFINE: Shader = Shader {
     entry_point: "jvp_affine",
-    sources: &[DENOISER_JVP],
+    sources: &[TANH, DENOISER_JVP],
 };
 
 /// `f(y)` and `∇f(y)z` of soft thresholding (`gpu/denoiser_jvp.wgsl`).
 pub const JVP_SOFT_THRESHOLD: Shader = Shader {
     entry_point: "jvp_soft_threshold",
-    sources: &[DENOISER_JVP],
+    sources: &[TANH, DENOISER_JVP],
 };
 
 /// `f(y)` and `∇f(y)z` of a coordinatewise-power polynomial map (`gpu/denoiser_jvp.wgsl`).
 pub const JVP_POWER_MAP: Shader = Shader {
     entry_point: "jvp_power_map",
-    sources: &[DENOISER_JVP],
+    sources: &[TANH, DENOISER_JVP],
 };
 
 /// `f(y)` and `∇f(y)z` of a one-hidden-layer tanh MLP (`gpu/denoiser_jvp.wgsl`).
 pub const JVP_MLP: Shader = Shader {
     entry_point: "jvp_mlp",
-    sources: &[DENOISER_JVP],
+    sources: &[TANH, DENOISER_JVP],
 };
 
 /// `f(y)` and `∇f(y)z` of a Gaussian mixture's Bayes denoiser (`gpu/denoiser_jvp.wgsl`).
 pub const JVP_GMM: Shader = Shader {
     entry_point: "jvp_gmm",
-    sources: &[DENOISER_JVP],
+    sources: &[TANH, DENOISER_JVP],
 };
 
 const GEMM_EPILOGUE: (&str, &str) = (
@@ -91,14 +95,14 @@ const GEMM_SMALL: (&str, &str) = ("gemm.wgsl", include_str!("../../gpu/gemm.wgsl
 /// invocation (`gpu/gemm.wgsl` after `gpu/gemm_epilogue.wgsl`).
 pub const GEMM: Shader = Shader {
     entry_point: "gemm",
-    sources: &[GEMM_EPILOGUE, GEMM_SMALL],
+    sources: &[TANH, GEMM_EPILOGUE, GEMM_SMALL],
 };
 
 /// Register-blocked GEMM with the same epilogues: 64×64 blocks, 4×4 outputs per invocation
 /// (`gpu/gemm.wgsl`).
 pub const GEMM_BLOCKED: Shader = Shader {
     entry_point: "gemm_blocked",
-    sources: &[GEMM_EPILOGUE, GEMM_SMALL],
+    sources: &[TANH, GEMM_EPILOGUE, GEMM_SMALL],
 };
 
 /// Register-blocked GEMM for large products with the same epilogues: 128×128 blocks, 8×8
@@ -106,6 +110,7 @@ pub const GEMM_BLOCKED: Shader = Shader {
 pub const GEMM_LARGE: Shader = Shader {
     entry_point: "gemm_large",
     sources: &[
+        TANH,
         GEMM_EPILOGUE,
         ("gemm_large.wgsl", include_str!("../../gpu/gemm_large.wgsl")),
     ],
@@ -116,6 +121,7 @@ pub const GEMM_LARGE: Shader = Shader {
 pub const GEMM_SPLIT_REDUCE: Shader = Shader {
     entry_point: "gemm_split_reduce",
     sources: &[
+        TANH,
         GEMM_EPILOGUE,
         ("gemm_split.wgsl", include_str!("../../gpu/gemm_split.wgsl")),
     ],
@@ -241,6 +247,7 @@ pub const GEMM_COOP: Shader = Shader {
     entry_point: "gemm_coop",
     sources: &[
         ("gemm_coop.wgsl", include_str!("../../gpu/gemm_coop.wgsl")),
+        TANH,
         GEMM_EPILOGUE,
         GEMM_SMALL,
     ],

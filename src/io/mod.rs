@@ -31,7 +31,7 @@ pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
 
 /// Writes `bytes` to `path`, creating its folder, atomically: to `path.tmp` first, then
 /// renamed, so an interrupted write never leaves a truncated file behind.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     }
@@ -53,7 +53,7 @@ pub struct FolderLock {
 
 impl FolderLock {
     /// Creates `folder` if needed and locks it, or refuses when another process holds it.
-    pub fn acquire(folder: &Path) -> Result<Self> {
+    pub(crate) fn acquire(folder: &Path) -> Result<Self> {
         std::fs::create_dir_all(folder).map_err(|e| Error::io(folder, e))?;
         let path = folder.join(".lock");
         let file = std::fs::OpenOptions::new()

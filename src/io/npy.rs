@@ -78,7 +78,7 @@ pub fn write_mat(path: &Path, matrix: &Mat) -> Result<()> {
 
 /// Writes a matrix as a little-endian f32 array of shape `(rows, cols)` (each entry rounded to
 /// the nearest f32, as a GPU upload rounds it), rows as in [`write_mat`].
-pub fn write_mat_f32(path: &Path, matrix: &Mat) -> Result<()> {
+pub(crate) fn write_mat_f32(path: &Path, matrix: &Mat) -> Result<()> {
     write_mat_as(path, matrix, |v| v as f32)
 }
 

@@ -16,7 +16,7 @@ pub struct View {
 
 impl View {
     /// The square around the bounding box of the first two columns of every matrix, plus 5%.
-    pub fn covering(panels: &[&Mat]) -> Self {
+    pub(crate) fn covering(panels: &[&Mat]) -> Self {
         let (mut lo, mut hi) = ([f64::INFINITY; 2], [f64::NEG_INFINITY; 2]);
         for m in panels {
             for i in 0..m.nrows() {
@@ -45,7 +45,7 @@ impl View {
 /// Writes one `size`×`size` panel per `(points, colour)` side by side into a PNG, all sharing
 /// `view`: white background, grey frame and axes, a 3×3 dot per point inside the view (the first
 /// two columns of `points`; non-finite rows are skipped).
-pub fn scatter_panels_png(
+pub(crate) fn scatter_panels_png(
     path: &Path,
     panels: &[(&Mat, [u8; 3])],
     view: View,
@@ -112,7 +112,7 @@ pub fn scatter_panels_png(
 }
 
 /// One panel: [`scatter_panels_png`] with a single point cloud.
-pub fn scatter_png(
+pub(crate) fn scatter_png(
     path: &Path,
     points: &Mat,
     view: View,

@@ -18,7 +18,7 @@ pub const EPS: f64 = crate::numerics::F64_EPSILON;
 /// Symmetric eigen-decomposition `A = V diag(λ) Vᵀ`, eigenvalues in ascending order.
 ///
 /// Only the lower triangle of `a` is read; call [`check_symmetric`] first when `a` is user input.
-pub fn sym_eigen(a: &Mat) -> Result<(Vec<f64>, Mat)> {
+pub(crate) fn sym_eigen(a: &Mat) -> Result<(Vec<f64>, Mat)> {
     let evd = a
         .self_adjoint_eigen(Side::Lower)
         .map_err(|e| Error::Numerical(format!("symmetric eigen-decomposition: {e:?}")))?;
@@ -29,7 +29,7 @@ pub fn sym_eigen(a: &Mat) -> Result<(Vec<f64>, Mat)> {
 
 /// Checks that `a` is square, finite and symmetric to `|a_ij − a_ji| ≤ 64·n·ε·max|a|`
 /// (the asymmetry a covariance assembled by floating-point products can carry).
-pub fn check_symmetric(what: &str, a: &Mat) -> Result<()> {
+pub(crate) fn check_symmetric(what: &str, a: &Mat) -> Result<()> {
     if a.nrows() != a.ncols() {
         return Err(Error::NotPsd {
             what: what.to_string().into(),
@@ -84,7 +84,7 @@ pub struct SpectralFactor {
 
 impl SpectralFactor {
     /// Validates `cov` (square, finite, symmetric, PSD) and factors it.
-    pub fn from_covariance(what: &str, cov: &Mat) -> Result<Self> {
+    pub(crate) fn from_covariance(what: &str, cov: &Mat) -> Result<Self> {
         check_symmetric(what, cov)?;
         let n = cov.nrows();
         if n == 0 {
@@ -110,7 +110,7 @@ impl SpectralFactor {
 
     /// Builds a factor from a tall matrix `F` (n×r) with `Σ = F Fᵀ` (a low-rank covariance given
     /// by its factor), via the eigen-decomposition of the small Gram matrix.
-    pub fn from_low_rank(what: &str, factor: &Mat) -> Result<Self> {
+    pub(crate) fn from_low_rank(what: &str, factor: &Mat) -> Result<Self> {
         ensure_finite_mat(what, factor)?;
         let cov = factor * factor.transpose();
         Self::from_covariance(what, &cov)
@@ -133,7 +133,7 @@ impl SpectralFactor {
     }
 
     /// `F = U diag(√λ)` (n×r), so that `Σ = F Fᵀ` and `μ + F z`, `z ~ N(0, I_r)`, samples N(μ, Σ).
-    pub fn scaled_basis(&self) -> Mat {
+    pub(crate) fn scaled_basis(&self) -> Mat {
         Mat::from_fn(self.dim(), self.rank(), |i, j| {
             self.basis[(i, j)] * self.eigenvalues[j].sqrt()
         })
@@ -141,7 +141,7 @@ impl SpectralFactor {
 }
 
 /// Returns an error naming the first non-finite entry of a matrix.
-pub fn ensure_finite_mat(what: &str, a: &Mat) -> Result<()> {
+pub(crate) fn ensure_finite_mat(what: &str, a: &Mat) -> Result<()> {
     for j in 0..a.ncols() {
         for i in 0..a.nrows() {
             let value = a[(i, j)];
@@ -158,7 +158,7 @@ pub fn ensure_finite_mat(what: &str, a: &Mat) -> Result<()> {
 }
 
 /// Solves `A X = B` for symmetric positive-definite `A` by Cholesky (`A = L Lᵀ`).
-pub fn spd_solve(a: &Mat, b: &Mat) -> Result<Mat> {
+pub(crate) fn spd_solve(a: &Mat, b: &Mat) -> Result<Mat> {
     let llt = a
         .llt(Side::Lower)
         .map_err(|e| Error::Numerical(format!("Cholesky of an SPD matrix: {e:?}")))?;
@@ -166,7 +166,7 @@ pub fn spd_solve(a: &Mat, b: &Mat) -> Result<Mat> {
 }
 
 /// `log det A` for symmetric positive-definite `A`, as `2 Σ log L_ii` from its Cholesky factor.
-pub fn spd_logdet(a: &Mat) -> Result<f64> {
+pub(crate) fn spd_logdet(a: &Mat) -> Result<f64> {
     let llt = a
         .llt(Side::Lower)
         .map_err(|e| Error::Numerical(format!("Cholesky of an SPD matrix: {e:?}")))?;
@@ -175,7 +175,7 @@ pub fn spd_logdet(a: &Mat) -> Result<f64> {
 }
 
 /// `A v` for a matrix and a slice.
-pub fn mat_vec(a: &Mat, v: &[f64]) -> Vec<f64> {
+pub(crate) fn mat_vec(a: &Mat, v: &[f64]) -> Vec<f64> {
     (0..a.nrows())
         .map(|i| (0..a.ncols()).map(|j| a[(i, j)] * v[j]).sum())
         .collect()
@@ -187,7 +187,7 @@ pub fn col(v: &[f64]) -> Mat {
 }
 
 /// The first column of `m` as a `Vec`.
-pub fn col_to_vec(m: &Mat) -> Vec<f64> {
+pub(crate) fn col_to_vec(m: &Mat) -> Vec<f64> {
     (0..m.nrows()).map(|i| m[(i, 0)]).collect()
 }
 
@@ -227,13 +227,13 @@ pub fn max_abs_diff_mat(a: &Mat, b: &Mat) -> f64 {
 }
 
 /// `max_i |a_i|`.
-pub fn max_abs(a: &[f64]) -> f64 {
+pub(crate) fn max_abs(a: &[f64]) -> f64 {
     a.iter().fold(0.0, |m, v| m.max(v.abs()))
 }
 
 /// `log Σ_k exp(a_k)`, stable: `m + log Σ exp(a_k − m)` with `m = max a_k`.
 /// Returns `−∞` for an empty slice or all `−∞`.
-pub fn log_sum_exp(a: &[f64]) -> f64 {
+pub(crate) fn log_sum_exp(a: &[f64]) -> f64 {
     let m = a.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
     if m == f64::NEG_INFINITY {
         return m;

@@ -55,7 +55,7 @@ impl Activation {
     }
 
     /// `sup |φ''|` away from kinks: `4/(3√3) < 0.77` for tanh, 0 for the piecewise-linear ones.
-    pub fn curvature_bound(self) -> f64 {
+    pub(crate) fn curvature_bound(self) -> f64 {
         match self {
             Self::Tanh => 0.77,
             _ => 0.0,
@@ -63,7 +63,7 @@ impl Activation {
     }
 
     /// `sup |φ'|`.
-    pub fn lipschitz(self) -> f64 {
+    pub(crate) fn lipschitz(self) -> f64 {
         match self {
             Self::LeakyRelu { slope } => slope.abs().max(1.0),
             _ => 1.0,
@@ -71,7 +71,7 @@ impl Activation {
     }
 
     /// (kind code, slope) as the WGSL kernels read them: 0 identity, 1 tanh, 2 ReLU, 3 leaky.
-    pub fn gpu_code(self) -> (u32, f64) {
+    pub(crate) fn gpu_code(self) -> (u32, f64) {
         match self {
             Self::Identity => (0, 0.0),
             Self::Tanh => (1, 0.0),

@@ -22,7 +22,7 @@ pub fn gamma_f32(n: usize) -> f64 {
 
 /// `γ_n = nε/(1 − nε)` with f64's `ε = 2⁻⁵²`: a (conservative) relative error bound of n rounded
 /// f64 operations.
-pub fn gamma_f64(n: usize) -> f64 {
+pub(crate) fn gamma_f64(n: usize) -> f64 {
     let ne = n as f64 * F64_EPSILON;
     ne / (1.0 - ne)
 }

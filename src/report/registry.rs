@@ -67,7 +67,7 @@ pub enum Status {
 
 impl Status {
     /// `holds` | `holds-with-repair` | `counterexample` | `FAILS`.
-    pub fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             Self::Holds => "holds",
             Self::HoldsWithRepair => "holds-with-repair",
@@ -92,7 +92,7 @@ pub struct TheoremEntry {
 
 impl TheoremEntry {
     /// The tests listed with `role`.
-    pub fn with_role(&self, role: Role) -> impl Iterator<Item = &ListedTest> {
+    pub(crate) fn with_role(&self, role: Role) -> impl Iterator<Item = &ListedTest> {
         self.tests.iter().filter(move |t| t.role == Some(role))
     }
 

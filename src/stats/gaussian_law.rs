@@ -30,7 +30,7 @@ pub struct GaussianLawTest {
 
 /// Tests the rows of `samples` against `N(mean, covariance)` at family-wise level `alpha`.
 /// Directions with variance ≤ `zero_floor` are treated as zero-variance.
-pub fn test_gaussian_law(
+pub(crate) fn test_gaussian_law(
     samples: &Mat,
     mean: &[f64],
     covariance: &Mat,

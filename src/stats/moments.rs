@@ -126,7 +126,7 @@ pub fn mixture_moments(target: &GaussianMixture, indices: &[MultiIndex]) -> Resu
 }
 
 /// `E[g^k]` for g ~ N(0, 1): `(k − 1)!!` for even k, 0 for odd k.
-pub fn standard_normal_moment(k: usize) -> f64 {
+pub(crate) fn standard_normal_moment(k: usize) -> f64 {
     if k % 2 == 1 {
         return 0.0;
     }
@@ -169,7 +169,7 @@ pub fn noisy_moment(target: &GaussianMixture, sigma: f64, alpha: &[usize]) -> Re
 }
 
 /// The joint law of (x, y), y = x + σg, as a 2n-dimensional Gaussian mixture.
-pub fn joint_mixture(target: &GaussianMixture, sigma: f64) -> Result<GaussianMixture> {
+pub(crate) fn joint_mixture(target: &GaussianMixture, sigma: f64) -> Result<GaussianMixture> {
     crate::error::ensure_sigma(sigma)?;
     let n = target.dim();
     let weights: Vec<f64> = target.components().iter().map(|c| c.weight).collect();

@@ -40,7 +40,7 @@ impl NearestTwo {
 pub const MEMORIZED_BELOW: f64 = 1.0 / 3.0;
 
 /// `a·b/(‖a‖‖b‖)`, 0 when either is 0.
-pub fn cosine_similarity(a: &[f64], b: &[f64]) -> f64 {
+pub(crate) fn cosine_similarity(a: &[f64], b: &[f64]) -> f64 {
     let (na, nb) = (linalg::dot(a, a).sqrt(), linalg::dot(b, b).sqrt());
     if na == 0.0 || nb == 0.0 {
         0.0

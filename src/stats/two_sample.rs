@@ -48,7 +48,7 @@ pub fn ks_one_sample(samples: &[f64], cdf: impl Fn(f64) -> f64) -> Result<f64> {
 }
 
 /// Two-sample statistic `sup_x |F_n(x) − G_m(x)|` (merge of the sorted samples).
-pub fn ks_two_sample(a: &[f64], b: &[f64]) -> Result<f64> {
+pub(crate) fn ks_two_sample(a: &[f64], b: &[f64]) -> Result<f64> {
     let (a, b) = (sorted(a, "first sample")?, sorted(b, "second sample")?);
     let (n, m) = (a.len() as f64, b.len() as f64);
     let (mut i, mut j, mut d) = (0usize, 0usize, 0.0f64);
@@ -66,7 +66,7 @@ pub fn ks_two_sample(a: &[f64], b: &[f64]) -> Result<f64> {
 }
 
 /// The two-sample DKW acceptance bound `ε_n(α/2) + ε_m(α/2)`.
-pub fn two_sample_epsilon(n: usize, m: usize, alpha: f64) -> Result<f64> {
+pub(crate) fn two_sample_epsilon(n: usize, m: usize, alpha: f64) -> Result<f64> {
     Ok(dkw_epsilon(n, alpha / 2.0)? + dkw_epsilon(m, alpha / 2.0)?)
 }
 

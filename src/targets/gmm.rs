@@ -115,7 +115,7 @@ impl GaussianMixture {
     }
 
     /// A mixture whose components are given by spectral factors (already validated PSD).
-    pub fn from_factors(
+    pub(crate) fn from_factors(
         weights: &[f64],
         means: &[Vec<f64>],
         factors: Vec<SpectralFactor>,
@@ -397,7 +397,7 @@ impl GaussianMixture {
 
     /// `max_k ‖C_k⁻¹‖₂ ‖C_k‖₂ = max_k (λ_max,k + σ²)/σ²`, the condition number that bounds the
     /// rounding error of every closed form here.
-    pub fn noisy_condition_number(&self, sigma: f64) -> f64 {
+    pub(crate) fn noisy_condition_number(&self, sigma: f64) -> f64 {
         let s2 = sigma * sigma;
         self.components
             .iter()
@@ -419,7 +419,7 @@ impl GaussianMixture {
 
     /// `Σ_k ρ_k δ_kᵀC_k⁻¹δ_k`: the responsibility-weighted squared Mahalanobis distance of y,
     /// which sets the rounding error of the responsibilities (see the tweedie module).
-    pub fn weighted_mahalanobis(&self, y: &[f64], sigma: f64) -> Result<f64> {
+    pub(crate) fn weighted_mahalanobis(&self, y: &[f64], sigma: f64) -> Result<f64> {
         self.check_query(y, sigma)?;
         let (terms, resp) = self.density_route(y, sigma);
         Ok(self

@@ -54,7 +54,7 @@ pub enum TargetSpec {
 }
 
 /// A matrix from a list of rows; all rows must have the same length.
-pub fn matrix_from_rows(what: &str, rows: &[Vec<f64>]) -> Result<Mat> {
+pub(crate) fn matrix_from_rows(what: &str, rows: &[Vec<f64>]) -> Result<Mat> {
     let ncols = rows.first().map_or(0, Vec::len);
     if let Some((i, r)) = rows.iter().enumerate().find(|(_, r)| r.len() != ncols) {
         return Err(Error::DimensionMismatch {

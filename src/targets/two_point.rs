@@ -10,7 +10,7 @@ pub fn two_point() -> GaussianMixture {
 
 /// Book eq.3.2.36: `E[x | y] = tanh(y/σ²)` for the two-point law — a closed form derived by hand,
 /// independent of the mixture engine.
-pub fn posterior_mean_tanh(y: f64, sigma: f64) -> Result<f64> {
+pub(crate) fn posterior_mean_tanh(y: f64, sigma: f64) -> Result<f64> {
     ensure_sigma(sigma)?;
     ensure_finite("query point y", &[y])?;
     Ok((y / (sigma * sigma)).tanh())

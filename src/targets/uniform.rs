@@ -76,7 +76,7 @@ impl Uniform1d {
 
     /// `E[x|y]` by Bayes' rule and adaptive double-exponential quadrature of numerator and
     /// denominator; the error bound propagates both integrals' error estimates through the ratio.
-    pub fn posterior_mean_quadrature(&self, y: f64, sigma: f64) -> Result<Quadrature> {
+    pub(crate) fn posterior_mean_quadrature(&self, y: f64, sigma: f64) -> Result<Quadrature> {
         self.check(y, sigma)?;
         let a = self.half_width;
         // Likelihood φ((y−x)/σ) up to the constant 1/(σ√2π), which cancels in the ratio; shifted

@@ -90,7 +90,7 @@ pub fn exact_jacobian_rank(net: &BottleneckNet, y: &[f64], sigma: f64) -> Result
 /// Central differences of `y ↦ f(y, σ)` at the step of [`Denoiser::jacobian`]'s default, with
 /// the evaluation error bound of the network's running error analysis (×2 for the perturbed
 /// points, whose magnitudes differ by O(h)). Returns the estimate and its elementwise bound.
-pub fn central_difference_jacobian(
+pub(crate) fn central_difference_jacobian(
     net: &BottleneckNet,
     y: &[f64],
     sigma: f64,
@@ -337,7 +337,7 @@ pub fn black_box_rank(
 
 /// Central differences of the black box `(y, s) ↦ f(y, eˢ)` at `(y, ln σ)` (n×(n+1)), step
 /// `ε^{1/3}(max|(y, ln σ)| + 1)`, evaluation error `2·δf` from the network's running bound.
-pub fn joint_central_difference_jacobian(
+pub(crate) fn joint_central_difference_jacobian(
     net: &BottleneckNet,
     y: &[f64],
     sigma: f64,
@@ -563,7 +563,7 @@ pub fn sampling_schedule() -> Result<Schedule> {
 /// last step's decoder curve.
 ///
 /// CPU-only: the GPU argument (the signature of [`super::Theorem::verdicts`]) is not used.
-pub fn default_verdicts(_gpu: Result<&crate::gpu::Gpu>) -> Vec<Verdict> {
+pub(crate) fn default_verdicts(_gpu: Result<&crate::gpu::Gpu>) -> Vec<Verdict> {
     let rank = Verdict::collect(&BLACK_BOX_RANK, CPU_BACKEND, || {
         let mut rng = Rng::new(606, 1);
         let mut cases = Vec::new();

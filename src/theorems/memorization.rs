@@ -51,7 +51,7 @@ pub enum LogitScale {
 
 impl LogitScale {
     /// `c(σ)`.
-    pub fn divisor(self, sigma: f64) -> f64 {
+    pub(crate) fn divisor(self, sigma: f64) -> f64 {
         match self {
             Self::TwiceVariance => 2.0 * sigma * sigma,
             Self::TwiceSigma => 2.0 * sigma,
@@ -198,7 +198,7 @@ pub fn initial_noise(n: usize, d: usize, seed: u64) -> Mat {
 }
 
 /// The VP cosine schedule to `t_max = 0.999` with `steps` steps (book §3.2).
-pub fn memorization_schedule(steps: usize) -> Result<Schedule> {
+pub(crate) fn memorization_schedule(steps: usize) -> Result<Schedule> {
     Schedule::vp_cosine(0.999, steps)
 }
 
@@ -286,7 +286,7 @@ pub fn stopped_ddim(
 
 /// `n` direct draws `x⁽ᴵ⁾ + s·z` of the noisy training law `(1/N)Σ N(x⁽ⁱ⁾, s²I)` (I uniform,
 /// z standard normal, Philox `(seed, 2)`): the independent prediction of the stopped DDIM.
-pub fn noisy_law_draws(training: &Mat, s: f64, n: usize, seed: u64) -> Mat {
+pub(crate) fn noisy_law_draws(training: &Mat, s: f64, n: usize, seed: u64) -> Mat {
     let mut rng = Rng::new(seed, 2);
     let big_n = training.nrows();
     let mut out = Mat::zeros(n, training.ncols());
@@ -488,7 +488,7 @@ pub fn stopped_run(stop_step: usize) -> StoppedRun {
 /// The `verify` rows of `memorization`.
 ///
 /// CPU-only: the GPU argument (the signature of [`super::Theorem::verdicts`]) is not used.
-pub fn default_verdicts(_gpu: Result<&crate::gpu::Gpu>) -> Vec<Verdict> {
+pub(crate) fn default_verdicts(_gpu: Result<&crate::gpu::Gpu>) -> Vec<Verdict> {
     vec![
         Verdict::collect(&SOFTMAX_EQUALS_BAYES, CPU_BACKEND, || {
             let training = training_set(50, 8, 1);

@@ -301,7 +301,7 @@ pub fn jacobian_covariance_cases() -> Result<Vec<Controlled>> {
 }
 
 /// The [`MSE_TRACE`] row's cases: 2000 pairs per default target (seed 13) at σ ∈ {0.1, 1}.
-pub fn mse_trace_cases() -> Result<Vec<Controlled>> {
+pub(crate) fn mse_trace_cases() -> Result<Vec<Controlled>> {
     let mut rng = Rng::new(0x003a_5a3a, 13);
     let mut out = Vec::new();
     for target in default_targets(13)? {
@@ -313,7 +313,7 @@ pub fn mse_trace_cases() -> Result<Vec<Controlled>> {
 }
 
 /// The default checks of `verify`.
-pub fn default_verdicts(_gpu: Result<&Gpu>) -> Vec<Verdict> {
+pub(crate) fn default_verdicts(_gpu: Result<&Gpu>) -> Vec<Verdict> {
     vec![
         Verdict::collect(&COVARIANCE_HESSIAN, CPU_BACKEND, covariance_hessian_cases),
         Verdict::collect(&JACOBIAN_COVARIANCE, CPU_BACKEND, jacobian_covariance_cases),

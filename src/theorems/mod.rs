@@ -62,7 +62,7 @@ pub enum ToleranceKind {
 
 impl ToleranceKind {
     /// `"derived"` or `"calibrated"`.
-    pub fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             Self::Derived => "derived",
             Self::Calibrated => "calibrated",
@@ -237,7 +237,7 @@ pub fn power(cases: &[Controlled]) -> f64 {
 pub const CPU_BACKEND: &str = "cpu-f64";
 
 /// The backend label of GPU checks: the adapter's name, or "no adapter".
-pub fn backend_label(gpu: &Result<&Gpu>) -> String {
+pub(crate) fn backend_label(gpu: &Result<&Gpu>) -> String {
     gpu.as_ref()
         .map(|g| g.backend_name())
         .unwrap_or_else(|_| "no adapter".into())
@@ -379,7 +379,7 @@ pub fn default_points(rng: &mut Rng, target: &GaussianMixture, sigma: f64) -> Ve
 /// `[−L, L]` with L = 12 times the largest noisy scale beyond the farthest mean (the mass outside
 /// is below 10⁻³⁰ of the total and g grows at most polynomially). Returns (value, the summed
 /// error estimates of the quadrature).
-pub fn noisy_expectation_1d(
+pub(crate) fn noisy_expectation_1d(
     target: &GaussianMixture,
     sigma: f64,
     breaks: &[f64],

@@ -213,7 +213,7 @@ pub fn low_rank_gaussian_denoiser(u: &Mat, t: f64) -> Result<Check> {
 /// Book eq.3.2.60–3.2.66: the MSE of the subspace denoiser `VVᵀy/(1+t²)` (V orthonormal d×P)
 /// for zero-mean x with second moment M is
 /// `E‖x‖² + (1/(1+t²)² − 2/(1+t²)) tr(VᵀMV) + t²P/(1+t²)²`.
-pub fn subspace_denoiser_mse(second_moment: &Mat, v: &Mat, t: f64) -> f64 {
+pub(crate) fn subspace_denoiser_mse(second_moment: &Mat, v: &Mat, t: f64) -> f64 {
     let d = second_moment.nrows();
     let q = 1.0 / (1.0 + t * t);
     let vmv = v.transpose() * second_moment * v;
@@ -457,7 +457,7 @@ pub const GPU_GD: Claim = Claim {
 };
 
 /// Default checks for `verify`.
-pub fn default_verdicts(gpu: Result<&Gpu>) -> Vec<Verdict> {
+pub(crate) fn default_verdicts(gpu: Result<&Gpu>) -> Vec<Verdict> {
     let mut out = Vec::new();
     out.push(Verdict::collect(&OPTIMUM, CPU_BACKEND, || {
         let mut rng = Rng::new(0x4a4b, 0);

@@ -132,7 +132,7 @@ pub fn generate_planted(
 
 /// n samples with `denoiser` by DDIM (or ancestral) on `schedule` from Philox noise `(seed, 0)`
 /// (injected noise `(seed, 1 + p)`).
-pub fn generate_with(
+pub(crate) fn generate_with(
     denoiser: &dyn Denoiser,
     schedule: &Schedule,
     stochastic: bool,
@@ -218,7 +218,7 @@ pub const REPRODUCES_TARGET: Claim = Claim {
 /// 20000 draws each, against the closed-form CDFs and direct draws; the planted variant runs DDIM
 /// from the same noise with [`MisScaledScore`] (once, checked by the one- and two-sample checks
 /// beside both samplers' cases, to keep the row's cost).
-pub fn default_verdicts(_gpu: Result<&Gpu>) -> Vec<Verdict> {
+pub(crate) fn default_verdicts(_gpu: Result<&Gpu>) -> Vec<Verdict> {
     vec![Verdict::collect(&REPRODUCES_TARGET, CPU_BACKEND, || {
         let (three, _) = linear_gaussian::fig2_pair()?;
         let schedule = Schedule::vp_cosine(0.999, 200)?;

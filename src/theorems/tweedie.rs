@@ -402,7 +402,7 @@ pub fn two_point_tanh_cases() -> Result<Vec<Controlled>> {
 
 /// The [`UNIFORM_QUADRATURE`] row's cases: uniform[−1, 1], σ ∈ {0.05, 0.2, 1, 2}, 25 points
 /// spanning 6σ beyond the support on either side.
-pub fn uniform_quadrature_cases() -> Result<Vec<Controlled>> {
+pub(crate) fn uniform_quadrature_cases() -> Result<Vec<Controlled>> {
     let mut out = Vec::new();
     for &sigma in &[0.05, 0.2, 1.0, 2.0] {
         let reach = 1.0 + 6.0 * sigma;
@@ -418,7 +418,7 @@ pub fn uniform_quadrature_cases() -> Result<Vec<Controlled>> {
 /// where prior-proposal importance sampling keeps an effective sample size above 1000 at
 /// σ ≥ 1 — it decays like (σ²/(σ² + Var))^{d/2}) at σ ∈ {1, 2} (σ ≠ 1 so that a σ-for-σ² fault
 /// in the closed form shows), 8 noisy draws each as queries, 2¹⁸ samples.
-pub fn gpu_monte_carlo_cases(gpu: &Gpu) -> Result<Vec<Controlled>> {
+pub(crate) fn gpu_monte_carlo_cases(gpu: &Gpu) -> Result<Vec<Controlled>> {
     let mut rng = Rng::new(0x007e_ed1e, 3);
     let mut out = Vec::new();
     for target in default_targets(2026)?.into_iter().take(6) {
@@ -440,7 +440,7 @@ pub fn gpu_monte_carlo_cases(gpu: &Gpu) -> Result<Vec<Controlled>> {
 }
 
 /// The default checks of `verify`.
-pub fn default_verdicts(gpu: Result<&Gpu>) -> Vec<Verdict> {
+pub(crate) fn default_verdicts(gpu: Result<&Gpu>) -> Vec<Verdict> {
     let backend = super::backend_label(&gpu);
     vec![
         Verdict::collect(&ANALYTIC_SCORE, CPU_BACKEND, analytic_score_cases),

@@ -102,12 +102,12 @@ impl Architecture {
     }
 
     /// Index of the code layer (its output is the code `E(y) ∈ ℝʰ`).
-    pub fn code_layer(&self) -> usize {
+    pub(crate) fn code_layer(&self) -> usize {
         self.encoder.len()
     }
 
     /// `(out, in)` of every layer; `in` includes the σ feature where it enters.
-    pub fn layer_shapes(&self) -> Vec<(usize, usize)> {
+    pub(crate) fn layer_shapes(&self) -> Vec<(usize, usize)> {
         let enc_sigma = usize::from(self.sigma != SigmaInput::None);
         let dec_sigma = usize::from(self.sigma == SigmaInput::EncoderAndDecoder);
         let mut widths = vec![self.dim + enc_sigma];
@@ -139,7 +139,7 @@ impl Architecture {
     }
 
     /// Whether layer `l`'s input ends with the σ feature.
-    pub fn takes_sigma(&self, l: usize) -> bool {
+    pub(crate) fn takes_sigma(&self, l: usize) -> bool {
         match self.sigma {
             SigmaInput::None => false,
             SigmaInput::Encoder => l == 0,
@@ -148,7 +148,7 @@ impl Architecture {
     }
 
     /// Number of parameters `Σ_l out_l·(in_l + 1)`.
-    pub fn parameter_count(&self) -> usize {
+    pub(crate) fn parameter_count(&self) -> usize {
         self.layer_shapes().iter().map(|(o, i)| o * (i + 1)).sum()
     }
 }

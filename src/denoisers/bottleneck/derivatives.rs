@@ -88,7 +88,11 @@ impl BottleneckNet {
     /// The encoder Jacobian `∇_y E(y, σ)` (h×n) and the decoder Jacobian `∇_z D(z, σ)` (n×h)
     /// at `z = E(y, σ)`, each with its elementwise rounding bound.
     #[allow(clippy::type_complexity)]
-    pub fn factor_jacobians(&self, y: &[f64], sigma: f64) -> Result<((Mat, Mat), (Mat, Mat))> {
+    pub(crate) fn factor_jacobians(
+        &self,
+        y: &[f64],
+        sigma: f64,
+    ) -> Result<((Mat, Mat), (Mat, Mat))> {
         check_input(self.arch.dim, y, sigma)?;
         let n = self.arch.dim;
         let h = self.arch.bottleneck;
@@ -109,7 +113,7 @@ impl BottleneckNet {
     /// The Jacobian with respect to `(y, s = ln σ)` jointly (n×(n+1)): its rank says whether
     /// the image moves with σ (rank ≤ h when σ enters only the encoder). Returns the Jacobian
     /// and its elementwise rounding bound.
-    pub fn joint_jacobian(&self, y: &[f64], sigma: f64) -> Result<(Mat, Mat)> {
+    pub(crate) fn joint_jacobian(&self, y: &[f64], sigma: f64) -> Result<(Mat, Mat)> {
         check_input(self.arch.dim, y, sigma)?;
         let n = self.arch.dim;
         let t = self.run(0..self.layers.len(), y, sigma);

@@ -98,7 +98,7 @@ impl BottleneckNet {
 
     /// The network of architecture `arch` with flat parameters `theta` (per layer, W row-major
     /// then b).
-    pub fn from_parameters(arch: Architecture, theta: &[f64]) -> Result<Self> {
+    pub(crate) fn from_parameters(arch: Architecture, theta: &[f64]) -> Result<Self> {
         arch.validate()?;
         crate::error::ensure_len("parameters", theta, arch.parameter_count())?;
         let mut k = 0;
@@ -184,7 +184,7 @@ impl BottleneckNet {
     /// The decoder `D(z, σ) ∈ ℝⁿ` (σ is read only with [`SigmaInput::EncoderAndDecoder`]).
     ///
     /// [`SigmaInput::EncoderAndDecoder`]: super::SigmaInput::EncoderAndDecoder
-    pub fn decode(&self, z: &[f64], sigma: f64) -> Result<Vec<f64>> {
+    pub(crate) fn decode(&self, z: &[f64], sigma: f64) -> Result<Vec<f64>> {
         crate::error::ensure_len("code z", z, self.arch.bottleneck)?;
         ensure_finite("code z", z)?;
         crate::error::ensure_sigma(sigma)?;

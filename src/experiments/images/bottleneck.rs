@@ -75,11 +75,6 @@ impl<'c, 'g> BottleneckPredictor<'c, 'g> {
     pub fn flops(&self) -> f64 {
         self.train_flops + self.predict_flops
     }
-
-    /// FLOPs of training so far.
-    pub fn train_flops(&self) -> f64 {
-        self.train_flops
-    }
 }
 
 impl StepPredictor for BottleneckPredictor<'_, '_> {

@@ -141,7 +141,7 @@ impl std::str::FromStr for EmpiricalRoute {
 
 impl EmpiricalRoute {
     /// A description for metrics.json.
-    pub fn describe(self) -> &'static str {
+    pub(crate) fn describe(self) -> &'static str {
         match self {
             Self::Gpu => "gpu: f32 GEMMs + blocked row softmax (gpu::empirical::GpuEmpirical)",
             Self::Cpu => {
@@ -507,7 +507,7 @@ pub const EXPERIMENTS: [&dyn ImageExperiment; 5] = [
 
 /// The experiments a run of `which` (a name of [`EXPERIMENTS`], or `all`) takes, with the ones
 /// they need, in table order; an unknown name is an error listing the known ones.
-pub fn selection(which: &str) -> Result<Vec<&'static dyn ImageExperiment>> {
+pub(crate) fn selection(which: &str) -> Result<Vec<&'static dyn ImageExperiment>> {
     let known = || {
         EXPERIMENTS
             .iter()

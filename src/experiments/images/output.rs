@@ -98,7 +98,7 @@ impl ModelSamples {
     }
 
     /// The rows that did not escape.
-    pub fn finite_rows(&self) -> Mat {
+    pub(crate) fn finite_rows(&self) -> Mat {
         let keep: Vec<usize> = (0..self.samples.nrows())
             .filter(|&i| !self.escaped[i])
             .collect();
@@ -108,7 +108,7 @@ impl ModelSamples {
     }
 
     /// How many rows escaped.
-    pub fn escaped_count(&self) -> usize {
+    pub(crate) fn escaped_count(&self) -> usize {
         self.escaped.iter().filter(|&&e| e).count()
     }
 }
@@ -139,7 +139,7 @@ impl RunFolder {
     }
 
     /// Writes `text` to `root/name` (atomically: a temporary file renamed).
-    pub fn write_text(&self, name: &str, text: &str) -> Result<()> {
+    pub(crate) fn write_text(&self, name: &str, text: &str) -> Result<()> {
         crate::io::write_atomic(&self.path(name), text.as_bytes())
     }
 
@@ -150,7 +150,7 @@ impl RunFolder {
 
     /// Writes the first `columns` samples of every model as one PNG grid row per model, and
     /// every model's samples as `<file stem>-<row>.npy` (f32, shape (samples, C, H, W)).
-    pub fn write_figure(
+    pub(crate) fn write_figure(
         &self,
         name: &str,
         context: &Context,

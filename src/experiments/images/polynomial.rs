@@ -140,7 +140,7 @@ impl<'c, 'g> PolynomialPredictor<'c, 'g> {
     }
 
     /// Advances `bar` by one per noise copy fitted (`steps·copies` in a sampling run).
-    pub fn with_progress(mut self, bar: indicatif::ProgressBar) -> Self {
+    pub(crate) fn with_progress(mut self, bar: indicatif::ProgressBar) -> Self {
         self.progress = Some(bar);
         self
     }

@@ -175,7 +175,7 @@ pub fn noise_stream(seed: u64, epoch: u64) -> Result<PhiloxStream> {
 
 /// Epoch `epoch`'s permutation of `0..n`: Fisher–Yates on stream `(seed, 2·epoch + 2)`, index
 /// `⌊w·(i + 1)/2³²⌋` from the 32-bit word w (bias ≤ n/2³²).
-pub fn epoch_permutation(seed: u64, epoch: u64, n: usize) -> Result<Vec<u32>> {
+pub(crate) fn epoch_permutation(seed: u64, epoch: u64, n: usize) -> Result<Vec<u32>> {
     let n32 = u32::try_from(n).map_err(|_| Error::InvalidArgument {
         what: "samples N".into(),
         reason: format!("must be < 2³², got {n}"),

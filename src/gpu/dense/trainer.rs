@@ -229,11 +229,6 @@ impl<'g> DenseTrainer<'g> {
         &self.config
     }
 
-    /// Epochs completed (the index of the next epoch).
-    pub fn epochs_done(&self) -> u64 {
-        self.epoch
-    }
-
     /// Adam steps taken.
     pub fn steps_done(&self) -> u64 {
         self.step
@@ -384,7 +379,7 @@ impl<'g> DenseTrainer<'g> {
     /// Adam step, then the loss sum) on `y = α·x + σ·ε`, calling `on_epoch(epoch index, loss)`
     /// after each, and returns the losses: the mean over the epoch's N samples of `‖x̂ − x‖²`,
     /// each batch evaluated before its own update. The epoch index (which keys the permutation
-    /// and the noise) continues from [`DenseTrainer::epochs_done`].
+    /// and the noise) continues from the number of epochs already done (kept in the checkpointed state).
     pub fn train_epochs(
         &mut self,
         alpha: f64,

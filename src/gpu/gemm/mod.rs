@@ -107,7 +107,7 @@ impl GpuMat {
 
     /// The matrix of this one's first `rows` rows, sharing its buffer (no copy: a kernel writing
     /// either writes both). Lets one set of work buffers serve a shorter last batch.
-    pub fn leading_rows(&self, rows: usize) -> Result<Self> {
+    pub(crate) fn leading_rows(&self, rows: usize) -> Result<Self> {
         if rows > self.rows {
             return Err(Error::InvalidArgument {
                 what: "leading rows".into(),

@@ -287,7 +287,7 @@ impl<'a> PreparedProduct<'a> {
 
 impl<M> Epilogue<M> {
     /// The same epilogue with every operand replaced by `f(operand)`, or the first error.
-    pub fn try_map<N>(self, mut f: impl FnMut(M) -> Result<N>) -> Result<Epilogue<N>> {
+    pub(crate) fn try_map<N>(self, mut f: impl FnMut(M) -> Result<N>) -> Result<Epilogue<N>> {
         Ok(match self {
             Self::None => Epilogue::None,
             Self::Activation { bias, activation } => Epilogue::Activation {
@@ -363,7 +363,7 @@ pub fn product<'a>(
 
 /// Runs `products` in order, `repeat` times over, in one submission (each sees the writes of
 /// the previous ones; a split product's two passes run back to back).
-pub fn run_products(gpu: &Gpu, products: &[PreparedProduct], repeat: usize) -> Result<()> {
+pub(crate) fn run_products(gpu: &Gpu, products: &[PreparedProduct], repeat: usize) -> Result<()> {
     let dispatches: Vec<Dispatch> = products.iter().flat_map(|p| p.dispatches()).collect();
     gpu.run_dispatches(&dispatches, repeat)
 }

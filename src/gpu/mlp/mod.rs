@@ -59,12 +59,12 @@ pub struct MlpLayer {
 
 impl MlpLayer {
     /// The width of the input read from the previous layer (or Y): `in − [sigma]`.
-    pub fn main_inputs(&self) -> usize {
+    pub(crate) fn main_inputs(&self) -> usize {
         self.weight.ncols() - usize::from(self.sigma)
     }
 
     /// The number of parameters `out·(in + 1)`.
-    pub fn parameter_count(&self) -> usize {
+    pub(crate) fn parameter_count(&self) -> usize {
         self.weight.nrows() * (self.weight.ncols() + 1)
     }
 }

@@ -46,7 +46,7 @@ pub const TEXTURE_STD: f64 = 0.1;
 const CALPHA_DOMAIN: u64 = 0x4341_4C50_4841_0000;
 
 /// Returns an error unless `α` is finite and `> 0`.
-pub fn ensure_alpha(alpha: f64) -> Result<()> {
+pub(crate) fn ensure_alpha(alpha: f64) -> Result<()> {
     if alpha.is_finite() && alpha > 0.0 {
         Ok(())
     } else {

@@ -22,7 +22,7 @@ pub const IMAGE_EXTENSIONS: [&str; 3] = ["jpg", "jpeg", "png"];
 
 /// The image files of `dir` (extension in [`IMAGE_EXTENSIONS`], any case), sorted by file name.
 /// A missing or unreadable folder is an [`Error::Io`] naming it.
-pub fn image_files(dir: &Path) -> Result<Vec<PathBuf>> {
+pub(crate) fn image_files(dir: &Path) -> Result<Vec<PathBuf>> {
     let io_error = |e: std::io::Error| Error::io(dir, e);
     let mut files = vec![];
     for entry in std::fs::read_dir(dir).map_err(io_error)? {
@@ -43,7 +43,7 @@ pub fn image_files(dir: &Path) -> Result<Vec<PathBuf>> {
 /// One image file as a flattened `3 × size × size` CHW vector in `[−1, 1]`: decode, RGB8,
 /// central square crop, triangle-filter resize, `v/127.5 − 1`. An unreadable or corrupt file is
 /// an [`Error::Io`] naming it, with the decoder's reason.
-pub fn read_image(path: &Path, size: u32) -> Result<Vec<f64>> {
+pub(crate) fn read_image(path: &Path, size: u32) -> Result<Vec<f64>> {
     let io_error = |reason: String| Error::file(path, reason);
     let decoded = image::ImageReader::open(path)
         .and_then(|reader| reader.with_guessed_format())
@@ -75,7 +75,7 @@ pub fn read_image(path: &Path, size: u32) -> Result<Vec<f64>> {
 /// Errors (typed, naming the folder or file): the folder is missing or holds fewer than `n`
 /// image files; a file cannot be decoded and `skip_bad` is off; with `skip_bad`, fewer than `n`
 /// files are readable. With `skip_bad`, every file passed over is listed in the report.
-pub fn load_folder(dir: &Path, options: &LoadOptions) -> Result<(ImageSet, LoadReport)> {
+pub(crate) fn load_folder(dir: &Path, options: &LoadOptions) -> Result<(ImageSet, LoadReport)> {
     let size = u32::try_from(options.size).map_err(|_| Error::InvalidArgument {
         what: "image size".into(),
         reason: format!("{} does not fit an image dimension (u32)", options.size),

@@ -29,7 +29,7 @@ fn weight_mean_variance(law: &GaussianMixture) -> Vec<(f64, f64, f64)> {
 /// `∫ p log p` by quadrature of the mixture density written out directly (not through the
 /// noisy-density code), plus the Gaussian cross-entropy in closed form,
 /// `−∫ p log q = ½log(2πv) + (Var_p + (E_p − m)²)/(2v)`.
-pub fn mixture_gaussian_kl(p: &GaussianMixture, m: f64, v: f64) -> Result<Integral> {
+pub(crate) fn mixture_gaussian_kl(p: &GaussianMixture, m: f64, v: f64) -> Result<Integral> {
     let comps = weight_mean_variance(p);
     if p.dim() != 1
         || comps.iter().any(|c| c.2 <= 0.0)
@@ -130,7 +130,7 @@ fn score_gap_integral(
 /// `E_{p_s}(f*(y) − f_q(y))²/(2s²) = ½E_{p_s}(∇log p_s(y) − ∇log q_s(y))²` (Tweedie: the
 /// score of p_s from the analytic spectral route, that of q_s = N(m, v + s) in closed form),
 /// by quadrature over y, inside the quadrature over s.
-pub fn mixture_gap_integral(p: &GaussianMixture, m: f64, v: f64) -> Result<Integral> {
+pub(crate) fn mixture_gap_integral(p: &GaussianMixture, m: f64, v: f64) -> Result<Integral> {
     gaussian_model_gap(p, m, v, GapVariant::Exact)
 }
 

@@ -40,8 +40,7 @@ pub use family::{
 };
 pub use gaussian::{gaussian_equality, gaussian_gap_integral, gaussian_kl, Gaussian};
 pub use mixture::{
-    mixture_equality, mixture_gap_integral, mixture_gaussian_kl, mixture_kl, mixture_pair_equality,
-    two_component_model, GapVariant,
+    mixture_equality, mixture_kl, mixture_pair_equality, two_component_model, GapVariant,
 };
 
 /// The theorem id.
@@ -88,7 +87,7 @@ fn integrate_half_line(scale: f64, h: impl Fn(f64) -> Result<f64>) -> Result<Int
 /// The `verify` rows of `kl_bound`.
 ///
 /// CPU-only: the GPU argument (the signature of [`super::Theorem::verdicts`]) is not used.
-pub fn default_verdicts(_gpu: Result<&crate::gpu::Gpu>) -> Vec<Verdict> {
+pub(crate) fn default_verdicts(_gpu: Result<&crate::gpu::Gpu>) -> Vec<Verdict> {
     vec![
         Verdict::collect(&GAUSSIAN_CLAIM, CPU_BACKEND, || {
             let mut rng = Rng::new(0x0c1b, 0);

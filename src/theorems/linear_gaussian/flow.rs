@@ -84,7 +84,7 @@ impl Update {
 }
 
 /// `r_ℓ = σ_ℓ/α_ℓ`, read from the schedule's α and σ (not from the sampler).
-pub fn noise_to_signal(schedule: &Schedule, l: usize) -> f64 {
+pub(crate) fn noise_to_signal(schedule: &Schedule, l: usize) -> f64 {
     schedule.sigma(l) / schedule.alpha(l)
 }
 

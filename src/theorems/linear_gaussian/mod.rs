@@ -156,7 +156,7 @@ pub const GPU_GD: Claim = Claim {
 };
 
 /// Default checks for `verify`.
-pub fn default_verdicts(gpu: Result<&Gpu>) -> Vec<Verdict> {
+pub(crate) fn default_verdicts(gpu: Result<&Gpu>) -> Vec<Verdict> {
     let mut out = Vec::new();
     out.push(Verdict::collect(&AFFINE_ROUTES, CPU_BACKEND, || {
         let mut cases = Vec::new();

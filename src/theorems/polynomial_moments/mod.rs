@@ -114,7 +114,7 @@ pub const DDIM_CLAIM: Claim = Claim {
 /// The `verify` rows of `polynomial_moments`.
 ///
 /// CPU-only: the GPU argument (the signature of [`super::Theorem::verdicts`]) is not used.
-pub fn default_verdicts(_gpu: Result<&crate::gpu::Gpu>) -> Vec<Verdict> {
+pub(crate) fn default_verdicts(_gpu: Result<&crate::gpu::Gpu>) -> Vec<Verdict> {
     vec![
         Verdict::collect(&GAUSS_RULE_CLAIM, CPU_BACKEND, || {
             let p = default_target()?;

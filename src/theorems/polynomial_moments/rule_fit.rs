@@ -337,7 +337,7 @@ pub(super) fn grid(target: &GaussianMixture, sigma: f64) -> Vec<f64> {
 /// (worst ratio over the points); the planted variant ("moments up to 2d − 1 suffice") puts the
 /// rule-route denoiser of `short` (sharing only the moments up to 2d − 1) in Q's place, against
 /// the same tolerance at each point.
-pub fn compare_fits(
+pub(crate) fn compare_fits(
     p: &GaussianMixture,
     matched: &GaussianMixture,
     short: &GaussianMixture,

@@ -57,7 +57,7 @@ pub fn expected_residual_square(w: &Mat, b: &[f64], m: &[f64], s: &Mat) -> (f64,
 }
 
 /// SURE's two sides for `f(y) = W y + b` on x ~ N(μ, Σ) at noise σ.
-pub fn affine_gaussian_sides(
+pub(crate) fn affine_gaussian_sides(
     den: &Affine,
     mean: &[f64],
     cov: &Mat,

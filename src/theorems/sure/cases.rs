@@ -104,7 +104,7 @@ pub const THRESHOLD: Claim = Claim {
 /// The [`THRESHOLD`] row's cases: five observations of d = 2¹⁴ coordinates from
 /// [`sparse_prior`] at each of [`THRESHOLD_SIGMAS`], grid [`threshold_levels`], family-wise
 /// α = 1e-6 (Bonferroni over the 15 observations).
-pub fn threshold_cases() -> Result<Vec<Controlled>> {
+pub(crate) fn threshold_cases() -> Result<Vec<Controlled>> {
     let prior = sparse_prior()?;
     let runs = 5 * THRESHOLD_SIGMAS.len();
     let mut out = Vec::with_capacity(runs);
@@ -133,7 +133,7 @@ pub const GPU_NONLINEAR: Claim = Claim {
 
 /// The [`GPU_NONLINEAR`] row's cases: on each default target (seed 3003) at σ = 0.5, its
 /// [`default_denoisers`], 2¹⁴ paired samples each.
-pub fn gpu_nonlinear_cases(gpu: &Gpu) -> Result<Vec<Controlled>> {
+pub(crate) fn gpu_nonlinear_cases(gpu: &Gpu) -> Result<Vec<Controlled>> {
     let targets = default_targets(3003)?;
     let alpha = MONTE_CARLO_ALPHA / (4 * targets.len()) as f64;
     let mut rng = Rng::new(0x005e_0003, 0);

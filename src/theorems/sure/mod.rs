@@ -30,13 +30,12 @@ use crate::gpu::Gpu;
 use crate::linalg::{self, Mat};
 use crate::theorems::{Verdict, CPU_BACKEND};
 
-pub use affine::{
-    affine_gaussian, affine_gaussian_sides, expected_residual_square, AffineSides, AFFINE,
-};
+pub use affine::{affine_gaussian, expected_residual_square, AffineSides, AFFINE};
 pub use cases::{
-    affine_cases, gpu_nonlinear_cases, optimality_cases, random_affine, sparse_prior,
-    threshold_cases, threshold_levels, GPU_NONLINEAR, THRESHOLD, THRESHOLD_SIGMAS,
+    affine_cases, optimality_cases, random_affine, sparse_prior, threshold_levels, GPU_NONLINEAR,
+    THRESHOLD, THRESHOLD_SIGMAS,
 };
+pub(crate) use cases::{gpu_nonlinear_cases, threshold_cases};
 pub use monte_carlo::{default_denoisers, monte_carlo_check, sure_monte_carlo, SureMonteCarlo};
 pub use optimality::{optimality_gaussian, optimality_monte_carlo, OPTIMALITY};
 pub use threshold::{
@@ -64,7 +63,7 @@ fn check_gaussian(mean: &[f64], cov: &Mat, d: usize) -> Result<()> {
 }
 
 /// The `verify` rows of `sure`.
-pub fn default_verdicts(gpu: Result<&Gpu>) -> Vec<Verdict> {
+pub(crate) fn default_verdicts(gpu: Result<&Gpu>) -> Vec<Verdict> {
     let backend = super::backend_label(&gpu);
     vec![
         Verdict::collect(&AFFINE, CPU_BACKEND, affine_cases),
