@@ -172,21 +172,8 @@ enum Experiment {
         #[arg(long)]
         per_step: bool,
     },
-    /// Levine–Weiss Fig. 5–6: linear denoisers of rank K ∈ {10, 100, full}; refit on own samples.
-    Linear(ImageArgs),
-    /// Levine–Weiss Fig. 7: random-feature polynomials of degree 3, 9, 27 (and the
-    /// max-normalised variant of the published code).
-    Polynomial(ImageArgs),
-    /// Levine–Weiss Fig. 9: per-step MLPs with h ∈ {1000, 500, 100}, trained on the GPU;
-    /// checkpointed after every step (a rerun with the same --out resumes).
-    Bottleneck(ImageArgs),
-    /// Book eq. 3.3.3–3.3.5: memorization ratio and nearest-image cosine of every architecture
-    /// and of the empirical optimal denoiser (runs linear, polynomial and bottleneck first).
-    Memorization(ImageArgs),
-    /// Kadkhodaie et al. Fig. 2: models fitted on disjoint halves, N ∈ {1, 10, 100, 1000}.
-    Generalization(ImageArgs),
-    /// Every image experiment, each model trained once.
-    All(ImageArgs),
+    // The image experiments (`exp linear`, ..., `exp all`) are added to this command from
+    // `images::EXPERIMENTS` at start-up (`with_image_experiments`), not listed here.
 }
 
 /// The arguments shared by the image experiments.
@@ -332,12 +319,6 @@ fn exp(experiment: Experiment) -> Result<bool> {
             say(format_args!("{}", json_text(&report, "<stdout>")?))?;
             Ok(true)
         }
-        Experiment::Linear(args) => image_experiment("linear", args),
-        Experiment::Polynomial(args) => image_experiment("polynomial", args),
-        Experiment::Bottleneck(args) => image_experiment("bottleneck", args),
-        Experiment::Memorization(args) => image_experiment("memorization", args),
-        Experiment::Generalization(args) => image_experiment("generalization", args),
-        Experiment::All(args) => image_experiment("all", args),
     }
 }
 
@@ -582,9 +563,62 @@ fn verify(report_path: &std::path::Path) -> Result<bool> {
     Ok(passed)
 }
 
+/// The name of the `exp` subcommand that runs every image experiment.
+const ALL_IMAGE_EXPERIMENTS: &str = "all";
+
+/// The command line with one `exp <name>` subcommand per entry of `images::EXPERIMENTS` (its
+/// help from [`images::ImageExperiment::about`], the shared [`ImageArgs`]) and `exp all`.
+fn with_image_experiments(command: clap::Command) -> clap::Command {
+    use clap::Args;
+    command.mut_subcommand("exp", |exp| {
+        let mut exp = exp;
+        for e in images::EXPERIMENTS {
+            exp = exp
+                .subcommand(ImageArgs::augment_args(clap::Command::new(e.name())).about(e.about()));
+        }
+        exp.subcommand(
+            ImageArgs::augment_args(clap::Command::new(ALL_IMAGE_EXPERIMENTS))
+                .about("Every image experiment, each model trained once."),
+        )
+    })
+}
+
+/// The image experiment asked for (`exp <name> ...` with a name of `images::EXPERIMENTS` or
+/// `all`) and its arguments, if that is what the command line asks.
+fn image_experiment_asked(matches: &clap::ArgMatches) -> Option<(String, ImageArgs)> {
+    use clap::FromArgMatches;
+    let (name, sub) = matches.subcommand_matches("exp")?.subcommand()?;
+    let known =
+        name == ALL_IMAGE_EXPERIMENTS || images::EXPERIMENTS.iter().any(|e| e.name() == name);
+    if !known {
+        return None;
+    }
+    let args = ImageArgs::from_arg_matches(sub).unwrap_or_else(|e| e.exit());
+    Some((name.to_string(), args))
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let outcome = match cli.command.unwrap_or(Command::Verify {
+    use clap::{CommandFactory, FromArgMatches};
+    let matches = with_image_experiments(Cli::command()).get_matches();
+    let outcome = if let Some((name, args)) = image_experiment_asked(&matches) {
+        image_experiment(&name, args)
+    } else {
+        let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+        run(cli)
+    };
+    match outcome {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("{}", error_report(&e));
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Runs every command but the image experiments.
+fn run(cli: Cli) -> Result<bool> {
+    match cli.command.unwrap_or(Command::Verify {
         report: PathBuf::from("target/verify/report.json"),
     }) {
         Command::Verify { report } => verify(&report),
@@ -607,14 +641,6 @@ fn main() -> ExitCode {
             warmup,
             filter,
         } => bench(quick, json.as_deref(), (runs, warmup), filter),
-    };
-    match outcome {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::FAILURE,
-        Err(e) => {
-            eprintln!("{}", error_report(&e));
-            ExitCode::from(2)
-        }
     }
 }
 

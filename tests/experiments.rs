@@ -642,6 +642,28 @@ fn killed_bottleneck_run_resumes_to_the_uninterrupted_result() {
     let _ = std::fs::remove_dir_all(&killed);
 }
 
+/// Every entry of `images::EXPERIMENTS` is an `exp` subcommand whose help is the entry's own
+/// `about` line (the command line is made from the table, so a new experiment is its file and
+/// one line there), and `exp all` exists.
+#[test]
+fn every_image_experiment_is_an_exp_subcommand() {
+    let exe = env!("CARGO_BIN_EXE_diffusion-theorems");
+    let help = |name: &str| {
+        let out = std::process::Command::new(exe)
+            .args(["exp", name, "--help"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "exp {name} --help failed");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    for e in images::EXPERIMENTS {
+        let text = help(e.name());
+        assert!(text.contains(e.about()), "exp {}: {text}", e.name());
+        assert!(text.contains("--quick") && text.contains("--max-memory"), "{text}");
+    }
+    assert!(help("all").contains("Every image experiment"));
+}
+
 /// Issue 22: `exp bottleneck-2d` killed (SIGKILL) after the h = 1 network's first checkpoint
 /// (step 100 of 200) and run again on the same folder ends with the same checkpoints (weights,
 /// Adam state, every step's loss), byte for byte, and the same report numbers as an

@@ -259,6 +259,10 @@ impl super::ImageExperiment for Bottleneck {
         "bottleneck"
     }
 
+    fn about(&self) -> &'static str {
+        "Levine–Weiss Fig. 9: per-step MLPs with h ∈ {1000, 500, 100}, trained on the GPU; checkpointed after every step (a rerun with the same --out resumes)."
+    }
+
     fn run(
         &self,
         context: &Context,

@@ -199,6 +199,10 @@ impl super::ImageExperiment for Generalization {
         "generalization"
     }
 
+    fn about(&self) -> &'static str {
+        "Kadkhodaie et al. Fig. 2: models fitted on disjoint halves, N ∈ {1, 10, 100, 1000}."
+    }
+
     fn run(
         &self,
         context: &Context,

@@ -359,6 +359,10 @@ impl super::ImageExperiment for Linear {
         "linear"
     }
 
+    fn about(&self) -> &'static str {
+        "Levine–Weiss Fig. 5–6: linear denoisers of rank K ∈ {10, 100, full}; refit on own samples."
+    }
+
     fn run(
         &self,
         context: &Context,

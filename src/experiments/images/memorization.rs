@@ -214,6 +214,10 @@ impl super::ImageExperiment for Memorization {
         "memorization"
     }
 
+    fn about(&self) -> &'static str {
+        "Book eq. 3.3.3–3.3.5: memorization ratio and nearest-image cosine of every architecture and of the empirical optimal denoiser (runs linear, polynomial and bottleneck first)."
+    }
+
     fn needs(&self) -> &'static [&'static str] {
         &["linear", "polynomial", "bottleneck"]
     }

@@ -476,11 +476,13 @@ pub struct Outcome {
 }
 
 /// One image experiment of `diffusion-theorems exp`: adding one is its file under
-/// `experiments/images/` and one line in [`EXPERIMENTS`] (and, for its own CLI subcommand, one
-/// line in `main.rs`).
+/// `experiments/images/` and one line in [`EXPERIMENTS`]; the command line makes its
+/// subcommand `exp <name>` (with the shared image arguments) from the table.
 pub trait ImageExperiment: Sync {
-    /// Its name: the folder it writes and the key of its metrics.
+    /// Its name: the folder it writes, the key of its metrics and its `exp` subcommand.
     fn name(&self) -> &'static str;
+    /// One line for `exp --help`: the figure or equation it reproduces and what it runs.
+    fn about(&self) -> &'static str;
     /// The experiments whose models it reads (run first when it is asked for alone).
     fn needs(&self) -> &'static [&'static str] {
         &[]

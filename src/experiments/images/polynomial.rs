@@ -465,6 +465,10 @@ impl super::ImageExperiment for Polynomial {
         "polynomial"
     }
 
+    fn about(&self) -> &'static str {
+        "Levine–Weiss Fig. 7: random-feature polynomials of degree 3, 9, 27 (and the max-normalised variant of the published code)."
+    }
+
     fn run(
         &self,
         context: &Context,
