@@ -28,8 +28,8 @@ fn bench(c: &mut Criterion) {
     let points = Mat::from_fn(n, d, |_, _| 2.0 * rng.normal());
     let probes = rademacher_probes(PhiloxStream::new(2, 1), n, d);
     for (name, den) in [
-        (format!("mlp/{n}x{d}x{h}"), JvpDenoiser::Mlp(&mlp)),
-        (format!("gmm/{n}x{d}x8"), JvpDenoiser::Gmm(&bayes)),
+        (format!("mlp/{n}x{d}x{h}"), JvpDenoiser::from(&mlp)),
+        (format!("gmm/{n}x{d}x8"), JvpDenoiser::from(&bayes)),
     ] {
         group.bench_function(format!("gpu/{name}"), |b| {
             b.iter(|| denoiser_jvp(gpu, &den, &points, &probes, 1.0).unwrap())

@@ -659,7 +659,10 @@ fn every_image_experiment_is_an_exp_subcommand() {
     for e in images::EXPERIMENTS {
         let text = help(e.name());
         assert!(text.contains(e.about()), "exp {}: {text}", e.name());
-        assert!(text.contains("--quick") && text.contains("--max-memory"), "{text}");
+        assert!(
+            text.contains("--quick") && text.contains("--max-memory"),
+            "{text}"
+        );
     }
     assert!(help("all").contains("Every image experiment"));
 }

@@ -91,7 +91,7 @@ proptest! {
         let z = rademacher_probes(PhiloxStream::new(seed, 1), 1, d);
         let z: Vec<f64> = (0..d).map(|j| z[(0, j)]).collect();
         let bayes = Bayes::new(target.clone());
-        let point = JvpDenoiser::Gmm(&bayes).reference(&y, &z, sigma).unwrap();
+        let point = JvpDenoiser::from(&bayes).reference(&y, &z, sigma).unwrap();
         // the f32 analysis of the formula, rescaled from u = 2⁻²⁴ to f64's ε, bounds its f64
         // rounding (Rust's exp is more accurate than WGSL's, so this over-covers)
         let rescale = f64::EPSILON / diffusion_theorems::numerics::F32_UNIT_ROUNDOFF;
@@ -159,10 +159,10 @@ fn nonlinear_sure_holds_by_paired_gpu_monte_carlo() {
             let (bayes, soft, mlp, power) =
                 sure::default_denoisers(&target, sigma, &mut rng).unwrap();
             for den in [
-                JvpDenoiser::Gmm(&bayes),
-                JvpDenoiser::SoftThreshold(&soft),
-                JvpDenoiser::Mlp(&mlp),
-                JvpDenoiser::PowerMap(&power),
+                JvpDenoiser::from(&bayes),
+                JvpDenoiser::from(&soft),
+                JvpDenoiser::from(&mlp),
+                JvpDenoiser::from(&power),
             ] {
                 case += 1;
                 let mc = sure::sure_monte_carlo(gpu, &den, &target, sigma, 1 << 13, case).unwrap();
@@ -198,15 +198,8 @@ fn planted_difference_has_mean_sigma2_trace_for_affine_f() {
     });
     let affine = Affine::new(w.clone(), vec![0.2, -0.1, 0.3]).unwrap();
     let sigma = 0.8;
-    let mc = sure::sure_monte_carlo(
-        gpu,
-        &JvpDenoiser::Affine(&affine),
-        &target,
-        sigma,
-        1 << 13,
-        7,
-    )
-    .unwrap();
+    let mc = sure::sure_monte_carlo(gpu, &JvpDenoiser::from(&affine), &target, sigma, 1 << 13, 7)
+        .unwrap();
     let expected = sigma * sigma * (0..3).map(|i| w[(i, i)]).sum::<f64>();
     let planted = &mc.planted_difference;
     let tolerance = two_sided_z(1e-6) * planted.std_error + planted.bias_bound;
@@ -228,7 +221,7 @@ fn hutchinson_gpu_divergence_matches_exact_trace() {
     let y = Rng::new(0x4a7c, 1).normals(d);
     let exact = mlp.divergence(&y, 1.0).unwrap();
     let stream = PhiloxStream::new(0x4a7c, 2);
-    let den = JvpDenoiser::Mlp(&mlp);
+    let den = JvpDenoiser::from(&mlp);
     let est = hutchinson_divergence(gpu, &den, &y, 1.0, 4096, stream).unwrap();
     let bias =
         hutchinson_divergence_bias(&den, &y, 1.0, &rademacher_probes(stream, 4096, d)).unwrap();

@@ -17,6 +17,7 @@ pub mod bottleneck;
 pub mod divergence;
 pub mod elementwise;
 pub mod gd;
+mod jvp_form;
 pub mod linear;
 pub mod mlp;
 pub mod polynomial;

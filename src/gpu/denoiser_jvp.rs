@@ -15,31 +15,56 @@
 use super::gmm::f32_error_bound;
 use super::uniforms::JvpParams;
 use super::{grid_for, shaders, Gpu, WORKGROUP_SIZE};
-use crate::denoisers::{Affine, Bayes, Denoiser, Mlp, PowerMap, SoftThreshold};
 use crate::error::{Error, Result};
 use crate::linalg::{self, Mat};
 use crate::numerics::activation::{activation_rounding, Activation};
 use crate::numerics::{gamma_f32, F32_UNIT_ROUNDOFF};
-use crate::targets::GaussianMixture;
+use crate::targets::{GaussianMixture, Target};
 
 /// Largest hidden width of the MLP kernel (its private arrays).
 pub const MAX_HIDDEN: usize = 256;
 /// Largest number of mixture components of the GMM kernel.
 pub const MAX_COMPONENTS: usize = 32;
 
-/// A denoiser the JVP kernel can evaluate.
+/// A denoiser the JVP kernel can evaluate, given by its parameters (the denoiser types of
+/// [`crate::denoisers`] convert into it with `JvpDenoiser::from(&f)`). Shapes are checked
+/// before any use: a mismatch is a [`Error::DimensionMismatch`].
 #[derive(Debug, Clone, Copy)]
 pub enum JvpDenoiser<'a> {
-    /// `W y + b`.
-    Affine(&'a Affine),
-    /// Soft thresholding at τ.
-    SoftThreshold(&'a SoftThreshold),
-    /// `b + Σ_q W_q y^{∘q}`.
-    PowerMap(&'a PowerMap),
-    /// `W₂ tanh(W₁ y + b₁) + b₂`.
-    Mlp(&'a Mlp),
+    /// `W y + b`: W d×d, b of length d.
+    Affine {
+        /// W.
+        weight: &'a Mat,
+        /// b.
+        bias: &'a [f64],
+    },
+    /// Soft thresholding at τ ≥ 0, `sign(y)(|y| − τ)₊` per coordinate, in dimension d.
+    SoftThreshold {
+        /// τ.
+        threshold: f64,
+        /// d.
+        dim: usize,
+    },
+    /// `b + Σ_q W_q y^{∘q}` (q = 1..P): each W_q d×d, b of length d.
+    PowerMap {
+        /// W₁, …, W_P.
+        weights: &'a [Mat],
+        /// b.
+        bias: &'a [f64],
+    },
+    /// `W₂ tanh(W₁ y + b₁) + b₂`: W₁ h×d, b₁ of length h, W₂ d×h, b₂ of length d.
+    Mlp {
+        /// W₁.
+        w1: &'a Mat,
+        /// b₁.
+        b1: &'a [f64],
+        /// W₂.
+        w2: &'a Mat,
+        /// b₂.
+        b2: &'a [f64],
+    },
     /// The Bayes denoiser `E[x|y]` of a Gaussian mixture.
-    Gmm(&'a Bayes<GaussianMixture>),
+    Gmm(&'a GaussianMixture),
 }
 
 /// `f(y_p)` and `∇f(y_p) z_p` for every row p (row-major n×d each), with, for the reference,
@@ -74,20 +99,67 @@ impl<'a> JvpDenoiser<'a> {
     /// The dimension d.
     pub fn dim(&self) -> usize {
         match self {
-            Self::Affine(f) => f.dim(),
-            Self::SoftThreshold(f) => f.dim(),
-            Self::PowerMap(f) => f.dim(),
-            Self::Mlp(f) => f.dim(),
-            Self::Gmm(f) => f.dim(),
+            Self::Affine { bias, .. } | Self::PowerMap { bias, .. } => bias.len(),
+            Self::SoftThreshold { dim, .. } => *dim,
+            Self::Mlp { b2, .. } => b2.len(),
+            Self::Gmm(target) => target.dim(),
+        }
+    }
+
+    /// Every parameter has the shape its variant documents (d from [`JvpDenoiser::dim`]), is
+    /// finite, and τ ≥ 0.
+    fn check_parameters(&self) -> Result<()> {
+        let d = self.dim();
+        let shape = |what: &'static str, m: &Mat, rows: usize, cols: usize| -> Result<()> {
+            if (m.nrows(), m.ncols()) != (rows, cols) {
+                return Err(Error::DimensionMismatch {
+                    what: format!("{what} ({}×{}, want {rows}×{cols})", m.nrows(), m.ncols())
+                        .into(),
+                    expected: rows * cols,
+                    got: m.nrows() * m.ncols(),
+                });
+            }
+            linalg::ensure_finite_mat(what, m)
+        };
+        match self {
+            Self::Affine { weight, bias } => {
+                shape("affine weight", weight, d, d)?;
+                crate::error::ensure_finite("affine bias", bias)
+            }
+            Self::SoftThreshold { threshold, .. } => {
+                if threshold.is_finite() && *threshold >= 0.0 {
+                    Ok(())
+                } else {
+                    Err(Error::InvalidArgument {
+                        what: "soft threshold".into(),
+                        reason: format!("need a finite τ ≥ 0, got {threshold}"),
+                    })
+                }
+            }
+            Self::PowerMap { weights, bias } => {
+                for w in weights.iter() {
+                    shape("power-map weight", w, d, d)?;
+                }
+                crate::error::ensure_finite("power-map bias", bias)
+            }
+            Self::Mlp { w1, b1, w2, b2 } => {
+                let h = w1.nrows();
+                shape("MLP W1", w1, h, d)?;
+                shape("MLP W2", w2, d, h)?;
+                crate::error::ensure_len("MLP b1", b1, h)?;
+                crate::error::ensure_finite("MLP b1", b1)?;
+                crate::error::ensure_finite("MLP b2", b2)
+            }
+            Self::Gmm(_) => Ok(()),
         }
     }
 
     fn shader(&self) -> &'static shaders::Shader {
         match self {
-            Self::Affine(_) => &shaders::JVP_AFFINE,
-            Self::SoftThreshold(_) => &shaders::JVP_SOFT_THRESHOLD,
-            Self::PowerMap(_) => &shaders::JVP_POWER_MAP,
-            Self::Mlp(_) => &shaders::JVP_MLP,
+            Self::Affine { .. } => &shaders::JVP_AFFINE,
+            Self::SoftThreshold { .. } => &shaders::JVP_SOFT_THRESHOLD,
+            Self::PowerMap { .. } => &shaders::JVP_POWER_MAP,
+            Self::Mlp { .. } => &shaders::JVP_MLP,
             Self::Gmm(_) => &shaders::JVP_GMM,
         }
     }
@@ -103,41 +175,37 @@ impl<'a> JvpDenoiser<'a> {
         };
         let mut w = Vec::new();
         let width = match self {
-            Self::Affine(f) => {
-                flat(f.weight(), &mut w);
-                w.extend(f.bias().iter().map(|&v| v as f32));
+            Self::Affine { weight, bias } => {
+                flat(weight, &mut w);
+                w.extend(bias.iter().map(|&v| v as f32));
                 1
             }
-            Self::SoftThreshold(f) => {
-                w.push(f.threshold() as f32);
+            Self::SoftThreshold { threshold, .. } => {
+                w.push(*threshold as f32);
                 1
             }
-            Self::PowerMap(f) => {
-                for m in f.weights() {
+            Self::PowerMap { weights, bias } => {
+                for m in weights.iter() {
                     flat(m, &mut w);
                 }
-                w.extend(f.bias().iter().map(|&v| v as f32));
-                f.weights().len()
+                w.extend(bias.iter().map(|&v| v as f32));
+                weights.len()
             }
-            Self::Mlp(f) => {
-                if f.hidden() > MAX_HIDDEN {
+            Self::Mlp { w1, b1, w2, b2 } => {
+                let hidden = w1.nrows();
+                if hidden > MAX_HIDDEN {
                     return Err(Error::InvalidArgument {
                         what: "MLP hidden width".into(),
-                        reason: format!(
-                            "the JVP kernel handles h ≤ {MAX_HIDDEN}, got {}",
-                            f.hidden()
-                        ),
+                        reason: format!("the JVP kernel handles h ≤ {MAX_HIDDEN}, got {hidden}"),
                     });
                 }
-                let (w1, b1, w2, b2) = f.parameters();
                 flat(w1, &mut w);
                 w.extend(b1.iter().map(|&v| v as f32));
                 flat(w2, &mut w);
                 w.extend(b2.iter().map(|&v| v as f32));
-                f.hidden()
+                hidden
             }
-            Self::Gmm(f) => {
-                let target = f.target();
+            Self::Gmm(target) => {
                 let k = target.components().len();
                 if k > MAX_COMPONENTS {
                     return Err(Error::InvalidArgument {
@@ -165,8 +233,11 @@ impl<'a> JvpDenoiser<'a> {
     /// The formulas are the kernel's; `Jz` of the GMM is the chain rule applied to Bayes' rule
     /// (not Miyasawa's `Cov/σ²`).
     pub fn reference(&self, y: &[f64], z: &[f64], sigma: f64) -> Result<JvpPoint> {
+        self.check_parameters()?;
         let d = self.dim();
-        crate::denoisers::check_input(d, y, sigma)?;
+        crate::error::ensure_len("y", y, d)?;
+        crate::error::ensure_finite("y", y)?;
+        crate::error::ensure_sigma(sigma)?;
         crate::error::ensure_len("probe", z, d)?;
         crate::error::ensure_finite("probe", z)?;
         let u = F32_UNIT_ROUNDOFF;
@@ -176,8 +247,7 @@ impl<'a> JvpDenoiser<'a> {
         let mut bf = vec![0.0; d];
         let mut bj = vec![0.0; d];
         match self {
-            Self::Affine(a) => {
-                let (w, b) = (a.weight(), a.bias());
+            Self::Affine { weight: w, bias: b } => {
                 for i in 0..d {
                     let (mut mf, mut mj) = (b[i].abs(), 0.0);
                     f[i] = b[i];
@@ -191,8 +261,8 @@ impl<'a> JvpDenoiser<'a> {
                     bj[i] = 2.0 * gamma_f32(d + 2) * mj;
                 }
             }
-            Self::SoftThreshold(s) => {
-                let tau = s.threshold();
+            Self::SoftThreshold { threshold, .. } => {
+                let tau = *threshold;
                 for i in 0..d {
                     let a = y[i].abs();
                     if a > tau {
@@ -210,14 +280,13 @@ impl<'a> JvpDenoiser<'a> {
                     };
                 }
             }
-            Self::PowerMap(m) => {
-                let n_powers = m.weights().len();
-                let b = m.bias();
+            Self::PowerMap { weights, bias: b } => {
+                let n_powers = weights.len();
                 for i in 0..d {
                     let (mut mf, mut mj) = (b[i].abs(), 0.0);
                     f[i] = b[i];
                     for j in 0..d {
-                        for (q, w) in m.weights().iter().enumerate() {
+                        for (q, w) in weights.iter().enumerate() {
                             let tf = w[(i, j)] * y[j].powi(q as i32 + 1);
                             let tj = w[(i, j)] * (q + 1) as f64 * y[j].powi(q as i32) * z[j];
                             f[i] += tf;
@@ -232,9 +301,8 @@ impl<'a> JvpDenoiser<'a> {
                     bj[i] = 2.0 * gamma_f32(n) * mj;
                 }
             }
-            Self::Mlp(m) => {
-                let (w1, b1, w2, b2) = m.parameters();
-                let h = m.hidden();
+            Self::Mlp { w1, b1, w2, b2 } => {
+                let h = w1.nrows();
                 let mut t = vec![0.0; h];
                 let mut dt = vec![0.0; h];
                 let mut sz = vec![0.0; h];
@@ -273,8 +341,7 @@ impl<'a> JvpDenoiser<'a> {
                     bj[i] = 2.0 * (gamma_f32(h + 2) * mj + ej);
                 }
             }
-            Self::Gmm(bayes) => {
-                let target = bayes.target();
+            Self::Gmm(target) => {
                 let comps = target.noisy_components(sigma)?;
                 let rho = target.responsibilities(y, sigma)?;
                 let (drho, _, mean_bound) = f32_error_bound(target, y, sigma)?;
@@ -359,6 +426,7 @@ impl<'a> JvpDenoiser<'a> {
 }
 
 fn check_batch(den: &JvpDenoiser, points: &Mat, probes: &Mat) -> Result<()> {
+    den.check_parameters()?;
     let d = den.dim();
     for (what, m) in [("points", points), ("probes", probes)] {
         if m.ncols() != d {

@@ -47,3 +47,40 @@ fn kernels_refuse_bad_input_with_typed_errors() {
     )
     .is_err());
 }
+
+/// The JVP kernel's denoiser is given by its parameters; parameters whose shapes disagree (an
+/// MLP whose W₂ is not d×h, an affine W that is not square) or a negative threshold are typed
+/// errors naming the parameter, before anything is uploaded — and the reference refuses them
+/// the same way.
+#[test]
+fn jvp_denoiser_with_inconsistent_parameters_is_refused() {
+    use diffusion_theorems::error::Error;
+    use diffusion_theorems::gpu::denoiser_jvp::{denoiser_jvp, JvpDenoiser};
+    let gpu = gpu();
+    let (w1, b1, b2) = (Mat::zeros(4, 3), vec![0.0; 4], vec![0.0; 3]);
+    let w2_wrong = Mat::zeros(3, 5);
+    let points = Mat::zeros(2, 3);
+    let mlp = JvpDenoiser::Mlp {
+        w1: &w1,
+        b1: &b1,
+        w2: &w2_wrong,
+        b2: &b2,
+    };
+    match denoiser_jvp(gpu, &mlp, &points, &points, 1.0) {
+        Err(Error::DimensionMismatch { what, .. }) => assert!(what.contains("MLP W2"), "{what}"),
+        other => panic!("expected a DimensionMismatch, got {:?}", other.map(|b| b.values)),
+    }
+    assert!(mlp.reference(&[0.0; 3], &[0.0; 3], 1.0).is_err());
+    let rectangular = Mat::zeros(3, 2);
+    let affine = JvpDenoiser::Affine {
+        weight: &rectangular,
+        bias: &b2,
+    };
+    assert!(denoiser_jvp(gpu, &affine, &points, &points, 1.0).is_err());
+    let negative = JvpDenoiser::SoftThreshold {
+        threshold: -1.0,
+        dim: 3,
+    };
+    let e = denoiser_jvp(gpu, &negative, &points, &points, 1.0).unwrap_err();
+    assert!(e.to_string().contains("-1"), "{e}");
+}

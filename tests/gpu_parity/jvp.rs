@@ -30,12 +30,12 @@ fn denoiser_jvp_kernels_match_f64_reference() {
         points[(0, 0)] = soft.threshold() * 1.000_000_01; // on the threshold's f32 rounding edge
         let probes = rademacher_probes(PhiloxStream::new(0x7a1f, d as u32), n, d);
         let dens = [
-            JvpDenoiser::Affine(&affine),
-            JvpDenoiser::SoftThreshold(&soft),
-            JvpDenoiser::PowerMap(&power),
-            JvpDenoiser::Mlp(&mlp),
-            JvpDenoiser::Mlp(&wide),
-            JvpDenoiser::Gmm(&bayes),
+            JvpDenoiser::from(&affine),
+            JvpDenoiser::from(&soft),
+            JvpDenoiser::from(&power),
+            JvpDenoiser::from(&mlp),
+            JvpDenoiser::from(&wide),
+            JvpDenoiser::from(&bayes),
         ];
         for den in dens {
             let out = denoiser_jvp(gpu, &den, &points, &probes, sigma).unwrap();

@@ -142,10 +142,10 @@ pub(crate) fn gpu_nonlinear_cases(gpu: &Gpu) -> Result<Vec<Controlled>> {
         let sigma = 0.5;
         let (bayes, soft, mlp, power) = default_denoisers(target, sigma, &mut rng)?;
         let dens = [
-            JvpDenoiser::Gmm(&bayes),
-            JvpDenoiser::SoftThreshold(&soft),
-            JvpDenoiser::Mlp(&mlp),
-            JvpDenoiser::PowerMap(&power),
+            JvpDenoiser::from(&bayes),
+            JvpDenoiser::from(&soft),
+            JvpDenoiser::from(&mlp),
+            JvpDenoiser::from(&power),
         ];
         for (k, den) in dens.iter().enumerate() {
             let seed = 1000 + (4 * t + k) as u64;
