@@ -23,22 +23,20 @@
 //!
 //! ## Layers
 //!
-//! A module uses only the modules before it in this order (same-line modules may use each other
-//! as stated):
+//! A module uses only modules of lower layers (`tests/theorem_registry.rs::layers_point_one_way`
+//! checks every `crate::` path of `src/`):
 //!
 //! 1. [`error`], [`rng`], [`numerics`] — leaves;
 //! 2. [`linalg`] — f64 reference numerics on faer;
 //! 3. [`io`](mod@io) — `.npy`, JSON and PNG files;
-//! 4. [`gpu`] and [`targets`] (targets' image data read through `io`);
-//! 5. [`stats`];
-//! 6. [`denoisers`], then [`diffusion`] (samplers take a `Denoiser`);
-//! 7. [`theorems`] — one module per theorem, one table [`theorems::THEOREMS`];
-//! 8. [`experiments`] and [`bench`](mod@bench);
-//! 9. [`report`], then the binary.
-//!
-//! Known exceptions, still to remove: one GPU wrapper takes types of a higher layer
-//! (`gpu::denoiser_jvp` the denoiser types), and the GMM, Monte Carlo and empirical posterior
-//! kernels take target types.
+//! 4. [`targets`] (image data read through `io`);
+//! 5. [`stats`] and [`gpu`] (the GMM, Monte Carlo and empirical posterior kernels take a
+//!    target's parameters; every other wrapper takes matrices and scalars);
+//! 6. [`denoisers`] (which convert themselves for the GPU: `JvpDenoiser::from`);
+//! 7. [`diffusion`] (samplers take a `Denoiser`);
+//! 8. [`theorems`] — one module per theorem, one table [`theorems::THEOREMS`];
+//! 9. [`experiments`] and [`bench`](mod@bench);
+//! 10. [`report`], then the binary.
 
 #![deny(missing_docs)]
 

@@ -254,3 +254,63 @@ fn verify_refuses_an_unwritable_report_before_running() {
     assert!(start.elapsed().as_secs() < 60, "{:?}", start.elapsed());
     std::fs::remove_file(&file).unwrap();
 }
+
+/// The crate's layers (its doc, "Layers"): every `crate::<module>` path in a file of `src/<m>`
+/// names a module of a lower layer than m. Fails naming the file and the upward path.
+#[test]
+fn layers_point_one_way() {
+    const LAYERS: [(&str, u32); 14] = [
+        ("error", 1),
+        ("rng", 1),
+        ("numerics", 1),
+        ("linalg", 2),
+        ("io", 3),
+        ("targets", 4),
+        ("stats", 5),
+        ("gpu", 5),
+        ("denoisers", 6),
+        ("diffusion", 7),
+        ("theorems", 8),
+        ("experiments", 9),
+        ("bench", 9),
+        ("report", 10),
+    ];
+    let layer = |m: &str| LAYERS.iter().find(|(n, _)| *n == m).map(|(_, l)| *l);
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = vec![];
+    let mut stack = vec![src.clone()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                files.push(path);
+            }
+        }
+    }
+    let mut upward = vec![];
+    for file in files {
+        let relative = file.strip_prefix(&src).unwrap();
+        let first = relative.iter().next().unwrap().to_string_lossy();
+        let module = first.trim_end_matches(".rs");
+        let Some(own) = layer(module) else {
+            continue; // lib.rs, main.rs
+        };
+        for line in std::fs::read_to_string(&file).unwrap().lines() {
+            let code = line.split("//").next().unwrap_or("");
+            for (i, _) in code.match_indices("crate::") {
+                let used: String = code[i + 7..]
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_')
+                    .collect();
+                if let Some(theirs) = layer(&used) {
+                    if used != module && theirs >= own {
+                        upward.push(format!("{}: crate::{used}", relative.display()));
+                    }
+                }
+            }
+        }
+    }
+    assert!(upward.is_empty(), "paths to a layer not below: {upward:#?}");
+}

@@ -68,7 +68,10 @@ fn jvp_denoiser_with_inconsistent_parameters_is_refused() {
     };
     match denoiser_jvp(gpu, &mlp, &points, &points, 1.0) {
         Err(Error::DimensionMismatch { what, .. }) => assert!(what.contains("MLP W2"), "{what}"),
-        other => panic!("expected a DimensionMismatch, got {:?}", other.map(|b| b.values)),
+        other => panic!(
+            "expected a DimensionMismatch, got {:?}",
+            other.map(|b| b.values)
+        ),
     }
     assert!(mlp.reference(&[0.0; 3], &[0.0; 3], 1.0).is_err());
     let rectangular = Mat::zeros(3, 2);
