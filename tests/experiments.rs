@@ -24,6 +24,29 @@ fn run_folder(name: &str) -> PathBuf {
     dir
 }
 
+/// `diffusion-theorems exp <args> --out <out>`, stdout discarded, stderr kept for messages.
+fn exp_command(args: &[&str], out: &Path) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_diffusion-theorems"));
+    command
+        .arg("exp")
+        .args(args)
+        .arg("--out")
+        .arg(out)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    command
+}
+
+/// Runs `command` to the end and asserts it succeeded (its stderr is the failure message).
+fn run_to_success(mut command: std::process::Command) {
+    let done = command.output().unwrap();
+    assert!(
+        done.status.success(),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+}
+
 fn gpu() -> &'static Gpu {
     Gpu::shared().unwrap_or_else(|e| panic!("{e}"))
 }
@@ -558,23 +581,9 @@ fn image_settings_estimate_their_memory() {
 /// completed run keeps them; and while a run is active a second run on its folder is refused.
 #[test]
 fn killed_bottleneck_run_resumes_to_the_uninterrupted_result() {
-    let exe = env!("CARGO_BIN_EXE_diffusion-theorems");
-    let run = |out: &Path| {
-        let mut command = std::process::Command::new(exe);
-        command
-            .args(["exp", "bottleneck", "--quick", "--no-progress", "--out"])
-            .arg(out)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped());
-        command
-    };
+    let run = |out: &Path| exp_command(&["bottleneck", "--quick", "--no-progress"], out);
     let whole = run_folder("resume-whole");
-    let done = run(&whole).output().unwrap();
-    assert!(
-        done.status.success(),
-        "{}",
-        String::from_utf8_lossy(&done.stderr)
-    );
+    run_to_success(run(&whole));
 
     let killed = run_folder("resume-killed");
     let mut child = run(&killed).spawn().unwrap();
@@ -606,12 +615,7 @@ fn killed_bottleneck_run_resumes_to_the_uninterrupted_result() {
     child.wait().unwrap();
     for _ in 0..2 {
         // resume, then rerun the completed run
-        let resumed = run(&killed).output().unwrap();
-        assert!(
-            resumed.status.success(),
-            "{}",
-            String::from_utf8_lossy(&resumed.stderr)
-        );
+        run_to_success(run(&killed));
         let metrics = |dir: &Path| -> serde_json::Value {
             serde_json::from_str(
                 &std::fs::read_to_string(dir.join("bottleneck/metrics.json")).unwrap(),
@@ -673,24 +677,14 @@ fn every_image_experiment_is_an_exp_subcommand() {
 /// uninterrupted run.
 #[test]
 fn killed_bottleneck_2d_run_resumes_to_the_uninterrupted_result() {
-    let exe = env!("CARGO_BIN_EXE_diffusion-theorems");
     let run = |out: &Path| {
-        let mut command = std::process::Command::new(exe);
-        command
-            .args(["exp", "bottleneck-2d", "--steps", "200", "--samples", "100"])
-            .arg("--out")
-            .arg(out)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped());
-        command
+        exp_command(
+            &["bottleneck-2d", "--steps", "200", "--samples", "100"],
+            out,
+        )
     };
     let whole = run_folder("resume-2d-whole");
-    let done = run(&whole).output().unwrap();
-    assert!(
-        done.status.success(),
-        "{}",
-        String::from_utf8_lossy(&done.stderr)
-    );
+    run_to_success(run(&whole));
     let killed = run_folder("resume-2d-killed");
     let mut child = run(&killed).spawn().unwrap();
     let first_checkpoint = killed.join("bottleneck_2d_h1.ckpt.json");
@@ -708,12 +702,7 @@ fn killed_bottleneck_2d_run_resumes_to_the_uninterrupted_result() {
         !killed.join("bottleneck_2d.json").exists(),
         "the run finished before it was killed"
     );
-    let resumed = run(&killed).output().unwrap();
-    assert!(
-        resumed.status.success(),
-        "{}",
-        String::from_utf8_lossy(&resumed.stderr)
-    );
+    run_to_success(run(&killed));
     for h in [1, 2] {
         let name = format!("bottleneck_2d_h{h}.ckpt.json");
         assert!(
