@@ -32,9 +32,19 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run every theorem's default checks, print the table, write target/verify/report.json;
-    /// exit non-zero if any check fails.
+    /// Run the theorems' default checks (all, or the ids given), print them, write
+    /// target/verify/report.json. Exit 0 when every claim passed, 1 when a claim failed, 2 on
+    /// bad input, 3 when the CPU claims passed but GPU claims could not run (no adapter).
     Verify {
+        /// Theorem ids to verify (default: every theorem; `--list` shows them).
+        theorems: Vec<String>,
+        /// List every claim with its id (`<theorem>.<k>`) without running anything.
+        #[arg(long)]
+        list: bool,
+        /// What to print: the table, the JSON report, or JUnit XML for CI dashboards (with
+        /// json and junit, the other messages go to stderr).
+        #[arg(long, value_enum, default_value_t = VerifyFormat::Table)]
+        format: VerifyFormat,
         /// Where to write the JSON report.
         #[arg(long, default_value = "target/verify/report.json")]
         report: PathBuf,
@@ -322,6 +332,14 @@ fn exp(experiment: Experiment) -> Result<bool> {
     }
 }
 
+/// How `verify` prints its outcome.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum VerifyFormat {
+    Table,
+    Json,
+    Junit,
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 enum AppendixFormat {
     Latex,
@@ -529,16 +547,99 @@ fn print_appendix(format: AppendixFormat, report_path: Option<&std::path::Path>)
     say_raw(format_args!("{}", appendix(root, report.as_ref(), format)?))
 }
 
-fn verify(report_path: &std::path::Path) -> Result<bool> {
+/// Exit status of `verify` when every CPU claim passed but GPU claims could not run.
+const NO_ADAPTER_EXIT: u8 = 3;
+
+/// The theorems of `ids` (every theorem when empty), in table order; an unknown id is an error
+/// naming it and the known ones.
+fn selected_theorems(ids: &[String]) -> Result<Vec<&'static theorems::Theorem>> {
+    for id in ids {
+        if theorems::theorem(id).is_none() {
+            let known: Vec<&str> = theorems::THEOREMS.iter().map(|t| t.id).collect();
+            return Err(Error::InvalidArgument {
+                what: "theorem id".into(),
+                reason: format!("no theorem '{id}'; known: {}", known.join(", ")),
+            });
+        }
+    }
+    Ok(theorems::THEOREMS
+        .iter()
+        .filter(|t| ids.is_empty() || ids.iter().any(|id| id == t.id))
+        .collect())
+}
+
+/// `verify --list`: every claim of the selected theorems with its id, planted variant and
+/// tolerance label, as a table or JSON.
+fn list_claims(selected: &[&theorems::Theorem], format: VerifyFormat) -> Result<()> {
+    let claims: Vec<serde_json::Value> = selected
+        .iter()
+        .flat_map(|t| {
+            t.claims.iter().enumerate().map(|(k, c)| {
+                serde_json::json!({
+                    "id": format!("{}.{}", t.id, k + 1),
+                    "theorem": t.id,
+                    "statement": c.statement,
+                    "tolerance_kind": c.tolerance_kind.label(),
+                    "planted_variant": c.planted_variant,
+                })
+            })
+        })
+        .collect();
+    if format == VerifyFormat::Json {
+        return say(format_args!("{}", json_text(&claims, "<stdout>")?));
+    }
+    for c in &claims {
+        say(format_args!(
+            "{:<24} {}\n{:<24} tolerance {}; planted: {}",
+            c["id"].as_str().unwrap_or_default(),
+            c["statement"].as_str().unwrap_or_default(),
+            "",
+            c["tolerance_kind"].as_str().unwrap_or_default(),
+            c["planted_variant"].as_str().unwrap_or_default()
+        ))?;
+    }
+    Ok(())
+}
+
+fn verify(
+    ids: &[String],
+    list: bool,
+    format: VerifyFormat,
+    report_path: &std::path::Path,
+) -> Result<ExitCode> {
+    let selected = selected_theorems(ids)?;
+    if list {
+        list_claims(&selected, format)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     diffusion_theorems::io::ensure_writable(report_path)?;
+    // with json or junit, stdout carries only that document
+    let note = |text: std::fmt::Arguments| -> Result<()> {
+        if format == VerifyFormat::Table {
+            say(text)
+        } else {
+            eprintln!("{text}");
+            Ok(())
+        }
+    };
     let gpu = Gpu::shared();
     let adapter = match &gpu {
         Ok(g) => g.backend_name(),
         Err(e) => e.to_string(),
     };
-    say(format_args!("adapter: {adapter}"))?;
-    let verdicts = theorems::verify_all(gpu);
-    say_raw(format_args!("{}", report::table(&verdicts)))?;
+    note(format_args!("adapter: {adapter}"))?;
+    let bar = indicatif::ProgressBar::new(selected.len() as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let mut verdicts = vec![];
+    for t in &selected {
+        bar.set_message(t.id);
+        verdicts.extend((t.verdicts)(gpu.clone()));
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
     let passed = verdicts.iter().all(|v| v.passed);
     let commit = std::process::Command::new("git")
         .args(["rev-parse", "--short", "HEAD"])
@@ -553,14 +654,30 @@ fn verify(report_path: &std::path::Path) -> Result<bool> {
         verdicts: &verdicts,
         passed,
     };
+    match format {
+        VerifyFormat::Table => say_raw(format_args!("{}", report::table(&verdicts)))?,
+        VerifyFormat::Json => say(format_args!("{}", json_text(&rep, "<stdout>")?))?,
+        VerifyFormat::Junit => say_raw(format_args!("{}", report::junit(&verdicts)))?,
+    }
     write_json(report_path, &rep)?;
-    say(format_args!(
+    note(format_args!(
         "{} of {} claims passed; report written to {}",
         verdicts.iter().filter(|v| v.passed).count(),
         verdicts.len(),
         report_path.display()
     ))?;
-    Ok(passed)
+    // GPU claims that could not run for want of an adapter, while every CPU claim passed
+    let cpu_passed = verdicts
+        .iter()
+        .filter(|v| v.backend == theorems::CPU_BACKEND)
+        .all(|v| v.passed);
+    Ok(if passed {
+        ExitCode::SUCCESS
+    } else if gpu.is_err() && cpu_passed {
+        ExitCode::from(NO_ADAPTER_EXIT)
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 /// The name of the `exp` subcommand that runs every image experiment.
@@ -601,27 +718,40 @@ fn main() -> ExitCode {
     use clap::{CommandFactory, FromArgMatches};
     let matches = with_image_experiments(Cli::command()).get_matches();
     let outcome = if let Some((name, args)) = image_experiment_asked(&matches) {
-        image_experiment(&name, args)
+        image_experiment(&name, args).map(exit_code)
     } else {
         let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
         run(cli)
     };
-    match outcome {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::FAILURE,
-        Err(e) => {
-            eprintln!("{}", error_report(&e));
-            ExitCode::from(2)
-        }
+    outcome.unwrap_or_else(|e| {
+        eprintln!("{}", error_report(&e));
+        ExitCode::from(2)
+    })
+}
+
+/// 0 for a command that succeeded, 1 for one whose checks failed.
+fn exit_code(passed: bool) -> ExitCode {
+    if passed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
 }
 
 /// Runs every command but the image experiments.
-fn run(cli: Cli) -> Result<bool> {
-    match cli.command.unwrap_or(Command::Verify {
+fn run(cli: Cli) -> Result<ExitCode> {
+    let outcome = match cli.command.unwrap_or(Command::Verify {
+        theorems: vec![],
+        list: false,
+        format: VerifyFormat::Table,
         report: PathBuf::from("target/verify/report.json"),
     }) {
-        Command::Verify { report } => verify(&report),
+        Command::Verify {
+            theorems,
+            list,
+            format,
+            report,
+        } => return verify(&theorems, list, format, &report),
         Command::Eval {
             target,
             sigma,
@@ -641,7 +771,8 @@ fn run(cli: Cli) -> Result<bool> {
             warmup,
             filter,
         } => bench(quick, json.as_deref(), (runs, warmup), filter),
-    }
+    };
+    outcome.map(exit_code)
 }
 
 /// `error: <message>` and, under it, each cause in the error's source chain that the message

@@ -314,3 +314,63 @@ fn layers_point_one_way() {
     }
     assert!(upward.is_empty(), "paths to a layer not below: {upward:#?}");
 }
+
+/// `verify` selects theorems by id and speaks to CI: `verify tweedie --format junit` prints
+/// JUnit XML with one testcase per tweedie claim, named by its id, and writes the report;
+/// `verify --list` names every claim of the table (`<theorem>.<k>`) without running any;
+/// an unknown id exits 2 naming it; and without an adapter, where only GPU claims cannot run,
+/// the exit status is 3, not the 1 of a failed claim.
+#[test]
+fn verify_selects_lists_and_speaks_junit() {
+    use diffusion_theorems::theorems::THEOREMS;
+    let exe = env!("CARGO_BIN_EXE_diffusion-theorems");
+    let dir = std::env::temp_dir().join(format!("dt-verify-formats-{}", std::process::id()));
+    let report = dir.join("report.json");
+    let verify = |args: &[&str]| {
+        std::process::Command::new(exe)
+            .arg("verify")
+            .args(args)
+            .arg("--report")
+            .arg(&report)
+            .output()
+            .unwrap()
+    };
+    let junit = verify(&["tweedie", "--format", "junit"]);
+    assert_eq!(junit.status.code(), Some(0));
+    let xml = String::from_utf8(junit.stdout).unwrap();
+    let tweedie = THEOREMS.iter().find(|t| t.id == "tweedie").unwrap();
+    assert!(xml.starts_with("<?xml"), "{xml}");
+    assert_eq!(xml.matches("<testcase ").count(), tweedie.claims.len());
+    assert_eq!(xml.matches("<testsuite ").count(), 1);
+    for k in 1..=tweedie.claims.len() {
+        assert!(xml.contains(&format!("name=\"tweedie.{k}: ")), "{xml}");
+    }
+    assert!(report.is_file());
+
+    let list = verify(&["--list"]);
+    let listed = String::from_utf8(list.stdout).unwrap();
+    for t in &THEOREMS {
+        for (k, c) in t.claims.iter().enumerate() {
+            assert_eq!(c.theorem, t.id, "{} lists a claim of {}", t.id, c.theorem);
+            assert!(listed.contains(&format!("{}.{} ", t.id, k + 1)), "{listed}");
+        }
+    }
+
+    let unknown = verify(&["tweedie", "no_such_theorem"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no_such_theorem"));
+
+    let no_adapter = std::process::Command::new(exe)
+        .args(["verify", "tweedie", "--report"])
+        .arg(&report)
+        .env("WGPU_BACKEND", "no_such_backend")
+        .output()
+        .unwrap();
+    assert_eq!(
+        no_adapter.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&no_adapter.stderr)
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -22,6 +22,122 @@ pub struct Report<'a> {
     pub passed: bool,
 }
 
+/// The id of every verdict's claim, `<theorem>.<k>` with k its 1-based position among its
+/// theorem's rows (the order of [`crate::theorems::Theorem::claims`], which `verify --list`
+/// prints): `tweedie.1`, `tweedie.2`, ….
+pub fn claim_ids(verdicts: &[Verdict]) -> Vec<String> {
+    verdicts
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let k = verdicts[..i]
+                .iter()
+                .filter(|u| u.theorem == v.theorem)
+                .count();
+            format!("{}.{}", v.theorem, k + 1)
+        })
+        .collect()
+}
+
+/// `text` with `&`, `<`, `>`, `"` and `'` escaped for XML, and characters XML 1.0 cannot hold
+/// (control characters other than tab and newlines) dropped.
+fn xml_escaped(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '\t' | '\n' | '\r' => out.push(c),
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The verdicts as JUnit XML, the format CI dashboards read: one `<testsuite>` per theorem,
+/// one `<testcase>` per claim (named by its id and statement), a `<failure>` for a claim that
+/// failed (its error, or its worst residual against its tolerance and its power), and the
+/// figures of every claim in `<system-out>`.
+pub fn junit(verdicts: &[Verdict]) -> String {
+    let ids = claim_ids(verdicts);
+    let failed = |v: &Verdict| !v.passed;
+    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    out.push_str(&format!(
+        "<testsuites name=\"diffusion-theorems verify\" tests=\"{}\" failures=\"{}\" time=\"{:.3}\">\n",
+        verdicts.len(),
+        verdicts.iter().filter(|v| failed(v)).count(),
+        verdicts.iter().map(|v| v.seconds).sum::<f64>()
+    ));
+    let mut theorems: Vec<&str> = vec![];
+    for v in verdicts {
+        if !theorems.contains(&v.theorem.as_str()) {
+            theorems.push(&v.theorem);
+        }
+    }
+    for theorem in theorems {
+        let rows: Vec<(&String, &Verdict)> = ids
+            .iter()
+            .zip(verdicts)
+            .filter(|(_, v)| v.theorem == theorem)
+            .collect();
+        out.push_str(&format!(
+            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" time=\"{:.3}\">\n",
+            xml_escaped(theorem),
+            rows.len(),
+            rows.iter().filter(|(_, v)| failed(v)).count(),
+            rows.iter().map(|(_, v)| v.seconds).sum::<f64>()
+        ));
+        for (id, v) in rows {
+            let figures = format!(
+                "cases {}, max residual {:e}, tolerance {:e} ({}: {}), power {:e} against the \
+                 planted variant: {}; backend {}",
+                v.cases,
+                v.max_residual,
+                v.tolerance,
+                v.tolerance_kind.label(),
+                v.tolerance_basis,
+                v.power,
+                v.planted_variant,
+                v.backend
+            );
+            out.push_str(&format!(
+                "    <testcase classname=\"{}\" name=\"{}\" time=\"{:.3}\">\n",
+                xml_escaped(theorem),
+                xml_escaped(&format!("{id}: {}", v.claim)),
+                v.seconds
+            ));
+            if failed(v) {
+                let message = match &v.error {
+                    Some(e) => e.clone(),
+                    None if v.power <= 1.0 => {
+                        format!("planted variant not rejected (power {:e})", v.power)
+                    }
+                    None => format!(
+                        "residual {:e} above tolerance {:e}",
+                        v.max_residual, v.tolerance
+                    ),
+                };
+                out.push_str(&format!(
+                    "      <failure message=\"{}\">{}</failure>\n",
+                    xml_escaped(&message),
+                    xml_escaped(&figures)
+                ));
+            }
+            out.push_str(&format!(
+                "      <system-out>{}</system-out>\n    </testcase>\n",
+                xml_escaped(&figures)
+            ));
+        }
+        out.push_str("  </testsuite>\n");
+    }
+    out.push_str("</testsuites>\n");
+    out
+}
+
 /// The table printed by `verify`: theorem, claim, cases, max residual, tolerance and its label
 /// (derived | calibrated), power (the planted variant's residual/tolerance; > 1 means the check
 /// rejected it), backend, time, PASS/FAIL; under each row the planted variant and the

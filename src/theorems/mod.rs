@@ -62,7 +62,7 @@ pub enum ToleranceKind {
 
 impl ToleranceKind {
     /// `"derived"` or `"calibrated"`.
-    pub(crate) fn label(self) -> &'static str {
+    pub fn label(self) -> &'static str {
         match self {
             Self::Derived => "derived",
             Self::Calibrated => "calibrated",
@@ -255,6 +255,9 @@ pub struct Theorem {
     pub title: &'static str,
     /// The default verify rows.
     pub verdicts: fn(Result<&Gpu>) -> Vec<Verdict>,
+    /// Its claims, in the order of its verify rows (`verify --list` prints them without running
+    /// anything; each theorem's reproducibility test checks the order against the rows).
+    pub claims: &'static [&'static Claim],
 }
 
 /// The one table of theorems, in the order `verify` prints them: `verify`, the appendix and the
@@ -265,53 +268,109 @@ pub const THEOREMS: [Theorem; 10] = [
         id: tweedie::THEOREM,
         title: "Tweedie's formula (first-order Miyasawa relation)",
         verdicts: tweedie::default_verdicts,
+        claims: &[
+            &tweedie::ANALYTIC_SCORE,
+            &tweedie::FINITE_DIFFERENCE_SCORE,
+            &tweedie::VP_FORM,
+            &tweedie::TWO_POINT_TANH,
+            &tweedie::UNIFORM_QUADRATURE,
+            &tweedie::GPU_MONTE_CARLO,
+        ],
     },
     Theorem {
         id: miyasawa_covariance::THEOREM,
         title: "Second-order Miyasawa relation (posterior covariance and the denoiser's Jacobian)",
         verdicts: miyasawa_covariance::default_verdicts,
+        claims: &[
+            &miyasawa_covariance::COVARIANCE_HESSIAN,
+            &miyasawa_covariance::JACOBIAN_COVARIANCE,
+            &miyasawa_covariance::MSE_TRACE,
+        ],
     },
     Theorem {
         id: sure::THEOREM,
         title: "Stein's unbiased risk estimate (SURE) and the MSE-optimality of the posterior mean",
         verdicts: sure::default_verdicts,
+        claims: &[
+            &sure::AFFINE,
+            &sure::OPTIMALITY,
+            &sure::THRESHOLD,
+            &sure::GPU_NONLINEAR,
+        ],
     },
     Theorem {
         id: kl_bound::THEOREM,
         title: "The denoising bound on the KL divergence (equality for Bayes denoisers of a model)",
         verdicts: kl_bound::default_verdicts,
+        claims: &[
+            &kl_bound::GAUSSIAN_CLAIM,
+            &kl_bound::MIXTURE_GAUSSIAN_CLAIM,
+            &kl_bound::MIXTURE_PAIR_CLAIM,
+            &kl_bound::ODE_CLAIM,
+        ],
     },
     Theorem {
         id: polynomial_moments::THEOREM,
         title: "The polynomial denoiser depends only on the first 2d moments; what it generates",
         verdicts: polynomial_moments::default_verdicts,
+        claims: &[
+            &polynomial_moments::GAUSS_RULE_CLAIM,
+            &polynomial_moments::PRODUCT_CLAIM,
+            &polynomial_moments::DEGREE_ONE_CLAIM,
+            &polynomial_moments::DDIM_CLAIM,
+        ],
     },
     Theorem {
         id: memorization::THEOREM,
         title: "The optimal denoiser of a finite training set reproduces the training set",
         verdicts: memorization::default_verdicts,
+        claims: &[
+            &memorization::SOFTMAX_EQUALS_BAYES,
+            &memorization::STOPPED_DDIM_LAW,
+            &memorization::COPIES_UNIFORM,
+        ],
     },
     Theorem {
         id: linear_gaussian::THEOREM,
         title: "Linear denoisers see only the first two moments; DDIM with the optimal affine \
                 denoiser generates a Gaussian",
         verdicts: linear_gaussian::default_verdicts,
+        claims: &[
+            &linear_gaussian::AFFINE_ROUTES,
+            &linear_gaussian::FIG2_PAIR,
+            &linear_gaussian::GENERATED_LAW,
+            &linear_gaussian::CONVERGENCE,
+            &linear_gaussian::BIAS_FREE,
+            &linear_gaussian::GPU_GD,
+        ],
     },
     Theorem {
         id: rank_k::THEOREM,
         title: "The optimal rank-K linear denoiser (Eckart–Young) and the law it generates",
         verdicts: rank_k::default_verdicts,
+        claims: &[
+            &rank_k::OPTIMUM,
+            &rank_k::GENERATED_LAW,
+            &rank_k::CONVERGENCE,
+            &rank_k::GPU_GD,
+        ],
     },
     Theorem {
         id: score_matching::THEOREM,
         title: "Sampling with the Bayes-optimal denoiser reproduces the data law",
         verdicts: score_matching::default_verdicts,
+        claims: &[&score_matching::REPRODUCES_TARGET],
     },
     Theorem {
         id: bottleneck_manifold::THEOREM,
         title: "A denoiser through an h-dimensional bottleneck has Jacobian rank ≤ h; its samples \
                 lie on an h-dimensional set",
         verdicts: bottleneck_manifold::default_verdicts,
+        claims: &[
+            &bottleneck_manifold::BLACK_BOX_RANK,
+            &bottleneck_manifold::BLACK_BOX_JOINT_RANK,
+            &bottleneck_manifold::SAMPLES_ON_CURVE,
+        ],
     },
 ];
 

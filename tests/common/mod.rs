@@ -135,7 +135,8 @@ fn pin_tolerance(backend: &str) -> f64 {
     }
 }
 
-/// Every verify row of theorem `id` passes, and reproduces the numbers recorded for it in
+/// The claims the theorem table lists for `id` are its verify rows, in order; every row passes,
+/// and reproduces the numbers recorded for it in
 /// `tests/common/pins/<id>.json`: its number of cases, its power, and the geometric means over all its
 /// cases of the tolerance and of the planted variant's residual. A row's tolerance is part of
 /// the claim a paper cites, so a change to any case's allowance (tighter or looser) or to a
@@ -151,6 +152,12 @@ pub fn assert_rows_reproduce_pins(id: &str) {
         .as_ref()
         .is_ok_and(|g| g.adapter_info().device_type == wgpu::DeviceType::Cpu);
     let verdicts = (theorem.verdicts)(gpu);
+    let listed: Vec<&str> = theorem.claims.iter().map(|c| c.statement).collect();
+    let ran: Vec<&str> = verdicts.iter().map(|v| v.claim.as_str()).collect();
+    assert_eq!(
+        listed, ran,
+        "theorems::THEOREMS' claims of {id} are not its verify rows"
+    );
     for v in &verdicts {
         assert!(v.passed, "{v:?}");
     }
