@@ -634,4 +634,43 @@ mod tests {
         let (upper, lower) = distance_to_decoder_curve(&net, &off, 0.5, 3.0, 61).unwrap();
         assert!(lower <= upper && upper > 1.0, "{upper} {lower}");
     }
+
+    /// The decoder's Lipschitz bound (what makes the distance's lower bound certified) is at
+    /// least every slope ‖D(z₂) − D(z₁)‖/|z₂ − z₁| the decoder shows on a fine grid, for
+    /// random networks of several widths and activations; and for a one-layer linear decoder
+    /// it is exactly the norm of the code column, ‖W[:, 0]‖ (σ's column excluded).
+    #[test]
+    fn decoder_lipschitz_bounds_every_slope_and_is_exact_for_a_linear_decoder() {
+        for (width, seed) in [(8, 1), (16, 2), (64, 3)] {
+            let arch = Architecture::paper_2d(1, width, SigmaInput::EncoderAndDecoder);
+            let net = BottleneckNet::random(arch, &mut Rng::new(seed, 0)).unwrap();
+            let bound = decoder_lipschitz(&net).unwrap();
+            let step = 1e-3;
+            let mut steepest: f64 = 0.0;
+            for g in 0..6000 {
+                let z = -3.0 + g as f64 * step;
+                let a = net.decode(&[z], 0.7).unwrap();
+                let b = net.decode(&[z + step], 0.7).unwrap();
+                let gap: f64 = a.iter().zip(&b).map(|(p, q)| (p - q).powi(2)).sum::<f64>();
+                steepest = steepest.max(gap.sqrt() / step);
+            }
+            assert!(steepest <= bound * (1.0 + 1e-9), "{steepest} > {bound}");
+            assert!(steepest > 0.0);
+        }
+        let linear = Architecture {
+            dim: 3,
+            encoder: vec![],
+            bottleneck: 1,
+            decoder: vec![],
+            hidden: Activation::Identity,
+            code: Activation::Identity,
+            output: Activation::Identity,
+            sigma: SigmaInput::EncoderAndDecoder,
+        };
+        let net = BottleneckNet::random(linear, &mut Rng::new(9, 0)).unwrap();
+        let w = &net.layers()[net.architecture().code_layer() + 1].weight;
+        let column: f64 = (0..w.nrows()).map(|i| w[(i, 0)].powi(2)).sum::<f64>();
+        let bound = decoder_lipschitz(&net).unwrap();
+        assert!((bound - column.sqrt()).abs() <= 1e-12 * bound, "{bound} vs {}", column.sqrt());
+    }
 }
