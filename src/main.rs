@@ -11,7 +11,7 @@ use diffusion_theorems::experiments;
 use diffusion_theorems::experiments::images::{self, Settings};
 use diffusion_theorems::gpu::Gpu;
 use diffusion_theorems::io::{json_text, read_json, write_json};
-use diffusion_theorems::linalg::Mat;
+use diffusion_theorems::linalg::{self, Mat};
 use diffusion_theorems::report::{self, Report};
 use diffusion_theorems::targets::images::DataSource;
 use diffusion_theorems::targets::{ClosedForm, GaussianMixture, Target, TargetSpec};
@@ -464,6 +464,26 @@ fn eval(
         reason: "this quantity is evaluated at points: pass --points P.json".into(),
     })?;
     let pts: Vec<Vec<f64>> = read_json(points)?;
+    let d = t.dim();
+    if let Some((p, y)) = pts.iter().enumerate().find(|(_, y)| y.len() != d) {
+        return Err(Error::DimensionMismatch {
+            what: format!("point {p} of {}", points.display()).into(),
+            expected: d,
+            got: y.len(),
+        });
+    }
+    // log-density, score and posterior mean go through the batched routes (each component's
+    // factor formed once for all points); the d×d quantities are formed per point
+    let batch = Mat::from_fn(pts.len(), d, |i, j| pts[i][j]);
+    let batched: Option<Mat> = match quantity {
+        Quantity::LogDensity => {
+            let v = t.log_density_batch(&batch, sigma)?;
+            Some(Mat::from_fn(v.len(), 1, |i, _| v[i]))
+        }
+        Quantity::Score => Some(t.score_batch(&batch, sigma)?),
+        Quantity::PosteriorMean => Some(t.posterior_mean_batch(&batch, sigma)?),
+        _ => None,
+    };
     let flat = |m: &Mat| -> Vec<f64> {
         (0..m.nrows())
             .flat_map(|i| (0..m.ncols()).map(move |j| m[(i, j)]))
@@ -473,24 +493,20 @@ fn eval(
         .iter()
         .enumerate()
         .map(|(p, y)| -> Result<serde_json::Value> {
-            let (value, numbers) = match quantity {
-                Quantity::LogDensity => {
-                    let v = t.log_density(y, sigma)?;
+            let (value, numbers) = match (quantity, &batched) {
+                (Quantity::LogDensity, Some(b)) => {
+                    let v = b[(p, 0)];
                     (v.into(), vec![v])
                 }
-                Quantity::Score => {
-                    let v = t.score(y, sigma)?;
+                (Quantity::Score | Quantity::PosteriorMean, Some(b)) => {
+                    let v = linalg::row(b, p);
                     (v.clone().into(), v)
                 }
-                Quantity::ScoreHessian => {
+                (Quantity::ScoreHessian, _) => {
                     let m = t.score_hessian(y, sigma)?;
                     (rows(&m), flat(&m))
                 }
-                Quantity::PosteriorMean => {
-                    let v = t.posterior_mean(y, sigma)?;
-                    (v.clone().into(), v)
-                }
-                Quantity::PosteriorCovariance => {
+                (Quantity::PosteriorCovariance, _) => {
                     let m = t.posterior_covariance(y, sigma)?;
                     (rows(&m), flat(&m))
                 }

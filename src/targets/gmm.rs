@@ -36,6 +36,8 @@ use crate::error::{ensure_finite, ensure_len, ensure_sigma_squared, Error, Resul
 use crate::linalg::{self, dot, log_sum_exp, softmax, Mat, SpectralFactor};
 use crate::rng::Rng;
 
+mod batch;
+
 const LN_2PI: f64 = 1.837_877_066_409_345_3;
 
 /// One mixture component `w N(μ, U diag(λ) Uᵀ)`.

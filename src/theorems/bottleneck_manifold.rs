@@ -671,6 +671,10 @@ mod tests {
         let w = &net.layers()[net.architecture().code_layer() + 1].weight;
         let column: f64 = (0..w.nrows()).map(|i| w[(i, 0)].powi(2)).sum::<f64>();
         let bound = decoder_lipschitz(&net).unwrap();
-        assert!((bound - column.sqrt()).abs() <= 1e-12 * bound, "{bound} vs {}", column.sqrt());
+        assert!(
+            (bound - column.sqrt()).abs() <= 1e-12 * bound,
+            "{bound} vs {}",
+            column.sqrt()
+        );
     }
 }
