@@ -58,9 +58,14 @@ enum Command {
         /// Noise level σ > 0.
         #[arg(long)]
         sigma: f64,
-        /// Points JSON file: [[y_1, ..., y_d], ...] (required for the pointwise quantities).
+        /// Points (required for the pointwise quantities): a JSON file [[y_1, ..., y_d], ...],
+        /// or a `.npy` file of shape (n, d), float32 or float64.
         #[arg(long)]
         points: Option<PathBuf>,
+        /// Write the values to this `.npy` file (float64: shape (n,) for log-density, (n, d)
+        /// for score and posterior-mean, (n, d, d) for the matrices) instead of printing JSON.
+        #[arg(long)]
+        out: Option<PathBuf>,
         /// The quantity.
         #[arg(long, value_enum)]
         quantity: Quantity,
@@ -438,10 +443,27 @@ fn eval_polynomial(t: &GaussianMixture, sigma: f64, degree: Option<usize>) -> Re
     Ok(())
 }
 
+/// The points of `eval --points`: a `.npy` array of shape (n, d), or JSON rows.
+fn read_points(path: &std::path::Path) -> Result<Vec<Vec<f64>>> {
+    if path.extension().is_some_and(|e| e == "npy") {
+        let array = diffusion_theorems::io::npy::read(path)?;
+        let &[n, d] = array.shape.as_slice() else {
+            return Err(Error::InvalidArgument {
+                what: format!("points {}", path.display()).into(),
+                reason: format!("need a 2-D array (n, d), got shape {:?}", array.shape),
+            });
+        };
+        return Ok((0..n)
+            .map(|i| array.data[i * d..(i + 1) * d].to_vec())
+            .collect());
+    }
+    read_json(path)
+}
+
 fn eval(
     target: &std::path::Path,
     sigma: f64,
-    points: Option<&PathBuf>,
+    (points, out): (Option<&PathBuf>, Option<&std::path::Path>),
     quantity: Quantity,
     (rank, degree): (Option<usize>, Option<usize>),
 ) -> Result<()> {
@@ -463,7 +485,10 @@ fn eval(
         what: "--points".into(),
         reason: "this quantity is evaluated at points: pass --points P.json".into(),
     })?;
-    let pts: Vec<Vec<f64>> = read_json(points)?;
+    if let Some(path) = out {
+        diffusion_theorems::io::ensure_writable(path)?;
+    }
+    let pts = read_points(points)?;
     let d = t.dim();
     if let Some((p, y)) = pts.iter().enumerate().find(|(_, y)| y.len() != d) {
         return Err(Error::DimensionMismatch {
@@ -492,7 +517,7 @@ fn eval(
     let values = pts
         .iter()
         .enumerate()
-        .map(|(p, y)| -> Result<serde_json::Value> {
+        .map(|(p, y)| -> Result<(serde_json::Value, Vec<f64>)> {
             let (value, numbers) = match (quantity, &batched) {
                 (Quantity::LogDensity, Some(b)) => {
                     let v = b[(p, 0)];
@@ -525,11 +550,33 @@ fn eval(
                     quantity.name()
                 )));
             }
-            Ok(value)
+            Ok((value, numbers))
         })
-        .collect::<Result<Vec<_>>>()?;
-    say(format_args!("{}", serde_json::json!({ "values": values })))?;
-    Ok(())
+        .collect::<Result<Vec<(serde_json::Value, Vec<f64>)>>>()?;
+    match out {
+        Some(path) => {
+            let mut shape = vec![pts.len()];
+            match quantity {
+                Quantity::LogDensity => {}
+                Quantity::ScoreHessian | Quantity::PosteriorCovariance => {
+                    shape.extend([d, d]);
+                }
+                _ => shape.push(d),
+            }
+            let data: Vec<f64> = values.into_iter().flat_map(|(_, n)| n).collect();
+            diffusion_theorems::io::npy::write_f64(path, &shape, &data)?;
+            eprintln!(
+                "wrote {} values of shape {shape:?} to {}",
+                pts.len(),
+                path.display()
+            );
+            Ok(())
+        }
+        None => {
+            let values: Vec<serde_json::Value> = values.into_iter().map(|(v, _)| v).collect();
+            say(format_args!("{}", serde_json::json!({ "values": values })))
+        }
+    }
 }
 
 /// Prints the appendix of the registry in the current directory, which must be the crate root
@@ -772,10 +819,18 @@ fn run(cli: Cli) -> Result<ExitCode> {
             target,
             sigma,
             points,
+            out,
             quantity,
             rank,
             degree,
-        } => eval(&target, sigma, points.as_ref(), quantity, (rank, degree)).map(|()| true),
+        } => eval(
+            &target,
+            sigma,
+            (points.as_ref(), out.as_deref()),
+            quantity,
+            (rank, degree),
+        )
+        .map(|()| true),
         Command::Exp { experiment } => exp(experiment),
         Command::Appendix { format, report } => {
             print_appendix(format, report.as_deref()).map(|()| true)
