@@ -66,6 +66,10 @@ enum Command {
         /// for score and posterior-mean, (n, d, d) for the matrices) instead of printing JSON.
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Memory limit in GiB (default: the machine's physical memory): an evaluation whose
+        /// estimated memory is above it is refused before its results are allocated.
+        #[arg(long)]
+        max_memory: Option<f64>,
         /// The quantity.
         #[arg(long, value_enum)]
         quantity: Quantity,
@@ -463,7 +467,7 @@ fn read_points(path: &std::path::Path) -> Result<Vec<Vec<f64>>> {
 fn eval(
     target: &std::path::Path,
     sigma: f64,
-    (points, out): (Option<&PathBuf>, Option<&std::path::Path>),
+    (points, out, max_memory): (Option<&PathBuf>, Option<&std::path::Path>, Option<f64>),
     quantity: Quantity,
     (rank, degree): (Option<usize>, Option<usize>),
 ) -> Result<()> {
@@ -497,6 +501,25 @@ fn eval(
             got: y.len(),
         });
     }
+    // what the evaluation holds at once, in f64: the points, and per point either d×d
+    // matrices (twice: the values and their JSON/flat copies) or, batched, the centred
+    // points, the results and each component's projections
+    let k = t.components().len();
+    let needed = match quantity {
+        Quantity::ScoreHessian | Quantity::PosteriorCovariance => {
+            experiments::memory::bytes(&[pts.len(), d, d + 1, 2 * 8])
+        }
+        _ => experiments::memory::bytes(&[pts.len(), d, 2 * k + 4, 8]),
+    };
+    experiments::memory::ensure_fits(
+        &format!(
+            "eval of {} at {} points in d = {d}",
+            quantity.name(),
+            pts.len()
+        ),
+        needed,
+        experiments::memory::limit(max_memory)?,
+    )?;
     // log-density, score and posterior mean go through the batched routes (each component's
     // factor formed once for all points); the d×d quantities are formed per point
     let batch = Mat::from_fn(pts.len(), d, |i, j| pts[i][j]);
@@ -820,13 +843,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
             sigma,
             points,
             out,
+            max_memory,
             quantity,
             rank,
             degree,
         } => eval(
             &target,
             sigma,
-            (points.as_ref(), out.as_deref()),
+            (points.as_ref(), out.as_deref(), max_memory),
             quantity,
             (rank, degree),
         )

@@ -552,3 +552,43 @@ fn eval_reads_and_writes_npy() {
     assert!(String::from_utf8_lossy(&refused.stderr).contains("[2, 2, 2]"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `eval` states its memory need before it allocates its results: past `--max-memory` (here a
+/// kibibyte for 64 posterior covariances in d = 2) it exits 2 naming the need and the limit.
+#[test]
+fn eval_beyond_its_memory_limit_is_refused() {
+    let dir = std::env::temp_dir().join(format!("dt-eval-memory-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("t.json"),
+        r#"{"kind":"gaussian","mean":[0,0],"covariance":[[1,0],[0,1]]}"#,
+    )
+    .unwrap();
+    let points: Vec<[f64; 2]> = (0..64).map(|i| [i as f64, 0.0]).collect();
+    std::fs::write(dir.join("p.json"), serde_json::to_string(&points).unwrap()).unwrap();
+    let run = |limit: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_diffusion-theorems"))
+            .args([
+                "eval",
+                "--sigma",
+                "0.5",
+                "--quantity",
+                "posterior-covariance",
+            ])
+            .args(["--max-memory", limit, "--target"])
+            .arg(dir.join("t.json"))
+            .arg("--points")
+            .arg(dir.join("p.json"))
+            .output()
+            .unwrap()
+    };
+    let refused = run("0.000001");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("64 points") && stderr.contains("GiB"),
+        "{stderr}"
+    );
+    assert!(run("1").status.success());
+    std::fs::remove_dir_all(&dir).unwrap();
+}

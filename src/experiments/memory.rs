@@ -43,7 +43,7 @@ pub fn bytes(factors: &[usize]) -> Option<u128> {
 
 /// Refuses a run whose estimated need `needed` (bytes; `None` = beyond u128) exceeds `limit`,
 /// naming what needs it, the size and the limit.
-pub(crate) fn ensure_fits(what: &str, needed: Option<u128>, limit: u64) -> Result<()> {
+pub fn ensure_fits(what: &str, needed: Option<u128>, limit: u64) -> Result<()> {
     match needed {
         Some(n) if n <= u128::from(limit) => Ok(()),
         _ => Err(Error::TooLarge {
