@@ -115,8 +115,7 @@ pub fn gpu_moments(gpu: &Gpu, xs: &Mat, ys: &Mat, augmented: bool) -> Result<Sam
             }
         }
     }
-    // chunk sums: γ_{c+5} for the f32 GEMM (scale 1/n rounded included), plus f64 additions
-    let g = gamma_f32(MOMENT_CHUNK.min(n) + 5) + (chunks as f64) * f64::EPSILON;
+    let g = moment_rounding_factor(n);
     Ok(SampleMoments {
         second,
         cross,
@@ -125,6 +124,13 @@ pub fn gpu_moments(gpu: &Gpu, xs: &Mat, ys: &Mat, augmented: bool) -> Result<Sam
         augmented,
         samples: n,
     })
+}
+
+/// The factor of `Σ|terms|` in the moments' rounding bounds for n samples: `γ_{c+5}` for each
+/// chunk's f32 GEMM (c = min(n, [`MOMENT_CHUNK`]) terms, the scale 1/n rounded included), plus
+/// `(number of chunks)·ε` for summing the chunks in f64.
+fn moment_rounding_factor(n: usize) -> f64 {
+    gamma_f32(MOMENT_CHUNK.min(n) + 5) + (n.div_ceil(MOMENT_CHUNK) as f64) * f64::EPSILON
 }
 
 /// A linear map trained by GD, with the a-priori bound on its distance to the minimiser of the
@@ -366,4 +372,22 @@ pub fn train_rank_k_gd(
         history,
         rounding_floor,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::moment_rounding_factor;
+
+    /// The factor by hand (u = 2⁻²⁴): 300 samples are one chunk of 300 terms, γ₃₀₅ + ε;
+    /// 1200 samples are three chunks of at most 512, γ₅₁₇ + 3ε.
+    #[test]
+    fn moment_rounding_factor_by_hand() {
+        let u = 1.0 / 16_777_216.0;
+        let gamma = |n: f64| n * u / (1.0 - n * u);
+        assert_eq!(moment_rounding_factor(300), gamma(305.0) + f64::EPSILON);
+        assert_eq!(
+            moment_rounding_factor(1200),
+            gamma(517.0) + 3.0 * f64::EPSILON
+        );
+    }
 }
