@@ -1,5 +1,6 @@
 //! GMM posterior (responsibilities, score, posterior mean) for a batch of points: the WGSL kernel
-//! against the f64 CPU reference (rayon over points). Throughput in points per second.
+//! against the f64 CPU reference (rayon over points) and the batched f64 closed forms (each
+//! component's factor once, points as matrix products). Throughput in points per second.
 //! Sizes shrink on a software adapter (llvmpipe/lavapipe) so `cargo bench` finishes there.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
@@ -44,6 +45,14 @@ fn bench(c: &mut Criterion) {
                     )
                 })
                 .collect::<Vec<_>>()
+        })
+    });
+    group.bench_function(format!("cpu_f64_batched/{n}x{d}x{k}"), |b| {
+        b.iter(|| {
+            (
+                target.score_batch(&points, sigma).unwrap(),
+                target.posterior_mean_batch(&points, sigma).unwrap(),
+            )
         })
     });
     group.finish();
