@@ -122,14 +122,14 @@ pub struct Pin {
     pub planted_log_mean: f64,
 }
 
-/// Relative agreement asked of a pinned figure: 10⁻⁶ for rows computed in f64 on the CPU
-/// (what differs between runs is the order of rayon's sums, ~10⁻¹⁵); 10⁻² for the planted
+/// Relative agreement asked of a pinned figure: 10⁻⁵ for rows computed in f64 on the CPU
+/// (what differs between runs and CPUs is the order of sums, ~10⁻¹⁵); 10⁻² for the planted
 /// residual of rows run on a software GPU adapter, whose f32 results may differ between CPUs
 /// running llvmpipe (fused multiply-adds on one and not another). Calibrated: far above what a
 /// rerun changes and far below what a changed formula does.
 fn pin_tolerance(backend: &str) -> f64 {
     if backend == "cpu-f64" {
-        1e-6
+        1e-5
     } else {
         1e-2
     }
@@ -144,7 +144,8 @@ fn pin_tolerance(backend: &str) -> f64 {
 /// --test <id> reproduce` and the diff of the pin file is reviewed. Rows run on a GPU are
 /// compared only on a software adapter (llvmpipe, where the pins were recorded), by their cases
 /// and planted residual (see [`pin_tolerance`]); on a real GPU they are checked for passing and
-/// their number of cases only.
+/// their number of cases only. Rows with a calibrated tolerance are compared by their cases and
+/// planted residual too.
 pub fn assert_rows_reproduce_pins(id: &str) {
     use diffusion_theorems::theorems;
     let theorem = theorems::theorem(id).expect("a registered theorem");
@@ -191,7 +192,9 @@ pub fn assert_rows_reproduce_pins(id: &str) {
     )
     .unwrap();
     assert_eq!(recorded.len(), pins.len(), "number of rows of {id}");
-    for (now, then) in pins.iter().zip(&recorded) {
+    for ((now, then), verdict) in pins.iter().zip(&recorded).zip(&verdicts) {
+        let derived =
+            verdict.tolerance_kind == diffusion_theorems::theorems::ToleranceKind::Derived;
         assert_eq!(now.claim, then.claim);
         assert_eq!(now.cases, then.cases, "{}", now.claim);
         if now.backend != "cpu-f64" && !software {
@@ -204,9 +207,10 @@ pub fn assert_rows_reproduce_pins(id: &str) {
             then.planted_log_mean,
         )];
         // A GPU row's tolerance (and so its power) can hang on f32 differences that an
-        // iterative stop rule amplifies (the gradient-descent rows' "floor + 2·last change"):
-        // compared for f64 rows only.
-        if now.backend == "cpu-f64" {
+        // iterative stop rule amplifies (the gradient-descent rows' "floor + 2·last change"),
+        // and a calibrated f64 tolerance on rounding noise (Richardson's |D(2h) − D(h)|), which
+        // another CPU's summation order moves: compared for derived f64 tolerances only.
+        if now.backend == "cpu-f64" && derived {
             figures.push(("power", now.power.ln(), then.power.ln()));
             figures.push(("tolerance", now.tolerance_log_mean, then.tolerance_log_mean));
         }
