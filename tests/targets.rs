@@ -592,3 +592,19 @@ fn eval_beyond_its_memory_limit_is_refused() {
     assert!(run("1").status.success());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A zero covariance of the wrong size (3×3 for a 2-D mixture) is a dimension error naming the
+/// component, not read as a point mass; a zero covariance of the right size is a point mass.
+#[test]
+fn zero_covariance_of_the_wrong_size_is_refused() {
+    let means = [vec![0.0, 0.0], vec![1.0, 1.0]];
+    let eye = Mat::identity(2, 2);
+    let e =
+        GaussianMixture::new(&[0.5, 0.5], &means, &[eye.clone(), Mat::zeros(3, 3)]).unwrap_err();
+    assert!(
+        matches!(&e, Error::DimensionMismatch { what, expected: 2, got: 3 } if what.contains("component 1")),
+        "{e}"
+    );
+    let point_mass = GaussianMixture::new(&[0.5, 0.5], &means, &[eye, Mat::zeros(2, 2)]).unwrap();
+    assert_eq!(point_mass.components()[1].factor.rank(), 0);
+}
