@@ -208,17 +208,23 @@ impl GaussianMixture {
         })
     }
 
-    /// `∇_y log p_σ(y)` at every row of `points` (n×d), by the density route of
-    /// [`ClosedForm::score`](crate::targets::ClosedForm::score), each component's spectral
-    /// terms formed once for all points.
-    pub fn score_batch(&self, points: &Mat, sigma: f64) -> Result<Mat> {
+    /// The density route of every component at every point, and σ² (after validating).
+    fn density_rows(&self, points: &Mat, sigma: f64) -> Result<(Vec<DensityRows>, f64)> {
         self.check_batch(points, sigma)?;
         let s2 = sigma * sigma;
-        let rows: Vec<DensityRows> = self
+        let rows = self
             .components
             .iter()
             .map(|c| DensityRows::new(c, points, s2))
             .collect();
+        Ok((rows, s2))
+    }
+
+    /// `∇_y log p_σ(y)` at every row of `points` (n×d), by the density route of
+    /// [`ClosedForm::score`](crate::targets::ClosedForm::score), each component's spectral
+    /// terms formed once for all points.
+    pub fn score_batch(&self, points: &Mat, sigma: f64) -> Result<Mat> {
+        let (rows, s2) = self.density_rows(points, sigma)?;
         let logits = Mat::from_fn(points.nrows(), rows.len(), |i, k| {
             rows[k].log_weighted_evidence[i]
         });
@@ -230,13 +236,7 @@ impl GaussianMixture {
     /// `log p_σ(y)` at every row of `points`, by the density route of
     /// [`ClosedForm::log_density`](crate::targets::ClosedForm::log_density).
     pub fn log_density_batch(&self, points: &Mat, sigma: f64) -> Result<Vec<f64>> {
-        self.check_batch(points, sigma)?;
-        let s2 = sigma * sigma;
-        let rows: Vec<DensityRows> = self
-            .components
-            .iter()
-            .map(|c| DensityRows::new(c, points, s2))
-            .collect();
+        let (rows, _) = self.density_rows(points, sigma)?;
         Ok((0..points.nrows())
             .map(|i| {
                 log_sum_exp(
