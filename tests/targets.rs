@@ -420,7 +420,9 @@ proptest::proptest! {
     /// point masses and singular components included, σ 1e-2–10, near and far points):
     /// within twice `tweedie::rounding_bound` for E[x|y] and for σ²∇log p_σ (the two
     /// computations are the same route with the sums reordered, each within that bound), and
-    /// within twice its log-evidence part `32(d+2)εκ(1+Q)` for log p_σ.
+    /// within twice `32(d+2)εκ(1+Q)` for log p_σ — the bound with its vector-size factor S√d
+    /// removed, the log-evidence error its analysis assumes (calibrated by that analogy, not
+    /// derived for log p_σ on its own).
     #[test]
     fn batch_closed_forms_match_the_per_point_routes(
         case in common::case(1..=8, 1..=5),

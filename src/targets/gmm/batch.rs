@@ -105,10 +105,11 @@ impl DensityRows {
         }
         let log_weighted_evidence = (0..n)
             .map(|i| {
-                let mut quad = perp
-                    .as_ref()
-                    .map(|p| (0..d).map(|j| p[(i, j)] * p[(i, j)]).sum::<f64>() / s2)
-                    .unwrap_or(0.0);
+                // ‖δ_⊥‖²/σ²: exactly zero for a full-rank component (no complement)
+                let mut quad = match &perp {
+                    Some(p) => (0..d).map(|j| p[(i, j)] * p[(i, j)]).sum::<f64>() / s2,
+                    None => 0.0,
+                };
                 for (j, &lambda) in c.factor.eigenvalues.iter().enumerate() {
                     quad += coords[(i, j)] * coords[(i, j)] / (lambda + s2);
                 }
