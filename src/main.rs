@@ -13,6 +13,7 @@ use diffusion_theorems::gpu::Gpu;
 use diffusion_theorems::io::{json_text, read_json, write_json};
 use diffusion_theorems::linalg::{self, Mat};
 use diffusion_theorems::report::{self, Report};
+use diffusion_theorems::targets::gaussian::DenseGaussian;
 use diffusion_theorems::targets::images::DataSource;
 use diffusion_theorems::targets::{ClosedForm, GaussianMixture, Target, TargetSpec};
 use diffusion_theorems::theorems;
@@ -79,6 +80,17 @@ enum Command {
         /// d for `optimal-polynomial-denoiser` (1-D targets).
         #[arg(long)]
         degree: Option<usize>,
+        /// Where the pointwise closed forms run: `cpu` (f64) or `gpu` (f32, a tiled Cholesky on
+        /// the GEMM family; Gaussian targets, log-density / score / posterior-mean).
+        #[arg(long, value_enum, default_value_t = Backend::Cpu)]
+        backend: Backend,
+        /// Tile edge of the GPU route's factorisation.
+        #[arg(long, default_value_t = diffusion_theorems::gpu::gaussian::DEFAULT_TILE)]
+        tile: usize,
+        /// Print the wall time of each phase (reading and validating the target, factoring at
+        /// σ, the points) to stderr.
+        #[arg(long)]
+        timings: bool,
     },
     /// Print the citable appendix: one row per theorem (statement, source, status, tests), plus
     /// the claims of target/verify/report.json when it exists.
@@ -355,6 +367,23 @@ enum AppendixFormat {
     Markdown,
 }
 
+/// Where `eval` runs the pointwise closed forms.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Backend {
+    /// f64 on the CPU.
+    Cpu,
+    /// f32 on the GPU (Gaussian targets).
+    Gpu,
+}
+
+/// How `eval` runs: the backend, the GPU route's tile edge, and whether to print phase times.
+#[derive(Clone, Copy, Debug)]
+struct EvalRoute {
+    backend: Backend,
+    tile: usize,
+    timings: bool,
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 enum Quantity {
     LogDensity,
@@ -447,21 +476,77 @@ fn eval_polynomial(t: &GaussianMixture, sigma: f64, degree: Option<usize>) -> Re
     Ok(())
 }
 
-/// The points of `eval --points`: a `.npy` array of shape (n, d), or JSON rows.
-fn read_points(path: &std::path::Path) -> Result<Vec<Vec<f64>>> {
-    if path.extension().is_some_and(|e| e == "npy") {
-        let array = diffusion_theorems::io::npy::read(path)?;
-        let &[n, d] = array.shape.as_slice() else {
-            return Err(Error::InvalidArgument {
-                what: format!("points {}", path.display()).into(),
-                reason: format!("need a 2-D array (n, d), got shape {:?}", array.shape),
+/// The points of `eval --points` as a row-major n×d array: a `.npy` array of shape (n, d), or
+/// JSON rows (which must all have the target's length `d`).
+struct Points {
+    n: usize,
+    d: usize,
+    /// Point p is `data[p·d .. (p+1)·d]`.
+    data: Vec<f64>,
+}
+
+impl Points {
+    /// Reads `path` and checks every point has length `d`.
+    fn read(path: &std::path::Path, d: usize) -> Result<Self> {
+        if path.extension().is_some_and(|e| e == "npy") {
+            let array = diffusion_theorems::io::npy::read(path)?;
+            let &[n, width] = array.shape.as_slice() else {
+                return Err(Error::InvalidArgument {
+                    what: format!("points {}", path.display()).into(),
+                    reason: format!("need a 2-D array (n, d), got shape {:?}", array.shape),
+                });
+            };
+            if width != d {
+                return Err(Error::DimensionMismatch {
+                    what: format!("points of {} (columns)", path.display()).into(),
+                    expected: d,
+                    got: width,
+                });
+            }
+            return Ok(Self {
+                n,
+                d,
+                data: array.data,
             });
-        };
-        return Ok((0..n)
-            .map(|i| array.data[i * d..(i + 1) * d].to_vec())
-            .collect());
+        }
+        let rows: Vec<Vec<f64>> = read_json(path)?;
+        if let Some((p, y)) = rows.iter().enumerate().find(|(_, y)| y.len() != d) {
+            return Err(Error::DimensionMismatch {
+                what: format!("point {p} of {}", path.display()).into(),
+                expected: d,
+                got: y.len(),
+            });
+        }
+        Ok(Self {
+            n: rows.len(),
+            d,
+            data: rows.concat(),
+        })
     }
-    read_json(path)
+
+    /// The points as the rows of an n×d matrix.
+    fn rows(&self) -> Mat {
+        Mat::from_fn(self.n, self.d, |i, j| self.data[i * self.d + j])
+    }
+
+    /// The points as the columns of a d×n matrix (the same memory order as the array).
+    fn columns(&self) -> Mat {
+        Mat::from_fn(self.d, self.n, |j, i| self.data[i * self.d + j])
+    }
+}
+
+/// Row-major values of a column-per-point d×n matrix.
+fn from_columns(m: &Mat) -> Vec<f64> {
+    let mut values = Vec::with_capacity(m.nrows() * m.ncols());
+    for i in 0..m.ncols() {
+        values.extend(m.col(i).iter());
+    }
+    values
+}
+
+/// Row-major values of a row-per-point n×w matrix.
+fn from_rows(m: &Mat) -> Vec<f64> {
+    (0..m.nrows()).flat_map(|i| linalg::row(m, i)).collect()
 }
 
 fn eval(
@@ -470,18 +555,23 @@ fn eval(
     (points, out, max_memory): (Option<&PathBuf>, Option<&std::path::Path>, Option<f64>),
     quantity: Quantity,
     (rank, degree): (Option<usize>, Option<usize>),
+    route: EvalRoute,
 ) -> Result<()> {
-    let spec: TargetSpec = read_json(target)?;
-    let t = spec.build()?;
-    if matches!(quantity, Quantity::OptimalPolynomialDenoiser) {
-        return eval_polynomial(&t, sigma, degree);
-    }
-    if matches!(
+    let clock = std::time::Instant::now();
+    let spec = TargetSpec::read(target)?;
+    let pointwise = matches!(
         quantity,
-        Quantity::OptimalAffineDenoiser
-            | Quantity::OptimalBiasFreeDenoiser
-            | Quantity::OptimalRankKDenoiser
-    ) {
+        Quantity::LogDensity
+            | Quantity::Score
+            | Quantity::ScoreHessian
+            | Quantity::PosteriorMean
+            | Quantity::PosteriorCovariance
+    );
+    if !pointwise {
+        let t = spec.build()?;
+        if matches!(quantity, Quantity::OptimalPolynomialDenoiser) {
+            return eval_polynomial(&t, sigma, degree);
+        }
         diffusion_theorems::error::ensure_sigma(sigma)?;
         return eval_linear(&t, sigma, quantity, rank);
     }
@@ -492,111 +582,240 @@ fn eval(
     if let Some(path) = out {
         diffusion_theorems::io::ensure_writable(path)?;
     }
-    let pts = read_points(points)?;
-    let d = t.dim();
-    if let Some((p, y)) = pts.iter().enumerate().find(|(_, y)| y.len() != d) {
-        return Err(Error::DimensionMismatch {
-            what: format!("point {p} of {}", points.display()).into(),
-            expected: d,
-            got: y.len(),
+    // a Gaussian goes through one Cholesky factor of Σ + σ²I (no eigen-decomposition); the
+    // other kinds through the mixture's spectral factors
+    let (values, pts) = match spec.dense_gaussian() {
+        Some(dense) => {
+            let dense = dense?;
+            let pts = Points::read(points, dense.dim())?;
+            if route.timings {
+                eprintln!(
+                    "timing: read and validate {:.3} s",
+                    clock.elapsed().as_secs_f64()
+                );
+            }
+            let values = match route.backend {
+                Backend::Cpu => {
+                    eval_dense_gaussian(&dense, sigma, &pts, max_memory, quantity, route)?
+                }
+                Backend::Gpu => eval_dense_gaussian_gpu(&dense, sigma, &pts, quantity, route)?,
+            };
+            (values, pts)
+        }
+        None if route.backend == Backend::Gpu => {
+            return Err(Error::InvalidArgument {
+                what: "--backend gpu".into(),
+                reason: "the GPU route covers Gaussian targets (kind \"gaussian\") only; use \
+                         --backend cpu for the others"
+                    .into(),
+            })
+        }
+        None => {
+            let t = spec.build()?;
+            let pts = Points::read(points, t.dim())?;
+            (eval_mixture(&t, sigma, &pts, max_memory, quantity)?, pts)
+        }
+    };
+    // JSON has no NaN or ∞ (serde_json would write null): refuse instead.
+    let width = values.len() / pts.n.max(1);
+    if let Some((k, bad)) = values.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+        return Err(Error::Numerical(format!(
+            "the {} at point {} with σ = {sigma:e} is {bad}: beyond f64 here (an extreme σ or \
+             point)",
+            quantity.name(),
+            k / width.max(1)
+        )));
+    }
+    let written = std::time::Instant::now();
+    write_values(&values, quantity, (pts.n, pts.d), out)?;
+    if route.timings {
+        eprintln!(
+            "timing: write {:.3} s; total {:.3} s",
+            written.elapsed().as_secs_f64(),
+            clock.elapsed().as_secs_f64()
+        );
+    }
+    Ok(())
+}
+
+/// Prints `timing: <what> <seconds>` to stderr when asked.
+fn phase_time(route: EvalRoute, what: &str, since: std::time::Instant) {
+    if route.timings {
+        eprintln!("timing: {what} {:.3} s", since.elapsed().as_secs_f64());
+    }
+}
+
+/// Log-density, score or posterior mean of a Gaussian by the f32 tiled route on the GPU
+/// ([`diffusion_theorems::gpu::gaussian`]), row-major as in [`eval_mixture`].
+fn eval_dense_gaussian_gpu(
+    t: &DenseGaussian,
+    sigma: f64,
+    pts: &Points,
+    quantity: Quantity,
+    route: EvalRoute,
+) -> Result<Vec<f64>> {
+    use diffusion_theorems::gpu::gaussian::GpuNoisyGaussian;
+    if !matches!(
+        quantity,
+        Quantity::LogDensity | Quantity::Score | Quantity::PosteriorMean
+    ) {
+        return Err(Error::InvalidArgument {
+            what: "--backend gpu".into(),
+            reason: format!(
+                "the GPU route computes log-density, score and posterior-mean, not {}",
+                quantity.name()
+            ),
         });
     }
+    let gpu = Gpu::shared()?;
+    let start = std::time::Instant::now();
+    let noisy = GpuNoisyGaussian::factor(gpu, t, sigma, route.tile)?;
+    phase_time(route, "factor", start);
+    let start = std::time::Instant::now();
+    let values = match quantity {
+        Quantity::LogDensity => noisy.log_density_rows(&pts.data, pts.n)?,
+        Quantity::Score => noisy.score_rows(&pts.data, pts.n)?,
+        _ => noisy.posterior_mean_rows(&pts.data, pts.n)?,
+    };
+    phase_time(route, "points", start);
+    Ok(values)
+}
+
+/// Refuses an evaluation whose estimated memory `needed` is above `--max-memory`.
+fn check_memory(
+    quantity: Quantity,
+    (n, d): (usize, usize),
+    needed: Option<u128>,
+    max_memory: Option<f64>,
+) -> Result<()> {
+    experiments::memory::ensure_fits(
+        &format!("eval of {} at {n} points in d = {d}", quantity.name()),
+        needed,
+        experiments::memory::limit(max_memory)?,
+    )
+}
+
+/// The pointwise quantity of a mixture at every point, row-major (the d×d matrices flattened
+/// row-major): log-density, score and posterior mean through the batched routes (each
+/// component's factor formed once for all points), the d×d quantities per point.
+fn eval_mixture(
+    t: &GaussianMixture,
+    sigma: f64,
+    pts: &Points,
+    max_memory: Option<f64>,
+    quantity: Quantity,
+) -> Result<Vec<f64>> {
+    let (n, d) = (pts.n, pts.d);
     // what the evaluation holds at once, in f64: the points, and per point either d×d
-    // matrices (twice: the values and their JSON/flat copies) or, batched, the centred
-    // points, the results and each component's projections
+    // matrices (twice: the values and their flat copies) or, batched, the centred points, the
+    // results and each component's projections
     let k = t.components().len();
     let needed = match quantity {
         Quantity::ScoreHessian | Quantity::PosteriorCovariance => {
-            experiments::memory::bytes(&[pts.len(), d, d + 1, 2 * 8])
+            experiments::memory::bytes(&[n, d, d + 1, 2 * 8])
         }
-        _ => experiments::memory::bytes(&[pts.len(), d, 2 * k + 4, 8]),
+        _ => experiments::memory::bytes(&[n, d, 2 * k + 4, 8]),
     };
-    experiments::memory::ensure_fits(
-        &format!(
-            "eval of {} at {} points in d = {d}",
-            quantity.name(),
-            pts.len()
-        ),
-        needed,
-        experiments::memory::limit(max_memory)?,
-    )?;
-    // log-density, score and posterior mean go through the batched routes (each component's
-    // factor formed once for all points); the d×d quantities are formed per point
-    let batch = Mat::from_fn(pts.len(), d, |i, j| pts[i][j]);
-    let batched: Option<Mat> = match quantity {
-        Quantity::LogDensity => {
-            let v = t.log_density_batch(&batch, sigma)?;
-            Some(Mat::from_fn(v.len(), 1, |i, _| v[i]))
-        }
-        Quantity::Score => Some(t.score_batch(&batch, sigma)?),
-        Quantity::PosteriorMean => Some(t.posterior_mean_batch(&batch, sigma)?),
-        _ => None,
-    };
-    let flat = |m: &Mat| -> Vec<f64> {
-        (0..m.nrows())
-            .flat_map(|i| (0..m.ncols()).map(move |j| m[(i, j)]))
-            .collect()
-    };
-    let values = pts
-        .iter()
-        .enumerate()
-        .map(|(p, y)| -> Result<(serde_json::Value, Vec<f64>)> {
-            let (value, numbers) = match (quantity, &batched) {
-                (Quantity::LogDensity, Some(b)) => {
-                    let v = b[(p, 0)];
-                    (v.into(), vec![v])
-                }
-                (Quantity::Score | Quantity::PosteriorMean, Some(b)) => {
-                    let v = linalg::row(b, p);
-                    (v.clone().into(), v)
-                }
-                (Quantity::ScoreHessian, _) => {
-                    let m = t.score_hessian(y, sigma)?;
-                    (rows(&m), flat(&m))
-                }
-                (Quantity::PosteriorCovariance, _) => {
-                    let m = t.posterior_covariance(y, sigma)?;
-                    (rows(&m), flat(&m))
-                }
-                _ => {
-                    return Err(Error::InvalidArgument {
-                        what: "--quantity".into(),
-                        reason: "not a pointwise quantity".into(),
-                    })
-                }
-            };
-            // JSON has no NaN or ∞ (serde_json would write null): refuse instead.
-            if let Some(bad) = numbers.iter().find(|v| !v.is_finite()) {
-                return Err(Error::Numerical(format!(
-                    "the {} at point {p} with σ = {sigma:e} is {bad}: beyond f64 here (an \
-                     extreme σ or point)",
-                    quantity.name()
-                )));
+    check_memory(quantity, (n, d), needed, max_memory)?;
+    Ok(match quantity {
+        Quantity::LogDensity => t.log_density_batch(&pts.rows(), sigma)?,
+        Quantity::Score => from_rows(&t.score_batch(&pts.rows(), sigma)?),
+        Quantity::PosteriorMean => from_rows(&t.posterior_mean_batch(&pts.rows(), sigma)?),
+        _ => {
+            let mut values = Vec::with_capacity(n * d * d);
+            for y in pts.data.chunks(d) {
+                let m = if matches!(quantity, Quantity::ScoreHessian) {
+                    t.score_hessian(y, sigma)?
+                } else {
+                    t.posterior_covariance(y, sigma)?
+                };
+                values.extend(from_rows(&m));
             }
-            Ok((value, numbers))
-        })
-        .collect::<Result<Vec<(serde_json::Value, Vec<f64>)>>>()?;
+            values
+        }
+    })
+}
+
+/// The pointwise quantity of a Gaussian by its Cholesky route ([`DenseGaussian`]), row-major
+/// as in [`eval_mixture`] (the d×d quantities are the same at every point).
+fn eval_dense_gaussian(
+    t: &DenseGaussian,
+    sigma: f64,
+    pts: &Points,
+    max_memory: Option<f64>,
+    quantity: Quantity,
+    route: EvalRoute,
+) -> Result<Vec<f64>> {
+    let (n, d) = (pts.n, pts.d);
+    // in f64: the covariance, its shifted copy and its factor (d×d each), the points, their
+    // centred columns and the results (n×d each), and the n×d×d output of the matrices
+    let matrices = match quantity {
+        Quantity::ScoreHessian | Quantity::PosteriorCovariance => n + 1,
+        _ => 0,
+    };
+    let needed = experiments::memory::bytes(&[3 + matrices, d, d, 8])
+        .zip(experiments::memory::bytes(&[3, n, d, 8]))
+        .and_then(|(a, b)| a.checked_add(b));
+    check_memory(quantity, (n, d), needed, max_memory)?;
+    let start = std::time::Instant::now();
+    let noisy = t.noisy(sigma)?;
+    phase_time(route, "factor", start);
+    let start = std::time::Instant::now();
+    let values = match quantity {
+        Quantity::LogDensity => noisy.log_density_columns(&pts.columns())?,
+        Quantity::Score => from_columns(&noisy.score_columns(&pts.columns())?),
+        Quantity::PosteriorMean => from_columns(&noisy.posterior_mean_columns(&pts.columns())?),
+        _ => {
+            let m = if matches!(quantity, Quantity::ScoreHessian) {
+                noisy.score_hessian()
+            } else {
+                noisy.posterior_covariance()
+            };
+            // symmetric, so its columns are its rows
+            let flat = from_columns(&m);
+            let mut values = Vec::with_capacity(n * d * d);
+            for _ in 0..n {
+                values.extend_from_slice(&flat);
+            }
+            values
+        }
+    };
+    phase_time(route, "points", start);
+    Ok(values)
+}
+
+/// Writes the row-major values of n points as `.npy` (shape (n,), (n, d) or (n, d, d)) or
+/// prints them as JSON.
+fn write_values(
+    values: &[f64],
+    quantity: Quantity,
+    (n, d): (usize, usize),
+    out: Option<&std::path::Path>,
+) -> Result<()> {
+    let mut shape = vec![n];
+    match quantity {
+        Quantity::LogDensity => {}
+        Quantity::ScoreHessian | Quantity::PosteriorCovariance => shape.extend([d, d]),
+        _ => shape.push(d),
+    }
     match out {
         Some(path) => {
-            let mut shape = vec![pts.len()];
-            match quantity {
-                Quantity::LogDensity => {}
-                Quantity::ScoreHessian | Quantity::PosteriorCovariance => {
-                    shape.extend([d, d]);
-                }
-                _ => shape.push(d),
-            }
-            let data: Vec<f64> = values.into_iter().flat_map(|(_, n)| n).collect();
-            diffusion_theorems::io::npy::write_f64(path, &shape, &data)?;
-            eprintln!(
-                "wrote {} values of shape {shape:?} to {}",
-                pts.len(),
-                path.display()
-            );
+            diffusion_theorems::io::npy::write_f64(path, &shape, values)?;
+            eprintln!("wrote {n} values of shape {shape:?} to {}", path.display());
             Ok(())
         }
         None => {
-            let values: Vec<serde_json::Value> = values.into_iter().map(|(v, _)| v).collect();
+            let width = values.len() / n.max(1);
+            let values: Vec<serde_json::Value> = values
+                .chunks(width.max(1))
+                .map(|r| match quantity {
+                    Quantity::LogDensity => r[0].into(),
+                    Quantity::ScoreHessian | Quantity::PosteriorCovariance => {
+                        r.chunks(d).map(|c| c.to_vec()).collect::<Vec<_>>().into()
+                    }
+                    _ => r.to_vec().into(),
+                })
+                .collect();
             say(format_args!("{}", serde_json::json!({ "values": values })))
         }
     }
@@ -847,12 +1066,20 @@ fn run(cli: Cli) -> Result<ExitCode> {
             quantity,
             rank,
             degree,
+            backend,
+            tile,
+            timings,
         } => eval(
             &target,
             sigma,
             (points.as_ref(), out.as_deref(), max_memory),
             quantity,
             (rank, degree),
+            EvalRoute {
+                backend,
+                tile,
+                timings,
+            },
         )
         .map(|()| true),
         Command::Exp { experiment } => exp(experiment),

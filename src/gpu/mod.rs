@@ -10,6 +10,7 @@ pub mod ddim;
 pub mod denoiser_jvp;
 pub mod dense;
 pub mod empirical;
+pub mod gaussian;
 pub mod gemm;
 pub mod gmm;
 pub mod mlp;
@@ -355,6 +356,15 @@ impl Gpu {
 
     /// A read-write storage buffer of `n_words` 32-bit words, every word set to [`POISON`].
     pub fn output(&self, label: &str, n_words: usize) -> Result<wgpu::Buffer> {
+        let buffer = self.unpoisoned_output(label, n_words)?;
+        self.poison(&buffer);
+        Ok(buffer)
+    }
+
+    /// A read-write storage buffer like [`Gpu::output`]'s but with undefined contents, for a
+    /// caller that writes every word itself before anything reads it (a large upload that
+    /// would otherwise cross the bus twice).
+    pub(crate) fn unpoisoned_output(&self, label: &str, n_words: usize) -> Result<wgpu::Buffer> {
         let _turn = self.turn();
         let bytes = (n_words.max(1) * 4) as u64;
         self.check_binding(label, bytes)?;
@@ -366,7 +376,6 @@ impl Gpu {
                 | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        self.poison(&buffer);
         Ok(buffer)
     }
 

@@ -52,18 +52,24 @@ pub(crate) fn check_symmetric(what: &str, a: &Mat) -> Result<()> {
         }
     }
     let tol = 64.0 * n as f64 * EPS * max_abs;
-    for j in 0..n {
-        for i in (j + 1)..n {
-            let gap = (a[(i, j)] - a[(j, i)]).abs();
-            if gap > tol {
-                return Err(Error::NotPsd {
-                    what: what.to_string().into(),
-                    reason: format!(
-                        "asymmetric: entry ({i},{j}) = {} but ({j},{i}) = {}",
-                        a[(i, j)],
-                        a[(j, i)]
-                    ),
-                });
+    // pairs (i, j), i > j, visited in 64×64 blocks so both a(i, j) and a(j, i) stay in cache
+    const BLOCK: usize = 64;
+    for jb in (0..n).step_by(BLOCK) {
+        for ib in (jb..n).step_by(BLOCK) {
+            for j in jb..(jb + BLOCK).min(n) {
+                for i in ib.max(j + 1)..(ib + BLOCK).min(n) {
+                    let gap = (a[(i, j)] - a[(j, i)]).abs();
+                    if gap > tol {
+                        return Err(Error::NotPsd {
+                            what: what.to_string().into(),
+                            reason: format!(
+                                "asymmetric: entry ({i},{j}) = {} but ({j},{i}) = {}",
+                                a[(i, j)],
+                                a[(j, i)]
+                            ),
+                        });
+                    }
+                }
             }
         }
     }

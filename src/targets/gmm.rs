@@ -38,7 +38,7 @@ use crate::rng::Rng;
 
 mod batch;
 
-const LN_2PI: f64 = 1.837_877_066_409_345_3;
+pub(crate) const LN_2PI: f64 = 1.837_877_066_409_345_3;
 
 /// One mixture component `w N(μ, U diag(λ) Uᵀ)`.
 #[derive(Debug, Clone)]

@@ -19,6 +19,7 @@ mod bench;
 mod concurrency;
 mod ddim;
 mod dense;
+mod gaussian;
 mod gemm;
 mod inputs;
 mod jvp;

@@ -93,6 +93,41 @@ impl GpuMat {
         Ok(out)
     }
 
+    /// A rows×cols matrix holding `data` (row-major f32, already rounded by the caller), for
+    /// callers that lay out large uploads themselves (`gpu::gaussian`'s tiles).
+    pub(crate) fn from_f32_rows(
+        gpu: &Gpu,
+        label: &str,
+        (rows, cols): (usize, usize),
+        data: &[f32],
+    ) -> Result<Self> {
+        if data.len() != rows * cols {
+            return Err(Error::DimensionMismatch {
+                what: format!("{label}: row-major data of a {rows}×{cols} matrix").into(),
+                expected: rows * cols,
+                got: data.len(),
+            });
+        }
+        // every word of the matrix is written here; the padding to a multiple of 4 words
+        // (see `poisoned`) is never read as data
+        let words = (rows * cols).max(1).next_multiple_of(4);
+        let out = Self {
+            buffer: gpu.unpoisoned_output(label, words)?,
+            rows,
+            cols,
+        };
+        if !data.is_empty() {
+            gpu.queue()
+                .write_buffer(&out.buffer, 0, bytemuck::cast_slice(data));
+        }
+        Ok(out)
+    }
+
+    /// Copies the matrix back as its row-major f32 words.
+    pub(crate) fn download_f32_rows(&self, gpu: &Gpu) -> Result<Vec<f32>> {
+        gpu.read(&self.buffer, self.rows * self.cols)
+    }
+
     /// A rows×cols matrix whose every word is [`super::POISON`] (NaN), to be written by a kernel.
     /// The buffer is padded to a multiple of 4 words (at least 4), so that a kernel binding it
     /// as an array of vec4 (the 128×128 GEMM) reaches every element; the padding is never read

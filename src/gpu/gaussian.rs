@@ -1,0 +1,489 @@
+//! The closed forms of a dense Gaussian ([`DenseGaussian`]) on the GPU in f32, for image-scale
+//! d: a tiled Cholesky factorisation of `C = Σ + σ²I` and tiled triangular solves for all points,
+//! every tile operation a product of the GEMM family.
+//!
+//! **Factorisation** (right-looking, tiles of edge b; the last row and column of tiles may be
+//! narrower). For each tile column k: the diagonal tile `A_kk` is read back and factored in f64
+//! on the CPU (`A_kk = L_kk L_kkᵀ`, b³/3 flops), `L_kk` and `W_k = L_kk⁻¹` are uploaded; the
+//! panel becomes `L_ik = A_ik W_kᵀ` (i > k) and the trailing tiles `A_ij ← A_ij − L_ik L_jkᵀ`
+//! (i ≥ j > k) — all GEMM-family products, one submission per step. `log det C = 2 Σ log (L_kk)_ii`.
+//!
+//! **Solves** for the points `Δ = Y − 1μᵀ` (n×d, in column blocks `Δ_k`): the rows of
+//! `Z = Δ L⁻ᵀ` by forward substitution over tiles, `Z_k = (Δ_k − Σ_{j<k} Z_j L_kjᵀ) W_kᵀ`, and
+//! those of `S = Z L⁻¹ = Δ C⁻¹` by backward substitution, `S_k = (Z_k − Σ_{i>k} S_i L_ik) W_k`.
+//! Then `∇ log p_σ(y) = −s`, `E[x|y] = y − σ²s` and `log p_σ(y) = −½(d log 2π + log det C + ‖z‖²)`
+//! (the last two sums in f64 on the CPU).
+//!
+//! **Error bound** ([`f32_relative_bound`]): normwise, for the unblocked algorithm in unit
+//! roundoff `u = 2⁻²⁴`, a Cholesky solve satisfies `(C + ΔC)ŝ = δ` with
+//! `|ΔC| ≤ γ_{3d+1}|L̂||L̂ᵀ|` (Higham, *Accuracy and Stability*, Thm 10.4) and
+//! `‖|L̂||L̂ᵀ|‖₂ ≤ d‖C‖₂`, plus the rounding of C and δ to f32 (`u|C|`, `u|δ|`); so
+//! `‖ŝ − s‖/‖s‖ ≤ κε/(1 − κε)` with `ε = d·γ_{3d+1} + d·u + u`. The tiled variant applies the
+//! inverses of the diagonal tiles instead of substituting; an inverse-based triangular solve
+//! has its error multiplied by at most `κ(L_kk) ≤ √κ(C)` (Higham §8.3, §13.1), so the bound used
+//! is `ε_tiled = ε(1 + √κ)`. κ is bounded without eigenvalues: `κ₂(C) ≤ (t + σ²)/σ²` with `t` the
+//! largest absolute column sum of Σ (`≥ ‖Σ‖₂`). The bound is worst-case and becomes vacuous
+//! (≥ 1) at large d·κ; the parity test works where it is not.
+
+use super::gemm::{run_products, GpuMat, Product};
+use super::{chunks, Gpu};
+use crate::error::{ensure_sigma_squared, Error, Result};
+use crate::linalg::Mat;
+use crate::numerics::{gamma_f32, F32_UNIT_ROUNDOFF as U};
+use crate::targets::gaussian::DenseGaussian;
+use faer::linalg::triangular_solve::solve_lower_triangular_in_place;
+use rayon::prelude::*;
+use std::collections::HashMap;
+
+/// The default tile edge b of [`GpuNoisyGaussian::factor`]: 1024² f32 tiles (4 MiB) are far
+/// inside every adapter's binding limit and long enough in k for the register-blocked GEMMs.
+pub const DEFAULT_TILE: usize = 1024;
+
+/// `κε/(1 − κε)` with `ε = (d·γ_{3d+1} + d·u + u)(1 + √κ)`, `κ = (t + σ²)/σ²`: the normwise
+/// relative error bound of the f32 tiled route's `s = C⁻¹δ` (module documentation);
+/// `f64::INFINITY` where `κε ≥ 1` (no bound).
+pub fn f32_relative_bound(d: usize, column_sum_max: f64, sigma: f64) -> f64 {
+    let s2 = sigma * sigma;
+    let kappa = (column_sum_max + s2) / s2;
+    let eps = (d as f64 * gamma_f32(3 * d + 1) + d as f64 * U + U) * (1.0 + kappa.sqrt());
+    let ke = kappa * eps;
+    if ke >= 1.0 {
+        f64::INFINITY
+    } else {
+        ke / (1.0 - ke)
+    }
+}
+
+/// The largest absolute column sum `t = max_j Σ_i |Σ_ij|` of a covariance (`≥ ‖Σ‖₂`).
+pub fn column_sum_max(covariance: &Mat) -> f64 {
+    (0..covariance.ncols())
+        .map(|j| covariance.col(j).iter().map(|v| v.abs()).sum::<f64>())
+        .fold(0.0f64, f64::max)
+}
+
+/// Index of the lower tile (i, j), i ≥ j, in row-by-row order.
+fn lower_index(i: usize, j: usize) -> usize {
+    i * (i + 1) / 2 + j
+}
+
+/// Spare GPU matrices by shape: every product here writes all of its output, so a matrix no
+/// longer needed (an overwritten tile, a used partial sum) serves as the next output of its
+/// shape instead of a fresh buffer (a fresh one starts poisoned, as everywhere in the crate).
+struct Pool<'g> {
+    gpu: &'g Gpu,
+    spare: HashMap<(usize, usize), Vec<GpuMat>>,
+}
+
+impl<'g> Pool<'g> {
+    fn new(gpu: &'g Gpu) -> Self {
+        Self {
+            gpu,
+            spare: HashMap::new(),
+        }
+    }
+
+    /// A rows×cols matrix to be written in full.
+    fn take(&mut self, label: &str, rows: usize, cols: usize) -> Result<GpuMat> {
+        match self.spare.get_mut(&(rows, cols)).and_then(Vec::pop) {
+            Some(m) => Ok(m),
+            None => GpuMat::poisoned(self.gpu, label, rows, cols),
+        }
+    }
+
+    /// Returns a matrix no longer needed.
+    fn give(&mut self, m: GpuMat) {
+        self.spare.entry(m.shape()).or_default().push(m);
+    }
+}
+
+/// A [`DenseGaussian`] at one σ with `C = Σ + σ²I = LLᵀ` factored on the GPU in f32 tiles
+/// (module documentation).
+pub struct GpuNoisyGaussian<'g> {
+    gpu: &'g Gpu,
+    /// `(start, len)` of each block of rows and columns.
+    blocks: Vec<(usize, usize)>,
+    /// The tiles `L_ij`, i > j, at [`lower_index`] (the diagonal positions keep the last update
+    /// of `A_kk`; the solves use `W_k` instead).
+    lower: Vec<GpuMat>,
+    /// `W_k = L_kk⁻¹` for every diagonal tile.
+    diagonal_inverses: Vec<GpuMat>,
+    log_det: f64,
+    s2: f64,
+    mean: Vec<f64>,
+}
+
+impl<'g> GpuNoisyGaussian<'g> {
+    /// Uploads the lower tiles of `C = Σ + σ²I` (edge `tile`) and factors them (module
+    /// documentation). A diagonal tile that is not positive definite in f32 is a `Numerical`
+    /// error naming the tile (C too ill-conditioned for f32).
+    pub fn factor(gpu: &'g Gpu, target: &DenseGaussian, sigma: f64, tile: usize) -> Result<Self> {
+        ensure_sigma_squared(sigma)?;
+        if tile == 0 {
+            return Err(Error::InvalidArgument {
+                what: "tile".into(),
+                reason: "the tile edge must be at least 1, got 0".into(),
+            });
+        }
+        let s2 = sigma * sigma;
+        let cov = target.covariance();
+        let blocks = chunks(target.dim(), tile);
+        let nt = blocks.len();
+        // tile (i, j) row-major is read down the columns of Σ: C_ij[r][c] = Σ(rj + c, ri + r)
+        // by symmetry, so every row of the tile is a contiguous piece of column ri + r
+        let pairs: Vec<(usize, usize)> =
+            (0..nt).flat_map(|i| (0..=i).map(move |j| (i, j))).collect();
+        let host: Vec<Vec<f32>> = pairs
+            .par_iter()
+            .map(|&(i, j)| {
+                let ((ri, ni), (rj, nj)) = (blocks[i], blocks[j]);
+                let mut data = Vec::with_capacity(ni * nj);
+                for r in 0..ni {
+                    let column = cov.col(ri + r);
+                    data.extend((0..nj).map(|c| {
+                        let v = column[rj + c] + if ri + r == rj + c { s2 } else { 0.0 };
+                        v as f32
+                    }));
+                }
+                data
+            })
+            .collect();
+        let mut tiles = pairs
+            .iter()
+            .zip(&host)
+            .map(|(&(i, j), data)| {
+                GpuMat::from_f32_rows(gpu, "C tile", (blocks[i].1, blocks[j].1), data)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        drop(host);
+        let mut pool = Pool::new(gpu);
+        let mut log_det = 0.0;
+        let mut diagonal_inverses = Vec::with_capacity(nt);
+        for k in 0..nt {
+            let a_kk = tiles[lower_index(k, k)].download(gpu)?;
+            let llt = a_kk.llt(faer::Side::Lower).map_err(|e| {
+                Error::Numerical(format!(
+                    "the f32 tiled Cholesky of Σ + σ²I (σ = {sigma}) broke down in diagonal tile \
+                     {k} ({e:?}): C is too ill-conditioned for the f32 route"
+                ))
+            })?;
+            let l = llt.L();
+            log_det += (0..l.nrows()).map(|i| 2.0 * l[(i, i)].ln()).sum::<f64>();
+            let mut inverse = Mat::identity(l.nrows(), l.nrows());
+            solve_lower_triangular_in_place(l, inverse.as_mut(), faer::get_global_parallelism());
+            let w_k = GpuMat::upload(gpu, "inverse of a diagonal tile", &inverse)?;
+            // the panel: L_ik = A_ik W_kᵀ
+            let panel: Vec<GpuMat> = (k + 1..nt)
+                .map(|i| pool.take("L panel tile", blocks[i].1, blocks[k].1))
+                .collect::<Result<_>>()?;
+            {
+                let products = (k + 1..nt)
+                    .zip(&panel)
+                    .map(|(i, out)| {
+                        Product::new((&tiles[lower_index(i, k)], false), (&w_k, true), out)
+                            .prepare(gpu)
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                run_products(gpu, &products, 1)?;
+            }
+            for (i, out) in (k + 1..nt).zip(panel) {
+                pool.give(std::mem::replace(&mut tiles[lower_index(i, k)], out));
+            }
+            // the trailing tiles: A_ij ← A_ij − L_ik L_jkᵀ
+            let trailing: Vec<(usize, usize)> = (k + 1..nt)
+                .flat_map(|i| (k + 1..=i).map(move |j| (i, j)))
+                .collect();
+            let updated: Vec<GpuMat> = trailing
+                .iter()
+                .map(|&(i, j)| pool.take("C tile", blocks[i].1, blocks[j].1))
+                .collect::<Result<_>>()?;
+            {
+                let products = trailing
+                    .iter()
+                    .zip(&updated)
+                    .map(|(&(i, j), out)| {
+                        Product::new(
+                            (&tiles[lower_index(i, k)], false),
+                            (&tiles[lower_index(j, k)], true),
+                            out,
+                        )
+                        .scaled(-1.0)
+                        .plus(1.0, &tiles[lower_index(i, j)])
+                        .prepare(gpu)
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                run_products(gpu, &products, 1)?;
+            }
+            for (&(i, j), out) in trailing.iter().zip(updated) {
+                pool.give(std::mem::replace(&mut tiles[lower_index(i, j)], out));
+            }
+            diagonal_inverses.push(w_k);
+        }
+        Ok(Self {
+            gpu,
+            blocks,
+            lower: tiles,
+            diagonal_inverses,
+            log_det,
+            s2,
+            mean: target.mean().to_vec(),
+        })
+    }
+
+    /// `log det C` from the diagonal tiles' factors.
+    pub fn log_det(&self) -> f64 {
+        self.log_det
+    }
+
+    /// Checks row-major points (`n·d` values, finite) and uploads the column blocks of
+    /// `Δ = Y − 1μᵀ` (each n×b, row-major: contiguous pieces of the points' rows).
+    fn centred_blocks(&self, points: &[f64], n: usize) -> Result<Vec<GpuMat>> {
+        let d = self.mean.len();
+        if points.len() != n * d {
+            return Err(Error::DimensionMismatch {
+                what: "query points (n·d values, row-major)".into(),
+                expected: n * d,
+                got: points.len(),
+            });
+        }
+        crate::error::ensure_finite("query points", points)?;
+        let host: Vec<Vec<f32>> = self
+            .blocks
+            .par_iter()
+            .map(|&(start, len)| {
+                let mut data = Vec::with_capacity(n * len);
+                for row in points.chunks(d) {
+                    data.extend(
+                        row[start..start + len]
+                            .iter()
+                            .zip(&self.mean[start..start + len])
+                            .map(|(y, m)| (y - m) as f32),
+                    );
+                }
+                data
+            })
+            .collect();
+        self.blocks
+            .iter()
+            .zip(&host)
+            .map(|(&(_, len), data)| {
+                GpuMat::from_f32_rows(self.gpu, "centred points", (n, len), data)
+            })
+            .collect()
+    }
+
+    /// `Z = Δ L⁻ᵀ` by forward substitution over the tiles (one submission per block):
+    /// `t_0 = Δ_k`, `t_{j+1} = t_j − Z_j L_kjᵀ`, `Z_k = t_k W_kᵀ`.
+    fn forward(&self, delta: Vec<GpuMat>, pool: &mut Pool) -> Result<Vec<GpuMat>> {
+        let mut z: Vec<GpuMat> = Vec::with_capacity(delta.len());
+        for (k, delta_k) in delta.into_iter().enumerate() {
+            let (n, len) = delta_k.shape();
+            // the partial sums alternate between two matrices (C is never D)
+            let partial = [pool.take("partial", n, len)?, pool.take("partial", n, len)?];
+            let z_k = pool.take("Z block", n, len)?;
+            {
+                let mut products = Vec::with_capacity(k + 1);
+                let mut t = &delta_k;
+                for j in 0..k {
+                    let out = &partial[j % 2];
+                    products.push(
+                        Product::new((&z[j], false), (&self.lower[lower_index(k, j)], true), out)
+                            .scaled(-1.0)
+                            .plus(1.0, t)
+                            .prepare(self.gpu)?,
+                    );
+                    t = out;
+                }
+                products.push(
+                    Product::new((t, false), (&self.diagonal_inverses[k], true), &z_k)
+                        .prepare(self.gpu)?,
+                );
+                run_products(self.gpu, &products, 1)?;
+            }
+            let [a, b] = partial;
+            pool.give(a);
+            pool.give(b);
+            pool.give(delta_k);
+            z.push(z_k);
+        }
+        Ok(z)
+    }
+
+    /// `S = Z L⁻¹` by backward substitution over the tiles (one submission per block):
+    /// `t_0 = Z_k`, `t ← t − S_i L_ik` for i > k, `S_k = t W_k`.
+    fn backward(&self, z: Vec<GpuMat>, pool: &mut Pool) -> Result<Vec<GpuMat>> {
+        let nt = self.blocks.len();
+        let mut s: Vec<Option<GpuMat>> = (0..nt).map(|_| None).collect();
+        for (k, z_k) in z.into_iter().enumerate().rev() {
+            let (n, len) = z_k.shape();
+            let partial = [pool.take("partial", n, len)?, pool.take("partial", n, len)?];
+            let s_k = pool.take("S block", n, len)?;
+            {
+                let mut products = Vec::with_capacity(nt - k);
+                let mut t = &z_k;
+                for i in k + 1..nt {
+                    let s_i = s[i].as_ref().ok_or_else(|| {
+                        Error::Numerical(format!("backward substitution: block {i} missing"))
+                    })?;
+                    let out = &partial[(i - k - 1) % 2];
+                    products.push(
+                        Product::new((s_i, false), (&self.lower[lower_index(i, k)], false), out)
+                            .scaled(-1.0)
+                            .plus(1.0, t)
+                            .prepare(self.gpu)?,
+                    );
+                    t = out;
+                }
+                products.push(
+                    Product::new((t, false), (&self.diagonal_inverses[k], false), &s_k)
+                        .prepare(self.gpu)?,
+                );
+                run_products(self.gpu, &products, 1)?;
+            }
+            let [a, b] = partial;
+            pool.give(a);
+            pool.give(b);
+            pool.give(z_k);
+            s[k] = Some(s_k);
+        }
+        s.into_iter()
+            .enumerate()
+            .map(|(k, b)| {
+                b.ok_or_else(|| {
+                    Error::Numerical(format!("backward substitution: block {k} missing"))
+                })
+            })
+            .collect()
+    }
+
+    /// Downloads column blocks (each n×b) into the row-major n×d values.
+    fn gather(&self, blocks: &[GpuMat], n: usize) -> Result<Vec<f64>> {
+        let d = self.mean.len();
+        let mut out = vec![0.0; n * d];
+        for (&(start, len), block) in self.blocks.iter().zip(blocks) {
+            let b = block.download_f32_rows(self.gpu)?;
+            for (row, piece) in out.chunks_mut(d).zip(b.chunks(len.max(1))) {
+                for (o, v) in row[start..start + len].iter_mut().zip(piece) {
+                    *o = f64::from(*v);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Rows of points per chunk, so every n×b block stays inside the adapter's binding limit.
+    fn rows_per_chunk(&self) -> usize {
+        let widest = self.blocks.iter().map(|b| b.1).max().unwrap_or(1).max(1);
+        ((self.gpu.max_binding_bytes() / 4) as usize / widest).max(1)
+    }
+
+    /// `s = C⁻¹(y − μ)` at every point of the row-major `points` (n·d values), row-major.
+    pub fn solved_rows(&self, points: &[f64], n: usize) -> Result<Vec<f64>> {
+        let d = self.mean.len();
+        let mut pool = Pool::new(self.gpu);
+        let mut out = Vec::with_capacity(n * d);
+        for (start, len) in chunks(n, self.rows_per_chunk()) {
+            let chunk = points.get(start * d..(start + len) * d).ok_or_else(|| {
+                Error::DimensionMismatch {
+                    what: "query points (n·d values, row-major)".into(),
+                    expected: n * d,
+                    got: points.len(),
+                }
+            })?;
+            let z = self.forward(self.centred_blocks(chunk, len)?, &mut pool)?;
+            out.extend(self.gather(&self.backward(z, &mut pool)?, len)?);
+        }
+        Ok(out)
+    }
+
+    /// `‖L⁻¹(y − μ)‖²` at every point of the row-major `points` (n·d values).
+    pub fn quadratic_forms_rows(&self, points: &[f64], n: usize) -> Result<Vec<f64>> {
+        let d = self.mean.len();
+        let mut pool = Pool::new(self.gpu);
+        let mut out = Vec::with_capacity(n);
+        for (start, len) in chunks(n, self.rows_per_chunk()) {
+            let chunk = points.get(start * d..(start + len) * d).ok_or_else(|| {
+                Error::DimensionMismatch {
+                    what: "query points (n·d values, row-major)".into(),
+                    expected: n * d,
+                    got: points.len(),
+                }
+            })?;
+            let z = self.gather(
+                &self.forward(self.centred_blocks(chunk, len)?, &mut pool)?,
+                len,
+            )?;
+            out.extend(
+                z.chunks(d)
+                    .map(|row| row.iter().map(|v| v * v).sum::<f64>()),
+            );
+        }
+        Ok(out)
+    }
+
+    /// `∇_y log p_σ(y) = −C⁻¹(y − μ)` at every point of the row-major `points`, row-major.
+    pub fn score_rows(&self, points: &[f64], n: usize) -> Result<Vec<f64>> {
+        Ok(self
+            .solved_rows(points, n)?
+            .into_iter()
+            .map(|v| -v)
+            .collect())
+    }
+
+    /// `E[x | y] = y − σ²C⁻¹(y − μ)` at every point of the row-major `points`, row-major.
+    pub fn posterior_mean_rows(&self, points: &[f64], n: usize) -> Result<Vec<f64>> {
+        let s = self.solved_rows(points, n)?;
+        Ok(points.iter().zip(s).map(|(y, v)| y - self.s2 * v).collect())
+    }
+
+    /// `log p_σ(y) = −½(d log 2π + log det C + ‖L⁻¹(y − μ)‖²)` at every point of the
+    /// row-major `points`.
+    pub fn log_density_rows(&self, points: &[f64], n: usize) -> Result<Vec<f64>> {
+        let d = self.mean.len() as f64;
+        Ok(self
+            .quadratic_forms_rows(points, n)?
+            .into_iter()
+            .map(|q| -0.5 * (d * crate::targets::gmm::LN_2PI + self.log_det + q))
+            .collect())
+    }
+
+    /// [`GpuNoisyGaussian::score_rows`] at the rows of `points` (n×d).
+    pub fn score_batch(&self, points: &Mat) -> Result<Mat> {
+        rows_to_mat(
+            self.score_rows(&mat_to_rows(points), points.nrows())?,
+            points,
+        )
+    }
+
+    /// [`GpuNoisyGaussian::posterior_mean_rows`] at the rows of `points` (n×d).
+    pub fn posterior_mean_batch(&self, points: &Mat) -> Result<Mat> {
+        rows_to_mat(
+            self.posterior_mean_rows(&mat_to_rows(points), points.nrows())?,
+            points,
+        )
+    }
+
+    /// [`GpuNoisyGaussian::log_density_rows`] at the rows of `points` (n×d).
+    pub fn log_density_batch(&self, points: &Mat) -> Result<Vec<f64>> {
+        self.log_density_rows(&mat_to_rows(points), points.nrows())
+    }
+}
+
+/// The row-major values of an n×d matrix.
+fn mat_to_rows(m: &Mat) -> Vec<f64> {
+    (0..m.nrows())
+        .flat_map(|i| (0..m.ncols()).map(move |j| m[(i, j)]))
+        .collect()
+}
+
+/// Row-major values back into a matrix shaped like `like`.
+fn rows_to_mat(values: Vec<f64>, like: &Mat) -> Result<Mat> {
+    let (n, d) = (like.nrows(), like.ncols());
+    if values.len() != n * d {
+        return Err(Error::DimensionMismatch {
+            what: "row-major values".into(),
+            expected: n * d,
+            got: values.len(),
+        });
+    }
+    Ok(Mat::from_fn(n, d, |i, j| values[i * d + j]))
+}
