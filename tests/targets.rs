@@ -610,3 +610,250 @@ fn zero_covariance_of_the_wrong_size_is_refused() {
     let point_mass = GaussianMixture::new(&[0.5, 0.5], &means, &[eye, Mat::zeros(2, 2)]).unwrap();
     assert_eq!(point_mass.components()[1].factor.rank(), 0);
 }
+
+/// `κε/(1 − κε)` with `ε = d·γ_{3d+1} + 4dε_mach` and `κ = (t + σ²)/σ²` (t the largest
+/// absolute column sum of Σ): the normwise relative error bound of `s = C⁻¹δ` through a
+/// Cholesky factor in f64 (Higham Thm 10.4, `‖|L||Lᵀ|‖₂ ≤ d‖C‖₂`), with `4dε_mach` for Σ itself
+/// reassembled from the spectral factor `UΛUᵀ` the other route uses.
+fn cholesky_solve_bound(cov: &Mat, sigma: f64) -> f64 {
+    let d = cov.nrows();
+    let t = (0..d)
+        .map(|j| (0..d).map(|i| cov[(i, j)].abs()).sum::<f64>())
+        .fold(0.0f64, f64::max);
+    let s2 = sigma * sigma;
+    let kappa = (t + s2) / s2;
+    let u = f64::EPSILON / 2.0;
+    let gamma = (3 * d + 1) as f64 * u / (1.0 - (3 * d + 1) as f64 * u);
+    let eps = d as f64 * gamma + 4.0 * d as f64 * f64::EPSILON;
+    kappa * eps / (1.0 - kappa * eps)
+}
+
+proptest::proptest! {
+    #![proptest_config(common::config(64))]
+
+    /// Issue 24: the Cholesky route of a dense Gaussian (`DenseGaussian::noisy`: one factor
+    /// of Σ + σ²I, `E[x|y] = y + σ²∇log p_σ`, the score by two triangular solves, Cov[x|y] =
+    /// σ²(I − σ²C⁻¹)) against the spectral route of the same Gaussian as a one-component
+    /// mixture (`GaussianMixture`: eigen-factor, the posterior route `μ + FK⁻¹Fᵀδ` for the mean),
+    /// on random Gaussians (d 1–10, singular and point-mass covariances included, σ 1e-2–10):
+    /// the score within `‖s‖·cholesky_solve_bound` plus the spectral route's own
+    /// `tweedie::rounding_bound/σ²`, the posterior mean within σ² times that, the log-density
+    /// within `½(d + 3q)·bound` plus the batch test's log bound, Cov[x|y] within
+    /// `4σ²·bound` entrywise plus the spectral route's `rounding_bound`.
+    #[test]
+    fn dense_gaussian_cholesky_route_matches_the_spectral_route(
+        case in common::case(1..=10, 1..=1),
+        others in proptest::collection::vec(proptest::collection::vec(-3.0f64..3.0, 10), 1..5),
+    ) {
+        use diffusion_theorems::targets::gaussian::DenseGaussian;
+        use diffusion_theorems::theorems::tweedie::rounding_bound;
+        let (t, sigma) = (&case.target, case.sigma);
+        let d = t.dim();
+        let c = &t.components()[0];
+        let cov = c.factor.covariance();
+        let dense = DenseGaussian::new(c.mean.clone(), cov.clone()).unwrap();
+        let noisy = dense.noisy(sigma).unwrap();
+        let mut points = vec![case.y.clone()];
+        points.extend(others.iter().map(|o| o[..d].to_vec()));
+        let batch = Mat::from_fn(points.len(), d, |i, j| points[i][j]);
+        let scores = noisy.score_batch(&batch).unwrap();
+        let means = noisy.posterior_mean_batch(&batch).unwrap();
+        let logs = noisy.log_density_batch(&batch).unwrap();
+        let covariance = noisy.posterior_covariance();
+        let bound = cholesky_solve_bound(&cov, sigma);
+        let s2 = sigma * sigma;
+        for (i, y) in points.iter().enumerate() {
+            let spectral = rounding_bound(t, y, sigma).unwrap();
+            let score = t.score(y, sigma).unwrap();
+            let mean = t.posterior_mean(y, sigma).unwrap();
+            let s_norm = score.iter().map(|v| v * v).sum::<f64>().sqrt();
+            let gap = |row: &Mat, reference: &[f64]| {
+                (0..d).map(|j| (row[(i, j)] - reference[j]).powi(2)).sum::<f64>().sqrt()
+            };
+            let score_tol = bound * s_norm + spectral / s2;
+            proptest::prop_assert!(gap(&scores, &score) <= score_tol,
+                "point {i}: score gap {} > {score_tol}", gap(&scores, &score));
+            proptest::prop_assert!(gap(&means, &mean) <= s2 * score_tol + spectral,
+                "point {i}: mean gap {} > {}", gap(&means, &mean), s2 * score_tol + spectral);
+            let q: f64 = -(0..d).map(|j| (y[j] - c.mean[j]) * score[j]).sum::<f64>();
+            let size = y.iter().fold(t.scale(), |m, v| m.max(v.abs()));
+            let log_tol = 0.5 * (d as f64 + 3.0 * q.abs()) * bound
+                + 2.0 * spectral / (size * (d as f64).sqrt());
+            let log = t.log_density(y, sigma).unwrap();
+            proptest::prop_assert!((logs[i] - log).abs() <= log_tol,
+                "point {i}: log p {} vs {log} (tolerance {log_tol})", logs[i]);
+            let reference = t.posterior_covariance(y, sigma).unwrap();
+            for a in 0..d {
+                for b in 0..d {
+                    let tol = 4.0 * s2 * bound + spectral;
+                    proptest::prop_assert!((covariance[(a, b)] - reference[(a, b)]).abs() <= tol,
+                        "Cov[{a},{b}]: {} vs {} (tolerance {tol})", covariance[(a, b)], reference[(a, b)]);
+                }
+            }
+        }
+    }
+}
+
+/// The dense Gaussian's validation: a covariance with a negative eigenvalue (−0.1 in d = 3) is
+/// refused naming the pivot where the shifted Cholesky broke down; an asymmetric one, a NaN
+/// and a wrong shape are refused as for the mixture; a singular PSD covariance and the zero
+/// covariance (a point mass, score −(y − μ)/σ²) are accepted; σ = 0 is refused.
+#[test]
+fn dense_gaussian_refuses_what_is_not_a_covariance() {
+    use diffusion_theorems::targets::gaussian::DenseGaussian;
+    let mean = vec![0.0; 3];
+    let mut indefinite = Mat::identity(3, 3);
+    indefinite[(2, 2)] = -0.1;
+    let e = DenseGaussian::new(mean.clone(), indefinite).unwrap_err();
+    assert!(
+        matches!(&e, Error::NotPsd { reason, .. } if reason.contains("pivot 2") && reason.contains("τ")),
+        "{e}"
+    );
+    let mut asymmetric = Mat::identity(3, 3);
+    asymmetric[(0, 1)] = 0.5;
+    assert!(DenseGaussian::new(mean.clone(), asymmetric)
+        .unwrap_err()
+        .to_string()
+        .contains("asymmetric"));
+    let mut nan = Mat::identity(3, 3);
+    nan[(1, 1)] = f64::NAN;
+    assert!(matches!(
+        DenseGaussian::new(mean.clone(), nan),
+        Err(Error::NonFinite { .. })
+    ));
+    assert!(matches!(
+        DenseGaussian::new(mean.clone(), Mat::identity(2, 2)),
+        Err(Error::DimensionMismatch { .. })
+    ));
+    let singular = Mat::from_fn(3, 3, |i, j| if i == j && i < 2 { 1.0 } else { 0.0 });
+    assert!(DenseGaussian::new(mean.clone(), singular).is_ok());
+    let point_mass = DenseGaussian::new(mean.clone(), Mat::zeros(3, 3)).unwrap();
+    let y = Mat::from_fn(1, 3, |_, j| j as f64 + 1.0);
+    let score = point_mass.noisy(0.5).unwrap().score_batch(&y).unwrap();
+    for j in 0..3 {
+        assert!((score[(0, j)] + y[(0, j)] / 0.25).abs() <= 1e-15 * y[(0, j)].abs() / 0.25);
+    }
+    assert!(point_mass.noisy(0.0).is_err());
+}
+
+/// Issue 24: a Gaussian target may name its mean and covariance as `.npy` files, relative to
+/// the target file (here read from another working directory); `eval` then gives the values of
+/// the same target written inline; a missing file exits 2 naming it; `--backend gpu` on a
+/// mixture exits 2 saying the GPU route covers Gaussian targets.
+#[test]
+fn eval_reads_a_gaussian_target_from_npy_files() {
+    use diffusion_theorems::io::npy;
+    let dir = std::env::temp_dir().join(format!("dt-eval-npy-target-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("data")).unwrap();
+    let cov = [[1.0, 0.3, 0.0], [0.3, 2.0, 0.1], [0.0, 0.1, 0.5]];
+    let mean = [0.5, -1.0, 2.0];
+    npy::write_f64(&dir.join("data/c.npy"), &[3, 3], &cov.concat()).unwrap();
+    npy::write_f64(&dir.join("data/m.npy"), &[3], &mean).unwrap();
+    std::fs::write(
+        dir.join("data/t.json"),
+        r#"{"kind":"gaussian","mean":"m.npy","covariance":"c.npy"}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("inline.json"),
+        serde_json::json!({"kind": "gaussian", "mean": mean, "covariance": cov}).to_string(),
+    )
+    .unwrap();
+    std::fs::write(dir.join("p.json"), "[[0,0,0],[1,2,3]]").unwrap();
+    std::fs::write(
+        dir.join("gmm.json"),
+        r#"{"kind":"gmm","weights":[1],"means":[[0,0,0]],"covariances":[[[1,0,0],[0,1,0],[0,0,1]]]}"#,
+    )
+    .unwrap();
+    let eval = |target: &str, extra: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_diffusion-theorems"))
+            .current_dir(std::env::temp_dir())
+            .args(["eval", "--sigma", "0.5", "--quantity", "score", "--target"])
+            .arg(dir.join(target))
+            .arg("--points")
+            .arg(dir.join("p.json"))
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let from_files = eval("data/t.json", &[]);
+    assert!(
+        from_files.status.success(),
+        "{}",
+        String::from_utf8_lossy(&from_files.stderr)
+    );
+    assert_eq!(from_files.stdout, eval("inline.json", &[]).stdout);
+    std::fs::remove_file(dir.join("data/c.npy")).unwrap();
+    let missing = eval("data/t.json", &[]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("c.npy"));
+    let gpu_mixture = eval("gmm.json", &["--backend", "gpu"]);
+    assert_eq!(gpu_mixture.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&gpu_mixture.stderr).contains("Gaussian targets"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Issue 24: `.npy` files written by NumPy's own `np.save` (tests/common/npy, the commands in
+/// its README) are read to the exact values (f8 and f4, −0.0 and a subnormal-range 5e-300
+/// kept), a Fortran-order file is refused saying so; and the crate's writer, given the same
+/// array, produces NumPy's data section byte for byte and a header NumPy parses to the same
+/// dtype, order and shape (magic `\x93NUMPY`, a dict with `'descr': '<f8'`,
+/// `'fortran_order': False` and shape (2, 3), total header length a multiple of 64).
+#[test]
+fn npy_files_round_trip_through_numpys_own_format() {
+    use diffusion_theorems::io::npy;
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/common/npy");
+    let f8 = npy::read(&fixtures.join("numpy_f8_2x3.npy")).unwrap();
+    assert_eq!(f8.shape, vec![2, 3]);
+    let expected: [f64; 6] = [1.5, -2.0, 3.0, 4.0, 5e-300, -0.0];
+    assert_eq!(
+        f8.data.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+        expected.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+    );
+    let f4 = npy::read(&fixtures.join("numpy_f4_4.npy")).unwrap();
+    assert_eq!(f4.shape, vec![4]);
+    let expected_f4: Vec<f64> = [0.1f32, -1e30, 3.25, 7.0]
+        .iter()
+        .map(|&v| f64::from(v))
+        .collect();
+    assert_eq!(f4.data, expected_f4);
+    let fortran = npy::read(&fixtures.join("numpy_f8_fortran.npy")).unwrap_err();
+    assert!(fortran.to_string().contains("Fortran"), "{fortran}");
+    let dir = std::env::temp_dir().join(format!("dt-npy-round-trip-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    npy::write_f64(&dir.join("ours.npy"), &[2, 3], &expected).unwrap();
+    let ours = std::fs::read(dir.join("ours.npy")).unwrap();
+    let numpys = std::fs::read(fixtures.join("numpy_f8_2x3.npy")).unwrap();
+    let header_len = |bytes: &[u8]| -> usize {
+        assert_eq!(&bytes[..6], b"\x93NUMPY");
+        match bytes[6] {
+            1 => 10 + u16::from_le_bytes([bytes[8], bytes[9]]) as usize,
+            _ => 12 + u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
+        }
+    };
+    let (ours_len, numpys_len) = (header_len(&ours), header_len(&numpys));
+    assert_eq!(ours_len % 64, 0, "header length {ours_len}");
+    assert_eq!(&ours[ours_len..], &numpys[numpys_len..], "data sections");
+    let header = String::from_utf8_lossy(&ours[..ours_len]).to_string();
+    for field in ["'descr': '<f8'", "'fortran_order': False"] {
+        assert!(header.contains(field), "{field} missing from {header}");
+    }
+    // the shape tuple's numbers (Python accepts a trailing comma: `(2, 3, )` is `(2, 3)`)
+    let shape_text = header
+        .split("'shape':")
+        .nth(1)
+        .and_then(|s| s.split(')').next());
+    let shape: Vec<usize> = shape_text
+        .map(|s| {
+            s.trim_start_matches([' ', '('])
+                .split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(|p| p.parse().unwrap())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(shape, vec![2, 3], "{header}");
+    assert_eq!(npy::read(&dir.join("ours.npy")).unwrap().data, f8.data);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -79,6 +79,10 @@ impl DenseGaussian {
             .map(|j| covariance.col(j).iter().map(|v| v.abs()).sum::<f64>())
             .fold(0.0f64, f64::max);
         let tau = psd_shift(d, t);
+        // t = 0 is the zero covariance (a point mass), PSD with nothing to factor
+        if t == 0.0 {
+            return Ok(Self { mean, covariance });
+        }
         if let Err(pivot) = cholesky_with_shift(&covariance, tau) {
             return Err(Error::NotPsd {
                 what: "Gaussian covariance".into(),
