@@ -71,6 +71,9 @@ def workload_table(quick):
     w.append(("ddim_affine", f"samples={n},steps={steps},d={d}",
               steps * (2.0 * n * d * d + 5.0 * n * d), 4.0 * steps * (d * d + 2.0 * n * d + d),
               build_ddim, dict(n=n, steps=steps, d=d)))
+    d, n, tile = (768, 100, 256) if quick else (12288, 1000, 1024)
+    w.append(("gaussian_eval", f"d={d},n={n},tile={tile}", d ** 3 / 3.0 + 2.0 * n * d * d,
+              4.0 * (d * d + 2.0 * n * d), build_gaussian_eval, dict(d=d, n=n)))
     b, d, h = (32, 768, 100) if quick else (128, 12288, 1000)
     params = 2.0 * d * h + d + h
     w.append(("mlp_step", f"B={b},d={d},h={h}",
@@ -114,6 +117,22 @@ def build_covariance(torch, dev, n, d):
     x = torch.randn(n, d, device=dev)
     c = torch.empty(d, d, device=dev)
     return lambda: torch.mm(x.T, x, out=c)
+
+
+def build_gaussian_eval(torch, dev, d, n):
+    # Σ = 0.5·I + V Vᵀ (V d×5, entries N(0, 9/d)); one run: Cholesky of Σ + σ²I (σ = 0.5) in
+    # f32, then the scores −C⁻¹(y − μ) of n points by cholesky_solve (two triangular solves).
+    v = torch.randn(d, 5, device=dev) * (3.0 / math.sqrt(d))
+    cov = v @ v.T + 0.5 * torch.eye(d, device=dev)
+    mu = torch.randn(d, device=dev)
+    y = 1.5 * torch.randn(n, d, device=dev)
+    shifted = cov + 0.25 * torch.eye(d, device=dev)
+
+    def run():
+        factor = torch.linalg.cholesky(shifted)
+        return -torch.cholesky_solve((y - mu).T, factor)
+
+    return run
 
 
 def build_gmm(torch, dev, batch, d, k):

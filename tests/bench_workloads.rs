@@ -5,7 +5,9 @@
 
 mod common;
 
-use diffusion_theorems::bench::workloads::{gemm_shapes, DdimAffine, GemmShape, MlpStep};
+use diffusion_theorems::bench::workloads::{
+    gemm_shapes, DdimAffine, GaussianEval, GemmShape, MlpStep,
+};
 use diffusion_theorems::bench::{self, Scale, Settings, Workload};
 use diffusion_theorems::gpu::dense::{DenseConfig, DenseTrainer};
 use diffusion_theorems::gpu::gemm::GpuMat;
@@ -85,6 +87,11 @@ fn new_workloads_run_on_the_gpu_and_the_cpu() {
             n: 3,
             steps: 5,
             d: 16,
+        }),
+        Box::new(GaussianEval {
+            d: 37,
+            n: 5,
+            tile: 16,
         }),
     ];
     for w in &workloads {

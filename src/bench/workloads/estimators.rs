@@ -275,3 +275,77 @@ impl Workload for PolynomialFeatures {
         }))
     }
 }
+
+/// `eval`-shaped work on a dense Gaussian at image scale: factor `C = Σ + σ²I` (σ = 0.5) by
+/// the tiled Cholesky of [`crate::gpu::gaussian`] and solve for the scores of n points —
+/// `d³/3 + 2nd²` FLOPs, `4(d² + 2nd)` bytes; Σ = 0.5·I + VVᵀ with V d×5 of entries N(0, 9/d)
+/// (the target of `benches/eval_image_scale.py`), validated at setup. The run mixes GPU
+/// products with host work (each diagonal tile read back and factored in f64, the points
+/// uploaded and the scores read back), so the timestamp time counts the products only; the
+/// wall time is the route's whole cost per σ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GaussianEval {
+    /// d.
+    pub d: usize,
+    /// Points.
+    pub n: usize,
+    /// Tile edge.
+    pub tile: usize,
+}
+
+impl GaussianEval {
+    /// The target and the row-major points (streams 40–42).
+    fn inputs(&self) -> Result<(crate::targets::gaussian::DenseGaussian, Vec<f64>)> {
+        let (d, n) = (self.d, self.n);
+        let v = random_host((d, 5), 40, 3.0 / (d as f32).sqrt());
+        let mut cov = &v * v.transpose();
+        for i in 0..d {
+            cov[(i, i)] += 0.5;
+        }
+        let mean = random_normals(41, d).into_iter().map(f64::from).collect();
+        let points = random_normals(42, n * d)
+            .into_iter()
+            .map(|z| 1.5 * f64::from(z))
+            .collect();
+        Ok((
+            crate::targets::gaussian::DenseGaussian::new(mean, cov)?,
+            points,
+        ))
+    }
+}
+
+impl Workload for GaussianEval {
+    fn name(&self) -> &'static str {
+        "gaussian_eval"
+    }
+    fn size(&self) -> String {
+        format!("d={},n={},tile={}", self.d, self.n, self.tile)
+    }
+    fn flops(&self) -> f64 {
+        let (d, n) = (self.d as f64, self.n as f64);
+        d * d * d / 3.0 + 2.0 * n * d * d
+    }
+    fn bytes(&self) -> f64 {
+        let (d, n) = (self.d as f64, self.n as f64);
+        4.0 * (d * d + 2.0 * n * d)
+    }
+    fn gpu<'g>(&self, gpu: &'g Gpu) -> Result<Box<dyn Runner + 'g>> {
+        let (target, points) = self.inputs()?;
+        let (n, tile) = (self.n, self.tile);
+        Ok(runner(move || {
+            let noisy = crate::gpu::gaussian::GpuNoisyGaussian::factor(gpu, &target, 0.5, tile)?;
+            std::hint::black_box(noisy.score_rows(&points, n)?);
+            Ok(())
+        }))
+    }
+    fn cpu(&self) -> Option<Box<dyn Runner>> {
+        let (target, points) = self.inputs().ok()?;
+        let (n, d) = (self.n, self.d);
+        let columns = Mat::from_fn(d, n, |j, i| points[i * d + j]);
+        Some(runner(move || {
+            let noisy = target.noisy(0.5)?;
+            std::hint::black_box(noisy.score_columns(&columns)?);
+            Ok(())
+        }))
+    }
+}

@@ -12,7 +12,9 @@ use crate::gpu::{rowwise, Gpu};
 use crate::linalg::Mat;
 use crate::rng::PhiloxStream;
 
-pub use estimators::{Covariance, EmpiricalDenoiser, GmmPosterior, PolynomialFeatures};
+pub use estimators::{
+    Covariance, EmpiricalDenoiser, GaussianEval, GmmPosterior, PolynomialFeatures,
+};
 pub use gemm::{gemm_shapes, tensor_core_workloads, Gemm, GemmShape, GemmTensorCores};
 use rayon::prelude::*;
 pub use steps::{DdimAffine, MlpStep};
@@ -151,7 +153,8 @@ pub fn gemm_sizes(scale: Scale) -> &'static [usize] {
 
 /// Every workload of `diffusion-theorems bench` at `scale` (the copy probe runs separately):
 /// GEMM n³ and the experiments' non-square shapes, covariance XᵀX, GMM posterior, empirical
-/// denoiser, polynomial features, DDIM, one MLP training step. Push new workloads here.
+/// denoiser, polynomial features, the dense Gaussian's `eval` route, DDIM, one MLP training
+/// step. Push new workloads here.
 pub fn standard_workloads(scale: Scale) -> Vec<Box<dyn Workload>> {
     let mut w: Vec<Box<dyn Workload>> = gemm_sizes(scale)
         .iter()
@@ -179,6 +182,11 @@ pub fn standard_workloads(scale: Scale) -> Vec<Box<dyn Workload>> {
                 w: 1024,
                 k: 3,
             }));
+            w.push(Box::new(GaussianEval {
+                d: 12288,
+                n: 1000,
+                tile: crate::gpu::gaussian::DEFAULT_TILE,
+            }));
         }
         Scale::Quick => {
             w.push(Box::new(Covariance { n: 100, d: 768 }));
@@ -197,6 +205,11 @@ pub fn standard_workloads(scale: Scale) -> Vec<Box<dyn Workload>> {
                 d: 768,
                 w: 128,
                 k: 3,
+            }));
+            w.push(Box::new(GaussianEval {
+                d: 768,
+                n: 100,
+                tile: 256,
             }));
         }
     }
