@@ -229,7 +229,8 @@ pub struct MseTrace {
 }
 
 /// `MSE(f*) = E‖x − f*(y)‖² = σ² E tr∇f*(y)` by Monte Carlo over `n` pairs `(x, y = x + σg)`
-/// drawn from `rng`: the paired differences `D_i = ‖x_i − f*(y_i)‖² − σ²tr∇f*(y_i)` (with
+/// drawn from `rng` (`f*` at all n points by the batched posterior route,
+/// [`GaussianMixture::posterior_mean_batch`]): the paired differences `D_i = ‖x_i − f*(y_i)‖² − σ²tr∇f*(y_i)` (with
 /// `tr∇f* = d + σ² tr∇²log p_σ` from the analytic Hessian, the density route) have mean zero;
 /// residual `|mean D|`, tolerance `z(α)·SE` with `α = 1e-6`. Also returns the MSE estimate.
 /// Planted: the same z-test of `D' = ‖x − f*(y)‖² − σ tr∇f*(y)` (its own SE).
@@ -244,10 +245,19 @@ pub fn mse_equals_sigma2_trace_jacobian(
     let mut diffs = Vec::with_capacity(n);
     let mut planted_diffs = Vec::with_capacity(n);
     let mut sq_errors = Vec::with_capacity(n);
+    // y_i = x_i + σg_i row by row (the rng's order), then f*(y_i) for all rows at once by the
+    // batched posterior route
+    let mut ys = Mat::zeros(n, d);
+    for i in 0..n {
+        for j in 0..d {
+            ys[(i, j)] = x[(i, j)] + sigma * rng.normal();
+        }
+    }
+    let means = target.posterior_mean_batch(&ys, sigma)?;
     for i in 0..n {
         let xi = linalg::row(&x, i);
-        let y: Vec<f64> = xi.iter().map(|v| v + sigma * rng.normal()).collect();
-        let f = target.posterior_mean(&y, sigma)?;
+        let y = linalg::row(&ys, i);
+        let f = linalg::row(&means, i);
         let sq: f64 = xi.iter().zip(&f).map(|(a, b)| (a - b).powi(2)).sum();
         let h = target.score_hessian(&y, sigma)?;
         let trace = d as f64 + sigma * sigma * (0..d).map(|k| h[(k, k)]).sum::<f64>();

@@ -357,7 +357,7 @@ impl Settings {
         if let Some(&n) = self
             .generalization_sizes
             .iter()
-            .find(|&&s| s == 0 || 2 * s > self.n)
+            .find(|&&s| s == 0 || s.checked_mul(2).is_none_or(|both| both > self.n))
         {
             return Err(Error::InvalidArgument {
                 what: "generalization size".into(),
