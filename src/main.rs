@@ -91,6 +91,10 @@ enum Command {
         /// σ, the points) to stderr.
         #[arg(long)]
         timings: bool,
+        /// Points per block when `.npy` points stream to a `.npy` `--out` (log-density, score,
+        /// posterior-mean): the points are read, evaluated and written a block at a time.
+        #[arg(long, default_value_t = 1024)]
+        chunk_rows: usize,
     },
     /// Print the citable appendix: one row per theorem (statement, source, status, tests), plus
     /// the claims of target/verify/report.json when it exists.
@@ -382,6 +386,7 @@ struct EvalRoute {
     backend: Backend,
     tile: usize,
     timings: bool,
+    chunk_rows: usize,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -488,7 +493,7 @@ struct Points {
 impl Points {
     /// Reads `path` and checks every point has length `d`.
     fn read(path: &std::path::Path, d: usize) -> Result<Self> {
-        if path.extension().is_some_and(|e| e == "npy") {
+        if is_npy(path) {
             let array = diffusion_theorems::io::npy::read(path)?;
             let &[n, width] = array.shape.as_slice() else {
                 return Err(Error::InvalidArgument {
@@ -581,6 +586,13 @@ fn eval(
     })?;
     if let Some(path) = out {
         diffusion_theorems::io::ensure_writable(path)?;
+    }
+    let streamable = matches!(
+        quantity,
+        Quantity::LogDensity | Quantity::Score | Quantity::PosteriorMean
+    );
+    if let (Some(out), true, true) = (out, is_npy(points), streamable) {
+        return eval_streamed(&spec, sigma, (points, out), max_memory, quantity, route);
     }
     // a Gaussian goes through one Cholesky factor of Σ + σ²I (no eigen-decomposition); the
     // other kinds through the mixture's spectral factors
@@ -679,6 +691,140 @@ fn eval_dense_gaussian_gpu(
     };
     phase_time(route, "points", start);
     Ok(values)
+}
+
+/// Whether `path` names a `.npy` file.
+fn is_npy(path: &std::path::Path) -> bool {
+    path.extension().is_some_and(|e| e == "npy")
+}
+
+/// The target of a streamed evaluation, by its route.
+enum StreamTarget {
+    /// A Gaussian: the Cholesky routes.
+    Dense(DenseGaussian),
+    /// Any other kind: the mixture's batched spectral routes.
+    Mixture(GaussianMixture),
+}
+
+/// `.npy` points to `.npy` values a block of rows at a time (log-density, score, posterior
+/// mean): the target is factored once, then each block of `route.chunk_rows` points is read,
+/// evaluated and appended, so the points are never held whole (`io::npy::RowReader`,
+/// `io::npy::RowWriter`; the values land under their name only when all are written).
+fn eval_streamed(
+    spec: &TargetSpec,
+    sigma: f64,
+    (points, out): (&std::path::Path, &std::path::Path),
+    max_memory: Option<f64>,
+    quantity: Quantity,
+    route: EvalRoute,
+) -> Result<()> {
+    use diffusion_theorems::io::npy::{RowReader, RowWriter};
+    let clock = std::time::Instant::now();
+    let mut reader = RowReader::open(points)?;
+    let (n, width) = reader.shape();
+    let target = match spec.dense_gaussian().transpose()? {
+        Some(t) => StreamTarget::Dense(t),
+        None if route.backend == Backend::Gpu => {
+            return Err(Error::InvalidArgument {
+                what: "--backend gpu".into(),
+                reason: "the GPU route covers Gaussian targets (kind \"gaussian\") only; use \
+                         --backend cpu for the others"
+                    .into(),
+            })
+        }
+        None => StreamTarget::Mixture(spec.build()?),
+    };
+    let (d, k) = match &target {
+        StreamTarget::Dense(t) => (t.dim(), 1),
+        StreamTarget::Mixture(t) => (t.dim(), t.components().len()),
+    };
+    if width != d {
+        return Err(Error::DimensionMismatch {
+            what: format!("points of {} (columns)", points.display()).into(),
+            expected: d,
+            got: width,
+        });
+    }
+    let rows = route.chunk_rows.max(1);
+    // in f64: the target's factors (three d×d for the Cholesky route, the spectral factors'
+    // d×d per component), and per block the points, their centred copies, the results and
+    // each component's projections
+    let needed = experiments::memory::bytes(&[3 * k, d, d, 8])
+        .zip(experiments::memory::bytes(&[
+            rows.min(n.max(1)),
+            d,
+            2 * k + 4,
+            8,
+        ]))
+        .and_then(|(a, b)| a.checked_add(b));
+    check_memory(quantity, (n, d), needed, max_memory)?;
+    phase_time(route, "read and validate", clock);
+    let mut shape = vec![n];
+    if !matches!(quantity, Quantity::LogDensity) {
+        shape.push(d);
+    }
+    let mut writer = RowWriter::create(out, &shape)?;
+    let start = std::time::Instant::now();
+    let mut done = 0usize;
+    let mut stream = |evaluate: &dyn Fn(&Points) -> Result<Vec<f64>>| -> Result<()> {
+        while let Some(block) = reader.next_rows(rows)? {
+            let pts = Points {
+                n: block.len() / d,
+                d,
+                data: block,
+            };
+            let values = evaluate(&pts)?;
+            let per_point = values.len() / pts.n.max(1);
+            if let Some((i, bad)) = values.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+                return Err(Error::Numerical(format!(
+                    "the {} at point {} with σ = {sigma:e} is {bad}: beyond f64 here (an \
+                     extreme σ or point)",
+                    quantity.name(),
+                    done + i / per_point.max(1)
+                )));
+            }
+            writer.write(&values)?;
+            done += pts.n;
+        }
+        Ok(())
+    };
+    match (&target, route.backend) {
+        (StreamTarget::Dense(t), Backend::Gpu) => {
+            use diffusion_theorems::gpu::gaussian::GpuNoisyGaussian;
+            let factored = std::time::Instant::now();
+            let noisy = GpuNoisyGaussian::factor(Gpu::shared()?, t, sigma, route.tile)?;
+            phase_time(route, "factor", factored);
+            stream(&|p: &Points| match quantity {
+                Quantity::LogDensity => noisy.log_density_rows(&p.data, p.n),
+                Quantity::Score => noisy.score_rows(&p.data, p.n),
+                _ => noisy.posterior_mean_rows(&p.data, p.n),
+            })?;
+        }
+        (StreamTarget::Dense(t), Backend::Cpu) => {
+            let factored = std::time::Instant::now();
+            let noisy = t.noisy(sigma)?;
+            phase_time(route, "factor", factored);
+            stream(&|p: &Points| {
+                Ok(match quantity {
+                    Quantity::LogDensity => noisy.log_density_columns(&p.columns())?,
+                    Quantity::Score => from_columns(&noisy.score_columns(&p.columns())?),
+                    _ => from_columns(&noisy.posterior_mean_columns(&p.columns())?),
+                })
+            })?;
+        }
+        (StreamTarget::Mixture(t), _) => stream(&|p: &Points| {
+            Ok(match quantity {
+                Quantity::LogDensity => t.log_density_batch(&p.rows(), sigma)?,
+                Quantity::Score => from_rows(&t.score_batch(&p.rows(), sigma)?),
+                _ => from_rows(&t.posterior_mean_batch(&p.rows(), sigma)?),
+            })
+        })?,
+    }
+    phase_time(route, "points", start);
+    writer.finish()?;
+    eprintln!("wrote {n} values of shape {shape:?} to {}", out.display());
+    phase_time(route, "total", clock);
+    Ok(())
 }
 
 /// Refuses an evaluation whose estimated memory `needed` is above `--max-memory`.
@@ -1069,6 +1215,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             backend,
             tile,
             timings,
+            chunk_rows,
         } => eval(
             &target,
             sigma,
@@ -1079,6 +1226,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 backend,
                 tile,
                 timings,
+                chunk_rows,
             },
         )
         .map(|()| true),

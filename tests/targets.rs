@@ -857,3 +857,80 @@ fn npy_files_round_trip_through_numpys_own_format() {
     assert_eq!(npy::read(&dir.join("ours.npy")).unwrap().data, f8.data);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Issue 24: `.npy` points to a `.npy` `--out` stream a block of `--chunk-rows` points at a
+/// time: blocks of 3 give the values of one block (to 1e-12 relative: the products' kernels
+/// change with the block size) for a mixture and for a Gaussian; a truncated points file exits
+/// 2 naming it and leaves neither the output nor its `.tmp` behind.
+#[test]
+fn eval_streams_npy_points_a_block_at_a_time() {
+    use diffusion_theorems::io::npy;
+    let dir = std::env::temp_dir().join(format!("dt-eval-stream-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("gmm.json"),
+        r#"{"kind":"gmm","weights":[0.3,0.7],"means":[[0,0],[2,1]],"covariances":[[[1,0],[0,1]],[[0.5,0.1],[0.1,0.3]]]}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("gauss.json"),
+        r#"{"kind":"gaussian","mean":[1,-1],"covariance":[[1,0.2],[0.2,0.5]]}"#,
+    )
+    .unwrap();
+    let points = Mat::from_fn(10, 2, |i, j| (i as f64 * 0.37 - j as f64).sin() * 2.0);
+    npy::write_mat(&dir.join("p.npy"), &points).unwrap();
+    let eval = |target: &str, quantity: &str, rows: &str, out: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_diffusion-theorems"))
+            .args([
+                "eval",
+                "--sigma",
+                "0.6",
+                "--quantity",
+                quantity,
+                "--chunk-rows",
+                rows,
+            ])
+            .arg("--target")
+            .arg(dir.join(target))
+            .arg("--points")
+            .arg(dir.join("p.npy"))
+            .arg("--out")
+            .arg(dir.join(out))
+            .output()
+            .unwrap()
+    };
+    for target in ["gmm.json", "gauss.json"] {
+        for (quantity, shape) in [("log-density", vec![10]), ("posterior-mean", vec![10, 2])] {
+            for (rows, out) in [("3", "a.npy"), ("1024", "b.npy")] {
+                let done = eval(target, quantity, rows, out);
+                assert!(
+                    done.status.success(),
+                    "{}",
+                    String::from_utf8_lossy(&done.stderr)
+                );
+            }
+            let (a, b) = (
+                npy::read(&dir.join("a.npy")).unwrap(),
+                npy::read(&dir.join("b.npy")).unwrap(),
+            );
+            assert_eq!(
+                (&a.shape, &b.shape),
+                (&shape, &shape),
+                "{target} {quantity}"
+            );
+            for (x, y) in a.data.iter().zip(&b.data) {
+                assert!(
+                    (x - y).abs() <= 1e-12 * y.abs().max(1.0),
+                    "{target} {quantity}: {x} vs {y}"
+                );
+            }
+        }
+    }
+    let bytes = std::fs::read(dir.join("p.npy")).unwrap();
+    std::fs::write(dir.join("p.npy"), &bytes[..bytes.len() - 24]).unwrap();
+    let truncated = eval("gauss.json", "score", "3", "c.npy");
+    assert_eq!(truncated.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&truncated.stderr).contains("p.npy"));
+    assert!(!dir.join("c.npy").exists() && !dir.join("c.npy.tmp").exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
