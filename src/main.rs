@@ -764,9 +764,9 @@ fn eval_streamed(
         shape.push(d);
     }
     let mut writer = RowWriter::create(out, &shape)?;
-    let start = std::time::Instant::now();
     let mut done = 0usize;
     let mut stream = |evaluate: &dyn Fn(&Points) -> Result<Vec<f64>>| -> Result<()> {
+        let start = std::time::Instant::now();
         while let Some(block) = reader.next_rows(rows)? {
             let pts = Points {
                 n: block.len() / d,
@@ -786,6 +786,7 @@ fn eval_streamed(
             writer.write(&values)?;
             done += pts.n;
         }
+        phase_time(route, "points", start);
         Ok(())
     };
     match (&target, route.backend) {
@@ -820,7 +821,6 @@ fn eval_streamed(
             })
         })?,
     }
-    phase_time(route, "points", start);
     writer.finish()?;
     eprintln!("wrote {n} values of shape {shape:?} to {}", out.display());
     phase_time(route, "total", clock);
