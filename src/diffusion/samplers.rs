@@ -287,6 +287,42 @@ mod tests {
         }
     }
 
+    /// Two ancestral steps by hand (VE, t = 1 → 0.5 → 0): `x₂ = initial_scale·noise`,
+    /// `x_{ℓ−1} = k_ℓ x_ℓ + a_ℓ f(x_ℓ/α_ℓ; σ_ℓ/α_ℓ) + η_ℓ z_ℓ` with `(k, a, η)` the steps'
+    /// coefficients (η₂ > 0, η₁ = 0: the last step injects nothing) and `z₂` the first d
+    /// Philox normals of stream `(seed, stream + p)` for row p — the injected noise enters with
+    /// its sign (a sign flip leaves the law unchanged, so only a replay of the stream sees it).
+    #[test]
+    fn ancestral_steps_by_hand() {
+        use super::{step_coefficients, Ancestral};
+        use crate::diffusion::schedule::Schedule;
+        let schedule = Schedule::ve_uniform(1.0, 2).unwrap();
+        let sampler = Ancestral {
+            schedule: schedule.clone(),
+            stream: PhiloxStream { seed: 7, stream: 3 },
+        };
+        let noise = Mat::from_fn(2, 2, |i, j| [[0.6, -0.8], [1.5, 0.1]][i][j]);
+        let x = sampler.sample(&Halve, &noise).unwrap();
+        let (k2, a2, eta2) = step_coefficients(&schedule, 2, true);
+        let (k1, a1, eta1) = step_coefficients(&schedule, 1, true);
+        assert!(eta2 > 0.0 && eta1 == 0.0, "η₂ = {eta2}, η₁ = {eta1}");
+        let (alpha2, alpha1) = (schedule.alpha(2), schedule.alpha(1));
+        for p in 0..2 {
+            let mut rng = Rng::new(7, 3 + p as u32);
+            let z = [rng.normal(), rng.normal()];
+            for j in 0..2 {
+                let x2 = schedule.initial_scale() * noise[(p, j)];
+                let x1 = k2 * x2 + a2 * (x2 / alpha2) / 2.0 + eta2 * z[j];
+                let expected = k1 * x1 + a1 * (x1 / alpha1) / 2.0;
+                assert!(
+                    (x[(p, j)] - expected).abs() <= 1e-14 * expected.abs().max(1.0),
+                    "row {p}, {j}: {} vs {expected}",
+                    x[(p, j)]
+                );
+            }
+        }
+    }
+
     /// Bad settings are errors naming them: σ_∞ ≤ 0, σ_∞ ≥ σ₀, h or β outside (0, 1], a mean of
     /// the wrong length; too few iterations names the last σ_t.
     #[test]
