@@ -535,6 +535,11 @@ impl Target for GaussianMixture {
 }
 
 impl ClosedForm for GaussianMixture {
+    /// The batched posterior route, [`GaussianMixture::posterior_mean_batch`].
+    fn posterior_mean_rows(&self, ys: &Mat, sigma: f64) -> Result<Mat> {
+        self.posterior_mean_batch(ys, sigma)
+    }
+
     fn log_density(&self, y: &[f64], sigma: f64) -> Result<f64> {
         self.check_query(y, sigma)?;
         let logits: Vec<f64> = self

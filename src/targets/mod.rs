@@ -58,4 +58,15 @@ pub trait ClosedForm: Target {
     fn posterior_mean(&self, y: &[f64], sigma: f64) -> Result<Vec<f64>>;
     /// `Cov[x | y]` (d×d, symmetric PSD).
     fn posterior_covariance(&self, y: &[f64], sigma: f64) -> Result<Mat>;
+    /// `E[x | y]` at every row y of `ys` (n×d): by default [`ClosedForm::posterior_mean`] row
+    /// by row in parallel; a target with a batched posterior route overrides it (the same
+    /// route, its σ-dependent factors formed once for all rows).
+    fn posterior_mean_rows(&self, ys: &Mat, sigma: f64) -> Result<Mat> {
+        use rayon::prelude::*;
+        let rows: Vec<Vec<f64>> = (0..ys.nrows())
+            .into_par_iter()
+            .map(|i| self.posterior_mean(&crate::linalg::row(ys, i), sigma))
+            .collect::<Result<_>>()?;
+        Ok(Mat::from_fn(ys.nrows(), ys.ncols(), |i, j| rows[i][j]))
+    }
 }
