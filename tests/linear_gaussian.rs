@@ -197,16 +197,20 @@ fn ddim_samples_pass_wishart_chi2_test_against_closed_form() {
     }
 }
 
-/// Book Example 3.5 / Fig. 3.6: the DDIM run reproduces the product ∏c_{ℓ,L} of eq.3.2.45–46,
-/// and the products do not go to 0: they lie in the proved first-order band around the exact
+/// Book Example 3.5 / Fig. 3.6: the DDIM run reproduces the product ∏c_{ℓ,L} of eq.3.2.45–46
+/// (the product with its last factor dropped is rejected), and the products do not go to 0: they lie in the proved first-order band around the exact
 /// flow gain √(λ/(λ+T²)) > 0 for L = 1..10000 (the planted limit 0 of the contraction argument
 /// eq.3.2.47 is rejected).
 #[test]
 fn example_3_5_contraction_products_do_not_vanish() {
     for lambda in [0.1, 1.0, 10.0] {
         for steps in [1usize, 10, 100, 1000] {
-            let check = lg::example_3_5_sampler_matches_formula(lambda, 1.0, steps).unwrap();
-            assert!(check.passed(), "λ={lambda} L={steps}: {check:?}");
+            let case = lg::example_3_5_sampler_matches_formula(lambda, 1.0, steps).unwrap();
+            assert!(case.check.passed(), "λ={lambda} L={steps}: {case:?}");
+            assert!(
+                !case.planted.passed(),
+                "λ={lambda} L={steps}: the dropped last factor not rejected"
+            );
         }
         for steps in [10usize, 100, 1000, 10_000] {
             let case = lg::example_3_5_product_converges_to_exact_flow(lambda, 1.0, steps).unwrap();
