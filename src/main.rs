@@ -614,14 +614,7 @@ fn eval(
             };
             (values, pts)
         }
-        None if route.backend == Backend::Gpu => {
-            return Err(Error::InvalidArgument {
-                what: "--backend gpu".into(),
-                reason: "the GPU route covers Gaussian targets (kind \"gaussian\") only; use \
-                         --backend cpu for the others"
-                    .into(),
-            })
-        }
+        None if route.backend == Backend::Gpu => return Err(gpu_route_needs_a_gaussian()),
         None => {
             let t = spec.build()?;
             let pts = Points::read(points, t.dim())?;
@@ -693,6 +686,16 @@ fn eval_dense_gaussian_gpu(
     Ok(values)
 }
 
+/// The error of `--backend gpu` on a target that is not a Gaussian.
+fn gpu_route_needs_a_gaussian() -> Error {
+    Error::InvalidArgument {
+        what: "--backend gpu".into(),
+        reason: "the GPU route covers Gaussian targets (kind \"gaussian\") only; use --backend \
+                 cpu for the others"
+            .into(),
+    }
+}
+
 /// Whether `path` names a `.npy` file.
 fn is_npy(path: &std::path::Path) -> bool {
     path.extension().is_some_and(|e| e == "npy")
@@ -724,14 +727,7 @@ fn eval_streamed(
     let (n, width) = reader.shape();
     let target = match spec.dense_gaussian().transpose()? {
         Some(t) => StreamTarget::Dense(t),
-        None if route.backend == Backend::Gpu => {
-            return Err(Error::InvalidArgument {
-                what: "--backend gpu".into(),
-                reason: "the GPU route covers Gaussian targets (kind \"gaussian\") only; use \
-                         --backend cpu for the others"
-                    .into(),
-            })
-        }
+        None if route.backend == Backend::Gpu => return Err(gpu_route_needs_a_gaussian()),
         None => StreamTarget::Mixture(spec.build()?),
     };
     let (d, k) = match &target {

@@ -617,9 +617,7 @@ fn zero_covariance_of_the_wrong_size_is_refused() {
 /// reassembled from the spectral factor `UΛUᵀ` the other route uses.
 fn cholesky_solve_bound(cov: &Mat, sigma: f64) -> f64 {
     let d = cov.nrows();
-    let t = (0..d)
-        .map(|j| (0..d).map(|i| cov[(i, j)].abs()).sum::<f64>())
-        .fold(0.0f64, f64::max);
+    let t = diffusion_theorems::targets::gaussian::column_sum_max(cov);
     let s2 = sigma * sigma;
     let kappa = (t + s2) / s2;
     let u = f64::EPSILON / 2.0;
@@ -639,7 +637,9 @@ proptest::proptest! {
     /// the score within `‖s‖·cholesky_solve_bound` plus the spectral route's own
     /// `tweedie::rounding_bound/σ²`, the posterior mean within σ² times that, the log-density
     /// within `½(d + 3q)·bound` plus the batch test's log bound, Cov[x|y] within
-    /// `4σ²·bound` entrywise plus the spectral route's `rounding_bound`.
+    /// `4σ²·bound` entrywise plus the spectral route's `rounding_bound` (the score's and the
+    /// mean's tolerances are derived; the log-density's and Cov's are first-order estimates
+    /// built on the same bound, calibrated rather than derived).
     #[test]
     fn dense_gaussian_cholesky_route_matches_the_spectral_route(
         case in common::case(1..=10, 1..=1),

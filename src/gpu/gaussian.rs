@@ -21,7 +21,9 @@
 //! `‖ŝ − s‖/‖s‖ ≤ κε/(1 − κε)` with `ε = d·γ_{3d+1} + d·u + u`. The tiled variant applies the
 //! inverses of the diagonal tiles instead of substituting; an inverse-based triangular solve
 //! has its error multiplied by at most `κ(L_kk) ≤ √κ(C)` (Higham §8.3, §13.1), so the bound used
-//! is `ε_tiled = ε(1 + √κ)`. κ is bounded without eigenvalues: `κ₂(C) ≤ (t + σ²)/σ²` with `t` the
+//! is `ε_tiled = ε(1 + √κ)`. That factor is an argument from those sections, not a proof for
+//! this tiled algorithm: the part for the unblocked algorithm is derived, the `(1 + √κ)` is
+//! calibrated by it (and the parity test's observed errors sit far inside the bound). κ is bounded without eigenvalues: `κ₂(C) ≤ (t + σ²)/σ²` with `t` the
 //! largest absolute column sum of Σ (`≥ ‖Σ‖₂`). The bound is worst-case and becomes vacuous
 //! (≥ 1) at large d·κ; the parity test works where it is not.
 
@@ -30,6 +32,7 @@ use super::{chunks, Gpu};
 use crate::error::{ensure_sigma_squared, Error, Result};
 use crate::linalg::Mat;
 use crate::numerics::{gamma_f32, F32_UNIT_ROUNDOFF as U};
+pub use crate::targets::gaussian::column_sum_max;
 use crate::targets::gaussian::DenseGaussian;
 use faer::linalg::triangular_solve::solve_lower_triangular_in_place;
 use rayon::prelude::*;
@@ -52,13 +55,6 @@ pub fn f32_relative_bound(d: usize, column_sum_max: f64, sigma: f64) -> f64 {
     } else {
         ke / (1.0 - ke)
     }
-}
-
-/// The largest absolute column sum `t = max_j Σ_i |Σ_ij|` of a covariance (`≥ ‖Σ‖₂`).
-pub fn column_sum_max(covariance: &Mat) -> f64 {
-    (0..covariance.ncols())
-        .map(|j| covariance.col(j).iter().map(|v| v.abs()).sum::<f64>())
-        .fold(0.0f64, f64::max)
 }
 
 /// Index of the lower tile (i, j), i ≥ j, in row-by-row order.
@@ -271,88 +267,75 @@ impl<'g> GpuNoisyGaussian<'g> {
             .collect()
     }
 
-    /// `Z = Δ L⁻ᵀ` by forward substitution over the tiles (one submission per block):
-    /// `t_0 = Δ_k`, `t_{j+1} = t_j − Z_j L_kjᵀ`, `Z_k = t_k W_kᵀ`.
+    /// One block of a tiled substitution, in one submission: `t ← start`, then
+    /// `t ← t − X_i·op(L_i)` for each `(X_i, L_i)` of `terms`, then `start`'s block of the
+    /// answer `t·op(W)` — the partial sums alternating between two pooled matrices (C is
+    /// never D). `transposed` is op for the L tiles and W alike.
+    fn substitute(
+        &self,
+        start: &GpuMat,
+        terms: &[(&GpuMat, &GpuMat)],
+        inverse: &GpuMat,
+        transposed: bool,
+        pool: &mut Pool,
+    ) -> Result<GpuMat> {
+        let (n, len) = start.shape();
+        let partial = [pool.take("partial", n, len)?, pool.take("partial", n, len)?];
+        let out = pool.take("substituted block", n, len)?;
+        {
+            let mut products = Vec::with_capacity(terms.len() + 1);
+            let mut t = start;
+            for (step, (x, l)) in terms.iter().enumerate() {
+                let next = &partial[step % 2];
+                products.push(
+                    Product::new((x, false), (l, transposed), next)
+                        .scaled(-1.0)
+                        .plus(1.0, t)
+                        .prepare(self.gpu)?,
+                );
+                t = next;
+            }
+            products.push(Product::new((t, false), (inverse, transposed), &out).prepare(self.gpu)?);
+            run_products(self.gpu, &products, 1)?;
+        }
+        let [a, b] = partial;
+        pool.give(a);
+        pool.give(b);
+        Ok(out)
+    }
+
+    /// `Z = Δ L⁻ᵀ` by forward substitution over the tiles:
+    /// `Z_k = (Δ_k − Σ_{j<k} Z_j L_kjᵀ) W_kᵀ`.
     fn forward(&self, delta: Vec<GpuMat>, pool: &mut Pool) -> Result<Vec<GpuMat>> {
         let mut z: Vec<GpuMat> = Vec::with_capacity(delta.len());
         for (k, delta_k) in delta.into_iter().enumerate() {
-            let (n, len) = delta_k.shape();
-            // the partial sums alternate between two matrices (C is never D)
-            let partial = [pool.take("partial", n, len)?, pool.take("partial", n, len)?];
-            let z_k = pool.take("Z block", n, len)?;
-            {
-                let mut products = Vec::with_capacity(k + 1);
-                let mut t = &delta_k;
-                for j in 0..k {
-                    let out = &partial[j % 2];
-                    products.push(
-                        Product::new((&z[j], false), (&self.lower[lower_index(k, j)], true), out)
-                            .scaled(-1.0)
-                            .plus(1.0, t)
-                            .prepare(self.gpu)?,
-                    );
-                    t = out;
-                }
-                products.push(
-                    Product::new((t, false), (&self.diagonal_inverses[k], true), &z_k)
-                        .prepare(self.gpu)?,
-                );
-                run_products(self.gpu, &products, 1)?;
-            }
-            let [a, b] = partial;
-            pool.give(a);
-            pool.give(b);
+            let terms: Vec<(&GpuMat, &GpuMat)> = (0..k)
+                .map(|j| (&z[j], &self.lower[lower_index(k, j)]))
+                .collect();
+            let z_k = self.substitute(&delta_k, &terms, &self.diagonal_inverses[k], true, pool)?;
             pool.give(delta_k);
             z.push(z_k);
         }
         Ok(z)
     }
 
-    /// `S = Z L⁻¹` by backward substitution over the tiles (one submission per block):
-    /// `t_0 = Z_k`, `t ← t − S_i L_ik` for i > k, `S_k = t W_k`.
+    /// `S = Z L⁻¹` by backward substitution over the tiles:
+    /// `S_k = (Z_k − Σ_{i>k} S_i L_ik) W_k`.
     fn backward(&self, z: Vec<GpuMat>, pool: &mut Pool) -> Result<Vec<GpuMat>> {
         let nt = self.blocks.len();
-        let mut s: Vec<Option<GpuMat>> = (0..nt).map(|_| None).collect();
+        // the blocks S_{nt−1}, …, S_0 in the order they are found
+        let mut found: Vec<GpuMat> = Vec::with_capacity(nt);
         for (k, z_k) in z.into_iter().enumerate().rev() {
-            let (n, len) = z_k.shape();
-            let partial = [pool.take("partial", n, len)?, pool.take("partial", n, len)?];
-            let s_k = pool.take("S block", n, len)?;
-            {
-                let mut products = Vec::with_capacity(nt - k);
-                let mut t = &z_k;
-                for i in k + 1..nt {
-                    let s_i = s[i].as_ref().ok_or_else(|| {
-                        Error::Numerical(format!("backward substitution: block {i} missing"))
-                    })?;
-                    let out = &partial[(i - k - 1) % 2];
-                    products.push(
-                        Product::new((s_i, false), (&self.lower[lower_index(i, k)], false), out)
-                            .scaled(-1.0)
-                            .plus(1.0, t)
-                            .prepare(self.gpu)?,
-                    );
-                    t = out;
-                }
-                products.push(
-                    Product::new((t, false), (&self.diagonal_inverses[k], false), &s_k)
-                        .prepare(self.gpu)?,
-                );
-                run_products(self.gpu, &products, 1)?;
-            }
-            let [a, b] = partial;
-            pool.give(a);
-            pool.give(b);
+            // found[m] is S_{nt−1−m}, so S_i (i > k) is found[nt − 1 − i]
+            let terms: Vec<(&GpuMat, &GpuMat)> = (k + 1..nt)
+                .map(|i| (&found[nt - 1 - i], &self.lower[lower_index(i, k)]))
+                .collect();
+            let s_k = self.substitute(&z_k, &terms, &self.diagonal_inverses[k], false, pool)?;
             pool.give(z_k);
-            s[k] = Some(s_k);
+            found.push(s_k);
         }
-        s.into_iter()
-            .enumerate()
-            .map(|(k, b)| {
-                b.ok_or_else(|| {
-                    Error::Numerical(format!("backward substitution: block {k} missing"))
-                })
-            })
-            .collect()
+        found.reverse();
+        Ok(found)
     }
 
     /// Downloads column blocks (each n×b) into the row-major n×d values.

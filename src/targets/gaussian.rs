@@ -45,6 +45,14 @@ pub struct DenseGaussian {
     covariance: Mat,
 }
 
+/// The largest absolute column sum `t = max_j Σ_i |Σ_ij|` of a covariance (`≥ ‖Σ‖₂`; the row
+/// sum too, Σ being symmetric), read column by column.
+pub fn column_sum_max(covariance: &Mat) -> f64 {
+    (0..covariance.ncols())
+        .map(|j| covariance.col(j).iter().map(|v| v.abs()).sum::<f64>())
+        .fold(0.0f64, f64::max)
+}
+
 /// `40 d^{3/2} u t`: the shift of [`DenseGaussian`]'s PSD test.
 fn psd_shift(d: usize, t: f64) -> f64 {
     40.0 * (d as f64).powf(1.5) * (crate::linalg::EPS / 2.0) * t
@@ -74,10 +82,7 @@ impl DenseGaussian {
             });
         }
         crate::linalg::check_symmetric("Gaussian covariance", &covariance)?;
-        // the largest absolute column sum (= row sum, Σ being symmetric), read column by column
-        let t = (0..d)
-            .map(|j| covariance.col(j).iter().map(|v| v.abs()).sum::<f64>())
-            .fold(0.0f64, f64::max);
+        let t = column_sum_max(&covariance);
         let tau = psd_shift(d, t);
         // t = 0 is the zero covariance (a point mass), PSD with nothing to factor
         if t == 0.0 {

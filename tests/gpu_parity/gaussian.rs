@@ -19,7 +19,8 @@ fn random_dense(rng: &mut Rng, d: usize, r: usize) -> DenseGaussian {
 /// the derived normwise bound `f32_relative_bound` (ε(1 + √κ) with κ ≤ (t + σ²)/σ²), on sizes
 /// that leave a narrower last tile (d = 70 in tiles of 16; d = 37 in tiles of 8), one tile
 /// (d = 9), σ from 0.3 to 2; the log-density within `½(d·κε' + q·3κε')`, ε' the bound, q the
-/// quadratic form. The negative control is
+/// quadratic form (a first-order estimate of the log-determinant and quadratic-form errors,
+/// calibrated by that argument rather than derived). The negative control is
 /// `tiled_cholesky_check_rejects_sigma_for_sigma_squared`.
 #[test]
 fn tiled_cholesky_route_matches_the_f64_route() {
