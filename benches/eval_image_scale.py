@@ -9,13 +9,14 @@ benches/numpy_eval_reference.py), as mean.npy / cov.npy named by a target JSON, 
     diffusion-theorems eval --target T.json --sigma 0.5 --points P.npy --quantity Q
         --out V.npy --timings [--backend gpu --tile B]
 
-for each backend, prints the whole-process wall time and the phase times the binary reports
-(read and validate, factor at σ, the points), and the largest per-point relative difference
-‖v_gpu − v_cpu‖/‖v_cpu‖ of the two routes' values.
+for each quantity and backend, `--repeat` times, and prints the medians of the whole-process
+wall time and of the phase times the binary reports (read and validate, adapter start-up, factor
+at σ, the points), the ratio CPU/GPU of the compute (factor + points) and of the whole process,
+and the largest per-point relative difference ‖v_gpu − v_cpu‖/‖v_cpu‖ of the two routes' values.
 
     python3 benches/eval_image_scale.py [--binary target/release/diffusion-theorems]
-        [--d 12288] [--n 1000] [--quantity score] [--backends cpu,gpu] [--tile 1024]
-        [--dir /tmp/eval-image-scale]
+        [--d 12288] [--n 1000] [--quantity score[,log-density,...]] [--backends cpu,gpu]
+        [--tile 1024] [--repeat 1] [--dir /tmp/eval-image-scale]
 
 Needs numpy. The target files take 8·d² bytes (1.2 GB at d = 12288).
 """
@@ -24,6 +25,7 @@ import argparse
 import json
 import os
 import re
+import statistics
 import subprocess
 import time
 
@@ -44,7 +46,7 @@ def write_target(folder, d, n, seed):
 
 
 def run(binary, folder, quantity, backend, tile):
-    out = os.path.join(folder, f"values-{backend}.npy")
+    out = os.path.join(folder, f"values-{quantity}-{backend}.npy")
     command = [binary, "eval", "--target", os.path.join(folder, "target.json"), "--sigma", "0.5",
                "--points", os.path.join(folder, "points.npy"), "--quantity", quantity,
                "--out", out, "--timings", "--backend", backend, "--tile", str(tile)]
@@ -53,7 +55,7 @@ def run(binary, folder, quantity, backend, tile):
     wall = time.perf_counter() - start
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(command)} failed ({done.returncode}): {done.stderr}")
-    phases = dict(re.findall(r"timing: ([a-z ]+?) ([0-9.]+) s", done.stderr))
+    phases = {k: float(v) for k, v in re.findall(r"timing: ([a-z -]+?) ([0-9.]+) s", done.stderr)}
     return wall, phases, out
 
 
@@ -65,26 +67,35 @@ def main():
     ap.add_argument("--quantity", default="score")
     ap.add_argument("--backends", default="cpu,gpu")
     ap.add_argument("--tile", type=int, default=1024)
+    ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--dir", default="/tmp/eval-image-scale")
     args = ap.parse_args()
     os.makedirs(args.dir, exist_ok=True)
     start = time.perf_counter()
     write_target(args.dir, args.d, args.n, seed=args.d)
     print(f"target d = {args.d}, n = {args.n} written in {time.perf_counter() - start:.1f} s")
-    values = {}
-    for backend in args.backends.split(","):
-        wall, phases, out = run(args.binary, args.dir, args.quantity, backend, args.tile)
-        values[backend] = np.load(out)
-        shown = ", ".join(f"{k} {v} s" for k, v in phases.items())
-        print(f"{backend}: {args.quantity} at d = {args.d}, n = {args.n}: wall {wall:.2f} s "
-              f"({shown})", flush=True)
-    if "cpu" in values and "gpu" in values:
-        a, b = values["gpu"], values["cpu"]
-        if a.ndim == 1:
-            rel = np.abs(a - b) / np.maximum(np.abs(b), 1e-300)
-        else:
-            rel = np.linalg.norm(a - b, axis=1) / np.linalg.norm(b, axis=1)
-        print(f"gpu vs cpu: max per-point relative difference {float(np.max(rel)):.3e}")
+    for quantity in args.quantity.split(","):
+        values, compute, whole = {}, {}, {}
+        for backend in args.backends.split(","):
+            runs = [run(args.binary, args.dir, quantity, backend, args.tile)
+                    for _ in range(args.repeat)]
+            values[backend] = np.load(runs[-1][2])
+            wall = statistics.median(r[0] for r in runs)
+            phases = {k: statistics.median(r[1].get(k, 0.0) for r in runs) for k in runs[0][1]}
+            compute[backend] = phases.get("factor", 0.0) + phases.get("points", 0.0)
+            whole[backend] = wall
+            shown = ", ".join(f"{k} {v:.3f} s" for k, v in phases.items())
+            print(f"{backend}: {quantity} at d = {args.d}, n = {args.n}, tile {args.tile}, "
+                  f"median of {args.repeat}: wall {wall:.2f} s ({shown})", flush=True)
+        if "cpu" in values and "gpu" in values:
+            a, b = values["gpu"], values["cpu"]
+            if a.ndim == 1:
+                rel = np.abs(a - b) / np.maximum(np.abs(b), 1e-300)
+            else:
+                rel = np.linalg.norm(a - b, axis=1) / np.linalg.norm(b, axis=1)
+            print(f"{quantity}: cpu/gpu factor + points {compute['cpu'] / compute['gpu']:.2f}x, "
+                  f"whole process {whole['cpu'] / whole['gpu']:.2f}x; max per-point relative "
+                  f"difference {float(np.max(rel)):.3e}", flush=True)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ use diffusion_theorems::denoisers::RankK;
 use diffusion_theorems::error::{Error, Result};
 use diffusion_theorems::experiments;
 use diffusion_theorems::experiments::images::{self, Settings};
+use diffusion_theorems::gpu::gaussian::GpuNoisyGaussian;
 use diffusion_theorems::gpu::Gpu;
 use diffusion_theorems::io::{json_text, read_json, write_json};
 use diffusion_theorems::linalg::{self, Mat};
@@ -659,7 +660,6 @@ fn eval_dense_gaussian_gpu(
     quantity: Quantity,
     route: EvalRoute,
 ) -> Result<Vec<f64>> {
-    use diffusion_theorems::gpu::gaussian::GpuNoisyGaussian;
     if !matches!(
         quantity,
         Quantity::LogDensity | Quantity::Score | Quantity::PosteriorMean
@@ -672,10 +672,10 @@ fn eval_dense_gaussian_gpu(
             ),
         });
     }
-    let gpu = Gpu::shared()?;
     let start = std::time::Instant::now();
-    let noisy = GpuNoisyGaussian::factor(gpu, t, sigma, route.tile)?;
-    phase_time(route, "factor", start);
+    let gpu = Gpu::shared()?;
+    phase_time(route, "adapter start-up", start);
+    let noisy = gpu_factor(gpu, t, sigma, route)?;
     let start = std::time::Instant::now();
     let values = match quantity {
         Quantity::LogDensity => noisy.log_density_rows(&pts.data, pts.n)?,
@@ -683,7 +683,54 @@ fn eval_dense_gaussian_gpu(
         _ => noisy.posterior_mean_rows(&pts.data, pts.n)?,
     };
     phase_time(route, "points", start);
+    solve_time(route, &noisy);
     Ok(values)
+}
+
+/// The f32 tiled factorisation of `Σ + σ²I` on the GPU, its phases timed when asked.
+fn gpu_factor<'g>(
+    gpu: &'g Gpu,
+    t: &DenseGaussian,
+    sigma: f64,
+    route: EvalRoute,
+) -> Result<GpuNoisyGaussian<'g>> {
+    if !route.timings {
+        return GpuNoisyGaussian::factor(gpu, t, sigma, route.tile);
+    }
+    // timed: the GPU's own timestamps too, where the adapter has them (one small readback per
+    // submission)
+    let start = std::time::Instant::now();
+    let (noisy, kernels) = gpu.time(|| GpuNoisyGaussian::factor(gpu, t, sigma, route.tile))?;
+    {
+        let phases = noisy.factor_seconds();
+        eprintln!(
+            "timing: factor {:.3} s (upload {:.3} s, tile steps {:.3} s: diagonal tiles read \
+             back {:.3} s, factored on the CPU {:.3} s, products prepared {:.3} s and run {:.3} s)",
+            start.elapsed().as_secs_f64(),
+            phases.upload,
+            phases.tiles,
+            phases.read_back,
+            phases.diagonal,
+            phases.prepare,
+            phases.run
+        );
+        eprintln!(
+            "timing: of the factor, GPU kernels {:.3} s ({:?})",
+            kernels.seconds, kernels.clock
+        );
+    }
+    Ok(noisy)
+}
+
+/// Prints where the GPU route's point evaluations spent their time, when asked.
+fn solve_time(route: EvalRoute, noisy: &GpuNoisyGaussian) {
+    if route.timings {
+        let s = noisy.solve_seconds();
+        eprintln!(
+            "timing: of the points, GPU upload {:.3} s, substitutions {:.3} s, read back {:.3} s",
+            s.upload, s.solves, s.read_back
+        );
+    }
 }
 
 /// The error of `--backend gpu` on a target that is not a Gaussian.
@@ -787,15 +834,16 @@ fn eval_streamed(
     };
     match (&target, route.backend) {
         (StreamTarget::Dense(t), Backend::Gpu) => {
-            use diffusion_theorems::gpu::gaussian::GpuNoisyGaussian;
-            let factored = std::time::Instant::now();
-            let noisy = GpuNoisyGaussian::factor(Gpu::shared()?, t, sigma, route.tile)?;
-            phase_time(route, "factor", factored);
+            let start = std::time::Instant::now();
+            let gpu = Gpu::shared()?;
+            phase_time(route, "adapter start-up", start);
+            let noisy = gpu_factor(gpu, t, sigma, route)?;
             stream(&|p: &Points| match quantity {
                 Quantity::LogDensity => noisy.log_density_rows(&p.data, p.n),
                 Quantity::Score => noisy.score_rows(&p.data, p.n),
                 _ => noisy.posterior_mean_rows(&p.data, p.n),
             })?;
+            solve_time(route, &noisy);
         }
         (StreamTarget::Dense(t), Backend::Cpu) => {
             let factored = std::time::Instant::now();

@@ -34,7 +34,7 @@ use crate::linalg::Mat;
 use crate::numerics::{gamma_f32, F32_UNIT_ROUNDOFF as U};
 pub use crate::targets::gaussian::column_sum_max;
 use crate::targets::gaussian::DenseGaussian;
-use faer::linalg::triangular_solve::solve_lower_triangular_in_place;
+use faer::linalg::triangular_inverse::invert_lower_triangular;
 use rayon::prelude::*;
 use std::collections::HashMap;
 
@@ -106,6 +106,39 @@ pub struct GpuNoisyGaussian<'g> {
     log_det: f64,
     s2: f64,
     mean: Vec<f64>,
+    /// Wall seconds of the factorisation's two phases: converting and uploading the tiles of C,
+    /// then the tile steps (each ending in a wait for the GPU).
+    factor_seconds: FactorSeconds,
+    /// Where the point evaluations' wall time went so far.
+    solve_seconds: std::sync::Mutex<SolveSeconds>,
+}
+
+/// Where the point evaluations' wall time went, summed over calls.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SolveSeconds {
+    /// Centring the points, converting them to f32 and writing them to the GPU.
+    pub upload: f64,
+    /// The forward and backward substitutions (preparing, submitting, waiting).
+    pub solves: f64,
+    /// Reading the results back and converting them to f64.
+    pub read_back: f64,
+}
+
+/// Where [`GpuNoisyGaussian::factor`]'s wall time went.
+#[derive(Clone, Copy, Debug)]
+pub struct FactorSeconds {
+    /// Converting C's lower tiles to f32 on the host and writing them to the GPU.
+    pub upload: f64,
+    /// The tile steps: diagonal factors on the CPU, panels and trailing updates on the GPU.
+    pub tiles: f64,
+    /// Of `tiles`: reading the diagonal tiles back.
+    pub read_back: f64,
+    /// Of `tiles`: factoring and inverting them on the CPU and uploading the inverses.
+    pub diagonal: f64,
+    /// Of `tiles`: preparing the products (plans, parameters).
+    pub prepare: f64,
+    /// Of `tiles`: recording, submitting and waiting for the products.
+    pub run: f64,
 }
 
 impl<'g> GpuNoisyGaussian<'g> {
@@ -121,6 +154,7 @@ impl<'g> GpuNoisyGaussian<'g> {
             });
         }
         let s2 = sigma * sigma;
+        let clock = std::time::Instant::now();
         let cov = target.covariance();
         let blocks = chunks(target.dim(), tile);
         let nt = blocks.len();
@@ -151,11 +185,21 @@ impl<'g> GpuNoisyGaussian<'g> {
             })
             .collect::<Result<Vec<_>>>()?;
         drop(host);
+        gpu.finish("the upload of C's tiles")?;
+        let upload = clock.elapsed().as_secs_f64();
+        let clock = std::time::Instant::now();
         let mut pool = Pool::new(gpu);
         let mut log_det = 0.0;
         let mut diagonal_inverses = Vec::with_capacity(nt);
+        let (mut read_back, mut diagonal, mut prepare, mut run) = (0.0, 0.0, 0.0, 0.0);
+        let lap = |clock: &mut std::time::Instant, total: &mut f64| {
+            *total += clock.elapsed().as_secs_f64();
+            *clock = std::time::Instant::now();
+        };
+        let mut step_clock = std::time::Instant::now();
         for k in 0..nt {
             let a_kk = tiles[lower_index(k, k)].download(gpu)?;
+            lap(&mut step_clock, &mut read_back);
             let llt = a_kk.llt(faer::Side::Lower).map_err(|e| {
                 Error::Numerical(format!(
                     "the f32 tiled Cholesky of Σ + σ²I (σ = {sigma}) broke down in diagonal tile \
@@ -164,9 +208,11 @@ impl<'g> GpuNoisyGaussian<'g> {
             })?;
             let l = llt.L();
             log_det += (0..l.nrows()).map(|i| 2.0 * l[(i, i)].ln()).sum::<f64>();
-            let mut inverse = Mat::identity(l.nrows(), l.nrows());
-            solve_lower_triangular_in_place(l, inverse.as_mut(), faer::get_global_parallelism());
+            // b³/3 flops for the triangular inverse (a solve against I would take b³)
+            let mut inverse = Mat::zeros(l.nrows(), l.nrows());
+            invert_lower_triangular(inverse.as_mut(), l, faer::get_global_parallelism());
             let w_k = GpuMat::upload(gpu, "inverse of a diagonal tile", &inverse)?;
+            lap(&mut step_clock, &mut diagonal);
             // the panel: L_ik = A_ik W_kᵀ
             let panel: Vec<GpuMat> = (k + 1..nt)
                 .map(|i| pool.take("L panel tile", blocks[i].1, blocks[k].1))
@@ -179,7 +225,9 @@ impl<'g> GpuNoisyGaussian<'g> {
                             .prepare(gpu)
                     })
                     .collect::<Result<Vec<_>>>()?;
+                lap(&mut step_clock, &mut prepare);
                 run_products(gpu, &products, 1)?;
+                lap(&mut step_clock, &mut run);
             }
             for (i, out) in (k + 1..nt).zip(panel) {
                 pool.give(std::mem::replace(&mut tiles[lower_index(i, k)], out));
@@ -207,13 +255,16 @@ impl<'g> GpuNoisyGaussian<'g> {
                         .prepare(gpu)
                     })
                     .collect::<Result<Vec<_>>>()?;
+                lap(&mut step_clock, &mut prepare);
                 run_products(gpu, &products, 1)?;
+                lap(&mut step_clock, &mut run);
             }
             for (&(i, j), out) in trailing.iter().zip(updated) {
                 pool.give(std::mem::replace(&mut tiles[lower_index(i, j)], out));
             }
             diagonal_inverses.push(w_k);
         }
+        gpu.finish("the tiled Cholesky factorisation")?;
         Ok(Self {
             gpu,
             blocks,
@@ -222,7 +273,39 @@ impl<'g> GpuNoisyGaussian<'g> {
             log_det,
             s2,
             mean: target.mean().to_vec(),
+            factor_seconds: FactorSeconds {
+                upload,
+                tiles: clock.elapsed().as_secs_f64(),
+                read_back,
+                diagonal,
+                prepare,
+                run,
+            },
+            solve_seconds: std::sync::Mutex::default(),
         })
+    }
+
+    /// Where the factorisation's wall time went (upload, tile steps).
+    pub fn factor_seconds(&self) -> FactorSeconds {
+        self.factor_seconds
+    }
+
+    /// Where the point evaluations' wall time went so far (summed over calls).
+    pub fn solve_seconds(&self) -> SolveSeconds {
+        self.solve_seconds
+            .lock()
+            .map_or_else(|poisoned| *poisoned.into_inner(), |s| *s)
+    }
+
+    /// Adds the seconds since `*clock` to the part of [`SolveSeconds`] that `part` picks, and
+    /// restarts the clock.
+    fn lap(&self, clock: &mut std::time::Instant, part: fn(&mut SolveSeconds) -> &mut f64) {
+        let mut seconds = self
+            .solve_seconds
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *part(&mut seconds) += clock.elapsed().as_secs_f64();
+        *clock = std::time::Instant::now();
     }
 
     /// `log det C` from the diagonal tiles' factors.
@@ -342,8 +425,8 @@ impl<'g> GpuNoisyGaussian<'g> {
     fn gather(&self, blocks: &[GpuMat], n: usize) -> Result<Vec<f64>> {
         let d = self.mean.len();
         let mut out = vec![0.0; n * d];
-        for (&(start, len), block) in self.blocks.iter().zip(blocks) {
-            let b = block.download_f32_rows(self.gpu)?;
+        let words = GpuMat::download_all_f32_rows(self.gpu, blocks)?;
+        for (&(start, len), b) in self.blocks.iter().zip(words) {
             for (row, piece) in out.chunks_mut(d).zip(b.chunks(len.max(1))) {
                 for (o, v) in row[start..start + len].iter_mut().zip(piece) {
                     *o = f64::from(*v);
@@ -372,8 +455,13 @@ impl<'g> GpuNoisyGaussian<'g> {
                     got: points.len(),
                 }
             })?;
-            let z = self.forward(self.centred_blocks(chunk, len)?, &mut pool)?;
-            out.extend(self.gather(&self.backward(z, &mut pool)?, len)?);
+            let mut clock = std::time::Instant::now();
+            let delta = self.centred_blocks(chunk, len)?;
+            self.lap(&mut clock, |s| &mut s.upload);
+            let solved = self.backward(self.forward(delta, &mut pool)?, &mut pool)?;
+            self.lap(&mut clock, |s| &mut s.solves);
+            out.extend(self.gather(&solved, len)?);
+            self.lap(&mut clock, |s| &mut s.read_back);
         }
         Ok(out)
     }
@@ -391,10 +479,13 @@ impl<'g> GpuNoisyGaussian<'g> {
                     got: points.len(),
                 }
             })?;
-            let z = self.gather(
-                &self.forward(self.centred_blocks(chunk, len)?, &mut pool)?,
-                len,
-            )?;
+            let mut clock = std::time::Instant::now();
+            let delta = self.centred_blocks(chunk, len)?;
+            self.lap(&mut clock, |s| &mut s.upload);
+            let solved = self.forward(delta, &mut pool)?;
+            self.lap(&mut clock, |s| &mut s.solves);
+            let z = self.gather(&solved, len)?;
+            self.lap(&mut clock, |s| &mut s.read_back);
             out.extend(
                 z.chunks(d)
                     .map(|row| row.iter().map(|v| v * v).sum::<f64>()),

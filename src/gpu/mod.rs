@@ -45,6 +45,10 @@ pub struct Gpu {
     timestamps: bool,
     tensor_cores: bool,
     scratch: Mutex<Option<wgpu::Buffer>>,
+    /// Uniform buffers by their bytes ([`Gpu::shared_uniform`]).
+    uniforms: Mutex<HashMap<Vec<u8>, wgpu::Buffer>>,
+    /// The 16-byte storage buffer bound where a kernel's operand is unused ([`Gpu::stand_in`]).
+    stand_in: wgpu::Buffer,
     pipelines: Mutex<HashMap<&'static str, Arc<wgpu::ComputePipeline>>>,
     turn: parking_lot::ReentrantMutex<()>,
 }
@@ -133,6 +137,12 @@ impl Gpu {
             ..Default::default()
         }))
         .map_err(|e| Error::Gpu(format!("request_device on {}: {e}", info.name)))?;
+        let stand_in = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("stand-in for an unused operand"),
+            size: 16,
+            usage: wgpu::BufferUsages::STORAGE,
+            mapped_at_creation: false,
+        });
         Ok(Self {
             device,
             queue,
@@ -141,6 +151,8 @@ impl Gpu {
             timestamps,
             tensor_cores,
             scratch: Mutex::new(None),
+            uniforms: Mutex::new(HashMap::new()),
+            stand_in,
             pipelines: Mutex::new(HashMap::new()),
             turn: parking_lot::ReentrantMutex::new(()),
         })
@@ -276,6 +288,13 @@ impl Gpu {
         }
     }
 
+    /// Waits until everything queued so far (writes included) has reached the GPU and run: an
+    /// empty submission flushes the queue's pending writes, then [`Gpu::wait`] on it.
+    pub(crate) fn finish(&self, what: &str) -> Result<()> {
+        let index = self.queue().submit([]);
+        self.wait(Some(index), what)
+    }
+
     /// Largest storage binding in bytes (128 MiB on llvmpipe, 2 GiB − 4 on an H100).
     pub fn max_binding_bytes(&self) -> u64 {
         self.limits
@@ -352,6 +371,39 @@ impl Gpu {
         });
         self.queue.write_buffer(&buffer, 0, bytes);
         buffer
+    }
+
+    /// The uniform buffer holding `value`, shared by every caller that asks for the same bytes
+    /// (uniforms are read-only to kernels): a tiled algorithm that prepares thousands of
+    /// products of a few shapes allocates a few parameter buffers, not thousands (each
+    /// allocation is a search of the device allocator's free list). At most
+    /// [`SHARED_UNIFORMS`] are kept; past that the cache starts afresh (holders keep theirs).
+    pub(crate) fn shared_uniform<T: uniforms::Uniform>(
+        &self,
+        label: &str,
+        value: &T,
+    ) -> Result<wgpu::Buffer> {
+        let _turn = self.turn();
+        let bytes = bytemuck::bytes_of(value);
+        let mut cache = self
+            .uniforms
+            .lock()
+            .map_err(|_| Error::Gpu("the uniform cache's lock was poisoned".into()))?;
+        if let Some(buffer) = cache.get(bytes) {
+            return Ok(buffer.clone());
+        }
+        if cache.len() >= SHARED_UNIFORMS {
+            cache.clear();
+        }
+        let buffer = self.uniform(label, value);
+        cache.insert(bytes.to_vec(), buffer.clone());
+        Ok(buffer)
+    }
+
+    /// A 16-byte storage buffer that no kernel writes, bound in place of an operand a
+    /// dispatch does not use (WGSL bindings cannot be left empty); one for every caller.
+    pub(crate) fn stand_in(&self) -> wgpu::Buffer {
+        self.stand_in.clone()
     }
 
     /// A read-write storage buffer of `n_words` 32-bit words, every word set to [`POISON`].
@@ -546,6 +598,63 @@ impl Gpu {
         Ok(())
     }
 
+    /// Copies the first `n` f32 words of each buffer back, all through one staging buffer (each
+    /// part at an offset rounded up to wgpu's copy alignment) with one submission and one wait.
+    pub fn read_all(&self, parts: &[(&wgpu::Buffer, usize)]) -> Result<Vec<Vec<f32>>> {
+        let _turn = self.turn();
+        let align = wgpu::COPY_BUFFER_ALIGNMENT;
+        let mut offsets = Vec::with_capacity(parts.len());
+        let mut total = 0u64;
+        for &(_, n) in parts {
+            offsets.push(total);
+            total += (n as u64 * 4).next_multiple_of(align);
+        }
+        if total == 0 {
+            return Ok(parts.iter().map(|_| Vec::new()).collect());
+        }
+        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("readback of several buffers"),
+            size: total,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut encoder = self
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("readback of several buffers"),
+            });
+        for (&(buffer, n), &offset) in parts.iter().zip(&offsets) {
+            let bytes = (n as u64 * 4).next_multiple_of(align);
+            if bytes > 0 {
+                encoder.copy_buffer_to_buffer(buffer, 0, &staging, offset, bytes);
+            }
+        }
+        self.queue.submit([encoder.finish()]);
+        let (tx, rx) = std::sync::mpsc::channel();
+        staging.map_async(wgpu::MapMode::Read, .., move |r| {
+            let _ = tx.send(r);
+        });
+        self.wait(None, "readback")?;
+        rx.recv()
+            .map_err(|e| Error::Gpu(format!("readback channel: {e}")))?
+            .map_err(|e| Error::Gpu(format!("mapping readback buffer: {e}")))?;
+        let view = staging
+            .get_mapped_range(..)
+            .map_err(|e| Error::Gpu(format!("reading mapped range: {e}")))?;
+        let words: &[f32] = bytemuck::cast_slice(&view);
+        let out = parts
+            .iter()
+            .zip(&offsets)
+            .map(|(&(_, n), &offset)| {
+                let first = (offset / 4) as usize;
+                words[first..first + n].to_vec()
+            })
+            .collect();
+        drop(view);
+        staging.unmap();
+        Ok(out)
+    }
+
     /// Copies `n` elements of type `T` back from a buffer made by [`Gpu::output`].
     pub fn read<T: bytemuck::Pod>(&self, buffer: &wgpu::Buffer, n: usize) -> Result<Vec<T>> {
         let _turn = self.turn();
@@ -647,6 +756,9 @@ impl TimestampPair {
         Ok(ticks[1].saturating_sub(ticks[0]) as f64 * period_ns * 1e-9)
     }
 }
+
+/// The most uniform buffers [`Gpu::shared_uniform`] keeps.
+pub const SHARED_UNIFORMS: usize = 4096;
 
 /// One dispatch held as a value: the kernel, its bindings `@group(0) @binding(0..)` and its
 /// workgroup grid (run in order by [`Gpu::run_dispatches`]).

@@ -123,9 +123,14 @@ impl GpuMat {
         Ok(out)
     }
 
-    /// Copies the matrix back as its row-major f32 words.
-    pub(crate) fn download_f32_rows(&self, gpu: &Gpu) -> Result<Vec<f32>> {
-        gpu.read(&self.buffer, self.rows * self.cols)
+    /// Copies several matrices back as their row-major f32 words, through one staging buffer
+    /// and one wait ([`Gpu::read_all`]) rather than one of each per matrix.
+    pub(crate) fn download_all_f32_rows(gpu: &Gpu, matrices: &[GpuMat]) -> Result<Vec<Vec<f32>>> {
+        let parts: Vec<(&wgpu::Buffer, usize)> = matrices
+            .iter()
+            .map(|m| (&m.buffer, m.rows * m.cols))
+            .collect();
+        gpu.read_all(&parts)
     }
 
     /// A rows×cols matrix whose every word is [`super::POISON`] (NaN), to be written by a kernel.

@@ -213,7 +213,7 @@ impl<'a> PreparedProduct<'a> {
                 };
                 let reduce_groups = (m * n).div_ceil(crate::gpu::WORKGROUP_SIZE as usize);
                 Ok(SplitPass {
-                    params: gpu.uniform("gemm split-K partial params", &partial),
+                    params: gpu.shared_uniform("gemm split-K partial params", &partial)?,
                     workspace: gpu.scratch(plan.splits * m * n)?,
                     groups: crate::gpu::grid_for(reduce_groups as u32, max as u32),
                 })
@@ -222,8 +222,8 @@ impl<'a> PreparedProduct<'a> {
         Ok(Self {
             product,
             plan,
-            params: gpu.uniform("gemm params", &gemm_params),
-            dummy: gpu.input("gemm unused operand", &[0.0f32])?,
+            params: gpu.shared_uniform("gemm params", &gemm_params)?,
+            dummy: gpu.stand_in(),
             groups: [
                 groups[0].max(1) as u32,
                 groups[1].max(1) as u32,
