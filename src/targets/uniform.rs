@@ -96,20 +96,70 @@ impl Uniform1d {
         cuts.sort_by(f64::total_cmp);
         cuts.dedup();
         let tol = 1e-15;
-        let (mut num, mut den) = ((0.0, 0.0), (0.0, 0.0));
+        let (mut num, mut den) = (Vec::new(), Vec::new());
         let mut evaluations = 0.0;
         for w in cuts.windows(2) {
             let dq = quadrature::double_exponential::integrate(lik, w[0], w[1], tol);
             let nq = quadrature::double_exponential::integrate(|x| x * lik(x), w[0], w[1], tol);
-            den = (den.0 + dq.integral, den.1 + dq.error_estimate);
-            num = (num.0 + nq.integral, num.1 + nq.error_estimate);
+            den.push((dq.integral, dq.error_estimate));
+            num.push((nq.integral, nq.error_estimate));
             evaluations += f64::from(dq.num_function_evaluations + nq.num_function_evaluations);
         }
-        let value = num.0 / den.0;
         // The integrator's estimate covers truncation only; summing N evaluations of integrands
         // bounded by max(1, a) over a width-2a interval adds at most N·ε·2a·max(1, a).
         let rounding = evaluations * f64::EPSILON * 2.0 * a * a.max(1.0);
-        let error = (num.1 + value.abs() * den.1 + 2.0 * rounding) / den.0.abs();
-        Ok(Quadrature { value, error })
+        Ok(ratio_with_error(
+            sum_with_errors(&num),
+            sum_with_errors(&den),
+            rounding,
+        ))
+    }
+}
+
+/// `(Σ vᵢ, Σ eᵢ)` over pieces `(value, error estimate)` of one integral: the whole integral and
+/// the bound on its error (errors add).
+fn sum_with_errors(pieces: &[(f64, f64)]) -> (f64, f64) {
+    pieces
+        .iter()
+        .fold((0.0, 0.0), |(v, e), &(vi, ei)| (v + vi, e + ei))
+}
+
+/// `N/D` with its error bound, from `N` and `D` each known to within `e_N`, `e_D` (truncation)
+/// plus `r` (rounding): to first order `|N/D − N̂/D̂| ≤ (e_N + |N̂/D̂|·e_D + 2r)/|D̂|`.
+fn ratio_with_error(
+    (numerator, numerator_error): (f64, f64),
+    (denominator, denominator_error): (f64, f64),
+    rounding: f64,
+) -> Quadrature {
+    let value = numerator / denominator;
+    Quadrature {
+        value,
+        error: (numerator_error + value.abs() * denominator_error + 2.0 * rounding)
+            / denominator.abs(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Pieces' values and error estimates both add: (1, 0.25) + (2, 0.5) + (4, 1) = (7, 1.75)
+    /// (exact in binary).
+    #[test]
+    fn sum_with_errors_by_hand() {
+        assert_eq!(
+            sum_with_errors(&[(1.0, 0.25), (2.0, 0.5), (4.0, 1.0)]),
+            (7.0, 1.75)
+        );
+    }
+
+    /// N = 3 ± 0.5, D = 2 ± 0.25, r = 0.125: value 1.5, error (0.5 + 1.5·0.25 + 0.25)/2 = 0.5625
+    /// (exact in binary).
+    #[test]
+    fn ratio_with_error_by_hand() {
+        let q = ratio_with_error((3.0, 0.5), (2.0, 0.25), 0.125);
+        assert_eq!((q.value, q.error), (1.5, 0.5625));
+        let negative = ratio_with_error((-3.0, 0.5), (-2.0, 0.25), 0.125);
+        assert_eq!((negative.value, negative.error), (1.5, 0.5625));
     }
 }

@@ -172,7 +172,8 @@ pub fn jacobian_symmetric_psd_equals_covariance(
     )?;
     let (j, err) = (&jac.value, &jac.error);
     let cov = spectral_posterior_covariance(target, y, sigma)?;
-    let cov_bound = second_order_rounding_bound(target, y, sigma)? / (sigma * sigma);
+    let cov_bound =
+        scaled_by_inverse_variance(second_order_rounding_bound(target, y, sigma)?, sigma);
     let mut shape_checks = Vec::new();
     let (mut covariance_checks, mut planted_checks) = (Vec::new(), Vec::new());
     for a in 0..d {
@@ -204,6 +205,12 @@ pub fn jacobian_symmetric_psd_equals_covariance(
         check: worst(covariance_checks),
         planted: worst(planted_checks),
     })
+}
+
+/// `e/σ²`: the error bound of `Cov[x|y]/σ²` when `Cov[x|y]` is known to within `e` (the
+/// division's own rounding is a relative ε, inside the bound's slack).
+fn scaled_by_inverse_variance(covariance_error: f64, sigma: f64) -> f64 {
+    covariance_error / (sigma * sigma)
 }
 
 /// False-failure probability of the Monte Carlo MSE identity.
@@ -333,8 +340,15 @@ pub(crate) fn default_verdicts(_gpu: Result<&Gpu>) -> Vec<Verdict> {
 
 #[cfg(test)]
 mod tests {
-    use super::psd_check;
+    use super::{psd_check, scaled_by_inverse_variance};
     use crate::linalg::Mat;
+
+    /// `e/σ²` by hand: 3/0.5² = 12 and 3/4² = 0.1875 (exact in binary).
+    #[test]
+    fn scaled_by_inverse_variance_by_hand() {
+        assert_eq!(scaled_by_inverse_variance(3.0, 0.5), 12.0);
+        assert_eq!(scaled_by_inverse_variance(3.0, 4.0), 0.1875);
+    }
 
     /// The PSD check reads the symmetric part's smallest eigenvalue: `[[2, 1], [1, 2]]` passes,
     /// `[[0, 1], [1, 0]]` (eigenvalues ±1) and `[[1, 3], [−1, −2]]` (symmetric part

@@ -441,6 +441,31 @@ mod tests {
         assert_eq!(perturbed_solution_bound(1.0, 2.0, 3.0, 0.5), 14.0);
     }
 
+    /// The law-difference bound `(‖Δr‖ + ‖ΔG‖(‖Ĉ‖ + e))/λ_P` is affine and strictly increasing
+    /// in the fit's coefficient error e (the solution-norm bound is ‖Ĉ‖ **plus** e): for
+    /// P = N(0, 1) against Q = ½δ₋₁ + ½δ₁ at degree 1, e = 0, ‖Ĉ‖, 2‖Ĉ‖ give equally spaced,
+    /// increasing bounds. (`‖Ĉ‖ − e` would make them decrease.)
+    #[test]
+    fn law_difference_bound_grows_with_the_coefficient_error() {
+        let one = Mat::from_fn(1, 1, |_, _| 1.0);
+        let zero = Mat::zeros(1, 1);
+        let p = GaussianMixture::new(&[1.0], &[vec![0.0]], &[one]).unwrap();
+        let q = GaussianMixture::new(&[0.5, 0.5], &[vec![-1.0], vec![1.0]], &[zero.clone(), zero])
+            .unwrap();
+        let mut fit = rule_least_squares(&q, 0.7, 1).unwrap();
+        let c = fit.coefficients.norm_l2();
+        let bounds: Vec<f64> = [0.0, c, 2.0 * c]
+            .iter()
+            .map(|&e| {
+                fit.coefficient_error = e;
+                law_difference_bound(&p, &fit, 1).unwrap()
+            })
+            .collect();
+        assert!(bounds[0] < bounds[1] && bounds[1] < bounds[2], "{bounds:?}");
+        let (step1, step2) = (bounds[1] - bounds[0], bounds[2] - bounds[1]);
+        assert!((step1 - step2).abs() <= 1e-9 * step1, "{bounds:?}");
+    }
+
     /// The normal equations' error terms by hand for 2-D degree 2 (m = 6 features) with 12
     /// atom×node terms: N = 12 + 8 + 8 + 8 = 36, so `gram = γ₃₆(1 + γ₃₆)·5`,
     /// `rhs = γ₃₆(1 + γ₃₆)·7`, `solve = 4·36ε·2` and the matrix side is gram + solve.
