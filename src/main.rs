@@ -50,6 +50,26 @@ enum Command {
         /// Where to write the JSON report.
         #[arg(long, default_value = "target/verify/report.json")]
         report: PathBuf,
+        /// Run one shard of the selection: `i/n` (0 ≤ i < n) runs the theorems at positions
+        /// ≡ i mod n; `env` takes i and n from a Slurm array task (SLURM_ARRAY_TASK_ID,
+        /// SLURM_ARRAY_TASK_COUNT) or a Kubernetes indexed Job (JOB_COMPLETION_INDEX,
+        /// JOB_COMPLETIONS). The shard's rows also go to `<shard-dir>/shard-<i>-of-<n>.jsonl`,
+        /// which `merge` joins.
+        #[arg(long)]
+        shard: Option<String>,
+        /// Where a shard writes its JSONL.
+        #[arg(long, default_value = "target/verify/shards")]
+        shard_dir: PathBuf,
+    },
+    /// Join the JSONL of `verify --shard` runs into one report (which `appendix` reads): one
+    /// commit, one outcome per claim; exits 1 when a claim failed or none of the shards ran it.
+    Merge {
+        /// The shards' `.jsonl` files.
+        #[arg(required = true)]
+        shards: Vec<PathBuf>,
+        /// Where to write the joined report.
+        #[arg(long, default_value = "target/verify/report.json")]
+        report: PathBuf,
     },
     /// Evaluate a closed-form quantity of a target's noisy density at points; prints
     /// {"values": [...]} (one entry per point).
@@ -1101,8 +1121,12 @@ fn verify(
     list: bool,
     format: VerifyFormat,
     report_path: &std::path::Path,
+    shard: Option<(report::shards::Shard, PathBuf)>,
 ) -> Result<ExitCode> {
-    let selected = selected_theorems(ids)?;
+    let mut selected = selected_theorems(ids)?;
+    if let Some((s, _)) = &shard {
+        selected = s.pick(&selected);
+    }
     if list {
         list_claims(&selected, format)?;
         return Ok(ExitCode::SUCCESS);
@@ -1142,6 +1166,18 @@ fn verify(
         .ok()
         .filter(|o| o.status.success())
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+    if let Some((s, dir)) = &shard {
+        let lines = report::shards::lines(&verdicts, &adapter, commit.as_deref())?;
+        let path = report::shards::write(dir, *s, &lines)?;
+        note(format_args!(
+            "shard {} of {}: {} theorems, {} rows written to {}",
+            s.index,
+            s.count,
+            selected.len(),
+            verdicts.len(),
+            path.display()
+        ))?;
+    }
     let rep = Report {
         version: env!("CARGO_PKG_VERSION"),
         commit,
@@ -1170,6 +1206,55 @@ fn verify(
         ExitCode::SUCCESS
     } else if gpu.is_err() && cpu_passed {
         ExitCode::from(NO_ADAPTER_EXIT)
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// `merge`: joins shard files ([`report::shards::merge`]), writes the report, prints the table
+/// and names the claims no shard ran.
+fn merge_shards(files: &[PathBuf], report_path: &std::path::Path) -> Result<ExitCode> {
+    diffusion_theorems::io::ensure_writable(report_path)?;
+    let texts = files
+        .iter()
+        .map(|f| {
+            std::fs::read_to_string(f)
+                .map(|text| (f.display().to_string(), text))
+                .map_err(|e| Error::Io {
+                    path: f.display().to_string(),
+                    reason: e.to_string(),
+                    source: Some(e),
+                })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let merged = report::shards::merge(&texts)?;
+    let passed = merged.missing.is_empty() && merged.verdicts.iter().all(|v| v.passed);
+    let rep = Report {
+        version: env!("CARGO_PKG_VERSION"),
+        commit: Some(merged.commit.clone()),
+        adapter: merged.adapter.clone(),
+        verdicts: &merged.verdicts,
+        passed,
+    };
+    say_raw(format_args!("{}", report::table(&merged.verdicts)))?;
+    write_json(report_path, &rep)?;
+    if !merged.missing.is_empty() {
+        say(format_args!(
+            "no shard ran {} claims: {}",
+            merged.missing.len(),
+            merged.missing.join(", ")
+        ))?;
+    }
+    say(format_args!(
+        "{} shard files, commit {}: {} of {} claims passed; report written to {}",
+        files.len(),
+        merged.commit,
+        merged.verdicts.iter().filter(|v| v.passed).count(),
+        merged.verdicts.len() + merged.missing.len(),
+        report_path.display()
+    ))?;
+    Ok(if passed {
+        ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     })
@@ -1240,13 +1325,29 @@ fn run(cli: Cli) -> Result<ExitCode> {
         list: false,
         format: VerifyFormat::Table,
         report: PathBuf::from("target/verify/report.json"),
+        shard: None,
+        shard_dir: PathBuf::from("target/verify/shards"),
     }) {
         Command::Verify {
             theorems,
             list,
             format,
             report,
-        } => return verify(&theorems, list, format, &report),
+            shard,
+            shard_dir,
+        } => {
+            let shard = shard
+                .map(|spec| report::shards::Shard::parse(&spec, |v| std::env::var(v).ok()))
+                .transpose()?;
+            return verify(
+                &theorems,
+                list,
+                format,
+                &report,
+                shard.map(|s| (s, shard_dir)),
+            );
+        }
+        Command::Merge { shards, report } => return merge_shards(&shards, &report),
         Command::Eval {
             target,
             sigma,

@@ -374,3 +374,221 @@ fn verify_selects_lists_and_speaks_junit() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `verify --shard i/n` runs its share of the selection and writes it as JSONL keyed by
+/// (claim, cases, seed, commit), and `merge` joins the shards: four shards of four theorems
+/// (two by `i/n`, one as a Slurm array task, one as a Kubernetes indexed Job, via `--shard
+/// env`), merged, equal the unsharded run of the same selection claim for claim and number for
+/// number (cases, residual, tolerance, power, both log-mean fingerprints, outcome). The merged
+/// report names every claim of the registry no shard ran (exit 1); a rerun of a shard keeps its
+/// keys and merging it twice keeps one row per key; lines of two commits, or one key with two
+/// outcomes, are refused (exit 2, naming them).
+#[test]
+fn verify_shards_merge_into_one_report() {
+    use diffusion_theorems::theorems::THEOREMS;
+    let exe = env!("CARGO_BIN_EXE_diffusion-theorems");
+    let dir = std::env::temp_dir().join(format!("dt-verify-shards-{}", std::process::id()));
+    let shards = dir.join("shards");
+    // the four quickest theorems (about a second together on an idle 2-core box)
+    let selection = [
+        "tweedie",
+        "miyasawa_covariance",
+        "polynomial_moments",
+        "bottleneck_manifold",
+    ];
+    let run = |args: &[&str], env: &[(&str, &str)]| {
+        let mut command = std::process::Command::new(exe);
+        command.args(args).envs(env.iter().copied());
+        command.output().unwrap()
+    };
+    let verify = |shard: Option<&str>, env: &[(&str, &str)], report: &std::path::Path| {
+        let mut args = vec!["verify"];
+        args.extend(selection);
+        let shard_dir = shards.display().to_string();
+        if let Some(spec) = shard {
+            args.extend(["--shard", spec, "--shard-dir", &shard_dir]);
+        }
+        let report = report.display().to_string();
+        args.extend(["--report", &report]);
+        let done = run(&args, env);
+        assert_eq!(
+            done.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&done.stderr)
+        );
+    };
+    let whole = dir.join("unsharded.json");
+    verify(None, &[], &whole);
+    let shard_report = dir.join("shard.json");
+    verify(Some("0/4"), &[], &shard_report);
+    let slurm = [
+        ("SLURM_ARRAY_TASK_ID", "2"),
+        ("SLURM_ARRAY_TASK_MIN", "1"),
+        ("SLURM_ARRAY_TASK_COUNT", "4"),
+    ];
+    verify(Some("env"), &slurm, &shard_report);
+    verify(Some("2/4"), &[], &shard_report);
+    let k8s = [("JOB_COMPLETION_INDEX", "3"), ("JOB_COMPLETIONS", "4")];
+    verify(Some("env"), &k8s, &shard_report);
+    let files: Vec<std::path::PathBuf> = (0..4)
+        .map(|i| shards.join(format!("shard-{i}-of-4.jsonl")))
+        .collect();
+    let keys = |path: &std::path::Path| -> Vec<serde_json::Value> {
+        std::fs::read_to_string(path)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["key"].clone())
+            .collect()
+    };
+    let claims = |id: &str| THEOREMS.iter().find(|t| t.id == id).unwrap().claims.len();
+    // the selection runs in the registry's order; shard i of 4 holds its (i+1)-th theorem
+    let registry_order: Vec<&str> = THEOREMS
+        .iter()
+        .map(|t| t.id)
+        .filter(|id| selection.contains(id))
+        .collect();
+    for (file, id) in files.iter().zip(&registry_order) {
+        assert_eq!(keys(file).len(), claims(id), "{}", file.display());
+    }
+    assert_eq!(
+        keys(&files[0])[0]["claim"],
+        format!("{}.1", registry_order[0])
+    );
+    assert_eq!(keys(&files[0])[0]["seed"], "fixed");
+    let before = keys(&files[0]);
+    verify(Some("0/4"), &[], &shard_report);
+    assert_eq!(keys(&files[0]), before, "a rerun of a shard keeps its keys");
+
+    let report = dir.join("merged.json");
+    let merge = |files: &[&std::path::Path]| {
+        let mut args = vec!["merge".to_string()];
+        args.extend(files.iter().map(|f| f.display().to_string()));
+        args.extend(["--report".to_string(), report.display().to_string()]);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        run(&args, &[])
+    };
+    // shard 0 twice over: one row per key
+    let merged = merge(&[&files[0], &files[1], &files[2], &files[3], &files[0]]);
+    let stdout = String::from_utf8_lossy(&merged.stdout);
+    assert_eq!(merged.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("no shard ran") && stdout.contains("sure.1"),
+        "{stdout}"
+    );
+    let read = |path: &std::path::Path| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    };
+    let (joined, unsharded) = (read(&report), read(&whole));
+    assert_eq!(joined["passed"], false, "claims are missing");
+    let (rows, expected) = (
+        joined["verdicts"].as_array().unwrap(),
+        unsharded["verdicts"].as_array().unwrap(),
+    );
+    assert_eq!(rows.len(), expected.len());
+    for (row, want) in rows.iter().zip(expected) {
+        for field in [
+            "theorem",
+            "claim",
+            "cases",
+            "max_residual",
+            "tolerance",
+            "power",
+            "tolerance_log_mean",
+            "planted_log_mean",
+            "passed",
+        ] {
+            assert_eq!(row[field], want[field], "{field} of {}", want["claim"]);
+        }
+    }
+
+    // one key with two outcomes, and lines of two commits
+    let text = std::fs::read_to_string(&files[0]).unwrap();
+    let line = text.lines().next().unwrap();
+    let flipped = dir.join("flipped.jsonl");
+    std::fs::write(
+        &flipped,
+        line.replace("\"passed\":true", "\"passed\":false"),
+    )
+    .unwrap();
+    let conflict = merge(&[&files[0], &flipped]);
+    assert_eq!(conflict.status.code(), Some(2));
+    let first_claim = format!("{}.1", registry_order[0]);
+    assert!(String::from_utf8_lossy(&conflict.stderr).contains(&first_claim));
+    let commit = keys(&files[0])[0]["commit"].as_str().unwrap().to_string();
+    let other = dir.join("other-commit.jsonl");
+    std::fs::write(
+        &other,
+        line.replace(
+            &format!("\"commit\":\"{commit}\""),
+            "\"commit\":\"0000000\"",
+        ),
+    )
+    .unwrap();
+    let commits = merge(&[&files[0], &other]);
+    assert_eq!(commits.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&commits.stderr).contains("0000000"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The deploy examples stay runnable: every `--flag` their verify and merge lines use is one
+/// the binary's help lists, and the indexed Job's `JOB_COMPLETIONS` equals its `completions`
+/// (the shard count `--shard env` reads).
+#[test]
+fn deploy_examples_match_the_cli() {
+    let exe = env!("CARGO_BIN_EXE_diffusion-theorems");
+    let help = |sub: &str| {
+        let out = std::process::Command::new(exe)
+            .args([sub, "--help"])
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let (verify, merge) = (help("verify"), help("merge"));
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy");
+    let sbatch = std::fs::read_to_string(root.join("slurm/verify-array.sbatch")).unwrap();
+    let job = std::fs::read_to_string(root.join("k8s/verify-indexed-job.yaml")).unwrap();
+    for text in [&sbatch, &job] {
+        for line in text.lines() {
+            let flags = || {
+                line.split(|c: char| c.is_whitespace() || c == '"')
+                    .filter(|w| w.starts_with("--") && w.len() > 2 && !w.contains('='))
+            };
+            let line_help = if line.contains("verify") || line.trim_start().starts_with("- --") {
+                &verify
+            } else if line.contains("merge") {
+                &merge
+            } else {
+                continue;
+            };
+            for flag in flags() {
+                assert!(
+                    line_help.contains(flag),
+                    "{flag} in `{line}` is not in the help"
+                );
+            }
+        }
+    }
+    let value_after = |key: &str| -> String {
+        let at = job.find(key).unwrap_or_else(|| panic!("{key} missing"));
+        job[at + key.len()..]
+            .lines()
+            .next()
+            .unwrap()
+            .trim()
+            .trim_matches('"')
+            .to_string()
+    };
+    let completions = value_after("completions:");
+    let at = job.find("name: JOB_COMPLETIONS").unwrap();
+    let declared = job[at..]
+        .lines()
+        .nth(1)
+        .unwrap()
+        .trim()
+        .trim_start_matches("value:")
+        .trim()
+        .trim_matches('"')
+        .to_string();
+    assert_eq!(completions, declared);
+}

@@ -758,7 +758,7 @@ impl TimestampPair {
 }
 
 /// The most uniform buffers [`Gpu::shared_uniform`] keeps.
-pub const SHARED_UNIFORMS: usize = 4096;
+pub(crate) const SHARED_UNIFORMS: usize = 4096;
 
 /// One dispatch held as a value: the kernel, its bindings `@group(0) @binding(0..)` and its
 /// workgroup grid (run in order by [`Gpu::run_dispatches`]).

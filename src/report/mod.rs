@@ -1,8 +1,9 @@
-//! The verify table, its JSON report, the theorem registry (`theorems/*.md`) and the citable
-//! appendix.
+//! The verify table, its JSON report, the theorem registry (`theorems/*.md`), the citable
+//! appendix, and the shards of a verify spread over many machines.
 
 pub mod appendix;
 pub mod registry;
+pub mod shards;
 
 use crate::theorems::Verdict;
 use serde::Serialize;
