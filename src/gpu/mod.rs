@@ -175,6 +175,12 @@ impl Gpu {
         &self.info
     }
 
+    /// Whether the adapter is a software rasteriser (`DeviceType::Cpu`: llvmpipe, lavapipe), on
+    /// which GPU verify rows run their smaller stated sizes.
+    pub fn is_software(&self) -> bool {
+        self.info.device_type == wgpu::DeviceType::Cpu
+    }
+
     /// Whether the device was created with `TIMESTAMP_QUERY`, so [`Gpu::time`] reads GPU
     /// timestamps rather than the wall clock.
     pub(crate) fn has_timestamps(&self) -> bool {
