@@ -233,6 +233,22 @@ pub fn power(cases: &[Controlled]) -> f64 {
     worst(cases.iter().map(|c| c.planted)).ratio()
 }
 
+/// The result of a scoped thread that computed a row's case: a panic in it becomes a
+/// [`crate::error::Error::Numerical`] naming it, so the row reports an error instead of taking
+/// verify down.
+pub(crate) fn joined<T>(handle: std::thread::ScopedJoinHandle<'_, Result<T>>) -> Result<T> {
+    handle.join().unwrap_or_else(|panic| {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "no message".into());
+        Err(crate::error::Error::Numerical(format!(
+            "a case's thread panicked: {what}"
+        )))
+    })
+}
+
 /// The backend label of CPU-only checks.
 pub const CPU_BACKEND: &str = "cpu-f64";
 
