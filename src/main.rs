@@ -1218,38 +1218,35 @@ fn run_theorems(
     bar: &indicatif::ProgressBar,
 ) -> Result<Vec<theorems::Verdict>> {
     use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::Mutex;
     let next = AtomicUsize::new(0);
-    let rows: Mutex<Vec<Option<Vec<theorems::Verdict>>>> = Mutex::new(vec![None; selected.len()]);
-    std::thread::scope(|scope| {
-        for _ in 0..2 {
-            scope.spawn(|| loop {
-                let k = next.fetch_add(1, Ordering::SeqCst);
-                let Some(t) = selected.get(k) else { break };
-                bar.set_message(t.id);
-                let done = (t.verdicts)(gpu.clone());
-                if let Ok(mut rows) = rows.lock() {
-                    rows[k] = Some(done);
-                }
-                bar.inc(1);
-            });
+    let worker = || {
+        let mut done = Vec::new();
+        while let Some(t) = selected.get(next.fetch_add(1, Ordering::SeqCst)) {
+            bar.set_message(t.id);
+            done.push((t.id, (t.verdicts)(gpu.clone())));
+            bar.inc(1);
         }
-    });
-    let rows = rows.into_inner().map_err(|_| {
-        Error::Numerical("a theorem's thread panicked while storing its rows".into())
+        done
+    };
+    let mut finished: Vec<(&str, Vec<theorems::Verdict>)> = Vec::new();
+    std::thread::scope(|scope| -> Result<()> {
+        let threads: Vec<_> = (0..2).map(|_| scope.spawn(worker)).collect();
+        for thread in threads {
+            finished.extend(thread.join().map_err(|_| {
+                Error::Numerical("a theorem's rows panicked (see the message above)".into())
+            })?);
+        }
+        Ok(())
     })?;
-    rows.into_iter()
-        .zip(selected)
-        .map(|(r, t)| {
-            r.ok_or_else(|| {
-                Error::Numerical(format!(
-                    "theorem {} did not finish (its thread panicked)",
-                    t.id
-                ))
-            })
-        })
-        .collect::<Result<Vec<_>>>()
-        .map(|v| v.into_iter().flatten().collect())
+    let mut rows = Vec::new();
+    for t in selected {
+        let (_, verdicts) = finished
+            .iter_mut()
+            .find(|(id, _)| *id == t.id)
+            .ok_or_else(|| Error::Numerical(format!("theorem {} did not run", t.id)))?;
+        rows.append(verdicts);
+    }
+    Ok(rows)
 }
 
 /// `merge`: joins shard files ([`report::shards::merge`]), writes the report, prints the table
