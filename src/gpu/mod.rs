@@ -604,22 +604,28 @@ impl Gpu {
         Ok(())
     }
 
-    /// Copies the first `n` f32 words of each buffer back, all through one staging buffer (each
-    /// part at an offset rounded up to wgpu's copy alignment) with one submission and one wait.
-    pub fn read_all(&self, parts: &[(&wgpu::Buffer, usize)]) -> Result<Vec<Vec<f32>>> {
+    /// Copies the first `n` elements of type `T` of each buffer back, all through one staging
+    /// buffer (each part at an offset rounded up to wgpu's copy alignment and T's size) with one
+    /// submission and one wait. The buffers must allow copies out of them, as those of
+    /// [`Gpu::output`] do.
+    pub fn read_all<T: bytemuck::Pod>(
+        &self,
+        parts: &[(&wgpu::Buffer, usize)],
+    ) -> Result<Vec<Vec<T>>> {
         let _turn = self.turn();
-        let align = wgpu::COPY_BUFFER_ALIGNMENT;
+        let size = std::mem::size_of::<T>() as u64;
+        let align = wgpu::COPY_BUFFER_ALIGNMENT.max(size);
         let mut offsets = Vec::with_capacity(parts.len());
         let mut total = 0u64;
         for &(_, n) in parts {
             offsets.push(total);
-            total += (n as u64 * 4).next_multiple_of(align);
+            total += (n as u64 * size).next_multiple_of(align);
         }
         if total == 0 {
             return Ok(parts.iter().map(|_| Vec::new()).collect());
         }
         let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("readback of several buffers"),
+            label: Some("readback"),
             size: total,
             usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
@@ -627,10 +633,10 @@ impl Gpu {
         let mut encoder = self
             .device
             .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                label: Some("readback of several buffers"),
+                label: Some("readback"),
             });
         for (&(buffer, n), &offset) in parts.iter().zip(&offsets) {
-            let bytes = (n as u64 * 4).next_multiple_of(align);
+            let bytes = n as u64 * size;
             if bytes > 0 {
                 encoder.copy_buffer_to_buffer(buffer, 0, &staging, offset, bytes);
             }
@@ -647,13 +653,12 @@ impl Gpu {
         let view = staging
             .get_mapped_range(..)
             .map_err(|e| Error::Gpu(format!("reading mapped range: {e}")))?;
-        let words: &[f32] = bytemuck::cast_slice(&view);
         let out = parts
             .iter()
             .zip(&offsets)
             .map(|(&(_, n), &offset)| {
-                let first = (offset / 4) as usize;
-                words[first..first + n].to_vec()
+                let first = offset as usize;
+                bytemuck::pod_collect_to_vec(&view[first..first + n * size as usize])
             })
             .collect();
         drop(view);
@@ -661,41 +666,10 @@ impl Gpu {
         Ok(out)
     }
 
-    /// Copies `n` elements of type `T` back from a buffer made by [`Gpu::output`].
+    /// Copies `n` elements of type `T` back from a buffer made by [`Gpu::output`] (one part of
+    /// [`Gpu::read_all`]).
     pub fn read<T: bytemuck::Pod>(&self, buffer: &wgpu::Buffer, n: usize) -> Result<Vec<T>> {
-        let _turn = self.turn();
-        let bytes = (n * std::mem::size_of::<T>()) as u64;
-        if bytes == 0 {
-            return Ok(vec![]);
-        }
-        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("readback"),
-            size: bytes,
-            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
-        let mut encoder = self
-            .device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                label: Some("readback"),
-            });
-        encoder.copy_buffer_to_buffer(buffer, 0, &staging, 0, bytes);
-        self.queue.submit([encoder.finish()]);
-        let (tx, rx) = std::sync::mpsc::channel();
-        staging.map_async(wgpu::MapMode::Read, .., move |r| {
-            let _ = tx.send(r);
-        });
-        self.wait(None, "readback")?;
-        rx.recv()
-            .map_err(|e| Error::Gpu(format!("readback channel: {e}")))?
-            .map_err(|e| Error::Gpu(format!("mapping readback buffer: {e}")))?;
-        let view = staging
-            .get_mapped_range(..)
-            .map_err(|e| Error::Gpu(format!("reading mapped range: {e}")))?;
-        let out = bytemuck::cast_slice::<u8, T>(&view).to_vec();
-        drop(view);
-        staging.unmap();
-        Ok(out)
+        Ok(self.read_all(&[(buffer, n)])?.pop().unwrap_or_default())
     }
 }
 
