@@ -60,6 +60,14 @@ enum Command {
         /// Where a shard writes its JSONL.
         #[arg(long, default_value = "target/verify/shards")]
         shard_dir: PathBuf,
+        /// Seconds, for an editor loop: about a quarter of the default cases (every claim still
+        /// runs, with its planted variant and its false-failure probability).
+        #[arg(long, conflicts_with = "thorough")]
+        quick: bool,
+        /// Many more cases and samples (four random families per row, four times the Monte
+        /// Carlo draws): meant for a real GPU or a cluster (`--shard`).
+        #[arg(long)]
+        thorough: bool,
     },
     /// Join the JSONL of `verify --shard` runs into one report (which `appendix` reads): one
     /// commit, one outcome per claim; exits 1 when a claim failed or none of the shards ran it.
@@ -1122,6 +1130,7 @@ fn verify(
     format: VerifyFormat,
     report_path: &std::path::Path,
     shard: Option<(report::shards::Shard, PathBuf)>,
+    depth: theorems::Depth,
 ) -> Result<ExitCode> {
     let mut selected = selected_theorems(ids)?;
     if let Some((s, _)) = &shard {
@@ -1152,8 +1161,9 @@ fn verify(
         indicatif::ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} {msg}")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
-    let verdicts = run_theorems(&selected, &gpu, &bar)?;
+    let verdicts = run_theorems(&selected, &gpu, &bar, depth)?;
     bar.finish_and_clear();
+    note(format_args!("{}", report::depth_header(depth, &verdicts)))?;
     let passed = verdicts.iter().all(|v| v.passed);
     let commit = std::process::Command::new("git")
         .args(["rev-parse", "--short", "HEAD"])
@@ -1177,6 +1187,8 @@ fn verify(
         version: env!("CARGO_PKG_VERSION"),
         commit,
         adapter,
+        depth,
+        false_failure: report::family_false_failure(&verdicts),
         verdicts: &verdicts,
         passed,
     };
@@ -1216,6 +1228,7 @@ fn run_theorems(
     selected: &[&theorems::Theorem],
     gpu: &Result<&'static Gpu>,
     bar: &indicatif::ProgressBar,
+    depth: theorems::Depth,
 ) -> Result<Vec<theorems::Verdict>> {
     use std::sync::atomic::{AtomicUsize, Ordering};
     let next = AtomicUsize::new(0);
@@ -1223,7 +1236,7 @@ fn run_theorems(
         let mut done = Vec::new();
         while let Some(t) = selected.get(next.fetch_add(1, Ordering::SeqCst)) {
             bar.set_message(t.id);
-            done.push((t.id, (t.verdicts)(gpu.clone())));
+            done.push((t.id, (t.verdicts)(gpu.clone(), depth)));
             bar.inc(1);
         }
         done
@@ -1271,9 +1284,15 @@ fn merge_shards(files: &[PathBuf], report_path: &std::path::Path) -> Result<Exit
         version: env!("CARGO_PKG_VERSION"),
         commit: Some(merged.commit.clone()),
         adapter: merged.adapter.clone(),
+        depth: merged.depth,
+        false_failure: report::family_false_failure(&merged.verdicts),
         verdicts: &merged.verdicts,
         passed,
     };
+    say(format_args!(
+        "{}",
+        report::depth_header(merged.depth, &merged.verdicts)
+    ))?;
     say_raw(format_args!("{}", report::table(&merged.verdicts)))?;
     write_json(report_path, &rep)?;
     if !merged.missing.is_empty() {
@@ -1365,6 +1384,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
         report: PathBuf::from("target/verify/report.json"),
         shard: None,
         shard_dir: PathBuf::from("target/verify/shards"),
+        quick: false,
+        thorough: false,
     }) {
         Command::Verify {
             theorems,
@@ -1373,16 +1394,24 @@ fn run(cli: Cli) -> Result<ExitCode> {
             report,
             shard,
             shard_dir,
+            quick,
+            thorough,
         } => {
             let shard = shard
                 .map(|spec| report::shards::Shard::parse(&spec, |v| std::env::var(v).ok()))
                 .transpose()?;
+            let depth = match (quick, thorough) {
+                (true, _) => theorems::Depth::Quick,
+                (_, true) => theorems::Depth::Thorough,
+                _ => theorems::Depth::Default,
+            };
             return verify(
                 &theorems,
                 list,
                 format,
                 &report,
                 shard.map(|s| (s, shard_dir)),
+                depth,
             );
         }
         Command::Merge { shards, report } => return merge_shards(&shards, &report),

@@ -6,7 +6,7 @@ mod common;
 use common::{assert_controlled, case, config, Case};
 use diffusion_theorems::rng::Rng;
 use diffusion_theorems::targets::random_gmm;
-use diffusion_theorems::theorems::{self, miyasawa_covariance as miyasawa};
+use diffusion_theorems::theorems::{self, miyasawa_covariance as miyasawa, Depth};
 use proptest::prelude::*;
 
 proptest! {
@@ -50,13 +50,13 @@ fn mse_of_bayes_denoiser_equals_sigma2_expected_trace_jacobian() {
 /// K ∈ {1, 3, 5}, σ 1e-2–10, near and far points), and σ²(I + ∇²log p_σ) rejected.
 #[test]
 fn covariance_hessian_row_passes_and_rejects_sigma2_for_sigma4() {
-    assert_controlled(&miyasawa::covariance_hessian_cases().unwrap());
+    assert_controlled(&miyasawa::covariance_hessian_cases(Depth::Default).unwrap());
 }
 
 /// The verify row [`miyasawa::JACOBIAN_COVARIANCE`] on the default cases, and Cov/σ rejected.
 #[test]
 fn jacobian_row_passes_and_rejects_cov_over_sigma() {
-    assert_controlled(&miyasawa::jacobian_covariance_cases().unwrap());
+    assert_controlled(&miyasawa::jacobian_covariance_cases(Depth::Default).unwrap());
 }
 
 /// The covariance of the spectral route (used by the Jacobian check) equals the posterior

@@ -14,7 +14,7 @@ use diffusion_theorems::rng::{PhiloxStream, Rng};
 use diffusion_theorems::stats::two_sided_z;
 use diffusion_theorems::targets::random_gmm;
 use diffusion_theorems::targets::Target;
-use diffusion_theorems::theorems::{self, sure};
+use diffusion_theorems::theorems::{self, sure, Depth};
 use proptest::prelude::*;
 
 /// Random square matrix entries and vectors (integers/8 are exact, the rest uniform).
@@ -270,14 +270,14 @@ fn sure_chosen_soft_threshold_is_near_risk_optimal() {
 /// 2σ² tr W rejected.
 #[test]
 fn affine_row_passes_and_rejects_dropped_factor_two() {
-    assert_controlled(&sure::affine_cases().unwrap());
+    assert_controlled(&sure::affine_cases(Depth::Default).unwrap());
 }
 
 /// The verify row [`sure::OPTIMALITY`] on the default cases, and the Pythagorean identity for
 /// the Wiener filter at noise variance σ (not the posterior mean) rejected.
 #[test]
 fn optimality_row_passes_and_rejects_wrong_wiener_gain() {
-    assert_controlled(&sure::optimality_cases().unwrap());
+    assert_controlled(&sure::optimality_cases(Depth::Default).unwrap());
 }
 
 /// Prop. 2 on mixtures by Monte Carlo (CPU, f64): the posterior-mean error is orthogonal to a

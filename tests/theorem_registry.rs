@@ -2,7 +2,7 @@
 //! tests/<theorem_id>.rs is listed in its theorem's file.
 
 use diffusion_theorems::report::registry;
-use diffusion_theorems::theorems::{ToleranceKind, Verdict};
+use diffusion_theorems::theorems::{Depth, ToleranceKind, Verdict};
 
 /// A verify row of `theorem` with a derived tolerance, power 3 and the given result.
 fn row(theorem: &str, passed: bool) -> Verdict {
@@ -22,6 +22,8 @@ fn row(theorem: &str, passed: bool) -> Verdict {
         error: None,
         tolerance_log_mean: 0.0,
         planted_log_mean: 1.0,
+        depth: Depth::Default,
+        false_failure: 0.0,
     }
 }
 
@@ -99,6 +101,7 @@ fn appendix_lists_every_registered_theorem_and_reported_claim() {
         version: "9.9.9".into(),
         commit: Some("abc1234".into()),
         adapter: "test_adapter & co".into(),
+        depth: Depth::Thorough,
         verdicts: vec![Verdict {
             claim: "50% of a_b".into(),
             cases: 3,
@@ -175,6 +178,7 @@ fn status_is_derived_from_rows_and_test_roles() {
         version: "0".into(),
         commit: None,
         adapter: "a".into(),
+        depth: Depth::Default,
         verdicts,
     };
     assert_eq!(
@@ -372,6 +376,72 @@ fn verify_selects_lists_and_speaks_junit() {
         "{}",
         String::from_utf8_lossy(&no_adapter.stderr)
     );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `verify --quick` and `--thorough` run every claim at fewer and more cases: polynomial_moments
+/// through the binary at the three depths (the report and the header state the depth, the cases
+/// and the family-wise false-failure probability) and tweedie's analytic-score cases; every row
+/// passes and rejects its planted variant at every depth; `--quick --thorough` is refused.
+#[test]
+fn verify_depths_scale_cases_and_keep_power() {
+    use diffusion_theorems::theorems::tweedie;
+    let exe = env!("CARGO_BIN_EXE_diffusion-theorems");
+    let dir = std::env::temp_dir().join(format!("dt-verify-depths-{}", std::process::id()));
+    let report = dir.join("report.json");
+    let run = |flag: Option<&str>| -> (serde_json::Value, String) {
+        let out = std::process::Command::new(exe)
+            .args(["verify", "polynomial_moments"])
+            .args(flag)
+            .arg("--report")
+            .arg(&report)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        assert_eq!(out.status.code(), Some(0), "{stdout}");
+        let text = std::fs::read_to_string(&report).unwrap();
+        (serde_json::from_str(&text).unwrap(), stdout)
+    };
+    let mut totals = Vec::new();
+    for (flag, label) in [
+        (Some("--quick"), "quick"),
+        (None, "default"),
+        (Some("--thorough"), "thorough"),
+    ] {
+        let (json, stdout) = run(flag);
+        assert_eq!(json["depth"], label);
+        let rows = json["verdicts"].as_array().unwrap();
+        let cases: u64 = rows.iter().map(|r| r["cases"].as_u64().unwrap()).sum();
+        for r in rows {
+            assert_eq!(r["depth"], label);
+            assert_eq!(r["passed"], true, "{r}");
+            assert!(r["power"].as_f64().unwrap() > 1.0, "{r}");
+        }
+        // polynomial_moments' rows are deterministic: nothing to fail by chance
+        assert_eq!(json["false_failure"].as_f64(), Some(0.0));
+        let header = format!("depth {label}: {} claims, {cases} cases", rows.len());
+        assert!(stdout.contains(&header), "{header} not in {stdout}");
+        totals.push(cases);
+    }
+    assert!(totals[0] < totals[1] && totals[1] < totals[2], "{totals:?}");
+
+    let sizes: Vec<usize> = Depth::ALL
+        .iter()
+        .map(|&depth| {
+            let cases = tweedie::analytic_score_cases(depth).unwrap();
+            assert!(cases.iter().all(|c| c.check.passed()));
+            assert!(diffusion_theorems::theorems::power(&cases) > 1.0);
+            cases.len()
+        })
+        .collect();
+    assert_eq!(sizes, vec![72, 288, 1152]);
+
+    let both = std::process::Command::new(exe)
+        .args(["verify", "--quick", "--thorough"])
+        .output()
+        .unwrap();
+    assert_eq!(both.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&both.stderr).contains("--thorough"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

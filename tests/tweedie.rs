@@ -7,7 +7,7 @@ use diffusion_theorems::linalg::Mat;
 use diffusion_theorems::rng::{PhiloxStream, Rng};
 use diffusion_theorems::targets::random_gmm;
 use diffusion_theorems::targets::Target;
-use diffusion_theorems::theorems::{self, tweedie};
+use diffusion_theorems::theorems::{self, tweedie, Depth};
 use proptest::prelude::*;
 
 proptest! {
@@ -100,27 +100,27 @@ fn gpu_monte_carlo_posterior_mean_within_z_se() {
 /// y + σ·(score) is rejected.
 #[test]
 fn analytic_score_row_passes_and_rejects_sigma_for_sigma2() {
-    assert_controlled(&tweedie::analytic_score_cases().unwrap());
+    assert_controlled(&tweedie::analytic_score_cases(Depth::Default).unwrap());
 }
 
 /// The verify row [`tweedie::FINITE_DIFFERENCE_SCORE`]: the same with central differences of
 /// log p_σ, and σ for σ² rejected.
 #[test]
 fn finite_difference_row_passes_and_rejects_sigma_for_sigma2() {
-    assert_controlled(&tweedie::finite_difference_score_cases().unwrap());
+    assert_controlled(&tweedie::finite_difference_score_cases(Depth::Default).unwrap());
 }
 
 /// The verify row [`tweedie::VP_FORM`] (t ∈ {0.1, 0.5, 0.9}), and division by α_t² instead of
 /// α_t rejected.
 #[test]
 fn vp_form_row_passes_and_rejects_alpha_squared() {
-    assert_controlled(&tweedie::vp_form_cases().unwrap());
+    assert_controlled(&tweedie::vp_form_cases(Depth::Default).unwrap());
 }
 
 /// The verify row [`tweedie::TWO_POINT_TANH`] (σ ∈ {0.1, 0.5, 1, 2}), and tanh(y/σ) rejected.
 #[test]
 fn two_point_row_passes_and_rejects_tanh_y_over_sigma() {
-    assert_controlled(&tweedie::two_point_tanh_cases().unwrap());
+    assert_controlled(&tweedie::two_point_tanh_cases(Depth::Default).unwrap());
 }
 
 /// Reproducibility: every verify row of `tweedie` passes and reproduces its recorded numbers —

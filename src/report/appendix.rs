@@ -9,7 +9,7 @@
 
 use super::registry::{parse_entry, ListedTest, TheoremEntry};
 use crate::error::Result;
-use crate::theorems::{Verdict, THEOREMS};
+use crate::theorems::{Depth, Verdict, THEOREMS};
 use serde::Deserialize;
 use std::path::Path;
 
@@ -32,6 +32,9 @@ pub struct ReadReport {
     pub commit: Option<String>,
     /// The adapter.
     pub adapter: String,
+    /// The depth it ran at (`default` in reports written before depths existed).
+    #[serde(default)]
+    pub depth: Depth,
     /// Every claim.
     pub verdicts: Vec<Verdict>,
 }
@@ -114,10 +117,11 @@ pub fn appendix(root: &Path, report: Option<&ReadReport>, format: Format) -> Res
     let mut out = String::new();
     let provenance = report.map(|r| {
         format!(
-            "verified with diffusion-theorems {} (commit {}) on {}",
+            "verified with diffusion-theorems {} (commit {}) on {}, depth {}",
             r.version,
             r.commit.as_deref().unwrap_or("unrecorded"),
-            r.adapter
+            r.adapter,
+            r.depth.label()
         )
     });
     match format {

@@ -5,7 +5,7 @@ pub mod appendix;
 pub mod registry;
 pub mod shards;
 
-use crate::theorems::Verdict;
+use crate::theorems::{Depth, Verdict};
 use serde::Serialize;
 
 /// The JSON written to `target/verify/report.json`.
@@ -17,10 +17,38 @@ pub struct Report<'a> {
     pub commit: Option<String>,
     /// The GPU adapter, or the error that prevented one.
     pub adapter: String,
+    /// The depth the rows ran at.
+    pub depth: Depth,
+    /// The family-wise false-failure probability of all rows together
+    /// ([`family_false_failure`]).
+    pub false_failure: f64,
     /// Every verdict.
     pub verdicts: &'a [Verdict],
     /// All passed.
     pub passed: bool,
+}
+
+/// The family-wise false-failure probability of a run: by the union bound, at most the sum of
+/// its rows' ([`Verdict::false_failure`]; 0 for deterministic rows).
+pub fn family_false_failure(verdicts: &[Verdict]) -> f64 {
+    verdicts.iter().map(|v| v.false_failure).sum()
+}
+
+/// The header `verify` prints above its table: the depth, how many claims and cases ran, and
+/// the family-wise false-failure budget (how many rows are Monte Carlo, the rest deterministic).
+pub fn depth_header(depth: Depth, verdicts: &[Verdict]) -> String {
+    let cases: usize = verdicts.iter().map(|v| v.cases).sum();
+    let sampled = verdicts.iter().filter(|v| v.false_failure > 0.0).count();
+    format!(
+        "depth {}: {} claims, {} cases; family-wise false-failure probability ≤ {:.1e} \
+         (union bound over the {} Monte Carlo rows; the other {} rows are deterministic)",
+        depth.label(),
+        verdicts.len(),
+        cases,
+        family_false_failure(verdicts),
+        sampled,
+        verdicts.len() - sampled
+    )
 }
 
 /// The id of every verdict's claim, `<theorem>.<k>` with k its 1-based position among its
@@ -188,4 +216,46 @@ pub fn table(verdicts: &[Verdict]) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::theorems::{tweedie, Claim, FalseFailure, Verdict};
+
+    /// The header sums the rows' false-failure probabilities and counts the sampled rows.
+    #[test]
+    fn depth_header_states_cases_and_budget() {
+        let sampled = Claim {
+            false_failure: FalseFailure::PerCase(1e-6),
+            ..tweedie::GPU_MONTE_CARLO
+        };
+        let case = crate::theorems::Controlled {
+            check: crate::theorems::Check {
+                residual: 0.0,
+                tolerance: 1.0,
+            },
+            planted: crate::theorems::Check {
+                residual: 2.0,
+                tolerance: 1.0,
+            },
+        };
+        let rows = [
+            Verdict::collect(&sampled, "cpu-f64", Depth::Thorough, || Ok(vec![case; 3])),
+            Verdict::collect(&tweedie::ANALYTIC_SCORE, "cpu-f64", Depth::Thorough, || {
+                Ok(vec![case; 4])
+            }),
+        ];
+        assert!((family_false_failure(&rows) - 3e-6).abs() < 1e-18);
+        let header = depth_header(Depth::Thorough, &rows);
+        for part in [
+            "depth thorough",
+            "2 claims, 7 cases",
+            "≤ 3.0e-6",
+            "1 Monte Carlo",
+            "other 1",
+        ] {
+            assert!(header.contains(part), "{part} not in {header}");
+        }
+    }
 }

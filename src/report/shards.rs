@@ -16,7 +16,7 @@
 //! and names every claim of the registry that no shard reported.
 
 use crate::error::{Error, Result};
-use crate::theorems::{Theorem, Verdict, THEOREMS};
+use crate::theorems::{Depth, Theorem, Verdict, THEOREMS};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -120,6 +120,9 @@ pub struct RowKey {
     pub seed: String,
     /// The commit that ran it (`unknown` outside a git checkout).
     pub commit: String,
+    /// The depth it ran at (`verify --quick` / default / `--thorough`).
+    #[serde(default)]
+    pub depth: Depth,
 }
 
 /// One line of a shard's JSONL.
@@ -144,6 +147,7 @@ pub fn lines(verdicts: &[Verdict], adapter: &str, commit: Option<&str>) -> Resul
                 cases: [0, verdict.cases],
                 seed: "fixed".into(),
                 commit: commit.unwrap_or("unknown").into(),
+                depth: verdict.depth,
             },
             adapter: adapter.into(),
             verdict: verdict.clone(),
@@ -179,6 +183,8 @@ pub fn write(dir: &Path, shard: Shard, lines: &str) -> Result<std::path::PathBuf
 pub struct Merged {
     /// The commit every line came from.
     pub commit: String,
+    /// The depth every line ran at.
+    pub depth: Depth,
     /// The adapters the shards ran on (distinct, in order of first appearance), joined by "; ".
     pub adapter: String,
     /// One verdict per claim reported, in the registry's order.
@@ -210,6 +216,18 @@ pub fn merge(files: &[(String, String)]) -> Result<Merged> {
                             "comes from commit {} but earlier lines from {}: merge shards of one \
                              commit",
                             line.key.commit, first.key.commit
+                        ),
+                    });
+                }
+            }
+            if let Some(first) = rows.first() {
+                if first.key.depth != line.key.depth {
+                    return Err(Error::InvalidArgument {
+                        what: format!("{name}:{}", n + 1).into(),
+                        reason: format!(
+                            "ran at depth {} but earlier lines at {}: merge shards of one depth",
+                            line.key.depth.label(),
+                            first.key.depth.label()
                         ),
                     });
                 }
@@ -265,8 +283,10 @@ pub fn merge(files: &[(String, String)]) -> Result<Merged> {
             }
         }
     }
+    let depth = rows.first().map_or(Depth::Default, |r| r.key.depth);
     Ok(Merged {
         commit,
+        depth,
         adapter: adapters.join("; "),
         verdicts,
         missing,
@@ -323,6 +343,26 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("JOB_COMPLETIONS"));
+    }
+
+    /// Shards of two depths do not merge: the error names both depths.
+    #[test]
+    fn shards_of_two_depths_refuse_to_merge() {
+        let claim = crate::theorems::tweedie::ANALYTIC_SCORE;
+        let row = |depth| Verdict::collect(&claim, "cpu-f64", depth, || Ok(vec![]));
+        let quick = lines(&[row(Depth::Quick)], "a", Some("c")).unwrap();
+        let thorough = lines(&[row(Depth::Thorough)], "a", Some("c")).unwrap();
+        let both = [
+            ("q".to_string(), quick.clone()),
+            ("t".to_string(), thorough),
+        ];
+        let e = merge(&both).unwrap_err().to_string();
+        assert!(
+            e.contains("t:1") && e.contains("thorough") && e.contains("quick"),
+            "{e}"
+        );
+        let merged = merge(&[("q".to_string(), quick)]).unwrap();
+        assert_eq!(merged.depth, Depth::Quick);
     }
 
     /// Shards partition the selection: every theorem in exactly one of n shards, round-robin.

@@ -20,7 +20,7 @@
 //!   [`samples_on_last_decoder_curve`].
 
 use super::memorization::StopBelow;
-use super::{Check, Claim, Controlled, ToleranceKind, Verdict, CPU_BACKEND};
+use super::{Check, Claim, Controlled, Depth, FalseFailure, ToleranceKind, Verdict, CPU_BACKEND};
 use crate::denoisers::bottleneck::{
     singular_values, Activation, Architecture, BottleneckNet, SigmaInput,
 };
@@ -495,6 +495,7 @@ pub const BLACK_BOX_RANK: Claim = Claim {
                       Richardson truncation estimate ×2 (an estimate, not a proved bound, for the \
                       O(h⁴) remainder) + rounding 2δf/h from the network's running error bound",
     planted_variant: "a code one unit wider (h + 1) checked against the claimed h",
+    false_failure: FalseFailure::None,
 };
 
 /// Row 2: σ only in the encoder: one image for all σ.
@@ -506,6 +507,7 @@ pub const BLACK_BOX_JOINT_RANK: Claim = Claim {
     tolerance_basis: "Weyl σ_{h+1}(J+E) ≤ ‖E‖_F + 16(n+1)εσ₁, E of stats::finite_difference \
                       (Richardson ×2 estimate + rounding), as the black-box rank row",
     planted_variant: "σ also fed to the decoder (SigmaInput::EncoderAndDecoder)",
+    false_failure: FalseFailure::None,
 };
 
 /// Row 3: the samples lie on the last step's decoder curve.
@@ -517,6 +519,7 @@ pub const SAMPLES_ON_CURVE: Claim = Claim {
     tolerance_basis: "4√n(δf + 64ε max|x|): running rounding bound of the last denoiser call \
                       (BottleneckNet::forward_error) plus the curve search's evaluation",
     planted_variant: "the sampler returns its last noisy iterate x₁/α₁ instead of f(x₁/α₁; σ₁)",
+    false_failure: FalseFailure::None,
 };
 
 /// The h = 1, n = 3 networks of the samples row with the denoiser DDIM runs and the network
@@ -563,11 +566,19 @@ pub fn sampling_schedule() -> Result<Schedule> {
 /// last step's decoder curve.
 ///
 /// CPU-only: the GPU argument (the signature of [`super::Theorem::verdicts`]) is not used.
-pub(crate) fn default_verdicts(_gpu: Result<&crate::gpu::Gpu>) -> Vec<Verdict> {
-    let rank = Verdict::collect(&BLACK_BOX_RANK, CPU_BACKEND, || {
+pub(crate) fn default_verdicts(_gpu: Result<&crate::gpu::Gpu>, depth: Depth) -> Vec<Verdict> {
+    // the network pairs of seed 606 (every third at quick; those of four seeds at thorough)
+    let pairs = || -> Result<Vec<(BottleneckNet, BottleneckNet)>> {
+        let mut out = Vec::new();
+        for seed in depth.seeds(606) {
+            out.extend(depth.thin(3, smooth_network_pairs(seed)?));
+        }
+        Ok(out)
+    };
+    let rank = Verdict::collect(&BLACK_BOX_RANK, CPU_BACKEND, depth, || {
         let mut rng = Rng::new(606, 1);
         let mut cases = Vec::new();
-        for (net, wider) in smooth_network_pairs(606)? {
+        for (net, wider) in pairs()? {
             for _ in 0..2 {
                 let y: Vec<f64> = rng.normals(net.dim());
                 for sigma in [0.05, 0.5, 5.0] {
@@ -577,10 +588,10 @@ pub(crate) fn default_verdicts(_gpu: Result<&crate::gpu::Gpu>) -> Vec<Verdict> {
         }
         Ok(cases)
     });
-    let joint = Verdict::collect(&BLACK_BOX_JOINT_RANK, CPU_BACKEND, || {
+    let joint = Verdict::collect(&BLACK_BOX_JOINT_RANK, CPU_BACKEND, depth, || {
         let mut rng = Rng::new(606, 2);
         let mut cases = Vec::new();
-        let nets = smooth_network_pairs(606)?;
+        let nets = pairs()?;
         for (net, _) in nets
             .iter()
             .filter(|(n, _)| n.architecture().sigma != SigmaInput::EncoderAndDecoder)
@@ -599,13 +610,14 @@ pub(crate) fn default_verdicts(_gpu: Result<&crate::gpu::Gpu>) -> Vec<Verdict> {
         }
         Ok(cases)
     });
-    let samples = Verdict::collect(&SAMPLES_ON_CURVE, CPU_BACKEND, || {
+    let samples = Verdict::collect(&SAMPLES_ON_CURVE, CPU_BACKEND, depth, || {
         let schedule = sampling_schedule()?;
         let sigmas: Vec<f64> = (1..=schedule.steps())
             .map(|l| schedule.denoiser_noise(l))
             .collect();
         let mut rng = Rng::new(63, 1);
-        let noise = Mat::from_fn(16, 3, |_, _| rng.normal());
+        // 16 noise draws (4 at quick, 64 at thorough)
+        let noise = Mat::from_fn(depth.samples(16), 3, |_, _| rng.normal());
         sampling_cases(63, &sigmas)?
             .iter()
             .map(|(denoiser, last)| {

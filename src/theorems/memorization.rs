@@ -26,7 +26,7 @@
 //!
 //! This is the small-scale CPU statement; the CelebA-scale runs are experiments.
 
-use super::{Check, Claim, Controlled, ToleranceKind, Verdict, CPU_BACKEND};
+use super::{Check, Claim, Controlled, Depth, FalseFailure, ToleranceKind, Verdict, CPU_BACKEND};
 use crate::denoisers::{check_input, Bayes, Denoiser};
 use crate::diffusion::{Ddim, Sampler, Schedule};
 use crate::error::{ensure_sigma, Error, Result};
@@ -444,28 +444,32 @@ pub const SOFTMAX_EQUALS_BAYES: Claim = Claim {
     tolerance_basis: "memorization::softmax_equals_bayes: 16(N+d)ε(1+Q)max|x|, Q = d₁²/σ² \
                       (logit relative error εQ per weight, N-term averages)",
     planted_variant: "σ for σ² in the logits (−‖y−x‖²/2σ)",
+    false_failure: FalseFailure::None,
 };
 
 /// Row 2: stopped DDIM follows the noisy training law (MemRatio(s) as predicted).
 pub const STOPPED_DDIM_LAW: Claim = Claim {
     theorem: THEOREM,
     statement: "DDIM with eq.3.3.3 stopped at s = σ_m/α_m: d₁/d₂ (MemRatio(s)) distributed as \
-                for (1/N)Σ N(x_i, s²I), 5 levels (N = 50, d = 8, L = 100)",
+                for (1/N)Σ N(x_i, s²I), 5 levels (3 at quick) (N = 50, d = 8, L = 100)",
     tolerance_kind: ToleranceKind::Derived,
-    tolerance_basis: "two-sample DKW–Massart ε_n(α/10)+ε_m(α/10), α = 1e-6 over 5 levels \
-                      (stats::two_sample)",
+    tolerance_basis: "two-sample DKW–Massart ε_n(α/2F)+ε_m(α/2F), α = 1e-6 over the F levels \
+                      (stats::two_sample); n = 500 DDIM and 2000 direct draws (×4 at thorough)",
     planted_variant: "σ for σ² in the logits of the denoiser DDIM runs with",
+    false_failure: FalseFailure::PerRow(1e-6),
 };
 
 /// Row 3: the full DDIM's copies land on training points uniformly.
 pub const COPIES_UNIFORM: Claim = Claim {
     theorem: THEOREM,
     statement: "full DDIM with eq.3.3.3: every sample memorized (d₁/d₂ < 1/3) and the copied \
-                points uniform over the training set (N = 50, d = 8, n = 1000, L = 100)",
+                points uniform over the training set (N = 50, d = 8, n = 1000 (4000 at \
+                thorough), L = 100)",
     tolerance_kind: ToleranceKind::Derived,
-    tolerance_basis: "Pearson χ² ≤ χ²_{N−1}(1−α), α = 1e-6 (asymptotic law, n/N = 20); \
+    tolerance_basis: "Pearson χ² ≤ χ²_{N−1}(1−α), α = 1e-6 (asymptotic law, n/N ≥ 20); \
                       the 1/3 threshold is eq. 3.3.5",
     planted_variant: "σ for σ² in the logits of the denoiser DDIM runs with",
+    false_failure: FalseFailure::PerRow(1e-6),
 };
 
 /// The stop steps of the stopped-DDIM row (L = 100): levels s = tan(0.999·πm/200) ≈ 0.094,
@@ -488,32 +492,47 @@ pub fn stopped_run(stop_step: usize) -> StoppedRun {
 /// The `verify` rows of `memorization`.
 ///
 /// CPU-only: the GPU argument (the signature of [`super::Theorem::verdicts`]) is not used.
-pub(crate) fn default_verdicts(_gpu: Result<&crate::gpu::Gpu>) -> Vec<Verdict> {
+pub(crate) fn default_verdicts(_gpu: Result<&crate::gpu::Gpu>, depth: Depth) -> Vec<Verdict> {
     vec![
-        Verdict::collect(&SOFTMAX_EQUALS_BAYES, CPU_BACKEND, || {
+        Verdict::collect(&SOFTMAX_EQUALS_BAYES, CPU_BACKEND, depth, || {
             let training = training_set(50, 8, 1);
             let mut rng = Rng::new(2, 0);
             let mut out = Vec::new();
+            // 8 query points per σ (2 at quick, 32 at thorough)
+            let points = depth.samples(8);
             for &sigma in &[0.05, 0.3, 1.0, 5.0] {
-                for _ in 0..8 {
+                for _ in 0..points {
                     let y: Vec<f64> = rng.normals(8).iter().map(|v| 1.5 * v).collect();
                     out.push(softmax_equals_bayes(&training, &y, sigma)?);
                 }
             }
             Ok(out)
         }),
-        Verdict::collect(&STOPPED_DDIM_LAW, CPU_BACKEND, || {
+        Verdict::collect(&STOPPED_DDIM_LAW, CPU_BACKEND, depth, || {
             let training = training_set(50, 8, 1);
-            STOP_STEPS
+            // every level (6, 18, 50 at quick, α re-split over them); at thorough four times
+            // the draws (quick keeps the default draws: the DKW band at n/4 is twice as wide)
+            let levels = depth.thin(2, STOP_STEPS);
+            let (n, n_direct) = (500.max(depth.samples(500)), 2000.max(depth.samples(2000)));
+            let alpha = 1e-6 / levels.len() as f64;
+            levels
                 .iter()
-                .map(|&m| stopped_ddim_matches_noisy_law(&training, &stopped_run(m)))
+                .map(|&m| {
+                    let run = StoppedRun {
+                        n,
+                        n_direct,
+                        alpha,
+                        ..stopped_run(m)
+                    };
+                    stopped_ddim_matches_noisy_law(&training, &run)
+                })
                 .collect()
         }),
-        Verdict::collect(&COPIES_UNIFORM, CPU_BACKEND, || {
+        Verdict::collect(&COPIES_UNIFORM, CPU_BACKEND, depth, || {
             Ok(vec![ddim_copies_are_uniform(
                 &training_set(50, 8, 1),
                 100,
-                1000,
+                1000.max(depth.samples(1000)),
                 3,
                 1e-6,
             )?])

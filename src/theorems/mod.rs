@@ -70,6 +70,100 @@ impl ToleranceKind {
     }
 }
 
+/// How deep `verify` checks. Every row runs at every depth with the same statement, the same
+/// planted variant and the same false-failure probability ([`FalseFailure`]); what changes is
+/// how many cases it draws and how many samples its Monte Carlo routes use, and every tolerance
+/// is re-derived from the sizes it ran with (a z·SE from the sample's SE, a DKW band from n, a
+/// Bonferroni split over the cases there are), never copied from the default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Depth {
+    /// Seconds, for an editor loop: about a quarter of the default cases, and quarter-size
+    /// samples where the row keeps its power (> 1 against its planted variant) at that size.
+    Quick,
+    /// The default: ≤ 15 s on a 2-core box with a software adapter.
+    #[default]
+    Default,
+    /// Four times the cases (random families drawn from four seeds) and four times the samples:
+    /// meant for a real GPU or a cluster (`--shard`).
+    Thorough,
+}
+
+impl Depth {
+    /// Every depth, shallowest first.
+    pub const ALL: [Depth; 3] = [Depth::Quick, Depth::Default, Depth::Thorough];
+
+    /// `"quick"`, `"default"` or `"thorough"`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Quick => "quick",
+            Self::Default => "default",
+            Self::Thorough => "thorough",
+        }
+    }
+
+    /// How many independent random families a row draws: 1, 1, 4 (thorough adds three more
+    /// seeds, [`Depth::seeds`]).
+    pub fn replicates(self) -> u64 {
+        match self {
+            Self::Quick | Self::Default => 1,
+            Self::Thorough => 4,
+        }
+    }
+
+    /// The seeds of a row's random families at this depth: `seed` itself, and at thorough also
+    /// `seed + r·2³²` for r = 1, 2, 3 (streams no default seed uses).
+    pub fn seeds(self, seed: u64) -> Vec<u64> {
+        (0..self.replicates())
+            .map(|r| seed.wrapping_add(r << 32))
+            .collect()
+    }
+
+    /// A Monte Carlo sample size whose default is `n`: ⌈n/4⌉ at quick, n, 4n at thorough.
+    pub fn samples(self, n: usize) -> usize {
+        match self {
+            Self::Quick => n.div_ceil(4),
+            Self::Default => n,
+            Self::Thorough => 4 * n,
+        }
+    }
+
+    /// The cases of a grid at this depth: every `stride`-th item (the first always) at quick,
+    /// all of them otherwise (thorough enlarges the random families around a grid, not the
+    /// grid).
+    pub fn thin<T>(self, stride: usize, items: impl IntoIterator<Item = T>) -> Vec<T> {
+        let keep = if self == Self::Quick {
+            stride.max(1)
+        } else {
+            1
+        };
+        items.into_iter().step_by(keep).collect()
+    }
+}
+
+/// The false-failure probability of a row: the chance that a correct implementation fails it
+/// by bad luck of its (fixed-seed) random draws, before the seed is fixed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum FalseFailure {
+    /// Deterministic: the tolerance is a proved bound (or a calibration), no sampling is tested.
+    None,
+    /// The whole row at family-wise level α, at every depth (its cases share α by Bonferroni).
+    PerRow(f64),
+    /// Each case at level α, so the row's level is `cases·α` (union bound).
+    PerCase(f64),
+}
+
+impl FalseFailure {
+    /// The row's family-wise false-failure probability over `cases` cases (union bound).
+    pub fn of_row(self, cases: usize) -> f64 {
+        match self {
+            Self::None => 0.0,
+            Self::PerRow(alpha) => alpha,
+            Self::PerCase(alpha) => alpha * cases as f64,
+        }
+    }
+}
+
 /// The fixed description of one verify row: the statement checked, where its tolerance comes
 /// from, and the planted wrong variant of the statement that the same check must reject (the
 /// negative control that gives the row its power).
@@ -85,6 +179,8 @@ pub struct Claim {
     pub tolerance_basis: &'static str,
     /// The planted wrong variant, in words (e.g. "σ for σ² in the score term").
     pub planted_variant: &'static str,
+    /// The chance that a correct implementation fails the row by bad luck of its draws.
+    pub false_failure: FalseFailure,
 }
 
 /// One case of a claim with its negative control: the check of the true statement, and the same
@@ -145,6 +241,13 @@ pub struct Verdict {
     /// the negative controls.
     #[serde(default = "not_recorded", deserialize_with = "nan_if_null")]
     pub planted_log_mean: f64,
+    /// The depth the row ran at.
+    #[serde(default)]
+    pub depth: Depth,
+    /// The row's family-wise false-failure probability over the cases it ran (0 for
+    /// deterministic rows; see [`FalseFailure`]).
+    #[serde(default)]
+    pub false_failure: f64,
 }
 
 /// NaN: a figure an older report did not record.
@@ -181,11 +284,12 @@ fn worst(checks: impl Iterator<Item = Check>) -> Check {
 }
 
 impl Verdict {
-    /// Runs `cases` and folds their checks into a verdict: it passes when every case passes and
-    /// the planted variant is rejected in at least one case (power > 1).
+    /// Runs `cases` at `depth` and folds their checks into a verdict: it passes when every case
+    /// passes and the planted variant is rejected in at least one case (power > 1).
     pub fn collect(
         claim: &Claim,
         backend: &str,
+        depth: Depth,
         cases: impl FnOnce() -> Result<Vec<Controlled>>,
     ) -> Self {
         let start = Instant::now();
@@ -207,11 +311,14 @@ impl Verdict {
             error: None,
             tolerance_log_mean: f64::NAN,
             planted_log_mean: f64::NAN,
+            depth,
+            false_failure: claim.false_failure.of_row(0),
         };
         match outcome {
             Ok(cases) => {
                 let checked = worst(cases.iter().map(|c| c.check));
                 verdict.cases = cases.len();
+                verdict.false_failure = claim.false_failure.of_row(cases.len());
                 verdict.max_residual = checked.residual;
                 verdict.tolerance = checked.tolerance;
                 verdict.power = worst(cases.iter().map(|c| c.planted)).ratio();
@@ -261,16 +368,16 @@ pub(crate) fn backend_label(gpu: &Result<&Gpu>) -> String {
 
 /// One registered theorem: the id that names its module, `tests/<id>.rs` and
 /// `theorems/<id>.md`, its title (the same as the file's `title:`), and the function that runs
-/// its default verify rows (GPU rows run on the given adapter and fail with its error when there
-/// is none; CPU-only theorems ignore it).
+/// its verify rows at a depth (GPU rows run on the given adapter and fail with its error when
+/// there is none; CPU-only theorems ignore it).
 #[derive(Debug, Clone, Copy)]
 pub struct Theorem {
     /// The theorem id.
     pub id: &'static str,
     /// One line saying what is claimed.
     pub title: &'static str,
-    /// The default verify rows.
-    pub verdicts: fn(Result<&Gpu>) -> Vec<Verdict>,
+    /// The verify rows at a depth.
+    pub verdicts: fn(Result<&Gpu>, Depth) -> Vec<Verdict>,
     /// Its claims, in the order of its verify rows (`verify --list` prints them without running
     /// anything; each theorem's reproducibility test checks the order against the rows).
     pub claims: &'static [&'static Claim],
@@ -395,12 +502,12 @@ pub fn theorem(id: &str) -> Option<&'static Theorem> {
     THEOREMS.iter().find(|t| t.id == id)
 }
 
-/// Every theorem's default checks (the `verify` command), in table order. GPU checks run on
-/// `gpu` when given and fail with the adapter error otherwise.
-pub fn verify_all(gpu: Result<&Gpu>) -> Vec<Verdict> {
+/// Every theorem's checks at `depth` (the `verify` command), in table order. GPU checks run
+/// on `gpu` when given and fail with the adapter error otherwise.
+pub fn verify_all(gpu: Result<&Gpu>, depth: Depth) -> Vec<Verdict> {
     THEOREMS
         .iter()
-        .flat_map(|t| (t.verdicts)(gpu.clone()))
+        .flat_map(|t| (t.verdicts)(gpu.clone(), depth))
         .collect()
 }
 
@@ -413,6 +520,17 @@ pub fn default_targets(seed: u64) -> Result<Vec<GaussianMixture>> {
         for &k in &[1usize, 3, 5] {
             out.push(random_gmm(&mut rng, d, k)?);
         }
+    }
+    Ok(out)
+}
+
+/// The default targets at a depth: at quick every fifth of [`default_targets`]`(seed)`, i.e.
+/// (d, K) = (1, 1), (2, 5), (8, 3); all 12 by default; at thorough the families of
+/// [`Depth::seeds`]`(seed)` one after another (48 targets).
+pub fn targets_at(depth: Depth, seed: u64) -> Result<Vec<GaussianMixture>> {
+    let mut out = Vec::new();
+    for s in depth.seeds(seed) {
+        out.extend(depth.thin(5, default_targets(s)?));
     }
     Ok(out)
 }
@@ -537,6 +655,48 @@ mod tests {
         assert_eq!(cuts, vec![-7.0, -3.0, 0.0, 1.0, 2.0, 3.0, 5.0, 7.0]);
     }
 
+    /// The depths' sizes: a quarter and four times the samples, four seeds at thorough (the
+    /// first the default's), every stride-th grid point at quick only, and the quick targets
+    /// one of each size d = 1, 2, 8 with K = 1, 5, 3 components.
+    #[test]
+    fn depths_scale_samples_seeds_and_grids() {
+        assert_eq!(
+            Depth::ALL.map(|d| d.samples(20_000)),
+            [5000, 20_000, 80_000]
+        );
+        assert_eq!(Depth::Quick.samples(3), 1);
+        assert_eq!(Depth::Default.seeds(7), vec![7]);
+        assert_eq!(
+            Depth::Thorough.seeds(7),
+            vec![7, 7 + (1 << 32), 7 + (2 << 32), 7 + (3 << 32)]
+        );
+        assert_eq!(Depth::Quick.thin(2, 1..=5), vec![1, 3, 5]);
+        assert_eq!(Depth::Thorough.thin(2, 1..=5), vec![1, 2, 3, 4, 5]);
+        let shape = |t: &GaussianMixture| (t.dim(), t.components().len());
+        let quick: Vec<_> = targets_at(Depth::Quick, 2024)
+            .unwrap()
+            .iter()
+            .map(shape)
+            .collect();
+        assert_eq!(quick, vec![(1, 1), (2, 5), (8, 3)]);
+        let default = default_targets(2024).unwrap();
+        let thorough = targets_at(Depth::Thorough, 2024).unwrap();
+        assert_eq!(thorough.len(), 48);
+        for (a, b) in default.iter().zip(&thorough) {
+            assert_eq!(a.mean(), b.mean());
+        }
+        assert_ne!(thorough[0].mean(), thorough[12].mean());
+    }
+
+    /// A row's false-failure probability: 0 when deterministic, α for the whole row, or α per
+    /// case summed (union bound).
+    #[test]
+    fn false_failure_of_a_row_is_its_union_bound() {
+        assert_eq!(FalseFailure::None.of_row(9), 0.0);
+        assert_eq!(FalseFailure::PerRow(1e-6).of_row(9), 1e-6);
+        assert!((FalseFailure::PerCase(1e-6).of_row(9) - 9e-6).abs() < 1e-20);
+    }
+
     /// A verify row survives report.json: NaN residuals (written as `null`) come back as NaN.
     #[test]
     fn verdict_round_trips_through_json_with_nan() {
@@ -547,13 +707,16 @@ mod tests {
                 tolerance_kind: ToleranceKind::Calibrated,
                 tolerance_basis: "b",
                 planted_variant: "p",
+                false_failure: FalseFailure::PerCase(0.1),
             },
             CPU_BACKEND,
+            Depth::Quick,
             || Err(crate::error::Error::Gpu("none".into())),
         );
         let json = serde_json::to_string(&v).unwrap();
         let back: Verdict = serde_json::from_str(&json).unwrap();
         assert!(back.max_residual.is_nan() && back.power.is_nan() && !back.passed);
+        assert_eq!((back.depth, back.false_failure), (Depth::Quick, 0.0));
         assert_eq!(back.tolerance_kind, ToleranceKind::Calibrated);
         assert_eq!(back.error, v.error);
     }

@@ -14,7 +14,8 @@
 //! planted wrong variant of it (σ for σ², a wrong power of α_t, ...), which it must reject.
 
 use super::{
-    default_points, default_targets, Check, Claim, Controlled, ToleranceKind, Verdict, CPU_BACKEND,
+    default_points, default_targets, targets_at, Check, Claim, Controlled, Depth, FalseFailure,
+    ToleranceKind, Verdict, CPU_BACKEND,
 };
 use crate::error::{Error, Result};
 use crate::gpu::{monte_carlo, Gpu};
@@ -57,6 +58,7 @@ pub const ANALYTIC_SCORE: Claim = Claim {
     tolerance_basis: "tweedie::rounding_bound: 32(d+2)εκ(1+Q)S√d, backward-stable solves \
                       (Higham §8, §10)",
     planted_variant: "σ for σ²: E[x|y] = y + σ∇log p_σ(y)",
+    false_failure: FalseFailure::None,
 };
 
 /// `E[x|y]` (Bayes) against `y + σ²∇log p_σ(y)` (analytic score); tolerance [`rounding_bound`].
@@ -95,6 +97,7 @@ pub const FINITE_DIFFERENCE_SCORE: Claim = Claim {
                       derivative of log p_σ is derived); calibrated on the tweedie proptests \
                       (d 1–16, σ 1e-2–10) and the sin·exp unit test; + tweedie::rounding_bound",
     planted_variant: "σ for σ²: E[x|y] = y + σ·(central differences of log p_σ)",
+    false_failure: FalseFailure::None,
 };
 
 /// `E[x|y]` (Bayes) against `y + σ²·(central differences of log p_σ)(y)`; tolerance
@@ -136,6 +139,7 @@ pub const VP_FORM: Claim = Claim {
     tolerance_kind: ToleranceKind::Derived,
     tolerance_basis: "tweedie::rounding_bound of both mixtures (p_t at x_t, p at x_t/α_t), / α_t",
     planted_variant: "α_t² for α_t: E[x|x_t] = (x_t + σ_t²∇log p_t(x_t))/α_t²",
+    false_failure: FalseFailure::None,
 };
 
 /// VP form at time `t ∈ (0, 1)` with the book's schedule `α_t = √(1 − t²)`, `σ_t = t`:
@@ -179,6 +183,7 @@ pub const TWO_POINT_TANH: Claim = Claim {
     tolerance_kind: ToleranceKind::Derived,
     tolerance_basis: "tweedie::rounding_bound + 4ε (tanh within a few ulp of a value ≤ 1)",
     planted_variant: "σ for σ²: tanh(y/σ)",
+    false_failure: FalseFailure::None,
 };
 
 /// Book Example 3.4: for x uniform on {−1, +1}, `tanh(y/σ²)` against both the Bayes posterior
@@ -215,6 +220,7 @@ pub const UNIFORM_QUADRATURE: Claim = Claim {
                       on the analytic integrand split at its bump) + the derived rounding of \
                       the erfc score 8εσ²(φ_max/σ + |s|)/mass + 4ε|y|",
     planted_variant: "σ for σ²: y + σ∇log p_σ(y)",
+    false_failure: FalseFailure::None,
 };
 
 /// Uniform[−a, a] (not a mixture): `E[x|y]` by quadrature of Bayes' rule against
@@ -267,6 +273,8 @@ pub const GPU_MONTE_CARLO: Claim = Claim {
                       accumulation bound 4γ_m·X",
     planted_variant: "prior weights w_k for the responsibilities ρ_k(y) in the Bayes mean \
                       Σ_k ρ_k m_k(y) (the evidence term forgotten)",
+    // α per (target, σ) group of 8 queries: α/8 per query on the union bound.
+    false_failure: FalseFailure::PerCase(MONTE_CARLO_ALPHA / 8.0),
 };
 
 /// The planted wrong posterior mean of the GPU row: `Σ_k w_k m_k(y)`, the per-component Wiener
@@ -346,14 +354,15 @@ pub fn gpu_monte_carlo(
 /// Noise levels of the default cases, from 10⁻² to 10.
 pub const DEFAULT_SIGMAS: [f64; 4] = [0.01, 0.1, 1.0, 10.0];
 
-/// `check` over the default cases: the [`default_targets`] (seed 2024) at every
+/// `check` over the default cases: the targets of [`targets_at`] (seed 2024) at every
 /// [`DEFAULT_SIGMAS`] level and the [`default_points`] of each (near and far from every mode).
 fn over_default_cases(
+    depth: Depth,
     mut check: impl FnMut(&GaussianMixture, &[f64], f64) -> Result<Controlled>,
 ) -> Result<Vec<Controlled>> {
     let mut rng = Rng::new(0x007e_ed1e, 1);
     let mut out = Vec::new();
-    for target in default_targets(2024)? {
+    for target in targets_at(depth, 2024)? {
         for &sigma in &DEFAULT_SIGMAS {
             for y in default_points(&mut rng, &target, sigma) {
                 out.push(check(&target, &y, sigma)?);
@@ -364,22 +373,22 @@ fn over_default_cases(
 }
 
 /// The [`ANALYTIC_SCORE`] row's cases: [`bayes_vs_analytic_score`] over the default cases.
-pub fn analytic_score_cases() -> Result<Vec<Controlled>> {
-    over_default_cases(bayes_vs_analytic_score)
+pub fn analytic_score_cases(depth: Depth) -> Result<Vec<Controlled>> {
+    over_default_cases(depth, bayes_vs_analytic_score)
 }
 
 /// The [`FINITE_DIFFERENCE_SCORE`] row's cases: [`bayes_vs_finite_difference_score`] over the
 /// default cases.
-pub fn finite_difference_score_cases() -> Result<Vec<Controlled>> {
-    over_default_cases(bayes_vs_finite_difference_score)
+pub fn finite_difference_score_cases(depth: Depth) -> Result<Vec<Controlled>> {
+    over_default_cases(depth, bayes_vs_finite_difference_score)
 }
 
-/// The [`VP_FORM`] row's cases: [`vp_form`] on the default targets (seed 2025) at
+/// The [`VP_FORM`] row's cases: [`vp_form`] on the targets of [`targets_at`] (seed 2025) at
 /// t ∈ {0.1, 0.5, 0.9}, near and far points.
-pub fn vp_form_cases() -> Result<Vec<Controlled>> {
+pub fn vp_form_cases(depth: Depth) -> Result<Vec<Controlled>> {
     let mut rng = Rng::new(0x007e_ed1e, 2);
     let mut out = Vec::new();
-    for target in default_targets(2025)? {
+    for target in targets_at(depth, 2025)? {
         for &t in &[0.1, 0.5, 0.9] {
             for x in default_points(&mut rng, &target, t) {
                 out.push(vp_form(&target, &x, t)?);
@@ -389,25 +398,38 @@ pub fn vp_form_cases() -> Result<Vec<Controlled>> {
     Ok(out)
 }
 
-/// The [`TWO_POINT_TANH`] row's cases: y ∈ {−4, −3.8, …, 4} at σ ∈ {0.1, 0.5, 1, 2}.
-pub fn two_point_tanh_cases() -> Result<Vec<Controlled>> {
+/// Intervals of a grid at a depth whose default has `n`: n/4 at quick, n, 4n at thorough.
+fn grid_intervals(depth: Depth, n: u32) -> u32 {
+    match depth {
+        Depth::Quick => n / 4,
+        Depth::Default => n,
+        Depth::Thorough => 4 * n,
+    }
+}
+
+/// The [`TWO_POINT_TANH`] row's cases: y ∈ {−4, −3.8, …, 4} at σ ∈ {0.1, 0.5, 1, 2} (the step
+/// 0.8 at quick, 0.05 at thorough).
+pub fn two_point_tanh_cases(depth: Depth) -> Result<Vec<Controlled>> {
+    let intervals = grid_intervals(depth, 40);
+    let step = 8.0 / f64::from(intervals);
     let mut out = Vec::new();
     for &sigma in &[0.1, 0.5, 1.0, 2.0] {
-        for i in 0..=40 {
-            out.push(two_point_tanh(-4.0 + 0.2 * f64::from(i), sigma)?);
+        for i in 0..=intervals {
+            out.push(two_point_tanh(-4.0 + step * f64::from(i), sigma)?);
         }
     }
     Ok(out)
 }
 
 /// The [`UNIFORM_QUADRATURE`] row's cases: uniform[−1, 1], σ ∈ {0.05, 0.2, 1, 2}, 25 points
-/// spanning 6σ beyond the support on either side.
-pub(crate) fn uniform_quadrature_cases() -> Result<Vec<Controlled>> {
+/// spanning 6σ beyond the support on either side (7 at quick, 97 at thorough).
+pub(crate) fn uniform_quadrature_cases(depth: Depth) -> Result<Vec<Controlled>> {
+    let intervals = grid_intervals(depth, 24);
     let mut out = Vec::new();
     for &sigma in &[0.05, 0.2, 1.0, 2.0] {
         let reach = 1.0 + 6.0 * sigma;
-        for i in 0..=24 {
-            let y = reach * (f64::from(i) / 12.0 - 1.0);
+        for i in 0..=intervals {
+            let y = reach * (2.0 * f64::from(i) / f64::from(intervals) - 1.0);
             out.push(uniform_quadrature(1.0, y, sigma)?);
         }
     }
@@ -417,11 +439,19 @@ pub(crate) fn uniform_quadrature_cases() -> Result<Vec<Controlled>> {
 /// The [`GPU_MONTE_CARLO`] row's cases: the first six default targets (seed 2026; d ∈ {1, 2},
 /// where prior-proposal importance sampling keeps an effective sample size above 1000 at
 /// σ ≥ 1 — it decays like (σ²/(σ² + Var))^{d/2}) at σ ∈ {1, 2} (σ ≠ 1 so that a σ-for-σ² fault
-/// in the closed form shows), 8 noisy draws each as queries, 2¹⁸ samples.
-pub(crate) fn gpu_monte_carlo_cases(gpu: &Gpu) -> Result<Vec<Controlled>> {
+/// in the closed form shows), 8 noisy draws each as queries, 2¹⁸ samples. At quick: the second
+/// and fifth of those targets (K = 3: with K = 1 the planted prior weights are the posterior's),
+/// 2¹⁶ samples; at thorough: six targets of each of four seeds, 2²⁰ samples.
+pub(crate) fn gpu_monte_carlo_cases(gpu: &Gpu, depth: Depth) -> Result<Vec<Controlled>> {
     let mut rng = Rng::new(0x007e_ed1e, 3);
+    let n_samples = depth.samples(1 << 18) as u32;
+    let mut targets = Vec::new();
+    for seed in depth.seeds(2026) {
+        let skip = usize::from(depth == Depth::Quick);
+        targets.extend(depth.thin(3, default_targets(seed)?.into_iter().take(6).skip(skip)));
+    }
     let mut out = Vec::new();
-    for target in default_targets(2026)?.into_iter().take(6) {
+    for target in targets {
         for sigma in [1.0, 2.0] {
             let x = target.sample(&mut rng, 8);
             let noise = Mat::from_fn(8, target.dim(), |_, _| sigma * rng.normal());
@@ -431,7 +461,7 @@ pub(crate) fn gpu_monte_carlo_cases(gpu: &Gpu) -> Result<Vec<Controlled>> {
                 &target,
                 &queries,
                 sigma,
-                1 << 18,
+                n_samples,
                 PhiloxStream::new(99, out.len() as u32),
             )?);
         }
@@ -439,20 +469,26 @@ pub(crate) fn gpu_monte_carlo_cases(gpu: &Gpu) -> Result<Vec<Controlled>> {
     Ok(out)
 }
 
-/// The default checks of `verify`.
-pub(crate) fn default_verdicts(gpu: Result<&Gpu>) -> Vec<Verdict> {
+/// The checks of `verify` at a depth.
+pub(crate) fn default_verdicts(gpu: Result<&Gpu>, depth: Depth) -> Vec<Verdict> {
     let backend = super::backend_label(&gpu);
     vec![
-        Verdict::collect(&ANALYTIC_SCORE, CPU_BACKEND, analytic_score_cases),
-        Verdict::collect(
-            &FINITE_DIFFERENCE_SCORE,
-            CPU_BACKEND,
-            finite_difference_score_cases,
-        ),
-        Verdict::collect(&VP_FORM, CPU_BACKEND, vp_form_cases),
-        Verdict::collect(&TWO_POINT_TANH, CPU_BACKEND, two_point_tanh_cases),
-        Verdict::collect(&UNIFORM_QUADRATURE, CPU_BACKEND, uniform_quadrature_cases),
-        Verdict::collect(&GPU_MONTE_CARLO, &backend, || gpu_monte_carlo_cases(gpu?)),
+        Verdict::collect(&ANALYTIC_SCORE, CPU_BACKEND, depth, || {
+            analytic_score_cases(depth)
+        }),
+        Verdict::collect(&FINITE_DIFFERENCE_SCORE, CPU_BACKEND, depth, || {
+            finite_difference_score_cases(depth)
+        }),
+        Verdict::collect(&VP_FORM, CPU_BACKEND, depth, || vp_form_cases(depth)),
+        Verdict::collect(&TWO_POINT_TANH, CPU_BACKEND, depth, || {
+            two_point_tanh_cases(depth)
+        }),
+        Verdict::collect(&UNIFORM_QUADRATURE, CPU_BACKEND, depth, || {
+            uniform_quadrature_cases(depth)
+        }),
+        Verdict::collect(&GPU_MONTE_CARLO, &backend, depth, || {
+            gpu_monte_carlo_cases(gpu?, depth)
+        }),
     ]
 }
 

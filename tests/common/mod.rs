@@ -153,7 +153,7 @@ pub fn assert_rows_reproduce_pins(id: &str) {
     let software = gpu
         .as_ref()
         .is_ok_and(|g| g.adapter_info().device_type == wgpu::DeviceType::Cpu);
-    let verdicts = (theorem.verdicts)(gpu);
+    let verdicts = (theorem.verdicts)(gpu, theorems::Depth::Default);
     let listed: Vec<&str> = theorem.claims.iter().map(|c| c.statement).collect();
     let ran: Vec<&str> = verdicts.iter().map(|v| v.claim.as_str()).collect();
     assert_eq!(

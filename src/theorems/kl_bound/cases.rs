@@ -5,7 +5,7 @@ use crate::error::Result;
 use crate::linalg::Mat;
 use crate::rng::Rng;
 use crate::targets::GaussianMixture;
-use crate::theorems::{Claim, ToleranceKind};
+use crate::theorems::{Claim, FalseFailure, ToleranceKind};
 
 /// An antisymmetric 2×2 generator `[[0, ε], [−ε, 0]]` embedded in the first two coordinates.
 pub fn rotation(d: usize, eps: f64) -> Mat {
@@ -53,6 +53,7 @@ pub const GAUSSIAN_CLAIM: Claim = Claim {
                       estimate (the residual sits at the integrand's rounding floor, which the \
                       estimate does not see): the factor 10 leaves a margin of 2.3",
     planted_variant: "KL(q‖p) in place of KL(p‖q) (arguments swapped)",
+    false_failure: FalseFailure::None,
 };
 
 /// Row: a 1-D mixture p against Gaussian models q.
@@ -66,6 +67,7 @@ pub const MIXTURE_GAUSSIAN_CLAIM: Claim = Claim {
                       Gaussians and two mixtures — + 1e3ε(1 + |KL| + |∫|) log-sum-exp rounding",
     planted_variant: "σ for σ²: the scores evaluated with the variance s where the standard \
                       deviation σ is expected",
+    false_failure: FalseFailure::None,
 };
 
 /// Row: a 1-D mixture p against a non-Gaussian (mixture) model q.
@@ -76,6 +78,7 @@ pub const MIXTURE_PAIR_CLAIM: Claim = Claim {
     tolerance_kind: ToleranceKind::Calibrated,
     tolerance_basis: "kl_bound::mixture_tolerance (as the GMM-vs-Gaussian row)",
     planted_variant: "the ½ of de Bruijn's identity dropped (σ⁻³dσ read as ds/s²)",
+    false_failure: FalseFailure::None,
 };
 
 /// Row: the reverse SDE with q's Bayes denoiser attains the bound.
@@ -88,4 +91,5 @@ pub const ODE_CLAIM: Claim = Claim {
                       estimate |y_n − y_2n|/15 (an estimate) into the KL, doubled, + 10d(…)/T for \
                       the horizon T = 10⁸, + 10× the bound's double-exponential error estimate",
     planted_variant: "the covariance ODE's diffusion term halved (dC/dt = −(MC + CMᵀ + ½I))",
+    false_failure: FalseFailure::None,
 };

@@ -28,7 +28,7 @@ mod mixture;
 use crate::error::Result;
 use crate::rng::Rng;
 use crate::targets::Target;
-use crate::theorems::{Verdict, CPU_BACKEND};
+use crate::theorems::{Depth, Verdict, CPU_BACKEND};
 
 pub use cases::{
     random_spd, rotation, three_component_mixture, GAUSSIAN_CLAIM, MIXTURE_GAUSSIAN_CLAIM,
@@ -87,13 +87,19 @@ fn integrate_half_line(scale: f64, h: impl Fn(f64) -> Result<f64>) -> Result<Int
 /// The `verify` rows of `kl_bound`.
 ///
 /// CPU-only: the GPU argument (the signature of [`super::Theorem::verdicts`]) is not used.
-pub(crate) fn default_verdicts(_gpu: Result<&crate::gpu::Gpu>) -> Vec<Verdict> {
+pub(crate) fn default_verdicts(_gpu: Result<&crate::gpu::Gpu>, depth: Depth) -> Vec<Verdict> {
+    // pairs per dimension: 1 at quick, 3, 12 at thorough
+    let pairs = match depth {
+        Depth::Quick => 1,
+        Depth::Default => 3,
+        Depth::Thorough => 12,
+    };
     vec![
-        Verdict::collect(&GAUSSIAN_CLAIM, CPU_BACKEND, || {
+        Verdict::collect(&GAUSSIAN_CLAIM, CPU_BACKEND, depth, || {
             let mut rng = Rng::new(0x0c1b, 0);
             let mut out = Vec::new();
             for d in 1..=6 {
-                for _ in 0..3 {
+                for _ in 0..pairs {
                     let p = Gaussian::new(rng.normals(d), random_spd(&mut rng, d))?;
                     let q = Gaussian::new(rng.normals(d), random_spd(&mut rng, d))?;
                     out.push(gaussian_equality(&p, &q)?);
@@ -101,7 +107,8 @@ pub(crate) fn default_verdicts(_gpu: Result<&crate::gpu::Gpu>) -> Vec<Verdict> {
             }
             Ok(out)
         }),
-        Verdict::collect(&MIXTURE_GAUSSIAN_CLAIM, CPU_BACKEND, || {
+        // the two mixture rows have fixed cases: the same at every depth
+        Verdict::collect(&MIXTURE_GAUSSIAN_CLAIM, CPU_BACKEND, depth, || {
             let p = three_component_mixture()?;
             let (m, v) = (p.mean()[0], p.covariance()[(0, 0)]);
             // two independent quadratures, each on its own thread
@@ -112,16 +119,22 @@ pub(crate) fn default_verdicts(_gpu: Result<&crate::gpu::Gpu>) -> Vec<Verdict> {
             });
             Ok(vec![moment_matched?, standard?])
         }),
-        Verdict::collect(&MIXTURE_PAIR_CLAIM, CPU_BACKEND, || {
+        Verdict::collect(&MIXTURE_PAIR_CLAIM, CPU_BACKEND, depth, || {
             Ok(vec![mixture_pair_equality(
                 &three_component_mixture()?,
                 &two_component_model()?,
             )?])
         }),
-        Verdict::collect(&ODE_CLAIM, CPU_BACKEND, || {
+        Verdict::collect(&ODE_CLAIM, CPU_BACKEND, depth, || {
             let mut rng = Rng::new(0x0c1c, 0);
             let mut out = Vec::new();
-            for d in [2usize, 3] {
+            // d = 2, 3 (d = 2 only at quick; d = 2…6 at thorough)
+            let dims = match depth {
+                Depth::Quick => 2..=2,
+                Depth::Default => 2..=3,
+                Depth::Thorough => 2..=6,
+            };
+            for d in dims {
                 let p = Gaussian::new(rng.normals(d), random_spd(&mut rng, d))?;
                 let q = Gaussian::new(rng.normals(d), random_spd(&mut rng, d))?;
                 out.push(bayes_family_attains_bound(&p, &q)?);

@@ -16,7 +16,9 @@
 
 pub mod flow;
 
-use super::{tweedie, Check, Claim, Controlled, ToleranceKind, Verdict, CPU_BACKEND};
+use super::{
+    tweedie, Check, Claim, Controlled, Depth, FalseFailure, ToleranceKind, Verdict, CPU_BACKEND,
+};
 use crate::denoisers::linear::{fit_affine, fit_bias_free, OptimalAffine};
 use crate::denoisers::{Denoiser, RankK};
 use crate::diffusion::samplers::{Ancestral, Ddim, Sampler};
@@ -88,11 +90,13 @@ fn cholesky_affine(mu: &[f64], cov: &Mat, y: &[f64], added_variance: f64) -> Res
 pub const AFFINE_ROUTES: Claim = Claim {
     theorem: THEOREM,
     statement: "optimal affine denoiser f* = μ + Σ(Σ+σ²I)⁻¹(y−μ): spectral = Cholesky = Bayes of \
-                N(μ,Σ); least-squares fits (affine, bias-free) from 20000 pairs → f*",
+                N(μ,Σ); least-squares fits (affine, bias-free) from 20000 pairs (80000 at thorough) → f*",
     tolerance_kind: ToleranceKind::Derived,
     tolerance_basis: "2× tweedie::rounding_bound 32(d+2)εκ(1+Q)S√d (backward-stable solves); \
                       z(α/(d(d+1)))·sandwich SE, α = 1e-6 (least_squares_matches_closed_form)",
     planted_variant: "σ for σ²: Σ + σI in the Cholesky route and in the least-squares truth",
+    // the two least-squares fits, each at family-wise α
+    false_failure: FalseFailure::PerRow(2.0 * ALPHA),
 };
 
 /// Row: the Fig. 2 pair (equal moments, different laws).
@@ -105,6 +109,7 @@ pub const FIG2_PAIR: Claim = Claim {
                       times the tail gain products, plus ddim_rounding_bound of each run",
     planted_variant: "the 2-GMM's denoiser built from its within-component covariance Σ_k w_kΣ_k \
                       (between-component covariance dropped)",
+    false_failure: FalseFailure::None,
 };
 
 /// Row: the generated law equals its closed form (derived without the sampler code).
@@ -112,36 +117,42 @@ pub const GENERATED_LAW: Claim = Claim {
     theorem: THEOREM,
     statement: "DDIM / ancestral with f* generate the per-direction closed-form Gaussian derived \
                 from eq.3.2.84/3.2.87 without the sampler (map on basis noise; 20000-draw \
-                χ²/Wishart test, α = 1e-6)",
+                χ²/Wishart test (5000 at quick, 80000 at thorough), α = 1e-6)",
     tolerance_kind: ToleranceKind::Derived,
     tolerance_basis: "map: 2× ddim_rounding_bound (per-step f64 rounding × tail gain products × \
                       √d); draws: exact χ² quantiles, Bonferroni to family-wise α = 1e-6",
     planted_variant: "retention exponent swapped: DDIM with q = (r_{ℓ−1}/r_ℓ)² (the bug \
                       k = (σ_{ℓ−1}/σ_ℓ)²), ancestral with q = r_{ℓ−1}/r_ℓ",
+    // two sampled-law tests (DDIM, ancestral), each at family-wise α
+    false_failure: FalseFailure::PerRow(2.0 * ALPHA),
 };
 
 /// Row: convergence to the exact probability flow at rate 1/L.
 pub const CONVERGENCE: Claim = Claim {
     theorem: THEOREM,
     statement: "DDIM with f* → exact probability-flow law (N(μ,Σ) up to O(α_L)) at rate 1/L: \
-                sampler map within the proved defect band, L = 25…400, VP cosine and VE uniform",
+                sampler map within the proved defect band, L = 25…400 (…1600 at thorough), VP cosine \
+                and VE uniform",
     tolerance_kind: ToleranceKind::Derived,
     tolerance_basis: "flow::defect_band: 1 − ∏cos Δφ ∈ [1 − e^(−S/2), 1 − e^(−T/2)], S = Σsin²Δφ \
                       ≤ C/L, T = Σtan²Δφ (log cos x ∈ [−tan²x/2, −sin²x/2]; half-width \
                       O(ΣΔφ⁴)) + 2× ddim_rounding_bound",
     planted_variant: "no first-order defect: DDIM claimed exact up to O(1/L²) (predicted map = \
                       the exact flow's)",
+    false_failure: FalseFailure::None,
 };
 
 /// Row: the bias-free caveat, as repaired.
 pub const BIAS_FREE: Claim = Claim {
     theorem: THEOREM,
     statement: "bias-free optimum W = M(M+σ²I)⁻¹, M = Σ+μμᵀ: DDIM generates the closed-form law \
-                of (0, Σ+μμᵀ) (→ N(0, Σ+μμᵀ)), 20000 draws, χ² α = 1e-6",
+                of (0, Σ+μμᵀ) (→ N(0, Σ+μμᵀ)), 20000 draws (5000 at quick, 80000 at \
+                thorough), χ² α = 1e-6",
     tolerance_kind: ToleranceKind::Derived,
     tolerance_basis: "exact χ² quantiles, Bonferroni to family-wise α = 1e-6 (test_gaussian_law)",
     planted_variant: "the statement as printed: the law of (μ, Σ) (Levine–Weiss Thm 3 applied to \
                       a bias-free denoiser)",
+    false_failure: FalseFailure::PerRow(ALPHA),
 };
 
 /// Row: GD on the GPU reaches least squares.
@@ -153,20 +164,28 @@ pub const GPU_GD: Claim = Claim {
     tolerance_basis: "LinearGd::error_bound ρ^T‖W*‖ + f32 floor/(1−ρ), plus the moments' f32 \
                       error through W* = RS⁻¹ and the f64 solve's 64dκε‖W*‖",
     planted_variant: "the other least-squares fit (bias-free ↔ affine: the flag passed wrongly)",
+    false_failure: FalseFailure::None,
 };
 
 /// Default checks for `verify`.
-pub(crate) fn default_verdicts(gpu: Result<&Gpu>) -> Vec<Verdict> {
+pub(crate) fn default_verdicts(gpu: Result<&Gpu>, depth: Depth) -> Vec<Verdict> {
+    // least-squares pairs (their SE is a sandwich estimate: not fewer at quick) and sampled-law
+    // draws (exact χ² quantiles: a quarter at quick)
+    let pairs = 20_000.max(depth.samples(20_000));
+    let draws = depth.samples(20_000);
     let mut out = Vec::new();
-    out.push(Verdict::collect(&AFFINE_ROUTES, CPU_BACKEND, || {
+    out.push(Verdict::collect(&AFFINE_ROUTES, CPU_BACKEND, depth, || {
         let mut cases = Vec::new();
         let (a, _) = fig2_pair()?;
         let mut rng = Rng::new(0x11a, 0);
-        for &d in &[2usize, 4, 8] {
-            let t = crate::targets::random_gmm(&mut rng, d, 3)?;
-            for &sigma in &[0.05, 0.5, 3.0] {
-                let y = rng.normals(d);
-                cases.push(optimal_affine_routes(&t, &y, sigma)?);
+        // one random target per d (d = 2, 8 at quick; four per d at thorough)
+        for _ in 0..depth.replicates() {
+            for d in depth.thin(2, [2usize, 4, 8]) {
+                let t = crate::targets::random_gmm(&mut rng, d, 3)?;
+                for &sigma in &[0.05, 0.5, 3.0] {
+                    let y = rng.normals(d);
+                    cases.push(optimal_affine_routes(&t, &y, sigma)?);
+                }
             }
         }
         for &sigma in &[0.05, 0.3, 1.0, 5.0] {
@@ -177,12 +196,12 @@ pub(crate) fn default_verdicts(gpu: Result<&Gpu>) -> Vec<Verdict> {
         }
         for bias_free in [false, true] {
             cases.push(least_squares_matches_closed_form(
-                &a, 0.5, 20_000, 8, bias_free,
+                &a, 0.5, pairs, 8, bias_free,
             )?);
         }
         Ok(cases)
     }));
-    out.push(Verdict::collect(&FIG2_PAIR, CPU_BACKEND, || {
+    out.push(Verdict::collect(&FIG2_PAIR, CPU_BACKEND, depth, || {
         let mut cases = Vec::new();
         for &sigma in &[0.05, 0.3, 1.0, 5.0] {
             for i in 0..5 {
@@ -191,7 +210,7 @@ pub(crate) fn default_verdicts(gpu: Result<&Gpu>) -> Vec<Verdict> {
             }
         }
         let mut rng = Rng::new(0xf16, 3);
-        let noise = Mat::from_fn(200, 2, |_, _| rng.normal());
+        let noise = Mat::from_fn(depth.samples(200), 2, |_, _| rng.normal());
         cases.push(fig2_samples_agree(
             &Schedule::vp_cosine(0.999, 50)?,
             &noise,
@@ -202,25 +221,30 @@ pub(crate) fn default_verdicts(gpu: Result<&Gpu>) -> Vec<Verdict> {
         )?);
         Ok(cases)
     }));
-    out.push(Verdict::collect(&GENERATED_LAW, CPU_BACKEND, || {
+    out.push(Verdict::collect(&GENERATED_LAW, CPU_BACKEND, depth, || {
         let (a, _) = fig2_pair()?;
         let (mu, cov) = (a.mean(), a.covariance());
         let schedule = Schedule::vp_cosine(0.999, 50)?;
         let mut cases = vec![ddim_map_matches_closed_form(&schedule, &mu, &cov, 2)?];
         for (stochastic, seed) in [(false, 7), (true, 9)] {
             cases.push(sampled_moments_match_closed_form(
-                &schedule, &mu, &cov, 2, stochastic, 20_000, seed,
+                &schedule, &mu, &cov, 2, stochastic, draws, seed,
             )?);
         }
         Ok(cases)
     }));
-    out.push(Verdict::collect(&CONVERGENCE, CPU_BACKEND, || {
+    // L = 25…400 (25, 100, 400 at quick; up to 1600 at thorough)
+    let step_counts = match depth {
+        Depth::Thorough => vec![25usize, 50, 100, 200, 400, 800, 1600],
+        _ => depth.thin(2, [25usize, 50, 100, 200, 400]),
+    };
+    out.push(Verdict::collect(&CONVERGENCE, CPU_BACKEND, depth, || {
         let (a, _) = fig2_pair()?;
         let mut rng = Rng::new(0x11c, 0);
         let t = crate::targets::random_gmm(&mut rng, 4, 3)?;
         let mut cases = Vec::new();
         for (mu, cov) in [(a.mean(), a.covariance()), (t.mean(), t.covariance())] {
-            for steps in [25usize, 50, 100, 200, 400] {
+            for &steps in &step_counts {
                 for schedule in [
                     Schedule::vp_cosine(0.999, steps)?,
                     Schedule::ve_uniform(10.0, steps)?,
@@ -238,30 +262,23 @@ pub(crate) fn default_verdicts(gpu: Result<&Gpu>) -> Vec<Verdict> {
         }
         Ok(cases)
     }));
-    out.push(Verdict::collect(&BIAS_FREE, CPU_BACKEND, || {
+    out.push(Verdict::collect(&BIAS_FREE, CPU_BACKEND, depth, || {
         let (a, _) = fig2_pair()?;
         let (mu, cov) = (a.mean(), a.covariance());
         let schedule = Schedule::vp_cosine(0.999, 100)?;
         let m = second_moment(&mu, &cov);
         Ok(vec![Controlled {
-            check: bias_free_sampling_matches_law(
-                &schedule,
-                &mu,
-                &cov,
-                &[0.0, 0.0],
-                &m,
-                20_000,
-                4,
-            )?,
-            planted: bias_free_sampling_matches_law(&schedule, &mu, &cov, &mu, &cov, 20_000, 4)?,
+            check: bias_free_sampling_matches_law(&schedule, &mu, &cov, &[0.0, 0.0], &m, draws, 4)?,
+            planted: bias_free_sampling_matches_law(&schedule, &mu, &cov, &mu, &cov, draws, 4)?,
         }])
     }));
     let backend = super::backend_label(&gpu);
-    out.push(Verdict::collect(&GPU_GD, &backend, || {
+    out.push(Verdict::collect(&GPU_GD, &backend, depth, || {
         let gpu = gpu?;
         let mut rng = Rng::new(0x11d, 0);
         let mut cases = Vec::new();
-        for &d in &[2usize, 5] {
+        // d = 2, 5 (2 at quick)
+        for d in depth.thin(2, [2usize, 5]) {
             let t = crate::targets::random_gmm(&mut rng, d, 3)?;
             for bias_free in [false, true] {
                 cases.push(gpu_gd_matches_least_squares(

@@ -14,7 +14,7 @@
 //! planted wrong variant — "moments up to 2d − 1 suffice", i.e. the d-node rule in place of the
 //! (d+1)-node one — gives a different denoiser, which every check must reject.
 
-use super::{Check, Claim, Controlled, ToleranceKind, Verdict, CPU_BACKEND};
+use super::{Check, Claim, Controlled, Depth, FalseFailure, ToleranceKind, Verdict, CPU_BACKEND};
 use crate::denoisers::linear::OptimalAffine;
 use crate::denoisers::polynomial::{
     optimal_polynomial, rounding_bound, OptimalPolynomial, PolynomialFit,
@@ -71,6 +71,7 @@ pub const GAUSS_RULE_CLAIM: Claim = Claim {
                       Cholesky rounding (Higham Thm 10.4) + evaluation γ_{m+d+4}",
     planted_variant: "moments up to 2d − 1 suffice: the d-node Gauss rule in place of the \
                       (d+1)-node one",
+    false_failure: FalseFailure::None,
 };
 
 /// Row: in 2-D, a product target and the product of its factors' Gauss rules.
@@ -82,6 +83,7 @@ pub const PRODUCT_CLAIM: Claim = Claim {
     tolerance_basis: "polynomial_moments::RuleComparison::tolerance (as the 1-D row, mixed \
                       moments of total degree ≤ 2d)",
     planted_variant: "moments up to 2d − 1 suffice: the product of d-node rules",
+    false_failure: FalseFailure::None,
 };
 
 /// Row: degree 1 is the optimal affine denoiser.
@@ -93,6 +95,7 @@ pub const DEGREE_ONE_CLAIM: Claim = Claim {
     tolerance_basis: "rounding_bound(fit)·‖h̃‖ + 8d·κ(Σ+σ²I)·ε·(‖W‖‖y − μ‖ + ‖μ‖) (backward-stable \
                       solves, polynomial_moments::degree_one_is_affine)",
     planted_variant: "σ for σ²: the affine map with noise variance σ",
+    false_failure: FalseFailure::None,
 };
 
 /// Row: DDIM from identical noise with P's denoiser and its Gauss rule's.
@@ -109,42 +112,51 @@ pub const DDIM_CLAIM: Claim = Claim {
                       is calibrated, not proved: max|f''| is not bounded, the remainder was \
                       observed below 1e-20 at the e ≤ 1e-9 reached",
     planted_variant: "moments up to 2d − 1 suffice: DDIM with the d-node rule's denoiser",
+    false_failure: FalseFailure::None,
 };
 
 /// The `verify` rows of `polynomial_moments`.
 ///
 /// CPU-only: the GPU argument (the signature of [`super::Theorem::verdicts`]) is not used.
-pub(crate) fn default_verdicts(_gpu: Result<&crate::gpu::Gpu>) -> Vec<Verdict> {
+pub(crate) fn default_verdicts(_gpu: Result<&crate::gpu::Gpu>, depth: Depth) -> Vec<Verdict> {
+    // σ levels of the Gauss-rule and degree-1 rows: thorough adds levels between and beyond
+    let (rule_sigmas, affine_sigmas): (&[f64], &[f64]) = match depth {
+        Depth::Quick | Depth::Default => (&[0.1, 0.5, 2.0], &[0.3, 0.7]),
+        Depth::Thorough => (&[0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 4.0], &[0.1, 0.3, 0.7, 1.5]),
+    };
     vec![
-        Verdict::collect(&GAUSS_RULE_CLAIM, CPU_BACKEND, || {
+        Verdict::collect(&GAUSS_RULE_CLAIM, CPU_BACKEND, depth, || {
             let p = default_target()?;
             let mut out = Vec::new();
-            for d in 1..=5 {
-                for &sigma in &[0.1, 0.5, 2.0] {
+            // d = 1…5 (1, 3, 5 at quick)
+            for d in depth.thin(2, 1..=5) {
+                for &sigma in rule_sigmas {
                     out.push(quadrature_pair(&p, d, sigma)?);
                 }
             }
             Ok(out)
         }),
-        Verdict::collect(&PRODUCT_CLAIM, CPU_BACKEND, || {
+        // fixed cases at every depth
+        Verdict::collect(&PRODUCT_CLAIM, CPU_BACKEND, depth, || {
             let (p, p2) = (default_target()?, default_second_factor()?);
             (1..=3).map(|d| product_pair(&p, &p2, d, 0.5)).collect()
         }),
-        Verdict::collect(&DEGREE_ONE_CLAIM, CPU_BACKEND, || {
+        Verdict::collect(&DEGREE_ONE_CLAIM, CPU_BACKEND, depth, || {
             let p = default_target()?;
             let prod = product_mixture(&p, &default_second_factor()?)?;
             let mut out = Vec::new();
-            for &sigma in &[0.3, 0.7] {
+            for &sigma in affine_sigmas {
                 out.push(degree_one_is_affine(&p, sigma)?);
                 out.push(degree_one_is_affine(&prod, sigma)?);
             }
             Ok(out)
         }),
-        Verdict::collect(&DDIM_CLAIM, CPU_BACKEND, || {
+        Verdict::collect(&DDIM_CLAIM, CPU_BACKEND, depth, || {
             let p = default_target()?;
             let schedule = Schedule::vp_cosine(0.999, 50)?;
             let mut rng = crate::rng::Rng::new(0x91, 0);
-            let noise = Mat::from_fn(64, 1, |_, _| rng.normal());
+            // 64 noise draws (16 at quick, 256 at thorough)
+            let noise = Mat::from_fn(depth.samples(64), 1, |_, _| rng.normal());
             [1usize, 3, 5]
                 .iter()
                 .map(|&d| {

@@ -7,7 +7,7 @@ use crate::denoisers::{Affine, Denoiser};
 use crate::error::Result;
 use crate::linalg::Mat;
 use crate::numerics::gamma_f64;
-use crate::theorems::{Check, Claim, Controlled, ToleranceKind};
+use crate::theorems::{Check, Claim, Controlled, FalseFailure, ToleranceKind};
 
 /// Both sides of SURE for an affine f on N(μ, Σ), in closed form.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -91,6 +91,7 @@ pub const AFFINE: Claim = Claim {
     tolerance_basis: "γ_{2d+8} × the sum of both sides' term magnitudes (sums of ≤ 2d+4 rounded \
                       products, Higham §3.1)",
     planted_variant: "the factor 2 dropped: E‖y−f‖² + σ² tr W − σ²d",
+    false_failure: FalseFailure::None,
 };
 
 /// The affine check: `|mse − sure|` against the rounding bound; planted `|mse − planted_sure|`

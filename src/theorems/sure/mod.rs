@@ -28,7 +28,7 @@ mod threshold;
 use crate::error::{ensure_finite, ensure_len, Error, Result};
 use crate::gpu::Gpu;
 use crate::linalg::{self, Mat};
-use crate::theorems::{Verdict, CPU_BACKEND};
+use crate::theorems::{Depth, Verdict, CPU_BACKEND};
 
 pub use affine::{affine_gaussian, expected_residual_square, AffineSides, AFFINE};
 pub use cases::{
@@ -63,12 +63,14 @@ fn check_gaussian(mean: &[f64], cov: &Mat, d: usize) -> Result<()> {
 }
 
 /// The `verify` rows of `sure`.
-pub(crate) fn default_verdicts(gpu: Result<&Gpu>) -> Vec<Verdict> {
+pub(crate) fn default_verdicts(gpu: Result<&Gpu>, depth: Depth) -> Vec<Verdict> {
     let backend = super::backend_label(&gpu);
     vec![
-        Verdict::collect(&AFFINE, CPU_BACKEND, affine_cases),
-        Verdict::collect(&OPTIMALITY, CPU_BACKEND, optimality_cases),
-        Verdict::collect(&THRESHOLD, CPU_BACKEND, threshold_cases),
-        Verdict::collect(&GPU_NONLINEAR, &backend, || gpu_nonlinear_cases(gpu?)),
+        Verdict::collect(&AFFINE, CPU_BACKEND, depth, || affine_cases(depth)),
+        Verdict::collect(&OPTIMALITY, CPU_BACKEND, depth, || optimality_cases(depth)),
+        Verdict::collect(&THRESHOLD, CPU_BACKEND, depth, || threshold_cases(depth)),
+        Verdict::collect(&GPU_NONLINEAR, &backend, depth, || {
+            gpu_nonlinear_cases(gpu?, depth)
+        }),
     ]
 }

@@ -11,7 +11,7 @@ use crate::numerics::gamma_f64;
 use crate::rng::Rng;
 use crate::stats::mean_and_std_error;
 use crate::targets::{ClosedForm, GaussianMixture, Target};
-use crate::theorems::{Check, Claim, Controlled, ToleranceKind};
+use crate::theorems::{Check, Claim, Controlled, FalseFailure, ToleranceKind};
 
 /// Row: Prop. 2 in closed form.
 pub const OPTIMALITY: Claim = Claim {
@@ -21,6 +21,7 @@ pub const OPTIMALITY: Claim = Claim {
     tolerance_basis: "γ_{2d+8} × the three closed forms' magnitudes + the solve's error on the \
                       Wiener gain, ‖ΔG‖_F ≤ 8dκε‖G‖_F, through the cross term (Higham §10)",
     planted_variant: "σ for σ² in the Wiener gain of f*: G = Σ(Σ + σI)⁻¹",
+    false_failure: FalseFailure::None,
 };
 
 /// Prop. 2 for a Gaussian target in closed form: with `f* = μ + G(y − μ)`,
