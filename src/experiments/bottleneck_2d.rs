@@ -21,7 +21,7 @@ use crate::error::{Error, Result};
 use crate::experiments::memory;
 use crate::gpu::adam::AdamConfig;
 use crate::gpu::Gpu;
-use crate::io::plot::{scatter_panels_png, View};
+use crate::io::plot::{scatter_panels_png, Labels, View};
 use crate::linalg::{self, Mat};
 use crate::rng::Rng;
 use crate::stats::intrinsic_dimension::{local_pca, LocalPca};
@@ -229,7 +229,15 @@ pub fn run(gpu: &Gpu, settings: &Settings) -> Result<Report> {
         generated.push(samples);
     }
     let png = settings.out.join("bottleneck_2d.png");
-    write_scatter_png(&png, &[&reference, &generated[0], &generated[1]])?;
+    write_scatter_png(
+        &png,
+        &[&reference, &generated[0], &generated[1]],
+        &[
+            "target (two moons)",
+            "DDIM, code width h = 1",
+            "DDIM, code width h = 2",
+        ],
+    )?;
     let report = Report {
         adapter: gpu.backend_name(),
         target_intrinsic_dimension: local_pca(&reference, 20, stride, 0.95)?,
@@ -244,13 +252,21 @@ pub fn run(gpu: &Gpu, settings: &Settings) -> Result<Report> {
 }
 
 /// Writes point clouds as side-by-side 400×400 panels (target grey, then red, blue), sharing
-/// one view: the bounding box of all points plus 5%.
-pub(crate) fn write_scatter_png(path: &Path, panels: &[&Mat]) -> Result<()> {
+/// one view: the bounding box of all points plus 5%; each panel titled by `names`, the axes
+/// x₁ and x₂.
+pub(crate) fn write_scatter_png(path: &Path, panels: &[&Mat], names: &[&str]) -> Result<()> {
     let colours = [[90u8, 90, 90], [200, 30, 30], [30, 60, 200]];
     let coloured: Vec<(&Mat, [u8; 3])> = panels
         .iter()
         .enumerate()
         .map(|(k, m)| (*m, colours[k % colours.len()]))
         .collect();
-    scatter_panels_png(path, &coloured, View::covering(panels), 400)
+    let labels = Labels {
+        title: "Bottleneck denoisers: DDIM samples against the target".into(),
+        x_axis: "x1".into(),
+        y_axis: "x2".into(),
+        columns: names.iter().map(|n| n.to_string()).collect(),
+        ..Labels::default()
+    };
+    scatter_panels_png(path, &coloured, View::covering(panels), 400, &labels)
 }

@@ -7,7 +7,7 @@ use crate::diffusion::samplers::step_coefficients;
 use crate::diffusion::Schedule;
 use crate::error::{Error, Result};
 use crate::experiments::memory;
-use crate::io::plot::{scatter_png, View};
+use crate::io::plot::{scatter_png, Labels, View};
 use crate::linalg::{self, Mat};
 use crate::rng::Rng;
 use crate::stats::moments::{mixture_moments, monomial_value, monomials};
@@ -126,7 +126,20 @@ pub fn run(out_dir: &Path, samples: usize, steps: usize, seed: u64) -> Result<Su
     };
     let data = target.sample(&mut Rng::new(seed, 0), samples);
     let target_plot = out_dir.join("polynomial-2d-target.png");
-    scatter_png(&target_plot, &data, view, 512, [40, 40, 40])?;
+    let labels = |title: String| Labels {
+        title,
+        x_axis: "x1".into(),
+        y_axis: "x2".into(),
+        ..Labels::default()
+    };
+    scatter_png(
+        &target_plot,
+        &data,
+        view,
+        512,
+        [40, 40, 40],
+        &labels(format!("Target: {samples} samples")),
+    )?;
     let schedule = Schedule::vp_cosine(0.999, steps)?;
     let mut noise_rng = Rng::new(seed, 1);
     let noise = Mat::from_fn(samples, 2, |_, _| noise_rng.normal());
@@ -140,7 +153,17 @@ pub fn run(out_dir: &Path, samples: usize, steps: usize, seed: u64) -> Result<Su
     ] {
         let (generated, escaped) = ddim_dropping_escapes(&target, degree, &schedule, &noise)?;
         let plot = out_dir.join(format!("polynomial-2d-degree-{degree}.png"));
-        scatter_png(&plot, &generated, view, 512, colour)?;
+        scatter_png(
+            &plot,
+            &generated,
+            view,
+            512,
+            colour,
+            &labels(format!(
+                "DDIM with the degree-{degree} polynomial denoiser ({} kept)",
+                generated.nrows()
+            )),
+        )?;
         let low_moment_error = low
             .iter()
             .zip(&exact)

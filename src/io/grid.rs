@@ -2,6 +2,7 @@
 //! configuration (a denoiser, a noise level), one column per initial noise.
 
 use crate::error::{Error, Result};
+use crate::io::plot::{decorate, Labels, Layout};
 use crate::linalg::Mat;
 use std::fmt;
 use std::path::Path;
@@ -62,7 +63,17 @@ pub fn to_byte(value: f64) -> u8 {
 /// RGB. Errors: another channel count, a matrix whose width is not `shape.dim()` (naming the
 /// grid row), a non-finite value (naming row and index), `scale = 0`, no image at all, or a
 /// picture too large for PNG's `u32` sides.
-pub fn write_grid(path: &Path, shape: ImageShape, rows: &[&Mat], scale: u32) -> Result<()> {
+///
+/// With non-empty `labels` the grid is framed by them ([`crate::io::plot::decorate`]): the
+/// title above, `labels.columns` over the image columns, `labels.rows` left of the grid rows;
+/// with `Labels::default()` the PNG is the grid alone, of the size above.
+pub fn write_grid(
+    path: &Path,
+    shape: ImageShape,
+    rows: &[&Mat],
+    scale: u32,
+    labels: &Labels,
+) -> Result<()> {
     if shape.channels != 1 && shape.channels != 3 {
         return Err(Error::InvalidArgument {
             what: "grid image channels".into(),
@@ -130,6 +141,28 @@ pub fn write_grid(path: &Path, shape: ImageShape, rows: &[&Mat], scale: u32) -> 
                 picture.put_pixel(left + x, top + y, image::Rgb(colour));
             }
         }
+    }
+    if *labels != Labels::default() {
+        let cells = rows
+            .iter()
+            .enumerate()
+            .flat_map(|(r, m)| {
+                (0..m.nrows()).map(move |n| {
+                    (
+                        GUTTER + n as u32 * (cell_width + GUTTER),
+                        GUTTER + r as u32 * (cell_height + GUTTER),
+                        cell_width,
+                        cell_height,
+                    )
+                })
+            })
+            .collect();
+        let layout = Layout {
+            panels: cells,
+            x_range: None,
+            y_range: None,
+        };
+        picture = decorate(&picture, labels, &layout);
     }
     picture
         .save_with_format(path, image::ImageFormat::Png)

@@ -1,9 +1,10 @@
 //! Files in and out, in one place: NumPy `.npy` arrays ([`npy`]), JSON (reports, checkpoints,
-//! progress), PNG image grids ([`grid`]) and plots ([`plot`]). Every error names the file.
+//! progress), PNG image grids ([`grid`]) and plots ([`plot`]), with their text ([`text`]). Every error names the file.
 
 pub mod grid;
 pub mod npy;
 pub mod plot;
+pub mod text;
 
 use crate::error::{Error, Result};
 use serde::de::DeserializeOwned;

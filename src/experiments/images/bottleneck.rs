@@ -239,6 +239,7 @@ pub fn run(
     }
     folder.write_figure(
         "fig9_bottleneck",
+        "Fig. 9: DDIM with bottleneck denoisers",
         context,
         &models.iter().collect::<Vec<_>>(),
     )?;

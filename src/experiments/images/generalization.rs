@@ -16,7 +16,7 @@ use super::polynomial::{upload_projection, FeatureMap, PolynomialPredictor};
 use super::{ddim_with_progress, paper_schedule, Context, RunFolder, Sampled, Timing};
 use crate::error::{Error, Result};
 use crate::gpu::gemm::GpuMat;
-use crate::io::plot::histogram_panels_png;
+use crate::io::plot::{histogram_panels_png, Labels, HISTOGRAM_COLOURS};
 use crate::linalg::{self, Mat};
 use crate::stats::nearest::{cosine_similarity, median};
 use serde::Serialize;
@@ -178,12 +178,28 @@ pub fn run(context: &Context, folder: &RunFolder, show_progress: bool) -> Result
                 .collect()
         })
         .collect();
+    let labels = Labels {
+        title: "Fig. 2: cosine similarity of samples from models trained on disjoint halves".into(),
+        x_axis: "cosine similarity".into(),
+        y_axis: "count (each scaled to its tallest bin)".into(),
+        columns: settings
+            .generalization_sizes
+            .iter()
+            .map(|n| format!("N = {n}"))
+            .collect(),
+        rows: settings.generalization_architectures.clone(),
+        legend: vec![
+            ("between the two models".into(), HISTOGRAM_COLOURS[0]),
+            ("to the nearest training image".into(), HISTOGRAM_COLOURS[1]),
+        ],
+    };
     histogram_panels_png(
         &folder.path("generalization.png"),
         &panels,
         (-1.0, 1.0),
         40,
         160,
+        &labels,
     )?;
     Ok(Metrics {
         empirical_route: settings.empirical_route.describe().into(),

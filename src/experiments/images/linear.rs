@@ -257,6 +257,7 @@ pub fn run(
     }
     folder.write_figure(
         "fig5_linear_ranks",
+        "Fig. 5: DDIM with the optimal rank-K linear denoiser",
         context,
         &models.iter().collect::<Vec<_>>(),
     )?;
@@ -326,6 +327,7 @@ pub fn run(
     };
     folder.write_figure(
         "fig6_linear_refit",
+        "Fig. 6: the linear denoiser fitted on the data and on its own samples",
         context,
         &[
             &ModelSamples {

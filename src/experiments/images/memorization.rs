@@ -180,6 +180,7 @@ pub fn run(
     };
     folder.write_figure(
         "memorization_empirical",
+        "Empirical denoiser samples and their nearest training images",
         context,
         &[&empirical, &nearest_images],
     )?;

@@ -36,6 +36,7 @@ use crate::gpu::gemm::{product, run_products, GpuMat};
 use crate::gpu::Gpu;
 use crate::io::grid::write_grid;
 use crate::io::npy;
+use crate::io::plot::Labels;
 use crate::linalg::Mat;
 use crate::rng::PhiloxStream;
 use crate::targets::images::{load, DataSource, ImageSet, LoadOptions};

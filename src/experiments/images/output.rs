@@ -148,11 +148,14 @@ impl RunFolder {
         crate::io::write_json(&self.path(name), value)
     }
 
-    /// Writes the first `columns` samples of every model as one PNG grid row per model, and
-    /// every model's samples as `<file stem>-<row>.npy` (f32, shape (samples, C, H, W)).
+    /// Writes the first `columns` samples of every model as one PNG grid row per model, titled
+    /// `title`, each row labelled with its model's label and each column with its initial noise
+    /// ("noise 1", …: the same noise down a column), and every model's samples as
+    /// `<file stem>-<row>.npy` (f32, shape (samples, C, H, W)).
     pub(crate) fn write_figure(
         &self,
         name: &str,
+        title: &str,
         context: &Context,
         rows: &[&ModelSamples],
     ) -> Result<()> {
@@ -167,7 +170,31 @@ impl RunFolder {
             .collect();
         let refs: Vec<&Mat> = heads.iter().collect();
         let scale = if shape.height < 32 { 4 } else { 2 };
-        write_grid(&self.path(&format!("{name}.png")), shape, &refs, scale)?;
+        let longest = heads.iter().map(Mat::nrows).max().unwrap_or(0);
+        let labels = Labels {
+            title: title.into(),
+            // "noise c" over each column where it fits the cell, the bare number otherwise
+            columns: (1..=longest)
+                .map(|c| {
+                    let label = format!("noise {c}");
+                    let cell = shape.width as u32 * scale;
+                    if crate::io::text::width(&label, 1) < cell {
+                        label
+                    } else {
+                        c.to_string()
+                    }
+                })
+                .collect(),
+            rows: rows.iter().map(|m| m.label.clone()).collect(),
+            ..Labels::default()
+        };
+        write_grid(
+            &self.path(&format!("{name}.png")),
+            shape,
+            &refs,
+            scale,
+            &labels,
+        )?;
         for (r, m) in rows.iter().enumerate() {
             let flat: Vec<f32> = (0..m.samples.nrows())
                 .flat_map(|i| (0..m.samples.ncols()).map(move |j| (i, j)))

@@ -432,6 +432,7 @@ pub fn run(
         }
         folder.write_figure(
             &format!("fig7_{}", map.name().replace('-', "_")),
+            &format!("Fig. 7: polynomial denoisers on the {} map", map.name()),
             context,
             &figure.iter().collect::<Vec<_>>(),
         )?;
