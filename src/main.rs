@@ -71,6 +71,8 @@ enum Command {
     },
     /// Join the JSONL of `verify --shard` runs into one report (which `appendix` reads): one
     /// commit, one outcome per claim; exits 1 when a claim failed or none of the shards ran it.
+    /// Shards of `exp generalization --shard` are joined into that experiment's metrics.json and
+    /// figure in `--out` instead (exit 2 when the sweep is not whole).
     Merge {
         /// The shards' `.jsonl` files.
         #[arg(required = true)]
@@ -78,6 +80,9 @@ enum Command {
         /// Where to write the joined report.
         #[arg(long, default_value = "target/verify/report.json")]
         report: PathBuf,
+        /// Where joined `exp generalization` shards go (metrics.json, generalization.png).
+        #[arg(long, default_value = "target/exp/generalization/generalization")]
+        out: PathBuf,
     },
     /// Evaluate a closed-form quantity of a target's noisy density at points; prints
     /// {"values": [...]} (one entry per point).
@@ -286,6 +291,11 @@ struct ImageArgs {
     /// memory is above it is refused before it allocates.
     #[arg(long)]
     max_memory: Option<f64>,
+    /// `exp generalization` only: run one shard of its (architecture, N) sweep, `i/n` or `env`
+    /// (a Slurm array task or Kubernetes indexed Job, as `verify --shard`); it writes
+    /// `<out>/generalization/shards/shard-<i>-of-<n>.jsonl`, which `merge` joins.
+    #[arg(long)]
+    shard: Option<String>,
 }
 
 fn image_experiment(which: &str, args: ImageArgs) -> Result<bool> {
@@ -314,6 +324,16 @@ fn image_experiment(which: &str, args: ImageArgs) -> Result<bool> {
         }
     };
     let mut settings = settings;
+    if let Some(spec) = &args.shard {
+        if which != "generalization" {
+            return Err(Error::InvalidArgument {
+                what: "--shard".into(),
+                reason: format!("only exp generalization has a sweep to shard, not exp {which}"),
+            });
+        }
+        let shard = report::shards::Shard::parse(spec, |v| std::env::var(v).ok())?;
+        settings.generalization_shard = Some((shard.index, shard.count));
+    }
     settings.export_models |= args.export_models;
     if let Some(route) = args.empirical_route {
         settings.empirical_route = route;
@@ -1165,12 +1185,7 @@ fn verify(
     bar.finish_and_clear();
     note(format_args!("{}", report::depth_header(depth, &verdicts)))?;
     let passed = verdicts.iter().all(|v| v.passed);
-    let commit = std::process::Command::new("git")
-        .args(["rev-parse", "--short", "HEAD"])
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+    let commit = Some(report::shards::commit()).filter(|c| c != "unknown");
     if let Some((s, dir)) = &shard {
         let lines = report::shards::lines(&verdicts, &adapter, commit.as_deref())?;
         let path = report::shards::write(dir, *s, &lines)?;
@@ -1264,8 +1279,11 @@ fn run_theorems(
 
 /// `merge`: joins shard files ([`report::shards::merge`]), writes the report, prints the table
 /// and names the claims no shard ran.
-fn merge_shards(files: &[PathBuf], report_path: &std::path::Path) -> Result<ExitCode> {
-    diffusion_theorems::io::ensure_writable(report_path)?;
+fn merge_shards(
+    files: &[PathBuf],
+    report_path: &std::path::Path,
+    out: &std::path::Path,
+) -> Result<ExitCode> {
     let texts = files
         .iter()
         .map(|f| {
@@ -1278,6 +1296,27 @@ fn merge_shards(files: &[PathBuf], report_path: &std::path::Path) -> Result<Exit
                 })
         })
         .collect::<Result<Vec<_>>>()?;
+    let experiment_shard = texts
+        .iter()
+        .flat_map(|(_, text)| text.lines())
+        .find(|line| !line.trim().is_empty())
+        .is_some_and(|line| line.contains("\"experiment\":\"generalization\""));
+    if experiment_shard {
+        use diffusion_theorems::experiments::images::generalization;
+        let metrics = generalization::merge_shards(&texts)?;
+        std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+        generalization::write_figure(&out.join("generalization.png"), &metrics.results)?;
+        diffusion_theorems::io::write_json(&out.join("metrics.json"), &metrics)?;
+        say(format_args!(
+            "{} generalization shard files: {} configurations; metrics.json and \
+             generalization.png written to {}",
+            files.len(),
+            metrics.results.len(),
+            out.display()
+        ))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    diffusion_theorems::io::ensure_writable(report_path)?;
     let merged = report::shards::merge(&texts)?;
     let passed = merged.missing.is_empty() && merged.verdicts.iter().all(|v| v.passed);
     let rep = Report {
@@ -1414,7 +1453,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 depth,
             );
         }
-        Command::Merge { shards, report } => return merge_shards(&shards, &report),
+        Command::Merge {
+            shards,
+            report,
+            out,
+        } => return merge_shards(&shards, &report, &out),
         Command::Eval {
             target,
             sigma,

@@ -763,3 +763,102 @@ fn four_channel_npy_is_refused_at_load() {
     assert!(!dir.join("run/linear/metrics.json").exists());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `exp generalization --shard` splits its (architecture, N) sweep and `merge` joins it: two
+/// shards (one by `i/n`, one as a Slurm array task through `--shard env`) merged equal the
+/// unsharded run configuration for configuration (every number but the wall times); a rerun
+/// shard keeps one line per key; a merge missing a shard names the configurations no shard
+/// ran; and the experiments without a sweep refuse `--shard`.
+#[test]
+fn generalization_shards_merge_to_the_unsharded_sweep() {
+    let exe = env!("CARGO_BIN_EXE_diffusion-theorems");
+    let (whole, sharded, merged) = (
+        run_folder("gen-whole"),
+        run_folder("gen-sharded"),
+        run_folder("gen-merged"),
+    );
+    run_to_success(exp_command(
+        &["generalization", "--quick", "--no-progress"],
+        &whole,
+    ));
+    run_to_success(exp_command(
+        &[
+            "generalization",
+            "--quick",
+            "--no-progress",
+            "--shard",
+            "0/2",
+        ],
+        &sharded,
+    ));
+    let mut slurm = exp_command(
+        &[
+            "generalization",
+            "--quick",
+            "--no-progress",
+            "--shard",
+            "env",
+        ],
+        &sharded,
+    );
+    slurm
+        .env("SLURM_ARRAY_TASK_ID", "1")
+        .env("SLURM_ARRAY_TASK_COUNT", "2");
+    run_to_success(slurm);
+    let shards = sharded.join("generalization/shards");
+    let files = [
+        shards.join("shard-0-of-2.jsonl"),
+        shards.join("shard-1-of-2.jsonl"),
+    ];
+    let merge = |files: &[PathBuf]| {
+        std::process::Command::new(exe)
+            .arg("merge")
+            .args(files)
+            .arg("--out")
+            .arg(&merged)
+            .output()
+            .unwrap()
+    };
+    // the first shard twice: a rerun's lines are the same keys, kept once
+    let done = merge(&[files[0].clone(), files[1].clone(), files[0].clone()]);
+    assert!(
+        done.status.success(),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    assert!(merged.join("generalization.png").is_file());
+    let results = |path: PathBuf| -> Vec<serde_json::Value> {
+        let metrics: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        metrics["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                let mut r = r.clone();
+                r.as_object_mut().unwrap().remove("timing");
+                r
+            })
+            .collect()
+    };
+    let joined = results(merged.join("metrics.json"));
+    assert_eq!(joined, results(whole.join("generalization/metrics.json")));
+    assert_eq!(joined.len(), 3 * 4, "3 architectures × 4 sizes at --quick");
+
+    let half = merge(&files[..1]);
+    assert_eq!(half.status.code(), Some(2));
+    let message = String::from_utf8_lossy(&half.stderr);
+    assert!(
+        message.contains("not whole") && message.contains("N="),
+        "{message}"
+    );
+
+    let refused = exp_command(&["linear", "--quick", "--shard", "0/2"], &sharded)
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("only exp generalization"));
+    for dir in [whole, sharded, merged] {
+        std::fs::remove_dir_all(dir).ok();
+    }
+}

@@ -11,6 +11,13 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::path::Path;
 
+/// Reads an f64 that JSON holds as `null` (serde_json writes NaN and ±∞ so) back as NaN: the
+/// `deserialize_with` of every f64 field a report or metrics file may hold as NaN.
+pub fn nan_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<f64, D::Error> {
+    use serde::Deserialize;
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
+}
+
 /// Reads and parses a JSON file; an unreadable file is [`Error::Io`], bad JSON [`Error::Json`],
 /// both naming the path.
 pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T> {

@@ -18,7 +18,7 @@ use crate::gpu::Gpu;
 use crate::linalg;
 use crate::rng::Rng;
 use crate::targets::{random_gmm, Component, GaussianMixture, Target};
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use std::time::Instant;
 
 /// One case of a claim: the residual between two routes and the tolerance it must stay within.
@@ -268,10 +268,7 @@ fn log_mean(values: impl Iterator<Item = f64>) -> f64 {
     }
 }
 
-/// Reads an f64 that JSON may hold as `null` (serde_json writes NaN so) back as NaN.
-fn nan_if_null<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<f64, D::Error> {
-    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
-}
+use crate::io::nan_if_null;
 
 /// `max_i residual_i / tolerance_i` over the checks (NaN when there are none).
 fn worst(checks: impl Iterator<Item = Check>) -> Check {

@@ -7,7 +7,12 @@
 //!
 //! The plot `generalization.png` has one row per architecture and one panel per N; each panel
 //! overlays the two histograms on [−1, 1] (blue: between the two models' samples; orange: sample
-//! against the most similar training image), without text — the numbers are in metrics.json.
+//! against the most similar training image), labelled; the numbers are in metrics.json.
+//!
+//! The sweep over (architecture, N) shards: with `Settings::generalization_shard` a run takes
+//! only its configurations and writes them as JSON lines keyed by (experiment, architecture, N,
+//! seed, commit) to `shards/shard-<i>-of-<n>.jsonl`; [`merge_shards`] joins the shards' lines
+//! into the metrics and the figure of the whole sweep.
 
 use super::bottleneck::BottleneckPredictor;
 use super::linear::{LinearPredictor, Pca};
@@ -19,11 +24,12 @@ use crate::gpu::gemm::GpuMat;
 use crate::io::plot::{histogram_panels_png, Labels, HISTOGRAM_COLOURS};
 use crate::linalg::{self, Mat};
 use crate::stats::nearest::{cosine_similarity, median};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
 use std::time::Instant;
 
 /// One architecture at one training-set size.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SizeResult {
     /// The architecture.
     pub architecture: String,
@@ -31,9 +37,11 @@ pub struct SizeResult {
     pub n: usize,
     /// Samples compared (both trajectories finite).
     pub compared: usize,
-    /// Median cosine similarity between the two models' samples.
+    /// Median cosine similarity between the two models' samples (NaN when none compared).
+    #[serde(deserialize_with = "crate::io::nan_if_null")]
     pub between_models_median: f64,
     /// Median cosine similarity of model 1's samples to their most similar image of S₁.
+    #[serde(deserialize_with = "crate::io::nan_if_null")]
     pub to_training_median: f64,
     /// The per-sample values behind the histograms.
     pub between_models: Vec<f64>,
@@ -44,7 +52,7 @@ pub struct SizeResult {
 }
 
 /// `metrics.json` of `exp generalization`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Metrics {
     /// Which implementation of the empirical denoiser produced its rows.
     pub empirical_route: String,
@@ -134,46 +142,236 @@ pub fn run(context: &Context, folder: &RunFolder, show_progress: bool) -> Result
     let rows_of =
         |from: usize, n: usize| Mat::from_fn(n, images.ncols(), |i, j| images[(from + i, j)]);
     let mut results = Vec::new();
-    for name in &settings.generalization_architectures {
-        for &n in &settings.generalization_sizes {
-            let start = Instant::now();
-            let (s1, s2) = (rows_of(0, n), rows_of(half, n));
-            let sample = |training: &Mat, half: &str| {
-                let label = format!("generalization {name} N={n} {half}");
-                sample_architecture(context, name, training, &label, show_progress)
-            };
-            let (a, fa) = sample(&s1, "S1")?;
-            let (b, fb) = sample(&s2, "S2")?;
-            let both: Vec<usize> = (0..a.samples.nrows())
-                .filter(|&i| !a.escaped[i] && !b.escaped[i])
-                .collect();
-            let between: Vec<f64> = both
+    // the (architecture, N) configurations, architecture-major; a shard keeps those at its
+    // positions
+    let configurations: Vec<(&String, usize)> = settings
+        .generalization_architectures
+        .iter()
+        .flat_map(|name| {
+            settings
+                .generalization_sizes
                 .iter()
-                .map(|&i| {
-                    cosine_similarity(&linalg::row(&a.samples, i), &linalg::row(&b.samples, i))
-                })
-                .collect();
-            let kept = Mat::from_fn(both.len(), images.ncols(), |r, j| a.samples[(both[r], j)]);
-            let to_training = most_similar_cosines(&s1, &kept);
-            results.push(SizeResult {
-                architecture: name.clone(),
-                n,
-                compared: both.len(),
-                between_models_median: median(&between),
-                to_training_median: median(&to_training),
-                between_models: between,
-                to_training,
-                timing: Timing::since(&format!("{name} N={n}"), start, fa + fb),
-            });
+                .map(move |&n| (name, n))
+        })
+        .enumerate()
+        .filter(|(position, _)| {
+            settings
+                .generalization_shard
+                .is_none_or(|(index, count)| position % count == index)
+        })
+        .map(|(_, configuration)| configuration)
+        .collect();
+    for &(name, n) in &configurations {
+        let start = Instant::now();
+        let (s1, s2) = (rows_of(0, n), rows_of(half, n));
+        let sample = |training: &Mat, half: &str| {
+            let label = format!("generalization {name} N={n} {half}");
+            sample_architecture(context, name, training, &label, show_progress)
+        };
+        let (a, fa) = sample(&s1, "S1")?;
+        let (b, fb) = sample(&s2, "S2")?;
+        let both: Vec<usize> = (0..a.samples.nrows())
+            .filter(|&i| !a.escaped[i] && !b.escaped[i])
+            .collect();
+        let between: Vec<f64> = both
+            .iter()
+            .map(|&i| cosine_similarity(&linalg::row(&a.samples, i), &linalg::row(&b.samples, i)))
+            .collect();
+        let kept = Mat::from_fn(both.len(), images.ncols(), |r, j| a.samples[(both[r], j)]);
+        let to_training = most_similar_cosines(&s1, &kept);
+        results.push(SizeResult {
+            architecture: name.clone(),
+            n,
+            compared: both.len(),
+            between_models_median: median(&between),
+            to_training_median: median(&to_training),
+            between_models: between,
+            to_training,
+            timing: Timing::since(&format!("{name} N={n}"), start, fa + fb),
+        });
+    }
+    let metrics = Metrics {
+        empirical_route: settings.empirical_route.describe().into(),
+        results,
+    };
+    match settings.generalization_shard {
+        Some((index, count)) => {
+            let shard = crate::report::shards::Shard { index, count };
+            let lines = shard_lines(&metrics, settings, &crate::report::shards::commit())?;
+            crate::report::shards::write(&folder.path("shards"), shard, &lines)?;
+        }
+        None => write_figure(&folder.path("generalization.png"), &metrics.results)?,
+    }
+    Ok(metrics)
+}
+
+/// The key of one configuration's line in a shard file: rerunning the same key gives the same
+/// line, and [`merge_shards`] keeps one line per key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfigurationKey {
+    /// `generalization`.
+    pub experiment: String,
+    /// The architecture.
+    pub architecture: String,
+    /// Training-set size N.
+    pub n: usize,
+    /// The run's seed (`--seed`).
+    pub seed: u64,
+    /// The commit that ran it (`unknown` outside a git checkout).
+    pub commit: String,
+}
+
+/// One line of a generalization shard file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ShardLine {
+    /// What the line is.
+    pub key: ConfigurationKey,
+    /// The whole sweep the line is part of: every architecture, in the run's order…
+    pub architectures: Vec<String>,
+    /// … at every training-set size.
+    pub sizes: Vec<usize>,
+    /// Which implementation of the empirical denoiser ran.
+    pub empirical_route: String,
+    /// The configuration's result.
+    pub result: SizeResult,
+}
+
+/// The JSON lines of a shard's results.
+fn shard_lines(metrics: &Metrics, settings: &super::Settings, commit: &str) -> Result<String> {
+    let mut text = String::new();
+    for r in &metrics.results {
+        let line = ShardLine {
+            key: ConfigurationKey {
+                experiment: "generalization".into(),
+                architecture: r.architecture.clone(),
+                n: r.n,
+                seed: settings.seed,
+                commit: commit.into(),
+            },
+            architectures: settings.generalization_architectures.clone(),
+            sizes: settings.generalization_sizes.clone(),
+            empirical_route: metrics.empirical_route.clone(),
+            result: r.clone(),
+        };
+        text += &serde_json::to_string(&line).map_err(|e| Error::json("<shard line>", e))?;
+        text.push('\n');
+    }
+    Ok(text)
+}
+
+/// Joins generalization shard files (`(file name, its text)`): one line per key (a repeated
+/// key — a rerun shard — keeps its first line), in the sweep's order (architecture-major, as
+/// the run's settings list them). Errors name the file and line: a line that is not a
+/// generalization shard line, or lines of two commits, seeds or sweeps; and the sweep must be
+/// whole: every architecture at every N of the sweep (the missing pairs are named).
+pub fn merge_shards(files: &[(String, String)]) -> Result<Metrics> {
+    let mut lines: Vec<ShardLine> = Vec::new();
+    for (name, text) in files {
+        for (k, raw) in text.lines().enumerate() {
+            if raw.trim().is_empty() {
+                continue;
+            }
+            let at = || format!("{name}:{}", k + 1);
+            let line: ShardLine = serde_json::from_str(raw).map_err(|e| Error::json(at(), e))?;
+            if let Some(first) = lines.first() {
+                let same = |a: &ShardLine, b: &ShardLine| {
+                    a.key.experiment == b.key.experiment
+                        && a.key.commit == b.key.commit
+                        && a.key.seed == b.key.seed
+                        && a.architectures == b.architectures
+                        && a.sizes == b.sizes
+                };
+                if !same(first, &line) {
+                    return Err(Error::InvalidArgument {
+                        what: at().into(),
+                        reason: format!(
+                            "is {} at commit {}, seed {} (sweep {:?} × N {:?}), but earlier lines \
+                             are {} at commit {}, seed {} (sweep {:?} × N {:?}): merge shards of \
+                             one run",
+                            line.key.experiment,
+                            line.key.commit,
+                            line.key.seed,
+                            line.architectures,
+                            line.sizes,
+                            first.key.experiment,
+                            first.key.commit,
+                            first.key.seed,
+                            first.architectures,
+                            first.sizes
+                        ),
+                    });
+                }
+            }
+            if !lines.iter().any(|l| l.key == line.key) {
+                lines.push(line);
+            }
         }
     }
-    let panels: Vec<Vec<[&[f64]; 2]>> = settings
-        .generalization_architectures
+    let (architectures, sizes) = lines
+        .first()
+        .map(|l| (l.architectures.clone(), l.sizes.clone()))
+        .unwrap_or_default();
+    let position = |l: &ShardLine| {
+        let a = architectures.iter().position(|x| *x == l.key.architecture);
+        let n = sizes.iter().position(|&x| x == l.key.n);
+        a.zip(n).map(|(a, n)| a * sizes.len() + n)
+    };
+    if let Some(stray) = lines.iter().find(|l| position(l).is_none()) {
+        return Err(Error::InvalidArgument {
+            what: "generalization shards".into(),
+            reason: format!(
+                "a line for {} N={} is outside its own sweep {:?} × N {:?}",
+                stray.key.architecture, stray.key.n, architectures, sizes
+            ),
+        });
+    }
+    lines.sort_by_key(|l| position(l));
+    let missing: Vec<String> = architectures
+        .iter()
+        .flat_map(|a| sizes.iter().map(move |&n| (a, n)))
+        .filter(|&(a, n)| {
+            !lines
+                .iter()
+                .any(|l| &l.key.architecture == a && l.key.n == n)
+        })
+        .map(|(a, n)| format!("{a} N={n}"))
+        .collect();
+    if lines.is_empty() || !missing.is_empty() {
+        return Err(Error::InvalidArgument {
+            what: "generalization shards".into(),
+            reason: format!(
+                "the sweep is not whole: no shard ran {}",
+                if lines.is_empty() {
+                    "any configuration".to_string()
+                } else {
+                    missing.join(", ")
+                }
+            ),
+        });
+    }
+    Ok(Metrics {
+        empirical_route: lines[0].empirical_route.clone(),
+        results: lines.into_iter().map(|l| l.result).collect(),
+    })
+}
+
+/// Writes the histogram grid of `results` (one row per architecture, one column per N, in the
+/// order the results come) to `path`.
+pub fn write_figure(path: &Path, results: &[SizeResult]) -> Result<()> {
+    let mut architectures: Vec<&str> = results.iter().map(|r| r.architecture.as_str()).collect();
+    architectures.dedup();
+    let mut sizes: Vec<usize> = Vec::new();
+    for r in results {
+        if !sizes.contains(&r.n) {
+            sizes.push(r.n);
+        }
+    }
+    let panels: Vec<Vec<[&[f64]; 2]>> = architectures
         .iter()
         .map(|name| {
             results
                 .iter()
-                .filter(|r| &r.architecture == name)
+                .filter(|r| r.architecture == *name)
                 .map(|r| [r.between_models.as_slice(), r.to_training.as_slice()])
                 .collect()
         })
@@ -182,29 +380,14 @@ pub fn run(context: &Context, folder: &RunFolder, show_progress: bool) -> Result
         title: "Fig. 2: cosine similarity of samples from models trained on disjoint halves".into(),
         x_axis: "cosine similarity".into(),
         y_axis: "count (each scaled to its tallest bin)".into(),
-        columns: settings
-            .generalization_sizes
-            .iter()
-            .map(|n| format!("N = {n}"))
-            .collect(),
-        rows: settings.generalization_architectures.clone(),
+        columns: sizes.iter().map(|n| format!("N = {n}")).collect(),
+        rows: architectures.iter().map(|a| a.to_string()).collect(),
         legend: vec![
             ("between the two models".into(), HISTOGRAM_COLOURS[0]),
             ("to the nearest training image".into(), HISTOGRAM_COLOURS[1]),
         ],
     };
-    histogram_panels_png(
-        &folder.path("generalization.png"),
-        &panels,
-        (-1.0, 1.0),
-        40,
-        160,
-        &labels,
-    )?;
-    Ok(Metrics {
-        empirical_route: settings.empirical_route.describe().into(),
-        results,
-    })
+    histogram_panels_png(path, &panels, (-1.0, 1.0), 40, 160, &labels)
 }
 
 /// Kadkhodaie et al. Fig. 2 (memorization to generalization as the training set grows).

@@ -95,6 +95,11 @@ pub struct Settings {
     pub generalization_sizes: Vec<usize>,
     /// Architectures of the generalization experiment.
     pub generalization_architectures: Vec<String>,
+    /// Run one shard of the generalization sweep: `(index, count)` runs the (architecture, N)
+    /// configurations at positions ≡ index (mod count), architecture-major, and writes them as
+    /// JSONL for `merge` (`None`: all of them, with the figure).
+    #[serde(default)]
+    pub generalization_shard: Option<(usize, usize)>,
     /// The shrunken settings of `--quick`.
     pub quick: bool,
     /// Write every fitted denoiser as `.npy` under `<experiment>/models/` (see [`export`];
@@ -180,6 +185,7 @@ impl Settings {
                 "linear".into(),
                 "polynomial".into(),
             ],
+            generalization_shard: None,
             quick: false,
             export_models: false,
             empirical_route: EmpiricalRoute::Gpu,
@@ -329,6 +335,14 @@ impl Settings {
                      reach 8^k, which must stay below f32's 3.4e38), got {k}"
                 ),
             });
+        }
+        if let Some((index, count)) = self.generalization_shard {
+            if index >= count {
+                return Err(Error::InvalidArgument {
+                    what: "generalization_shard".into(),
+                    reason: format!("shard {index} of {count}: need 0 ≤ index < count"),
+                });
+            }
         }
         if let Some(name) = self
             .generalization_architectures

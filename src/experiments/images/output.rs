@@ -47,15 +47,18 @@ pub(crate) fn multiply_on_gpu(
 }
 
 /// Wall time and floating-point work of one phase.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Timing {
     /// What was timed.
     pub phase: String,
     /// Wall seconds.
+    #[serde(deserialize_with = "crate::io::nan_if_null")]
     pub seconds: f64,
     /// Floating-point operations counted for the phase (0 where not counted).
+    #[serde(deserialize_with = "crate::io::nan_if_null")]
     pub flops: f64,
     /// `flops / seconds / 10¹²`.
+    #[serde(deserialize_with = "crate::io::nan_if_null")]
     pub tflops_per_second: f64,
 }
 
