@@ -5,8 +5,21 @@
 # Time on an otherwise idle machine: wall times swing ~10× when anything else runs.
 #
 #   scripts/measure_speed.sh [RUNS]
+#   scripts/measure_speed.sh --fresh-build   # the third figure: a fresh clone of HEAD, its
+#                                            # `cargo test --no-run` in an empty target folder
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ "${1:-}" = "--fresh-build" ]; then
+  clone=$(mktemp -d)
+  trap 'rm -rf "$clone"' EXIT
+  git clone -q . "$clone/repo"
+  s=$(date +%s.%N)
+  (cd "$clone/repo" && CARGO_TARGET_DIR="$clone/target" CARGO_INCREMENTAL=0 cargo test --no-run -q 2>/dev/null)
+  e=$(date +%s.%N)
+  printf 'fresh clone build for cargo test: %.0f s (%s cores), target folder %s\n' \
+    "$(echo "$e - $s" | bc)" "$(nproc)" "$(du -sh "$clone/target" | cut -f1)"
+  exit 0
+fi
 runs="${1:-3}"
 cargo build --release -q
 cargo test --no-run -q 2>/dev/null

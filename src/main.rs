@@ -1185,7 +1185,7 @@ fn verify(
     bar.finish_and_clear();
     note(format_args!("{}", report::depth_header(depth, &verdicts)))?;
     let passed = verdicts.iter().all(|v| v.passed);
-    let commit = Some(report::shards::commit()).filter(|c| c != "unknown");
+    let commit = Some(diffusion_theorems::io::git_commit()).filter(|c| c != "unknown");
     if let Some((s, dir)) = &shard {
         let lines = report::shards::lines(&verdicts, &adapter, commit.as_deref())?;
         let path = report::shards::write(dir, *s, &lines)?;

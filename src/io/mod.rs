@@ -18,6 +18,18 @@ pub fn nan_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Resul
     Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
+/// The short commit of the checkout in the working directory (`git rev-parse --short HEAD`),
+/// `unknown` outside a git checkout or without git: the provenance of reports and shard lines.
+pub fn git_commit() -> String {
+    std::process::Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| "unknown".into())
+}
+
 /// Reads and parses a JSON file; an unreadable file is [`Error::Io`], bad JSON [`Error::Json`],
 /// both naming the path.
 pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T> {

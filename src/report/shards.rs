@@ -162,18 +162,6 @@ pub fn lines(verdicts: &[Verdict], adapter: &str, commit: Option<&str>) -> Resul
     Ok(text)
 }
 
-/// The short commit of the checkout in the working directory (`git rev-parse --short HEAD`),
-/// `unknown` outside a git checkout or without git.
-pub fn commit() -> String {
-    std::process::Command::new("git")
-        .args(["rev-parse", "--short", "HEAD"])
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_else(|| "unknown".into())
-}
-
 /// Writes `lines` to `dir/<shard file>` whole: to a `.tmp` file first, then renamed, so a
 /// killed shard leaves no partial file under the final name. Returns the path.
 pub fn write(dir: &Path, shard: Shard, lines: &str) -> Result<std::path::PathBuf> {

@@ -196,9 +196,10 @@ pub fn run(context: &Context, folder: &RunFolder, show_progress: bool) -> Result
     };
     match settings.generalization_shard {
         Some((index, count)) => {
-            let shard = crate::report::shards::Shard { index, count };
-            let lines = shard_lines(&metrics, settings, &crate::report::shards::commit())?;
-            crate::report::shards::write(&folder.path("shards"), shard, &lines)?;
+            // written whole (a temporary file, renamed): a rerun shard replaces its file
+            let lines = shard_lines(&metrics, settings, &crate::io::git_commit())?;
+            let path = folder.path(&format!("shards/shard-{index}-of-{count}.jsonl"));
+            crate::io::write_atomic(&path, lines.as_bytes())?;
         }
         None => write_figure(&folder.path("generalization.png"), &metrics.results)?,
     }
