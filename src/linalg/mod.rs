@@ -237,6 +237,18 @@ pub(crate) fn max_abs(a: &[f64]) -> f64 {
     a.iter().fold(0.0, |m, v| m.max(v.abs()))
 }
 
+/// `e^x`, with 0 returned without calling `exp` where `e^x` rounds to 0 anyway (x < −745.2,
+/// below ln of half the smallest subnormal, −745.13): the same value, but glibc's `exp` takes a
+/// slow path for underflowing arguments, which the softmax of far-apart logits (a mixture's
+/// responsibilities at small σ) meets in most rows.
+fn exp_or_zero(x: f64) -> f64 {
+    if x < -745.2 {
+        0.0
+    } else {
+        x.exp()
+    }
+}
+
 /// `log Σ_k exp(a_k)`, stable: `m + log Σ exp(a_k − m)` with `m = max a_k`.
 /// Returns `−∞` for an empty slice or all `−∞`.
 pub(crate) fn log_sum_exp(a: &[f64]) -> f64 {
@@ -244,19 +256,30 @@ pub(crate) fn log_sum_exp(a: &[f64]) -> f64 {
     if m == f64::NEG_INFINITY {
         return m;
     }
-    m + a.iter().map(|v| (v - m).exp()).sum::<f64>().ln()
+    m + a.iter().map(|v| exp_or_zero(v - m)).sum::<f64>().ln()
 }
 
 /// Softmax `exp(a_k − logΣexp a)`, computed with the max-shift so no term overflows.
 pub fn softmax(a: &[f64]) -> Vec<f64> {
     let lse = log_sum_exp(a);
-    a.iter().map(|v| (v - lse).exp()).collect()
+    a.iter().map(|v| exp_or_zero(v - lse)).collect()
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{check_symmetric, ensure_finite_mat, Mat, EPS};
+    use super::{check_symmetric, ensure_finite_mat, exp_or_zero, Mat, EPS};
     use crate::error::Error;
+
+    /// `exp_or_zero` is `exp` wherever it returns a value: 0 below the cut, where `exp` is 0
+    /// too, and `exp` itself from the cut up (the subnormal range included).
+    #[test]
+    fn exp_or_zero_is_exp() {
+        for x in [
+            -1e6, -800.0, -745.21, -745.2, -745.1, -744.0, -708.5, -1.0, 0.0, 3.0,
+        ] {
+            assert_eq!(exp_or_zero(x).to_bits(), x.exp().to_bits(), "{x}");
+        }
+    }
 
     /// The symmetry tolerance is `64·n·ε·max|a|`: an asymmetry just above it is refused with the
     /// entry named, one just below it is accepted (so the bound is neither dropped nor inflated).

@@ -187,9 +187,10 @@ impl GaussianMixture {
                 let explained = row_dots(&ftd, &proj);
                 (proj, explained)
             };
+            let log_weight = c.weight.ln();
             for i in 0..n {
                 let quad = (delta_sq[i] - explained[i]) / s2;
-                logits[(i, k)] = c.weight.ln() - 0.5 * (d as f64 * LN_2PI + pf.log_det + quad);
+                logits[(i, k)] = log_weight - 0.5 * (d as f64 * LN_2PI + pf.log_det + quad);
             }
             projections.push(proj);
         }
