@@ -30,7 +30,7 @@ pub struct Labels {
 /// The panels a figure's content holds, in content pixels `(left, top, width, height)`, and
 /// the data ranges of their axes (written at the ends of the bottom row's x axes and of the
 /// first column's y axes).
-pub(crate) struct Layout {
+pub struct Layout {
     /// Panel rectangles, row by row.
     pub panels: Vec<(u32, u32, u32, u32)>,
     /// `(lo, hi)` of the x axes.
@@ -45,7 +45,7 @@ const LINE: u32 = text::GLYPH + 4;
 /// `content` framed by `labels`: the title on top, column labels over the top row's panels, row
 /// labels and the y range left of the first column, the x range, the x-axis label and the
 /// legend underneath, and the y-axis label turned along the left edge.
-pub(crate) fn decorate(content: &RgbImage, labels: &Labels, layout: &Layout) -> RgbImage {
+pub fn decorate(content: &RgbImage, labels: &Labels, layout: &Layout) -> RgbImage {
     let numbers = |r: Option<(f64, f64)>| r.map(|(a, b)| (text::number(a), text::number(b)));
     let (x_numbers, y_numbers) = (numbers(layout.x_range), numbers(layout.y_range));
     let columns_h = if labels.columns.is_empty() { 0 } else { LINE };

@@ -15,6 +15,7 @@ pub mod tweedie;
 
 use crate::error::Result;
 use crate::gpu::Gpu;
+use crate::io::nan_if_null;
 use crate::linalg;
 use crate::rng::Rng;
 use crate::targets::{random_gmm, Component, GaussianMixture, Target};
@@ -267,8 +268,6 @@ fn log_mean(values: impl Iterator<Item = f64>) -> f64 {
         logs.iter().sum::<f64>() / logs.len() as f64
     }
 }
-
-use crate::io::nan_if_null;
 
 /// `max_i residual_i / tolerance_i` over the checks (NaN when there are none).
 fn worst(checks: impl Iterator<Item = Check>) -> Check {
