@@ -227,6 +227,9 @@ enum Experiment {
         /// Adam steps per network.
         #[arg(long, default_value_t = 4000)]
         steps: u64,
+        /// Adam steps between checkpoints (a resumed run must use the same value).
+        #[arg(long, default_value_t = 100)]
+        checkpoint_every: usize,
         /// Generated samples.
         #[arg(long, default_value_t = 2000)]
         samples: usize,
@@ -384,6 +387,7 @@ fn exp(experiment: Experiment) -> Result<bool> {
         Experiment::Bottleneck2d {
             out,
             steps,
+            checkpoint_every,
             samples,
             seed,
             edm,
@@ -392,6 +396,7 @@ fn exp(experiment: Experiment) -> Result<bool> {
             let gpu = Gpu::shared()?;
             let settings = diffusion_theorems::experiments::bottleneck_2d::Settings {
                 steps,
+                checkpoint_every,
                 samples,
                 seed,
                 out,

@@ -581,7 +581,14 @@ fn image_settings_estimate_their_memory() {
 /// completed run keeps them; and while a run is active a second run on its folder is refused.
 #[test]
 fn killed_bottleneck_run_resumes_to_the_uninterrupted_result() {
-    let run = |out: &Path| exp_command(&["bottleneck", "--quick", "--no-progress"], out);
+    // one epoch per network: the run is still 30 trained networks long, the kill lands after
+    // the first, and the resume path is the same as at four epochs
+    let run = |out: &Path| {
+        exp_command(
+            &["bottleneck", "--quick", "--epochs", "1", "--no-progress"],
+            out,
+        )
+    };
     let whole = run_folder("resume-whole");
     run_to_success(run(&whole));
 
@@ -672,14 +679,22 @@ fn every_image_experiment_is_an_exp_subcommand() {
 }
 
 /// Issue 22: `exp bottleneck-2d` killed (SIGKILL) after the h = 1 network's first checkpoint
-/// (step 100 of 200) and run again on the same folder ends with the same checkpoints (weights,
+/// (step 10 of 30, with `--checkpoint-every 10`) and run again on the same folder ends with the same checkpoints (weights,
 /// Adam state, every step's loss), byte for byte, and the same report numbers as an
 /// uninterrupted run.
 #[test]
 fn killed_bottleneck_2d_run_resumes_to_the_uninterrupted_result() {
     let run = |out: &Path| {
         exp_command(
-            &["bottleneck-2d", "--steps", "200", "--samples", "100"],
+            &[
+                "bottleneck-2d",
+                "--steps",
+                "30",
+                "--checkpoint-every",
+                "10",
+                "--samples",
+                "100",
+            ],
             out,
         )
     };

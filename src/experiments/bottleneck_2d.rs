@@ -37,6 +37,9 @@ use std::path::{Path, PathBuf};
 pub struct Settings {
     /// Adam steps per network.
     pub steps: u64,
+    /// Adam steps between checkpoints (also the steps recorded into one GPU submission); a
+    /// resumed run must use the value the checkpoint was written with.
+    pub checkpoint_every: usize,
     /// Generated (and fresh target) samples.
     pub samples: usize,
     /// Seed of training data, initial weights and sampling noise.
@@ -117,12 +120,12 @@ pub fn schedule() -> Result<Schedule> {
 /// Runs the experiment (module doc) and writes `bottleneck_2d.png` and `bottleneck_2d.json`
 /// into `settings.out`.
 pub fn run(gpu: &Gpu, settings: &Settings) -> Result<Report> {
-    if settings.samples < 100 || settings.steps == 0 {
+    if settings.samples < 100 || settings.steps == 0 || settings.checkpoint_every == 0 {
         return Err(Error::InvalidArgument {
-            what: "samples, steps".into(),
+            what: "samples, steps, checkpoint-every".into(),
             reason: format!(
-                "need ≥ 100 samples and ≥ 1 step, got {} and {}",
-                settings.samples, settings.steps
+                "need ≥ 100 samples, ≥ 1 step and ≥ 1 step between checkpoints, got {}, {} and {}",
+                settings.samples, settings.steps, settings.checkpoint_every
             ),
         });
     }
@@ -159,7 +162,7 @@ pub fn run(gpu: &Gpu, settings: &Settings) -> Result<Report> {
         let config = TrainConfig {
             batch: 512,
             steps: settings.steps,
-            chunk: 100,
+            chunk: settings.checkpoint_every,
             adam: AdamConfig::default(),
             seed: settings.seed + h as u64,
             sigmas: sigmas.clone(),

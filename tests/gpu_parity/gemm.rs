@@ -458,11 +458,14 @@ fn gemm_large_kernel_matches_f64_reference() {
 
 /// Split-K against the f64 reference with every epilogue, all four transposes, with and without
 /// `β·D`, outputs and workspace poisoned, within the same bound as one pass (module doc of
-/// `gpu::gemm`: no term meets more than k − 1 additions): m×k×n = 129×1000×131 with S = 3
-/// forced (the automatic rule's choice too: 64×64 kernel, 9 tiles, S = ⌊1000/256⌋ = 3; see
-/// `gemm_plan_picks_large_kernel_and_split_k`), 1×5000×200 by the automatic rule (16×16
-/// kernel: 13 tiles, S = min(⌈264/13⌉, ⌊5000/256⌋) = 19), and 132×200×129 with S = 3 forced
-/// on the 128×128 kernel (slices of 64, 64 and 72; vec4 and word loads mixed). The split sum is
+/// `gpu::gemm`: no term meets more than k − 1 additions): m×k×n = 65×200×67 with S = 3 forced
+/// on the 64×64 kernel (2×2 tiles, ragged by 1 and 3; slices of 64, 64 and 72 — the automatic
+/// rule picks this kernel and split for 129×1000×131, see
+/// `gemm_plan_picks_large_kernel_and_split_k`, a product 20 times the work that ran here before
+/// with the same code path), 1×1300×40 by the automatic rule (16×16 kernel: 3 tiles,
+/// S = min(⌈264/3⌉, ⌊1300/256⌋) = 5; every workgroup computes its whole 16×16 tile, so on a
+/// software adapter the 1×5000×200 product this was, S = 19, cost 16 times the work), and 132×200×129 with S = 3 forced on the 128×128
+/// kernel (slices of 64, 64 and 72; vec4 and word loads mixed). The split sum is
 /// deterministic: a second run of each plain split product is bit-identical.
 #[test]
 fn gemm_split_k_matches_f64_reference() {
@@ -470,15 +473,15 @@ fn gemm_split_k_matches_f64_reference() {
     let plan = |kernel, splits| GemmPlan { kernel, splits };
     check_gemm_epilogues(
         &mut rng,
-        (129, 1000, 131),
-        Route::Planned(None, Some(3)),
+        (65, 200, 67),
+        Route::Planned(Some(GemmKernel::Blocked), Some(3)),
         Some(plan(GemmKernel::Blocked, 3)),
     );
     check_gemm_epilogues(
         &mut rng,
-        (1, 5000, 200),
+        (1, 1300, 40),
         Route::Planned(None, None),
-        Some(plan(GemmKernel::Tiled, 19)),
+        Some(plan(GemmKernel::Tiled, 5)),
     );
     check_gemm_epilogues(
         &mut rng,
