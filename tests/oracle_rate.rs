@@ -176,8 +176,10 @@ fn sandwich_constants_are_sharp() {
 /// `I(s) = C_β s^{α/β}` (risk) and `J(s) = (β/α)s^{α/β}` (`∫_0^∞ min(x^{−β}, s) dx`, the M-term
 /// bound), `I − s − (n+1)^{−α}/α ≤ R ≤ I` and `J − s − (n+1)^{−α}/α ≤ B ≤ J`, so
 /// `R/B ∈ [(I − s − t)/J, I/(J − s − t)]`, which closes on `αC_β/β` (0.785 at α = 1, 0.873 at
-/// α = 5) as σ → 0: checked at σ² = 1e-8 … 1e-4 for α ∈ {0.5, 1, 2, 3, 5}, n = 10⁶. Also prints
-/// the range of `R/B` over the sandwich row's 551 cases.
+/// α = 5) as σ → 0: checked at σ² = 1e-8 … 1e-4 for α ∈ {0.5, 1, 2, 3, 5}, n = 10⁶. Theorem 1's
+/// upper constant is attained the same way: for `c_k² = c·k^{−β}`, `R/U` lies in
+/// `[(I − s′ − t)/J, I/J]` at `s′ = s/c` (c ∈ {¼, 4}). Also prints the range of `R/B` over the
+/// sandwich row's 551 cases.
 #[test]
 fn power_law_ratio_tends_to_the_ratio_of_the_integral_forms() {
     for alpha in [0.5, 1.0, 2.0, 3.0, 5.0] {
@@ -198,6 +200,38 @@ fn power_law_ratio_tends_to_the_ratio_of_the_integral_forms() {
             assert!(
                 low - slack <= q && q <= high + slack,
                 "α = {alpha}, s = {s}: {low} ≤ {q} ≤ {high}"
+            );
+        }
+    }
+    // the constants are attained: for c_k² = c·k^(−β) (c = c′), R(s) = c·R₁(s/c) and
+    // U = (β/α)c^(1/β)s^(α/β) = c·J(s/c), so R/U ∈ [(I − s′ − t)/J, I/J] at s′ = s/c
+    for (alpha, c) in [(1.0, 0.25), (1.0, 4.0), (3.0, 4.0), (0.5, 0.25)] {
+        let beta = alpha + 1.0;
+        let n = 100_000;
+        let values: Vec<f64> = oracle::power_law(alpha, n)
+            .unwrap()
+            .iter()
+            .map(|v| c * v)
+            .collect();
+        let coefficients = Coefficients::new(values).unwrap();
+        let constant = oracle::integral_constant(beta).unwrap();
+        let tail = ((n + 1) as f64).powf(-alpha) / alpha;
+        for s in [1e-7, 1e-5] {
+            let sigma = f64::sqrt(s);
+            let r = coefficients.oracle_risk(sigma).unwrap();
+            let u = oracle::theorem_1_bounds(alpha, (c, c), n, sigma)
+                .unwrap()
+                .upper;
+            let scaled = s / c;
+            let (i, j) = (
+                constant * scaled.powf(alpha / beta),
+                beta / alpha * scaled.powf(alpha / beta),
+            );
+            let (low, high) = ((i - scaled - tail) / j, i / j);
+            let q = r / u;
+            assert!(
+                low - 1e-9 <= q && q <= high + 1e-9,
+                "α = {alpha}, c = {c}, s = {s}: {low} ≤ R/U = {q} ≤ {high}"
             );
         }
     }

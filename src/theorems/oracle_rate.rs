@@ -584,7 +584,7 @@ pub fn power_law_slope(window: &SlopeWindow) -> Result<PowerLawSlope> {
 
 /// The squared moduli `|x̂_ω|²` of the unitary 2-D DFT `x̂_ω = N⁻¹Σ_p x_p e^{−2πi⟨ω,p⟩/N}` of
 /// each `size × size` channel of `image` (channels one after another, row-major), all channels
-/// pooled: `3N²` values for a CHW colour image, `N²` for one field. The unitary DFT is an
+/// pooled, each channel's bins `(k₁, k₂)` row-major: `3N²` values for a CHW colour image, `N²` for one field. The unitary DFT is an
 /// orthonormal basis of `ℂ^{N²}` and white noise of variance σ² has `E|ẑ_ω|² = σ²` in it, so
 /// the oracle risk is `Σ_ω σ²|x̂_ω|²/(|x̂_ω|² + σ²)` (the conjugate pairs `±ω` carry equal
 /// values; the oracle's real shrinkage maps real images to real images).
@@ -609,16 +609,23 @@ pub fn fourier_power(image: &[f64], size: usize) -> Result<Vec<f64>> {
         for (b, v) in buffer.iter_mut().zip(channel) {
             *b = Complex::new(*v, 0.0);
         }
+        // rows, transpose, rows again, transpose back: bin (k₁, k₂) row-major
         fft.process(&mut buffer);
-        for i in 0..size {
-            for j in i + 1..size {
-                buffer.swap(i * size + j, j * size + i);
-            }
-        }
+        transpose_square(&mut buffer, size);
         fft.process(&mut buffer);
+        transpose_square(&mut buffer, size);
         out.extend(buffer.iter().map(|v| (v * norm).norm_sqr()));
     }
     Ok(out)
+}
+
+/// Transposes an `n × n` row-major buffer in place.
+fn transpose_square(buffer: &mut [Complex<f64>], n: usize) {
+    for i in 0..n {
+        for j in i + 1..n {
+            buffer.swap(i * n + j, j * n + i);
+        }
+    }
 }
 
 /// The rank window of an image's slope fit: σ² runs between the `WINDOW_FIRST_RANK`-th
@@ -1088,6 +1095,33 @@ mod tests {
         assert!((b.value - 1.25).abs() < 1e-15);
         let b = c.m_term_bound(3.0).unwrap();
         assert_eq!((b.terms, b.value), (0, 5.25));
+    }
+
+    /// The image slope check's tolerance written out again: slopes `[1, 2, 3, 6]` have mean 3
+    /// and SE `√(14/12)`, so the tolerance is `t₃(1e-6)·√(14/12) + 0.03` and the residuals are
+    /// `|3 − 2.5|` and `|3 − 4|`.
+    #[test]
+    fn slope_check_by_hand() {
+        let out = slope_check(&[1.0, 2.0, 3.0, 6.0], 2.5, 4.0).unwrap();
+        let tolerance = two_sided_t(1e-6, 3) * (14.0f64 / 12.0).sqrt() + 0.03;
+        assert!((out.check.tolerance - tolerance).abs() < 1e-12 * tolerance);
+        assert_eq!(out.planted.tolerance, out.check.tolerance);
+        assert!((out.check.residual - 0.5).abs() < 1e-15);
+        assert!((out.planted.residual - 1.0).abs() < 1e-15);
+    }
+
+    /// The unitary DFT by hand: a constant 2×2 channel of ones has `x̂_0 = 2`, the other bins
+    /// 0; a checkerboard `[[1, −1], [−1, 1]]` has all its power at bin (1, 1); a row-wise
+    /// alternation `[[1, −1], [1, −1]]` at bin (0, 1) (row-major `(k₁, k₂)`, k₁ the row
+    /// frequency).
+    #[test]
+    fn fourier_power_by_hand() {
+        let p = fourier_power(&[1.0; 4], 2).unwrap();
+        assert_eq!(p, vec![4.0, 0.0, 0.0, 0.0]);
+        let p = fourier_power(&[1.0, -1.0, -1.0, 1.0], 2).unwrap();
+        assert_eq!(p, vec![0.0, 0.0, 0.0, 4.0]);
+        let p = fourier_power(&[1.0, -1.0, 1.0, -1.0], 2).unwrap();
+        assert_eq!(p, vec![0.0, 4.0, 0.0, 0.0]);
     }
 
     /// The texture spectrum sums to N² (unit variance per pixel) and is 0 at DC only.
