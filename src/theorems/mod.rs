@@ -7,6 +7,7 @@ pub mod kl_bound;
 pub mod linear_gaussian;
 pub mod memorization;
 pub mod miyasawa_covariance;
+pub mod oracle_rate;
 pub mod polynomial_moments;
 pub mod rank_k;
 pub mod score_matching;
@@ -382,7 +383,7 @@ pub struct Theorem {
 /// The one table of theorems, in the order `verify` prints them: `verify`, the appendix and the
 /// registry test all iterate it. Adding a theorem is its module, `theorems/<id>.md`,
 /// `tests/<id>.rs` and one line here; `tests/theorem_registry.rs` fails when one is missing.
-pub const THEOREMS: [Theorem; 10] = [
+pub const THEOREMS: [Theorem; 11] = [
     Theorem {
         id: tweedie::THEOREM,
         title: "Tweedie's formula (first-order Miyasawa relation)",
@@ -489,6 +490,18 @@ pub const THEOREMS: [Theorem; 10] = [
             &bottleneck_manifold::BLACK_BOX_RANK,
             &bottleneck_manifold::BLACK_BOX_JOINT_RANK,
             &bottleneck_manifold::SAMPLES_ON_CURVE,
+        ],
+    },
+    Theorem {
+        id: oracle_rate::THEOREM,
+        title: "The oracle denoiser's error decays as σ^(2α/(α+1)) when sorted squared \
+                coefficients decay as k^-(α+1)",
+        verdicts: oracle_rate::default_verdicts,
+        claims: &[
+            &oracle_rate::SANDWICH,
+            &oracle_rate::RATE_CONSTANTS,
+            &oracle_rate::POWER_LAW_SLOPE,
+            &oracle_rate::TEXTURE_SLOPE,
         ],
     },
 ];
