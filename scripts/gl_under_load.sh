@@ -8,11 +8,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 loops=${1:-6}
 threads=${2:-4}
-binary=$(cargo test --no-run --test gpu_parity --message-format=json 2>/dev/null |
+binary=$(cargo test --no-run --test proof_check --message-format=json 2>/dev/null |
   python3 -c 'import json,sys
 for line in sys.stdin:
     m = json.loads(line)
-    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == "gpu_parity":
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == "proof_check":
         print(m["executable"])')
 pids=()
 for _ in $(seq "$loops"); do
@@ -20,4 +20,4 @@ for _ in $(seq "$loops"); do
   pids+=($!)
 done
 trap 'kill "${pids[@]}" 2>/dev/null' EXIT
-WGPU_BACKEND=gl "$binary" --test-threads "$threads"
+WGPU_BACKEND=gl "$binary" --test-threads "$threads" gpu_parity::

@@ -22,13 +22,12 @@ common=(--in-place --baseline skip --timeout 400 --build-timeout 600
 for id in "${ids[@]}"; do
   if [ "$id" = mod ]; then
     cargo mutants --no-config --profile mutants "${common[@]}" -f src/theorems/mod.rs \
-      -o "$out/$id" -- --lib --test targets --test theorem_registry --test tweedie \
-      --test miyasawa_covariance --test sure --test linear_gaussian --test rank_k \
-      --test polynomial_moments --test bottleneck_manifold --test memorization --test kl_bound \
-      --test oracle_rate
+      -o "$out/$id" -- --lib --test proof_check -- targets:: theorem_registry:: tweedie:: \
+      miyasawa_covariance:: sure:: linear_gaussian:: rank_k:: polynomial_moments:: \
+      bottleneck_manifold:: memorization:: kl_bound:: oracle_rate::
   else
     cargo mutants --no-config --profile mutants "${common[@]}" \
       -f "src/theorems/$id.rs" -f "src/theorems/$id/**" -o "$out/$id" \
-      -- --lib --test "$id" --test theorem_registry
+      -- --lib --test proof_check -- "$id::" theorem_registry::
   fi || true   # cargo-mutants exits non-zero when a mutant is missed
 done

@@ -3,7 +3,7 @@
 //! (`DenseTrainer::flops_per_epoch` of a one-batch epoch), the size keys that
 //! `benches/pytorch_reference.py` matches on, and a run of each on the GPU and its CPU path.
 
-mod common;
+use crate::common;
 
 use diffusion_theorems::bench::workloads::{
     gemm_shapes, DdimAffine, GaussianEval, GemmShape, MlpStep,

@@ -2,7 +2,7 @@
 //! outputs lie in a decoder image, and the samples on the last step's. See
 //! theorems/bottleneck_manifold.md.
 
-mod common;
+use crate::common;
 
 use common::{arch_strategy, config};
 use diffusion_theorems::denoisers::bottleneck::{

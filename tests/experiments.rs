@@ -54,7 +54,10 @@ fn gpu() -> &'static Gpu {
 #[test]
 fn quick_all_writes_every_figure_and_metric() {
     let out = run_folder("all");
-    let settings = Settings::quick(&DataSource::CAlpha { alpha: 2.0 });
+    // N = 32 and one epoch per per-step MLP: every experiment and figure still runs end to
+    // end, and no assertion here reads a trained model's quality
+    let mut settings = Settings::quick(&DataSource::CAlpha { alpha: 2.0 }).with_n(32);
+    settings.epochs = 1;
     let summary = images::run(gpu(), settings.clone(), "all", &out, false).unwrap();
     let names: Vec<&str> = summary
         .experiments
@@ -317,7 +320,7 @@ fn exported_models_reproduce_the_crates_predictions() {
     // in the +5 of every GEMM bound); the reference here is computed in f64 from the exported
     // values, whose own rounding (≤ γ⁶⁴_{d+w} of the same sums) is added.
     let out = run_folder("export");
-    let mut settings = Settings::quick(&DataSource::CAlpha { alpha: 2.0 });
+    let mut settings = Settings::quick(&DataSource::CAlpha { alpha: 2.0 }).with_n(32);
     settings.export_models = true;
     images::run(gpu(), settings.clone(), "linear", &out, false).unwrap();
     images::run(gpu(), settings.clone(), "polynomial", &out, false).unwrap();
@@ -793,13 +796,15 @@ fn generalization_shards_merge_to_the_unsharded_sweep() {
         run_folder("gen-merged"),
     );
     run_to_success(exp_command(
-        &["generalization", "--quick", "--no-progress"],
+        &["generalization", "--quick", "--n", "32", "--no-progress"],
         &whole,
     ));
     run_to_success(exp_command(
         &[
             "generalization",
             "--quick",
+            "--n",
+            "32",
             "--no-progress",
             "--shard",
             "0/2",
@@ -810,6 +815,8 @@ fn generalization_shards_merge_to_the_unsharded_sweep() {
         &[
             "generalization",
             "--quick",
+            "--n",
+            "32",
             "--no-progress",
             "--shard",
             "env",
@@ -858,7 +865,11 @@ fn generalization_shards_merge_to_the_unsharded_sweep() {
     };
     let joined = results(merged.join("metrics.json"));
     assert_eq!(joined, results(whole.join("generalization/metrics.json")));
-    assert_eq!(joined.len(), 3 * 4, "3 architectures × 4 sizes at --quick");
+    assert_eq!(
+        joined.len(),
+        3 * 3,
+        "3 architectures × N = 1, 4, 16 at --quick --n 32"
+    );
 
     let half = merge(&files[..1]);
     assert_eq!(half.status.code(), Some(2));

@@ -1,7 +1,7 @@
 //! `kl_bound`: D_KL(p‖p_θ) ≤ ∫(MSE(f_θ) − MSE(f*))σ⁻³dσ, with equality for Bayes denoisers of a
 //! model. See theorems/kl_bound.md.
 
-mod common;
+use crate::common;
 
 use common::config;
 use diffusion_theorems::linalg::Mat;

@@ -5,7 +5,7 @@
 //! Every headline check is a `Controlled`: the tests assert the claim passes AND the planted
 //! wrong variant is rejected (`theorems::power > 1`).
 
-mod common;
+use crate::common;
 
 use common::{config, gmm};
 use diffusion_theorems::denoisers::linear::{fit_affine, fit_bias_free, OptimalAffine};

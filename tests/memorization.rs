@@ -1,7 +1,7 @@
 //! `memorization`: the optimal denoiser of a finite training set reproduces it (book §3.3).
 //! See theorems/memorization.md.
 
-mod common;
+use crate::common;
 
 use common::config;
 use diffusion_theorems::denoisers::linear::OptimalAffine;

@@ -1,7 +1,7 @@
 //! `miyasawa_covariance`: Cov[x|y] = σ²(I + σ²∇²log p_σ(y)); ∇f* symmetric PSD = Cov/σ²;
 //! MSE(f*) = σ² E tr∇f*. See theorems/miyasawa_covariance.md.
 
-mod common;
+use crate::common;
 
 use common::{assert_controlled, case, config, Case};
 use diffusion_theorems::rng::Rng;

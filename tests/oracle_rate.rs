@@ -2,7 +2,7 @@
 //! `σ^{2α/(α+1)}` when `c_k² ∼ k^{−(α+1)}` (Sugolov Thm 1; Kadkhodaie et al. eq. 13 with its sign
 //! corrected). See theorems/oracle_rate.md.
 
-mod common;
+use crate::common;
 
 use common::{assert_controlled, config};
 use diffusion_theorems::error::Error;

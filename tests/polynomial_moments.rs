@@ -1,7 +1,7 @@
 //! `polynomial_moments`: the optimal degree-d polynomial denoiser depends only on the moments up
 //! to order 2d; what DDIM generates with it. See theorems/polynomial_moments.md.
 
-mod common;
+use crate::common;
 
 use common::{config, mixture_1d};
 use diffusion_theorems::denoisers::polynomial::{

@@ -1,7 +1,7 @@
 //! `rank_k`: the optimal rank-K linear denoiser Σ_{i≤K} λᵢ/(λᵢ+σ²)uᵢuᵢᵀ, its MSE, sampling
 //! N(μ, Σ_K), and the book's low-rank closed forms. See theorems/rank_k.md.
 
-mod common;
+use crate::common;
 
 use common::{config, cov_strategy};
 use diffusion_theorems::denoisers::rank_k::{affine_mse, descending_eigenvalues, RankK};

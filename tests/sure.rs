@@ -1,7 +1,7 @@
 //! `sure`: Stein's unbiased risk estimate and the MSE-optimality of the posterior mean. See
 //! theorems/sure.md.
 
-mod common;
+use crate::common;
 
 use common::{assert_controlled, config, gmm, gpu};
 use diffusion_theorems::denoisers::divergence::{

@@ -1,7 +1,7 @@
 //! The reference targets: validation of user input (typed errors naming the value), moments of
 //! samples against the closed forms, and the `eval` command's JSON interface.
 
-mod common;
+use crate::common;
 
 use diffusion_theorems::error::Error;
 use diffusion_theorems::linalg::Mat;

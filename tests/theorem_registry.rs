@@ -46,8 +46,9 @@ fn every_listed_test_exists_and_every_theorem_test_is_listed() {
 }
 
 /// Adding a theorem touches its module, `theorems/<id>.md`, `tests/<id>.rs` and one line of the
-/// table: on a copy of the tree where one of them is missing or extra, the registry check names
-/// it (the real tree has none of these problems, see the test above).
+/// table (and its `mod` line in `tests/proof_check.rs`): on a copy of the tree where one of them
+/// is missing or extra, the registry check names it (the real tree has none of these problems,
+/// see the test above).
 #[test]
 fn a_theorem_missing_from_the_table_or_its_files_is_named() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -57,6 +58,11 @@ fn a_theorem_missing_from_the_table_or_its_files_is_named() {
         std::fs::create_dir_all(copy.join(dir)).unwrap();
     }
     std::fs::write(copy.join("src/theorems/mod.rs"), "").unwrap();
+    let harness: String = diffusion_theorems::theorems::THEOREMS
+        .iter()
+        .map(|t| format!("mod {};\n", t.id))
+        .collect();
+    std::fs::write(copy.join("tests/proof_check.rs"), harness).unwrap();
     for t in &diffusion_theorems::theorems::THEOREMS {
         std::fs::write(copy.join(format!("src/theorems/{}.rs", t.id)), "").unwrap();
         std::fs::write(copy.join(format!("tests/{}.rs", t.id)), "").unwrap();
@@ -83,6 +89,7 @@ fn a_theorem_missing_from_the_table_or_its_files_is_named() {
     for expected in [
         "src/theorems/new_claim is a theorem module in no line",
         "tests/new_claim.rs is neither a theorem's test file",
+        "tests/new_claim is not declared in tests/proof_check.rs",
         "theorems/new_claim.md is in no line",
         "theorem 'sure' has no tests/sure.rs",
         "theorem 'rank_k' has no module src/theorems/rank_k",
@@ -446,8 +453,8 @@ fn verify_depths_scale_cases_and_keep_power() {
 }
 
 /// `verify --shard i/n` runs its share of the selection and writes it as JSONL keyed by
-/// (claim, cases, seed, commit), and `merge` joins the shards: four shards of four theorems
-/// (two by `i/n`, one as a Slurm array task, one as a Kubernetes indexed Job, via `--shard
+/// (claim, cases, seed, commit), and `merge` joins the shards: four shards of four theorems at
+/// `--quick` (two by `i/n`, one as a Slurm array task, one as a Kubernetes indexed Job, via `--shard
 /// env`), merged, equal the unsharded run of the same selection claim for claim and number for
 /// number (cases, residual, tolerance, power, both log-mean fingerprints, outcome). The merged
 /// report names every claim of the registry no shard ran (exit 1); a rerun of a shard keeps its
@@ -472,7 +479,8 @@ fn verify_shards_merge_into_one_report() {
         command.output().unwrap()
     };
     let verify = |shard: Option<&str>, env: &[(&str, &str)], report: &std::path::Path| {
-        let mut args = vec!["verify"];
+        // at --quick: what is checked is the sharding, which is the same at every depth
+        let mut args = vec!["verify", "--quick"];
         args.extend(selection);
         let shard_dir = shards.display().to_string();
         if let Some(spec) = shard {

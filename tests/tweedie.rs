@@ -1,6 +1,6 @@
 //! `tweedie`: E[x|y] = y + σ²∇log p_σ(y), and its VP form. See theorems/tweedie.md.
 
-mod common;
+use crate::common;
 
 use common::{assert_controlled, case, config, gpu, Case};
 use diffusion_theorems::linalg::Mat;

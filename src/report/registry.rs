@@ -29,6 +29,10 @@ pub(crate) const OTHER_TEST_SUITES: [&str; 7] = [
     "theorem_registry",
 ];
 
+/// The files under `tests/` that are no suite: the one test binary's root, `proof_check.rs`,
+/// which declares every suite as a module, and the suites' shared helpers, `common/`.
+const HARNESS: [&str; 2] = ["common", "proof_check"];
+
 /// What a listed test is evidence of, beyond "the statement holds here".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
@@ -265,12 +269,28 @@ fn table_problems(root: &Path) -> Result<Vec<String>> {
     }
     for s in suites
         .iter()
-        .filter(|s| *s != "common" && !ids.contains(s.as_str()))
+        .filter(|s| !HARNESS.contains(&s.as_str()) && !ids.contains(s.as_str()))
         .filter(|s| !OTHER_TEST_SUITES.contains(&s.as_str()))
     {
         problems.push(format!(
             "tests/{s}.rs is neither a theorem's test file (no line of theorems::THEOREMS) nor \
              one of registry::OTHER_TEST_SUITES"
+        ));
+    }
+    // autotests are off: a suite runs only as a module of the one test binary
+    let harness = root.join("tests").join("proof_check.rs");
+    let declared: BTreeSet<String> = std::fs::read_to_string(&harness)
+        .map_err(|e| Error::io(&harness, e))?
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("mod ")?.strip_suffix(';'))
+        .map(str::to_string)
+        .collect();
+    for s in suites
+        .iter()
+        .filter(|s| !HARNESS.contains(&s.as_str()) && !declared.contains(s.as_str()))
+    {
+        problems.push(format!(
+            "tests/{s} is not declared in tests/proof_check.rs (`mod {s};`), so it never runs"
         ));
     }
     for d in docs.iter().filter(|d| !ids.contains(d.as_str())) {

@@ -141,7 +141,7 @@ fn pin_tolerance(backend: &str) -> f64 {
 /// cases of the tolerance and of the planted variant's residual. A row's tolerance is part of
 /// the claim a paper cites, so a change to any case's allowance (tighter or looser) or to a
 /// negative control fails here until it is recorded on purpose with `PIN_UPDATE=1 cargo test
-/// --test <id> reproduce` and the diff of the pin file is reviewed. Rows run on a GPU are
+/// --test proof_check <id>::verify_rows` and the diff of the pin file is reviewed. Rows run on a GPU are
 /// compared only on a software adapter (llvmpipe, where the pins were recorded), by their cases
 /// and planted residual (see [`pin_tolerance`]); on a real GPU they are checked for passing and
 /// their number of cases only. Rows with a calibrated tolerance are compared by their cases and

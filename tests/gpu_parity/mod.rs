@@ -3,10 +3,9 @@
 //! time in CI with WGPU_BACKEND=gl so both software backends stay working.
 //!
 //! One module per kernel family; a test is cited as `tests/gpu_parity/<module>.rs::<name>` and run
-//! alone with `cargo test --test gpu_parity <name>`.
+//! alone with `cargo test --test proof_check gpu_parity::<module>::<name>`.
 
-#[path = "../common/mod.rs"]
-mod common;
+use crate::common;
 
 use common::gpu;
 use diffusion_theorems::gpu::gemm::{GemmKernel, GemmPlan, GemmTiling};
