@@ -11,6 +11,7 @@ pub mod oracle_rate;
 pub mod polynomial_moments;
 pub mod rank_k;
 pub mod score_matching;
+pub mod shuffled_pixels;
 pub mod sure;
 pub mod tweedie;
 
@@ -383,7 +384,7 @@ pub struct Theorem {
 /// The one table of theorems, in the order `verify` prints them: `verify`, the appendix and the
 /// registry test all iterate it. Adding a theorem is its module, `theorems/<id>.md`,
 /// `tests/<id>.rs` and one line here; `tests/theorem_registry.rs` fails when one is missing.
-pub const THEOREMS: [Theorem; 11] = [
+pub const THEOREMS: [Theorem; 12] = [
     Theorem {
         id: tweedie::THEOREM,
         title: "Tweedie's formula (first-order Miyasawa relation)",
@@ -502,6 +503,17 @@ pub const THEOREMS: [Theorem; 11] = [
             &oracle_rate::RATE_CONSTANTS,
             &oracle_rate::POWER_LAW_SLOPE,
             &oracle_rate::TEXTURE_SLOPE,
+        ],
+    },
+    Theorem {
+        id: shuffled_pixels::THEOREM,
+        title: "A fixed pixel permutation leaves the optimal and the optimal affine denoiser's \
+                error unchanged and changes a local denoiser's",
+        verdicts: shuffled_pixels::default_verdicts,
+        claims: &[
+            &shuffled_pixels::EMPIRICAL_INVARIANT,
+            &shuffled_pixels::AFFINE_INVARIANT,
+            &shuffled_pixels::LOCAL_CHANGES,
         ],
     },
 ];
