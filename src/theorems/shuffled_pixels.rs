@@ -348,9 +348,10 @@ pub struct ClosedFormMse {
     pub affine_shuffled: f64,
     /// The derived bound on their difference.
     pub tolerance: f64,
-    /// The local denoiser's closed-form MSE, original data.
+    /// The local denoiser's minimum MSE by its Schur complements
+    /// ([`LocalWindow::schur_mse`]), original data.
     pub local_original: f64,
-    /// The local denoiser's closed-form MSE, permuted data (windows on the shuffled grid).
+    /// The same on the permuted data (windows on the shuffled grid).
     pub local_shuffled: f64,
 }
 
@@ -392,19 +393,12 @@ pub fn affine_case(pair: &ShuffledPair, sigma: f64) -> Result<ClosedFormMse> {
     };
     let tolerance = gamma_f64(2 * d + 8) * (mag_a + mag_b) + quadratic(lam_a) + quadratic(lam_b);
     let (local_a, local_b) = pair.local_denoisers(WINDOW)?;
-    let local_mse = |lw: &LocalWindow, law: &GaussianMixture| -> Result<f64> {
-        let f = lw.at(sigma)?;
-        Ok(
-            affine_mse_with_magnitude(&law.mean(), &law.covariance(), f.weight(), f.bias(), sigma)?
-                .0,
-        )
-    };
     Ok(ClosedFormMse {
         affine_original: mse_a,
         affine_shuffled: mse_b,
         tolerance,
-        local_original: local_mse(&local_a, &pair.original_law)?,
-        local_shuffled: local_mse(&local_b, &pair.shuffled_law)?,
+        local_original: local_a.schur_mse(sigma)?,
+        local_shuffled: local_b.schur_mse(sigma)?,
     })
 }
 
@@ -448,14 +442,34 @@ fn local_monte_carlo(
     draws: usize,
     seed: u64,
 ) -> Result<(f64, f64)> {
+    ensure_sigma_squared(sigma)?;
+    // the map's nonzero weights row by row (a local map has at most w² per row): the same
+    // products as `f.denoise`, without the zeros
+    let (w, b) = (f.weight(), f.bias());
+    let rows: Vec<Vec<(usize, f64)>> = (0..w.nrows())
+        .map(|p| {
+            (0..w.ncols())
+                .filter(|&q| w[(p, q)] != 0.0)
+                .map(|q| (q, w[(p, q)]))
+                .collect()
+        })
+        .collect();
     let mut losses = Vec::with_capacity(images.len() * draws);
     for (k, x) in images.iter().enumerate() {
         let mut rng = Rng::new(seed, k as u32);
         for _ in 0..draws {
             let g = rng.normals(x.len());
             let y: Vec<f64> = x.iter().zip(&g).map(|(a, b)| a + sigma * b).collect();
-            let out = f.denoise(&y, sigma)?;
-            losses.push(x.iter().zip(&out).map(|(a, b)| (a - b) * (a - b)).sum());
+            let loss = rows
+                .iter()
+                .zip(b)
+                .zip(x)
+                .map(|((row, bp), xp)| {
+                    let out = bp + row.iter().map(|(q, v)| v * y[*q]).sum::<f64>();
+                    (xp - out) * (xp - out)
+                })
+                .sum();
+            losses.push(loss);
         }
     }
     Ok(mean_and_std_error(&losses))
