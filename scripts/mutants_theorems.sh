@@ -15,7 +15,7 @@ mkdir -p "$out"
 export NO_REGRESSION_FILES=1
 if [ ${#ids[@]} -eq 0 ]; then
   ids=(tweedie miyasawa_covariance memorization score_matching bottleneck_manifold rank_k
-       kl_bound sure linear_gaussian polynomial_moments oracle_rate shuffled_pixels mod)
+       kl_bound sure linear_gaussian polynomial_moments oracle_rate shuffled_pixels entropy mod)
 fi
 common=(--in-place --baseline skip --timeout 400 --build-timeout 600
         --sharding round-robin --shard 0/40)
@@ -25,7 +25,7 @@ for id in "${ids[@]}"; do
       -o "$out/$id" -- --lib --test targets --test theorem_registry --test tweedie \
       --test miyasawa_covariance --test sure --test linear_gaussian --test rank_k \
       --test polynomial_moments --test bottleneck_manifold --test memorization --test kl_bound \
-      --test oracle_rate --test shuffled_pixels
+      --test oracle_rate --test shuffled_pixels --test entropy
   else
     cargo mutants --no-config --profile mutants "${common[@]}" \
       -f "src/theorems/$id.rs" -f "src/theorems/$id/**" -o "$out/$id" \

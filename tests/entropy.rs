@@ -52,7 +52,10 @@ fn book_eq_3_2_6_equals_the_immse_rate() {
         let book: f64 = lambdas.iter().map(|l| t / (l + t * t)).sum();
         let (mmse, _) = en::gaussian_mmse(&[0.0; 4], &cov, t).unwrap();
         let immse = 4.0 / t - mmse / t.powi(3);
-        assert!((book - immse).abs() < 1e-13 * book, "t {t}: {book} vs {immse}");
+        assert!(
+            (book - immse).abs() < 1e-13 * book,
+            "t {t}: {book} vs {immse}"
+        );
         assert!((book - (2.0 / t - mmse / t.powi(3))).abs() > 1e-3);
         assert!(book > 0.0);
     }

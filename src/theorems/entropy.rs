@@ -78,7 +78,7 @@ fn immse_rate(d: usize, mmse: f64, t: f64, noise_factor: f64, power: i32) -> f64
 pub fn gaussian_de_bruijn(target: &GaussianMixture, t1: f64, t2: f64) -> Result<Controlled> {
     ensure_sigma_squared(t1)?;
     ensure_sigma_squared(t2)?;
-    if !(t1 < t2) {
+    if t1 >= t2 {
         return Err(Error::InvalidArgument {
             what: "noise levels (t1, t2)".into(),
             reason: format!("need t1 < t2, got ({t1}, {t2})"),
@@ -213,7 +213,7 @@ pub fn fisher_check(out: &FisherMc, z: f64) -> Controlled {
 pub fn denoised_entropy(target: &GaussianMixture, s: f64, t: f64) -> Result<(Controlled, f64)> {
     ensure_sigma_squared(s)?;
     ensure_sigma_squared(t)?;
-    if !(s < t) {
+    if s >= t {
         return Err(Error::InvalidArgument {
             what: "noise levels (s, t)".into(),
             reason: format!("need s < t, got ({s}, {t})"),
