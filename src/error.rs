@@ -266,6 +266,19 @@ pub(crate) fn ensure_len(what: &str, values: &[f64], expected: usize) -> Result<
     }
 }
 
+/// Returns an error naming `what` unless `value` is finite and strictly positive (a decay
+/// exponent, a regularity α, a signal scale).
+pub(crate) fn ensure_positive_finite(what: &str, value: f64) -> Result<()> {
+    if value.is_finite() && value > 0.0 {
+        Ok(())
+    } else {
+        Err(Error::InvalidArgument {
+            what: what.to_string().into(),
+            reason: format!("must be finite and > 0, got {value}"),
+        })
+    }
+}
+
 /// Returns an error unless σ is finite and strictly positive.
 pub fn ensure_sigma(sigma: f64) -> Result<()> {
     if sigma.is_finite() && sigma > 0.0 {

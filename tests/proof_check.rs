@@ -16,6 +16,7 @@ mod common;
 
 mod bench_workloads;
 mod bottleneck_manifold;
+mod entropy;
 mod experiments;
 mod fuzz_inputs;
 mod gpu_parity;
@@ -28,6 +29,7 @@ mod oracle_rate;
 mod polynomial_moments;
 mod rank_k;
 mod score_matching;
+mod shuffled_pixels;
 mod sure;
 mod targets;
 mod theorem_registry;

@@ -4,6 +4,7 @@
 //! * [`bayes`] — the exact posterior mean `f*(y) = E[x | y]` of a closed-form target;
 //! * [`linear`] — affine maps `f(y) = W y + b` (σ-independent, exact Jacobian `W`), the
 //!   MSE-optimal affine and bias-free denoisers and least-squares fits;
+//! * [`local`] — the optimal linear denoiser restricted to each pixel's w×w window;
 //! * [`rank_k`] — the MSE-optimal rank-K linear denoiser (Eckart–Young);
 //! * [`elementwise`] — soft thresholding and polynomial maps;
 //! * [`mlp`] — a one-hidden-layer tanh network with its exact Jacobian;
@@ -19,6 +20,7 @@ pub mod elementwise;
 pub mod gd;
 mod jvp_form;
 pub mod linear;
+pub mod local;
 pub mod mlp;
 pub mod polynomial;
 pub mod random_feature;

@@ -172,12 +172,7 @@ pub fn fit_polynomial(xs: &Mat, ys: &Mat, degree: usize, scale: f64) -> Result<P
             got: xs.nrows(),
         });
     }
-    if !(scale.is_finite() && scale > 0.0) {
-        return Err(Error::InvalidArgument {
-            what: "feature scale".into(),
-            reason: format!("must be finite and > 0, got {scale}"),
-        });
-    }
+    crate::error::ensure_positive_finite("feature scale", scale)?;
     linalg::ensure_finite_mat("clean samples", xs)?;
     linalg::ensure_finite_mat("noisy samples", ys)?;
     let n = ys.ncols();

@@ -84,12 +84,7 @@ impl TrainConfig {
             crate::error::ensure_sigma(s)?;
         }
         if let LossWeighting::Edm { sigma_data } = self.weighting {
-            if !(sigma_data.is_finite() && sigma_data > 0.0) {
-                return Err(Error::InvalidArgument {
-                    what: "sigma_data".into(),
-                    reason: format!("must be finite and > 0, got {sigma_data}"),
-                });
-            }
+            crate::error::ensure_positive_finite("sigma_data", sigma_data)?;
         }
         Ok(())
     }

@@ -39,21 +39,10 @@ fn check_steps(steps: usize) -> Result<()> {
     Ok(())
 }
 
-fn check_positive(what: &'static str, v: f64) -> Result<()> {
-    if v.is_finite() && v > 0.0 {
-        Ok(())
-    } else {
-        Err(Error::InvalidArgument {
-            what: what.into(),
-            reason: format!("must be finite and > 0, got {v}"),
-        })
-    }
-}
-
 impl Schedule {
     /// VE on the uniform grid `t_ℓ = ℓT/L` (book eq.3.2.37); DDIM on it is eq.3.2.42.
     pub fn ve_uniform(t_max: f64, steps: usize) -> Result<Self> {
-        check_positive("t_max", t_max)?;
+        crate::error::ensure_positive_finite("t_max", t_max)?;
         check_steps(steps)?;
         let times: Vec<f64> = (0..=steps)
             .map(|l| t_max * l as f64 / steps as f64)
@@ -63,8 +52,8 @@ impl Schedule {
 
     /// VE on the exponential grid `t_ℓ = C₁(e^{C₂ℓ} − 1)` (book eq.3.2.83).
     pub fn ve_exponential(c1: f64, c2: f64, steps: usize) -> Result<Self> {
-        check_positive("C1", c1)?;
-        check_positive("C2", c2)?;
+        crate::error::ensure_positive_finite("C1", c1)?;
+        crate::error::ensure_positive_finite("C2", c2)?;
         check_steps(steps)?;
         let times: Vec<f64> = (0..=steps).map(|l| c1 * (c2 * l as f64).exp_m1()).collect();
         if !times.iter().all(|t| t.is_finite()) {

@@ -38,7 +38,7 @@
 use super::gemm::{product, run_products, GpuMat};
 use super::rowwise::{self, row_softmax_blocks, ColumnShift};
 use super::Gpu;
-use crate::error::{ensure_sigma, Error, Result};
+use crate::error::{ensure_positive_finite, ensure_sigma, Error, Result};
 use crate::linalg::{self, Mat, EPS};
 use crate::targets::{empirical::empirical, ClosedForm};
 
@@ -61,16 +61,6 @@ pub struct GpuEmpirical<'a> {
     d: usize,
     block_rows: usize,
     tile_rows: usize,
-}
-
-fn ensure_alpha(alpha: f64) -> Result<()> {
-    if !(alpha.is_finite() && alpha > 0.0) {
-        return Err(Error::InvalidArgument {
-            what: "signal scale α".into(),
-            reason: format!("must be finite and > 0, got {alpha}"),
-        });
-    }
-    Ok(())
 }
 
 impl<'a> GpuEmpirical<'a> {
@@ -214,7 +204,7 @@ impl<'a> GpuEmpirical<'a> {
 
     fn check_query(&self, cols: usize, alpha: f64, sigma: f64) -> Result<()> {
         ensure_sigma(sigma)?;
-        ensure_alpha(alpha)?;
+        ensure_positive_finite("signal scale α", alpha)?;
         if cols != self.d {
             return Err(Error::DimensionMismatch {
                 what: "noisy queries (columns)".into(),
@@ -326,7 +316,7 @@ pub fn denoise_reference(
     block_rows: usize,
 ) -> Result<(Mat, Mat)> {
     ensure_sigma(sigma)?;
-    ensure_alpha(alpha)?;
+    ensure_positive_finite("signal scale α", alpha)?;
     let (n, d) = (data.nrows(), data.ncols());
     if y.ncols() != d {
         return Err(Error::DimensionMismatch {

@@ -6,7 +6,7 @@
 //! mean `E[x|y] = ∫_{−a}^{a} x φ((y−x)/σ) dx / ∫_{−a}^{a} φ((y−x)/σ) dx` is computed by
 //! double-exponential quadrature — a route that never touches Φ.
 
-use crate::error::{ensure_finite, ensure_sigma, Error, Result};
+use crate::error::{ensure_finite, ensure_positive_finite, ensure_sigma, Result};
 
 /// `Uniform[−a, a]`.
 #[derive(Debug, Clone, Copy)]
@@ -45,12 +45,7 @@ fn normal_mass(lo: f64, hi: f64) -> f64 {
 impl Uniform1d {
     /// `Uniform[−a, a]`, `a > 0` finite.
     pub fn new(half_width: f64) -> Result<Self> {
-        if !(half_width.is_finite() && half_width > 0.0) {
-            return Err(Error::InvalidArgument {
-                what: "half_width".into(),
-                reason: format!("must be finite and > 0, got {half_width}"),
-            });
-        }
+        ensure_positive_finite("half_width", half_width)?;
         Ok(Self { half_width })
     }
 

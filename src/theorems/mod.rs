@@ -3,6 +3,7 @@
 //! default case sets that `diffusion-theorems verify` runs.
 
 pub mod bottleneck_manifold;
+pub mod entropy;
 pub mod kl_bound;
 pub mod linear_gaussian;
 pub mod memorization;
@@ -11,6 +12,7 @@ pub mod oracle_rate;
 pub mod polynomial_moments;
 pub mod rank_k;
 pub mod score_matching;
+pub mod shuffled_pixels;
 pub mod sure;
 pub mod tweedie;
 
@@ -383,7 +385,7 @@ pub struct Theorem {
 /// The one table of theorems, in the order `verify` prints them: `verify`, the appendix and the
 /// registry test all iterate it. Adding a theorem is its module, `theorems/<id>.md`,
 /// `tests/<id>.rs` and one line here; `tests/theorem_registry.rs` fails when one is missing.
-pub const THEOREMS: [Theorem; 11] = [
+pub const THEOREMS: [Theorem; 13] = [
     Theorem {
         id: tweedie::THEOREM,
         title: "Tweedie's formula (first-order Miyasawa relation)",
@@ -502,6 +504,28 @@ pub const THEOREMS: [Theorem; 11] = [
             &oracle_rate::RATE_CONSTANTS,
             &oracle_rate::POWER_LAW_SLOPE,
             &oracle_rate::TEXTURE_SLOPE,
+        ],
+    },
+    Theorem {
+        id: shuffled_pixels::THEOREM,
+        title: "A fixed pixel permutation leaves the optimal and the optimal affine denoiser's \
+                error unchanged and changes a local denoiser's",
+        verdicts: shuffled_pixels::default_verdicts,
+        claims: &[
+            &shuffled_pixels::EMPIRICAL_INVARIANT,
+            &shuffled_pixels::AFFINE_INVARIANT,
+            &shuffled_pixels::LOCAL_CHANGES,
+        ],
+    },
+    Theorem {
+        id: entropy::THEOREM,
+        title: "The entropy of x + t·g increases with t at the I-MMSE rate d/t − mmse/t³; a \
+                denoising step lowers it",
+        verdicts: entropy::default_verdicts,
+        claims: &[
+            &entropy::DE_BRUIJN_GAUSSIAN,
+            &entropy::FISHER_IMMSE,
+            &entropy::DENOISED_ENTROPY,
         ],
     },
 ];

@@ -31,7 +31,7 @@
 //!    the contour) do not reach `α/(α+1)` in the Fourier basis: see `theorems/oracle_rate.md`.
 
 use super::{Check, Claim, Controlled, Depth, FalseFailure, ToleranceKind, Verdict, CPU_BACKEND};
-use crate::error::{ensure_sigma_squared, Error, Result};
+use crate::error::{ensure_positive_finite, ensure_sigma_squared, Error, Result};
 use crate::gpu::Gpu;
 use crate::numerics::gamma_f64;
 use crate::rng::Rng;
@@ -48,17 +48,6 @@ pub const THEOREM: &str = "oracle_rate";
 const UNDERFLOW: f64 = f64::from_bits(1);
 
 /// Returns an error unless the decay exponent `α` is finite and `> 0`.
-fn ensure_alpha(alpha: f64) -> Result<()> {
-    if alpha.is_finite() && alpha > 0.0 {
-        Ok(())
-    } else {
-        Err(Error::InvalidArgument {
-            what: "decay exponent alpha".into(),
-            reason: format!("alpha must be finite and > 0, got {alpha}"),
-        })
-    }
-}
-
 /// Returns an error unless every squared coefficient is finite and `≥ 0` and there is one.
 fn ensure_coefficients(squared: &[f64]) -> Result<()> {
     if squared.is_empty() {
@@ -226,7 +215,7 @@ pub fn integral_constant(beta: f64) -> Result<f64> {
 
 /// The exact power law `c_k² = k^{−(α+1)}`, `k = 1..=n`.
 pub fn power_law(alpha: f64, n: usize) -> Result<Vec<f64>> {
-    ensure_alpha(alpha)?;
+    ensure_positive_finite("decay exponent alpha", alpha)?;
     if n == 0 {
         return Err(Error::InvalidArgument {
             what: "number of coefficients n".into(),
@@ -265,7 +254,7 @@ pub fn perturbed_power_law(
 /// `powf` and one product).
 pub fn hypothesis_constants(squared: &[f64], alpha: f64) -> Result<(f64, f64)> {
     ensure_coefficients(squared)?;
-    ensure_alpha(alpha)?;
+    ensure_positive_finite("decay exponent alpha", alpha)?;
     let beta = alpha + 1.0;
     let scaled = squared
         .iter()
@@ -326,7 +315,7 @@ pub fn theorem_1_bounds(
     n: usize,
     sigma: f64,
 ) -> Result<RateBounds> {
-    ensure_alpha(alpha)?;
+    ensure_positive_finite("decay exponent alpha", alpha)?;
     ensure_sigma_squared(sigma)?;
     if !(low.is_finite() && high.is_finite() && low >= 0.0 && low <= high) {
         return Err(Error::InvalidArgument {
@@ -438,7 +427,7 @@ pub fn slope_window(
     decades: f64,
     points: usize,
 ) -> Result<SlopeWindow> {
-    ensure_alpha(alpha)?;
+    ensure_positive_finite("decay exponent alpha", alpha)?;
     if !(correction > 0.0 && correction < 1.0 && decades > 0.0 && decades.is_finite()) {
         return Err(Error::InvalidArgument {
             what: "slope window".into(),
@@ -516,7 +505,7 @@ pub struct PowerLawSlope {
 /// tolerance.
 pub fn power_law_slope(window: &SlopeWindow) -> Result<PowerLawSlope> {
     let alpha = window.alpha;
-    ensure_alpha(alpha)?;
+    ensure_positive_finite("decay exponent alpha", alpha)?;
     let beta = alpha + 1.0;
     let constant = integral_constant(beta)?;
     let coefficients = power_law(alpha, window.terms)?;
@@ -527,12 +516,7 @@ pub fn power_law_slope(window: &SlopeWindow) -> Result<PowerLawSlope> {
     let mut logs_planted = Vec::with_capacity(window.variances.len());
     let mut corrections = Vec::with_capacity(window.variances.len());
     for &s in &window.variances {
-        if !(s.is_finite() && s > 0.0) {
-            return Err(Error::InvalidArgument {
-                what: "slope window variance".into(),
-                reason: format!("must be finite and > 0, got {s}"),
-            });
-        }
+        ensure_positive_finite("slope window variance", s)?;
         let integral = constant * s.powf(alpha / beta);
         let relative = (s + truncation) / integral;
         if relative >= 1.0 {
@@ -684,7 +668,7 @@ pub fn window_slope(c2: &[f64]) -> Result<f64> {
 /// field has `E|B̂_ω|² = N²·f(ω)²/Σ_{ω′} f(ω′)²` exactly, row-major over the DFT bins (signed
 /// frequencies, as the generator's).
 pub fn texture_spectrum(filter_exponent: f64, size: usize) -> Result<Vec<f64>> {
-    ensure_alpha(filter_exponent)?;
+    ensure_positive_finite("decay exponent alpha", filter_exponent)?;
     if size < 2 {
         return Err(Error::InvalidArgument {
             what: "texture size".into(),

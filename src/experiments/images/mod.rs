@@ -383,12 +383,7 @@ impl Settings {
             });
         }
         for (what, v) in [("ridge", self.ridge), ("learning_rate", self.learning_rate)] {
-            if !(v.is_finite() && v > 0.0) {
-                return Err(Error::InvalidArgument {
-                    what: what.into(),
-                    reason: format!("must be finite and > 0, got {v}"),
-                });
-            }
+            crate::error::ensure_positive_finite(what, v)?;
         }
         Ok(())
     }

@@ -24,7 +24,7 @@
 //! the `C^α` curve, as in the paper's geometric `C^α` class.
 
 use super::image_rng;
-use crate::error::{Error, Result};
+use crate::error::{ensure_positive_finite, Error, Result};
 use crate::rng::Rng;
 use rustfft::num_complex::Complex;
 use rustfft::{Fft, FftPlanner};
@@ -46,17 +46,6 @@ pub const TEXTURE_STD: f64 = 0.1;
 const CALPHA_DOMAIN: u64 = 0x4341_4C50_4841_0000;
 
 /// Returns an error unless `α` is finite and `> 0`.
-pub(crate) fn ensure_alpha(alpha: f64) -> Result<()> {
-    if alpha.is_finite() && alpha > 0.0 {
-        Ok(())
-    } else {
-        Err(Error::InvalidArgument {
-            what: "C^alpha regularity alpha".into(),
-            reason: format!("alpha must be finite and > 0, got {alpha}"),
-        })
-    }
-}
-
 /// The signed integer frequency of DFT bin `k` of a length-`n` transform: `k` for `k ≤ n/2`,
 /// `k − n` above.
 fn signed_frequency(k: usize, n: usize) -> f64 {
@@ -94,7 +83,7 @@ impl CAlphaGenerator {
     /// The generator for regularity `alpha` (finite, `> 0`) and side `size ≥ 2` (a side of 1
     /// has only the DC frequency, which the construction drops).
     pub fn new(alpha: f64, size: usize) -> Result<Self> {
-        ensure_alpha(alpha)?;
+        ensure_positive_finite("C^alpha regularity alpha", alpha)?;
         if size < 2 {
             return Err(Error::InvalidArgument {
                 what: "C^alpha image size".into(),

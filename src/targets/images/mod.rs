@@ -182,7 +182,7 @@ impl FromStr for DataSource {
                     what: "data source calpha:<alpha>".into(),
                     reason: format!("alpha {alpha_text:?} is not a number"),
                 })?;
-                calpha::ensure_alpha(alpha)?;
+                crate::error::ensure_positive_finite("C^alpha regularity alpha", alpha)?;
                 Ok(Self::CAlpha { alpha })
             }
             ("disks", None) => Ok(Self::Disks),

@@ -1,0 +1,156 @@
+//! `entropy`: `d/dt h(x_t) = d/t − mmse(t)/t³ > 0` along `x_t = x + t·g` (book Thm 3.1,
+//! eq. 3.2.2, with de Bruijn's identity in I-MMSE form) and `h(E[x_s|x_t]) < h(x_t)` for
+//! Gaussians (book Thm 3.3, eq. 3.2.48). See theorems/entropy.md.
+
+use crate::common;
+
+use common::assert_controlled;
+use diffusion_theorems::error::Error;
+use diffusion_theorems::linalg::Mat;
+use diffusion_theorems::stats::two_sided_z;
+use diffusion_theorems::targets::Target;
+use diffusion_theorems::theorems::entropy as en;
+use diffusion_theorems::theorems::{self, Depth};
+
+/// The verify row [`en::DE_BRUIJN_GAUSSIAN`]: the Cholesky entropy difference equals the
+/// integrated I-MMSE rate; `d/(2t)` rejected in every case.
+#[test]
+fn de_bruijn_row_passes_and_rejects_half_the_noise_term() {
+    let cases = en::de_bruijn_cases(Depth::Default).unwrap();
+    assert_controlled(&cases);
+    assert!(cases.iter().all(|c| !c.planted.passed()));
+}
+
+/// The verify row [`en::FISHER_IMMSE`]: score route = posterior route within z·SE on GMMs, the
+/// rate positive; `mmse/t²` rejected.
+#[test]
+fn fisher_row_passes_and_rejects_the_wrong_power() {
+    assert_controlled(&en::fisher_cases(Depth::Default).unwrap());
+}
+
+/// The verify row [`en::DENOISED_ENTROPY`]: Thm 3.3 for Gaussians; the swapped step rejected in
+/// every case, and the entropy change is negative in every case (asserted inside the check).
+#[test]
+fn denoised_entropy_row_passes_and_rejects_the_swapped_step() {
+    let cases = en::denoised_cases(Depth::Default).unwrap();
+    assert_controlled(&cases);
+    assert!(cases.iter().all(|c| !c.planted.passed()));
+    for g in en::gaussians(Depth::Default).unwrap() {
+        let (_, value) = en::denoised_entropy(&g, 0.5, 2.0).unwrap();
+        assert!(value < 0.0, "{value}");
+    }
+}
+
+/// Book eq. 3.2.6 by hand against the I-MMSE rate: for `Σ = diag(λ)`,
+/// `t·Σ 1/(λ_i + t²) = d/t − mmse(t)/t³` with `mmse = Σ λ_i t²/(λ_i + t²)` (the crate's
+/// `affine_mse`), within 10⁻¹³ relative; and `d/(2t)` differs.
+#[test]
+fn book_eq_3_2_6_equals_the_immse_rate() {
+    let lambdas = [0.0, 0.3, 2.0, 9.0];
+    let cov = Mat::from_fn(4, 4, |i, j| if i == j { lambdas[i] } else { 0.0 });
+    for t in [0.1, 1.0, 4.0] {
+        let book: f64 = lambdas.iter().map(|l| t / (l + t * t)).sum();
+        let (mmse, _) = en::gaussian_mmse(&[0.0; 4], &cov, t).unwrap();
+        let immse = 4.0 / t - mmse / t.powi(3);
+        assert!(
+            (book - immse).abs() < 1e-13 * book,
+            "t {t}: {book} vs {immse}"
+        );
+        assert!((book - (2.0 / t - mmse / t.powi(3))).abs() > 1e-3);
+        assert!(book > 0.0);
+    }
+}
+
+/// The Gaussian entropy by hand: `h(N(0, λ + t²))` in 1-D is `½ ln(2πe(λ + t²))`.
+#[test]
+fn gaussian_entropy_by_hand() {
+    let cov = Mat::from_fn(1, 1, |_, _| 3.0);
+    let h = en::gaussian_entropy(&cov, 1.0).unwrap();
+    let want = 0.5 * (2.0 * std::f64::consts::PI * std::f64::consts::E * 4.0).ln();
+    assert!((h - want).abs() < 1e-14, "{h} vs {want}");
+}
+
+/// The figures of theorems/entropy.md: for one mixture per d, the Monte Carlo rate `d/dt h`
+/// by the score and by the posterior, at t = 0.5 and 2 (4000 draws).
+#[test]
+fn figures_entropy_rate_of_mixtures() {
+    let targets = theorems::targets_at(Depth::Default, 0xE_7A0F).unwrap();
+    println!("d | K | t | t·E‖s‖² ± SE | d/t − E tr Cov/t³");
+    for target in targets.iter().skip(1).step_by(3) {
+        for t in [0.5, 2.0] {
+            let mc = en::fisher_case(target, t, 4000, 5).unwrap();
+            let immse = mc.rate.0 - mc.difference.0;
+            println!(
+                "{} | {} | {t} | {:.4} ± {:.4} | {:.4}",
+                target.dim(),
+                target.components().len(),
+                mc.rate.0,
+                mc.rate.1,
+                immse
+            );
+            assert!(mc.rate.0 > 0.0);
+        }
+    }
+}
+
+/// Every row passes and keeps its power at quick and thorough depth (quick: 6, 2, 6 cases;
+/// thorough: 48, 32, 48).
+#[test]
+fn rows_pass_with_power_at_every_depth() {
+    for (depth, sizes) in [(Depth::Quick, [6, 2, 6]), (Depth::Thorough, [48, 32, 48])] {
+        let rows = [
+            en::de_bruijn_cases(depth).unwrap(),
+            en::fisher_cases(depth).unwrap(),
+            en::denoised_cases(depth).unwrap(),
+        ];
+        for (cases, size) in rows.iter().zip(sizes) {
+            assert_eq!(cases.len(), size, "{depth:?}");
+            assert!(cases.iter().all(|c| c.check.passed()), "{depth:?}");
+            assert!(theorems::power(cases) > 1.0, "{depth:?}");
+        }
+    }
+}
+
+/// The Fisher row's check by hand: tolerance z·SE of the paired difference, planted at the same
+/// z; a non-positive rate fails the case.
+#[test]
+fn fisher_check_by_hand() {
+    let mc = en::FisherMc {
+        difference: (0.1, 0.05),
+        planted: (3.0, 0.1),
+        rate: (2.0, 0.1),
+    };
+    let z = two_sided_z(1e-6);
+    let c = en::fisher_check(&mc, z);
+    assert_eq!(c.check.tolerance, z * 0.05);
+    assert_eq!(c.planted.residual, 3.0);
+    let negative = en::FisherMc {
+        rate: (-0.1, 0.1),
+        ..mc
+    };
+    assert!(!en::fisher_check(&negative, z).check.passed());
+}
+
+/// Bad input is a typed error naming the value.
+#[test]
+fn bad_input_is_a_typed_error() {
+    let g = &en::gaussians(Depth::Quick).unwrap()[0];
+    let order = en::gaussian_de_bruijn(g, 2.0, 1.0).unwrap_err();
+    assert!(order.to_string().contains("(2, 1)"), "{order}");
+    assert!(matches!(
+        en::denoised_entropy(g, 0.0, 1.0).unwrap_err(),
+        Error::InvalidSigma(_)
+    ));
+    assert!(en::denoised_entropy(g, 1.0, 1.0).is_err());
+    let draws = en::fisher_case(g, 1.0, 1, 0).unwrap_err();
+    assert!(draws.to_string().contains("got 1"), "{draws}");
+    let asym = Mat::from_fn(2, 2, |i, j| if i < j { 1.0 } else { 0.0 });
+    assert!(en::gaussian_entropy(&asym, 1.0).is_err());
+}
+
+/// Reproducibility: every verify row of `entropy` passes and reproduces its recorded numbers
+/// (`tests/common/pins/entropy.json`).
+#[test]
+fn verify_rows_reproduce_their_pinned_numbers() {
+    common::assert_rows_reproduce_pins("entropy");
+}
