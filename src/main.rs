@@ -299,6 +299,15 @@ struct ImageArgs {
     /// `<out>/generalization/shards/shard-<i>-of-<n>.jsonl`, which `merge` joins.
     #[arg(long)]
     shard: Option<String>,
+    /// `exp generalization` only: the training-set sizes of its sweep, comma-separated (default
+    /// the powers of 10 up to N/2, then N/2; each needs 2·size ≤ N). Book Fig. 3.10's sweep is
+    /// `--n 100000 --sizes 1000,5000,10000,50000`.
+    #[arg(long, value_delimiter = ',', conflicts_with = "config")]
+    sizes: Option<Vec<usize>>,
+    /// `exp generalization` only: its architectures, comma-separated, from `empirical`, `linear`,
+    /// `polynomial`, `bottleneck` (default the first three; `bottleneck` is the trained network).
+    #[arg(long, value_delimiter = ',', conflicts_with = "config")]
+    architectures: Option<Vec<String>>,
 }
 
 fn image_experiment(which: &str, args: ImageArgs) -> Result<bool> {
@@ -327,6 +336,26 @@ fn image_experiment(which: &str, args: ImageArgs) -> Result<bool> {
         }
     };
     let mut settings = settings;
+    if let Some(sizes) = &args.sizes {
+        if which != "generalization" {
+            return Err(Error::InvalidArgument {
+                what: "--sizes".into(),
+                reason: format!(
+                    "only exp generalization sweeps training-set sizes, not exp {which}"
+                ),
+            });
+        }
+        settings.generalization_sizes = sizes.clone();
+    }
+    if let Some(architectures) = &args.architectures {
+        if which != "generalization" {
+            return Err(Error::InvalidArgument {
+                what: "--architectures".into(),
+                reason: format!("only exp generalization takes architectures, not exp {which}"),
+            });
+        }
+        settings.generalization_architectures = architectures.clone();
+    }
     if let Some(spec) = &args.shard {
         if which != "generalization" {
             return Err(Error::InvalidArgument {

@@ -96,8 +96,33 @@ fn quick_all_writes_every_figure_and_metric() {
     // The empirical optimal denoiser memorizes: at the last step (σ₁ = sin(π/(2·1.008·L)))
     // the softmax weights are one-hot to within e^{−(d₂² − d₁²)/2σ²} (with d₂² − d₁² ≫ σ² for
     // distinct images), so every sample is a training image: MemRatio = 1.
+    // Copies are memorized under eq. 3.3.6 as well (cosine 1 > 3/5, raw and centred).
     let memorization = &summary.metrics["memorization"]["architectures"][0];
-    assert_eq!(memorization["summary"]["mem_ratio"].as_f64(), Some(1.0));
+    for ratio in [
+        "mem_ratio",
+        "similarity_mem_ratio",
+        "centred_similarity_mem_ratio",
+    ] {
+        assert_eq!(
+            memorization["summary"][ratio].as_f64(),
+            Some(1.0),
+            "{ratio}"
+        );
+    }
+    assert_eq!(
+        summary.metrics["memorization"]["similarity_above"].as_f64(),
+        Some(0.6)
+    );
+    // The generalization sweep reports both criteria per (architecture, N ≥ 2) with a sample
+    // compared, none at N = 1 (no second-nearest image) or when every trajectory escaped.
+    for result in summary.metrics["generalization"]["results"]
+        .as_array()
+        .unwrap()
+    {
+        let has_summary = result["memorization"]["similarity_mem_ratio"].is_f64();
+        let expected = result["n"].as_u64() > Some(1) && result["compared"].as_u64() > Some(0);
+        assert_eq!(has_summary, expected, "{result}");
+    }
     // Both experiments that use the empirical denoiser say which route produced it.
     for experiment in ["memorization", "generalization"] {
         let route = summary.metrics[experiment]["empirical_route"].as_str();
@@ -679,6 +704,27 @@ fn every_image_experiment_is_an_exp_subcommand() {
         );
     }
     assert!(help("all").contains("Every image experiment"));
+}
+
+/// `--sizes` and `--architectures` choose `exp generalization`'s sweep (book Fig. 3.10's is
+/// `--sizes 1000,5000,10000,50000 --architectures bottleneck`); any other experiment refuses
+/// them with exit code 2 and a message naming the option, before it loads data or an adapter.
+#[test]
+fn sweep_options_belong_to_exp_generalization() {
+    let exe = env!("CARGO_BIN_EXE_diffusion-theorems");
+    for option in [["--sizes", "1,2"], ["--architectures", "bottleneck"]] {
+        let out = std::process::Command::new(exe)
+            .args(["exp", "linear", "--quick", "--no-progress"])
+            .args(option)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{option:?}: {stderr}");
+        assert!(
+            stderr.contains(option[0]) && stderr.contains("only exp generalization"),
+            "{stderr}"
+        );
+    }
 }
 
 /// Issue 22: `exp bottleneck-2d` killed (SIGKILL) after the h = 1 network's first checkpoint

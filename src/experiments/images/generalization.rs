@@ -23,7 +23,9 @@ use crate::error::{Error, Result};
 use crate::gpu::gemm::GpuMat;
 use crate::io::plot::{histogram_panels_png, Labels, HISTOGRAM_COLOURS};
 use crate::linalg::{self, Mat};
-use crate::stats::nearest::{cosine_similarity, median};
+use crate::stats::nearest::{
+    cosine_similarity, median, most_similar_cosines, summarize, MemorizationSummary,
+};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::time::Instant;
@@ -37,6 +39,9 @@ pub struct SizeResult {
     pub n: usize,
     /// Samples compared (both trajectories finite).
     pub compared: usize,
+    /// Model 1's memorization ratios against S₁ under eq. 3.3.5 and eq. 3.3.6 (book Fig. 3.10's
+    /// statistic against N); `None` for N = 1 (no second-nearest image) or no sample compared.
+    pub memorization: Option<MemorizationSummary>,
     /// Median cosine similarity between the two models' samples (NaN when none compared).
     #[serde(deserialize_with = "crate::io::nan_if_null")]
     pub between_models_median: f64,
@@ -58,24 +63,6 @@ pub struct Metrics {
     pub empirical_route: String,
     /// Every (architecture, N).
     pub results: Vec<SizeResult>,
-}
-
-/// For every row of `samples`, the largest cosine similarity to a row of `training`.
-pub(crate) fn most_similar_cosines(training: &Mat, samples: &Mat) -> Vec<f64> {
-    let unit = |m: &Mat| {
-        let mut u = m.clone();
-        for i in 0..m.nrows() {
-            let norm = linalg::dot(&linalg::row(m, i), &linalg::row(m, i)).sqrt();
-            for j in 0..m.ncols() {
-                u[(i, j)] = if norm > 0.0 { m[(i, j)] / norm } else { 0.0 };
-            }
-        }
-        u
-    };
-    let cos = unit(samples) * unit(training).transpose();
-    (0..cos.nrows())
-        .map(|i| (0..cos.ncols()).map(|j| cos[(i, j)]).fold(-1.0, f64::max))
-        .collect()
 }
 
 /// Samples the architecture `name` fitted on `training` from the shared noise, with a progress
@@ -126,8 +113,8 @@ fn sample_architecture(
         other => Err(Error::InvalidArgument {
             what: "generalization architecture".into(),
             reason: format!(
-                "unknown architecture {other:?}; choose from empirical, linear, polynomial, \
-                 bottleneck"
+                "unknown architecture {other:?}; choose from {}",
+                super::GENERALIZATION_ARCHITECTURES.join(", ")
             ),
         }),
     }
@@ -178,11 +165,18 @@ pub fn run(context: &Context, folder: &RunFolder, show_progress: bool) -> Result
             .map(|&i| cosine_similarity(&linalg::row(&a.samples, i), &linalg::row(&b.samples, i)))
             .collect();
         let kept = Mat::from_fn(both.len(), images.ncols(), |r, j| a.samples[(both[r], j)]);
-        let to_training = most_similar_cosines(&s1, &kept);
+        let to_training = most_similar_cosines(&s1, &kept)?;
+        // eq. 3.3.5 needs a second-nearest training image, and a sample
+        let memorization = if n >= 2 && kept.nrows() > 0 {
+            Some(summarize(&s1, &kept)?.0)
+        } else {
+            None
+        };
         results.push(SizeResult {
             architecture: name.clone(),
             n,
             compared: both.len(),
+            memorization,
             between_models_median: median(&between),
             to_training_median: median(&to_training),
             between_models: between,
