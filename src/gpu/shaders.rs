@@ -209,6 +209,26 @@ pub const COPY_VEC4: Shader = Shader {
     sources: &[ROWWISE],
 };
 
+const CONV: (&str, &str) = ("conv.wgsl", include_str!("../../gpu/conv.wgsl"));
+
+/// 2-D convolution, stride 1, zero or circular padding (`gpu/conv.wgsl`).
+pub const CONV_FORWARD: Shader = Shader {
+    entry_point: "conv_forward",
+    sources: &[CONV],
+};
+
+/// The convolution's gradient with respect to its input (`gpu/conv.wgsl`).
+pub const CONV_INPUT_GRAD: Shader = Shader {
+    entry_point: "conv_input_grad",
+    sources: &[CONV],
+};
+
+/// The convolution's gradient with respect to its weights (`gpu/conv.wgsl`).
+pub const CONV_WEIGHT_GRAD: Shader = Shader {
+    entry_point: "conv_weight_grad",
+    sources: &[CONV],
+};
+
 /// Every kernel of the crate (the naga validation test walks this list and checks that every
 /// file in `gpu/` appears in it).
 pub const ALL: &[Shader] = &[
@@ -236,6 +256,9 @@ pub const ALL: &[Shader] = &[
     ROW_MAX_ABS,
     ADD_ROW_VECTOR,
     COPY_VEC4,
+    CONV_FORWARD,
+    CONV_INPUT_GRAD,
+    CONV_WEIGHT_GRAD,
 ];
 
 /// GEMM on the tensor cores: operands rounded to f16, 16×16×16 cooperative-matrix

@@ -77,6 +77,11 @@ uniforms! {
     }
     /// `gpu/power_features.wgsl`: `(c_j z_ij)^k` for a rows × width block.
     PowerParams in POWER_FEATURES { rows: u32, width: u32, power: u32, grid_x: u32 }
+    /// `gpu/conv.wgsl`: a convolution's shape, padding and grid.
+    ConvParams in CONV_FORWARD {
+        batch: u32, in_channels: u32, out_channels: u32, height: u32, width: u32, kernel: u32,
+        circular: u32, grid_x: u32,
+    }
     /// `gpu/rowwise.wgsl`: the row-wise reductions and broadcasts.
     RowParams in ROW_SOFTMAX {
         rows: u32, cols: u32, grid_x: u32, accumulate: u32, scale: f32, shift: f32, pad0: u32,

@@ -496,15 +496,17 @@ fn gemm_split_k_matches_f64_reference() {
 /// blocks of C, and the inner dimension cut into slices accumulated on the GPU through `β·D`
 /// with the epilogue (its bias, scale or H cut to the block) applied by the last slice only —
 /// the rounding count at `GemmTiling` — for every epilogue, transpose and `β·D`, outputs
-/// poisoned first. k = 50 in slices of 16, 16, 16 and 2; C 23×12 in blocks of 7×5 (ragged
-/// 2×2 corner); then whole-k blocks. A zero block size is a typed error naming it.
+/// poisoned first. k = 50 in slices of 16, 16, 16 and 2; C 23×12 in blocks of 12×7 (ragged
+/// last row and column of blocks: 11 rows, 5 columns; 2·2·4 = 16 block products per call, a
+/// third of the 7×5 blocks this used before on the same code path); then whole-k blocks. A
+/// zero block size is a typed error naming it.
 #[test]
 fn gemm_cut_into_blocks_matches_f64_reference() {
     let mut rng = Rng::new(0x711e, 0);
     for tiling in [
         GemmTiling {
-            rows: 7,
-            cols: 5,
+            rows: 12,
+            cols: 7,
             depth: 16,
         },
         GemmTiling {

@@ -16,6 +16,7 @@ use diffusion_theorems::targets::random_gmm;
 
 mod bench;
 mod concurrency;
+mod conv;
 mod ddim;
 mod dense;
 mod gaussian;
