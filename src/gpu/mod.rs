@@ -18,6 +18,7 @@ pub mod mlp;
 pub mod monte_carlo;
 pub mod philox;
 pub mod power_features;
+pub mod resample;
 pub mod rowwise;
 pub mod shaders;
 pub(crate) mod uniforms;

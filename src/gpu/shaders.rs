@@ -229,6 +229,22 @@ pub const CONV_WEIGHT_GRAD: Shader = Shader {
     sources: &[CONV],
 };
 
+const RESAMPLE: (&str, &str) = ("resample.wgsl", include_str!("../../gpu/resample.wgsl"));
+
+/// `scale·` block sums of an integer factor: average pooling and the gradient of nearest
+/// upsampling (`gpu/resample.wgsl`).
+pub const RESAMPLE_POOL_SUM: Shader = Shader {
+    entry_point: "pool_sum",
+    sources: &[RESAMPLE],
+};
+
+/// `scale·` nearest-neighbour upsampling by an integer factor: upsampling and the gradient of
+/// average pooling (`gpu/resample.wgsl`).
+pub const RESAMPLE_UPSAMPLE: Shader = Shader {
+    entry_point: "upsample",
+    sources: &[RESAMPLE],
+};
+
 /// Every kernel of the crate (the naga validation test walks this list and checks that every
 /// file in `gpu/` appears in it).
 pub const ALL: &[Shader] = &[
@@ -259,6 +275,8 @@ pub const ALL: &[Shader] = &[
     CONV_FORWARD,
     CONV_INPUT_GRAD,
     CONV_WEIGHT_GRAD,
+    RESAMPLE_POOL_SUM,
+    RESAMPLE_UPSAMPLE,
 ];
 
 /// GEMM on the tensor cores: operands rounded to f16, 16×16×16 cooperative-matrix

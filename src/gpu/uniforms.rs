@@ -82,6 +82,11 @@ uniforms! {
         batch: u32, in_channels: u32, out_channels: u32, height: u32, width: u32, kernel: u32,
         circular: u32, grid_x: u32,
     }
+    /// `gpu/resample.wgsl`: pooling and upsampling by an integer factor, with a scale.
+    ResampleParams in RESAMPLE_POOL_SUM {
+        planes: u32, height: u32, width: u32, factor: u32, scale: f32, grid_x: u32, pad0: u32,
+        pad1: u32,
+    }
     /// `gpu/rowwise.wgsl`: the row-wise reductions and broadcasts.
     RowParams in ROW_SOFTMAX {
         rows: u32, cols: u32, grid_x: u32, accumulate: u32, scale: f32, shift: f32, pad0: u32,

@@ -27,6 +27,7 @@ mod mlp;
 mod philox_stream;
 mod posterior;
 mod power_features;
+mod resample;
 mod rowwise;
 mod wgsl_validation;
 

@@ -130,8 +130,9 @@ impl ConvShape {
     }
 }
 
-/// Returns an error unless `values` has `expected` entries, all finite and within f32's range.
-fn ensure_operand(what: &str, values: &[f64], expected: usize) -> Result<()> {
+/// Returns an error unless `values` has `expected` entries, all finite and within f32's range
+/// (an operand of a kernel that computes in f32).
+pub(crate) fn ensure_operand(what: &str, values: &[f64], expected: usize) -> Result<()> {
     crate::error::ensure_len(what, values, expected)?;
     crate::error::ensure_finite(what, values)?;
     if let Some(index) = values.iter().position(|v| v.abs() > f64::from(f32::MAX)) {

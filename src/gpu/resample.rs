@@ -1,0 +1,214 @@
+//! Average pooling and nearest-neighbour upsampling by an integer factor `f` on the GPU
+//! (`gpu/resample.wgsl`), with their gradients: the U-Net's down- and up-sampling (Levine–Weiss
+//! §2.1). Images are `planes` (batch × channels) of height × width, flat and row-major.
+//!
+//! * average pooling `P`: `Y[n,i,j] = f⁻²·Σ_{a,d<f} X[n, fi+a, fj+d]` (height and width
+//!   divisible by f);
+//! * nearest upsampling `U`: `Y[n,i,j] = X[n, ⌊i/f⌋, ⌊j/f⌋]`.
+//!
+//! `⟨Px, y⟩ = f⁻²⟨x, Uy⟩`, so `Pᵀ = f⁻²U` and `Uᵀ = f²P`: the gradient of pooling is upsampling
+//! scaled by `f⁻²`, that of upsampling the pooling sum. Two kernels with a scale serve all four.
+//!
+//! **f32 error.** A pooled entry sums `f²` inputs rounded to f32 and multiplies by the scale
+//! (rounded too unless a power of 2): `|ŷ − y| ≤ γ_{f²+3}·|scale|·Σ|x|`. An upsampled entry is one
+//! rounded input times the scale: `|ŷ − y| ≤ γ₃·|scale·x|`. [`resample_reference`] returns both.
+
+use super::uniforms::ResampleParams;
+use super::{groups_1d, shaders, Gpu};
+use crate::error::{Error, Result};
+use crate::numerics::gamma_f32;
+
+/// Which of the four maps to apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resample {
+    /// Average pooling `P` (height/f × width/f out).
+    AveragePool,
+    /// `Pᵀ = f⁻²U`, the gradient of average pooling (f·height × f·width out).
+    AveragePoolGrad,
+    /// Nearest upsampling `U` (f·height × f·width out).
+    UpsampleNearest,
+    /// `Uᵀ = f²P`, the gradient of nearest upsampling: block sums (height/f × width/f out).
+    UpsampleNearestGrad,
+}
+
+impl Resample {
+    /// Whether the map shrinks the image (a pooling sum) rather than enlarging it.
+    fn pools(self) -> bool {
+        matches!(self, Self::AveragePool | Self::UpsampleNearestGrad)
+    }
+
+    /// The scale the kernel applies: `f⁻²` for `P` and `Pᵀ`, 1 for `U` and `Uᵀ`.
+    fn scale(self, factor: usize) -> f64 {
+        match self {
+            Self::AveragePool | Self::AveragePoolGrad => 1.0 / (factor * factor) as f64,
+            Self::UpsampleNearest | Self::UpsampleNearestGrad => 1.0,
+        }
+    }
+}
+
+/// The shape of a resampling: `planes` images of `height × width` in, scaled by `factor`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResampleShape {
+    /// Images (batch × channels).
+    pub planes: usize,
+    /// The input's height.
+    pub height: usize,
+    /// The input's width.
+    pub width: usize,
+    /// The integer factor f ≥ 1.
+    pub factor: usize,
+}
+
+impl ResampleShape {
+    /// `(height, width)` of the output of `map`.
+    pub fn output_side(&self, map: Resample) -> (usize, usize) {
+        if map.pools() {
+            (self.height / self.factor, self.width / self.factor)
+        } else {
+            (self.height * self.factor, self.width * self.factor)
+        }
+    }
+
+    /// Returns an error naming a zero dimension, or a pooled side not divisible by the factor,
+    /// or an output beyond the kernels' 32-bit indices.
+    fn validate(&self, map: Resample) -> Result<()> {
+        for (what, v) in [
+            ("planes", self.planes),
+            ("height", self.height),
+            ("width", self.width),
+            ("factor", self.factor),
+        ] {
+            if v == 0 {
+                return Err(Error::InvalidArgument {
+                    what: format!("resampling {what}").into(),
+                    reason: "must be at least 1, got 0".into(),
+                });
+            }
+        }
+        if map.pools()
+            && (!self.height.is_multiple_of(self.factor) || !self.width.is_multiple_of(self.factor))
+        {
+            return Err(Error::InvalidArgument {
+                what: "pooled image side".into(),
+                reason: format!(
+                    "{}×{} is not divisible by the factor {}",
+                    self.height, self.width, self.factor
+                ),
+            });
+        }
+        let (h, w) = self.output_side(map);
+        let words =
+            (self.planes as u128) * (h.max(self.height) as u128) * (w.max(self.width) as u128);
+        if words > u32::MAX as u128 {
+            return Err(Error::GpuLimit(format!(
+                "resampling {} planes of {}×{} by {}: beyond the kernels' 32-bit indices",
+                self.planes, self.height, self.width, self.factor
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Applies `map` to `input` (`planes·height·width` entries) on the GPU in f32, the planes cut
+/// into chunks that fit one storage binding. Errors: a bad shape, an input of the wrong length,
+/// non-finite or beyond f32's range.
+pub fn resample(
+    gpu: &Gpu,
+    shape: &ResampleShape,
+    map: Resample,
+    input: &[f64],
+) -> Result<Vec<f64>> {
+    shape.validate(map)?;
+    let plane_in = shape.height * shape.width;
+    let (h, w) = shape.output_side(map);
+    let plane_out = h * w;
+    super::conv::ensure_operand("resampling input", input, shape.planes * plane_in)?;
+    let words = (gpu.max_binding_bytes() / 4) as usize;
+    let per_chunk = words / plane_in.max(plane_out);
+    if per_chunk == 0 {
+        return Err(Error::GpuLimit(format!(
+            "resampling: one plane of {}×{} exceeds the adapter's storage binding of {words} \
+             words",
+            h.max(shape.height),
+            w.max(shape.width)
+        )));
+    }
+    let shader = if map.pools() {
+        &shaders::RESAMPLE_POOL_SUM
+    } else {
+        &shaders::RESAMPLE_UPSAMPLE
+    };
+    let mut output = Vec::with_capacity(shape.planes * plane_out);
+    for (start, len) in super::chunks(shape.planes, per_chunk) {
+        let out_words = len * plane_out;
+        let groups = groups_1d(gpu, out_words);
+        let params = ResampleParams {
+            planes: len as u32,
+            height: shape.height as u32,
+            width: shape.width as u32,
+            factor: shape.factor as u32,
+            scale: map.scale(shape.factor) as f32,
+            grid_x: groups[0],
+            pad0: 0,
+            pad1: 0,
+        };
+        let params = gpu.uniform("resample params", &params);
+        let source: Vec<f32> = input[start * plane_in..(start + len) * plane_in]
+            .iter()
+            .map(|&v| v as f32)
+            .collect();
+        let source = gpu.input("resample source", &source)?;
+        let target = gpu.output("resample target", out_words)?;
+        gpu.dispatch(shader, &[&params, &source, &target], groups)?;
+        output.extend(
+            gpu.read::<f32>(&target, out_words)?
+                .into_iter()
+                .map(f64::from),
+        );
+    }
+    Ok(output)
+}
+
+/// The f64 reference of [`resample`] and the per-entry bound on its f32 error (module doc):
+/// `(values, bounds)`. Errors: as [`resample`].
+pub fn resample_reference(
+    shape: &ResampleShape,
+    map: Resample,
+    input: &[f64],
+) -> Result<(Vec<f64>, Vec<f64>)> {
+    shape.validate(map)?;
+    let ResampleShape {
+        planes,
+        height,
+        width,
+        factor: f,
+    } = *shape;
+    super::conv::ensure_operand("resampling input", input, planes * height * width)?;
+    let (h, w) = shape.output_side(map);
+    let scale = map.scale(f);
+    let mut values = Vec::with_capacity(planes * h * w);
+    let mut bounds = Vec::with_capacity(planes * h * w);
+    for n in 0..planes {
+        let at = |i: usize, j: usize| input[(n * height + i) * width + j];
+        for i in 0..h {
+            for j in 0..w {
+                if map.pools() {
+                    let (mut sum, mut magnitude) = (0.0, 0.0);
+                    for a in 0..f {
+                        for d in 0..f {
+                            sum += at(f * i + a, f * j + d);
+                            magnitude += at(f * i + a, f * j + d).abs();
+                        }
+                    }
+                    values.push(scale * sum);
+                    bounds.push(gamma_f32(f * f + 3) * scale * magnitude);
+                } else {
+                    let v = scale * at(i / f, j / f);
+                    values.push(v);
+                    bounds.push(gamma_f32(3) * v.abs());
+                }
+            }
+        }
+    }
+    Ok((values, bounds))
+}
