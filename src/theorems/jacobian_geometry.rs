@@ -719,7 +719,7 @@ fn normal_mass(lo: f64, hi: f64) -> f64 {
 pub fn truncated_normal(t: f64, s: f64, lo: f64, hi: f64) -> (f64, f64) {
     let (alpha, beta) = ((lo - t) / s, (hi - t) / s);
     let z = normal_mass(alpha, beta);
-    if !(z > 0.0) {
+    if z.is_nan() || z <= 0.0 {
         return (t.clamp(lo, hi), 0.0);
     }
     let (pa, pb) = (normal_pdf(alpha), normal_pdf(beta));
@@ -738,7 +738,7 @@ pub fn rescaled_denoiser(x0: &[f64], y: &[f64], sigma: f64) -> Result<Vec<f64>> 
     ensure_finite("query point y", y)?;
     ensure_finite("image x0", x0)?;
     let norm2 = linalg::dot(x0, x0);
-    if !(norm2 > 0.0) {
+    if norm2.is_nan() || norm2 <= 0.0 {
         return Err(Error::InvalidArgument {
             what: "image x0".into(),
             reason: "must be nonzero (it spans the ray)".into(),
@@ -1003,9 +1003,9 @@ pub fn bias_free_cases(depth: Depth) -> Result<Vec<Controlled>> {
     let mut out = Vec::new();
     for seed in depth.seeds(ROW_SEED) {
         let mut rng = Rng::new(seed, 6);
-        for (k, _) in depth.thin(2, 0..9).into_iter().enumerate() {
+        for point in depth.thin(2, 0..9u64) {
             let y = rng.normals(NET_DIM);
-            out.push(network_case(seed.wrapping_add(k as u64 / 3), &y, 1.0)?);
+            out.push(network_case(seed.wrapping_add(point / 3), &y, 1.0)?);
         }
         let images = grey_images(Family::Disks, SIDE, 50, seed)?;
         let law = empirical(&images)?;
@@ -1033,4 +1033,54 @@ pub(crate) fn default_verdicts(_gpu: Result<&Gpu>, depth: Depth) -> Vec<Verdict>
         Verdict::collect(&RESCALED_MSE, CPU_BACKEND, depth, || rescaled_cases(depth)),
         Verdict::collect(&BIAS_FREE, CPU_BACKEND, depth, || bias_free_cases(depth)),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The 4-node rule integrates 1, z², z⁴, z⁶ to 1, 1, 3, 15 (the N(0, 1) moments) and odd
+    /// powers to 0; z⁸ (105) it does not (degree > 7).
+    #[test]
+    fn gauss_hermite_4_moments_by_hand() {
+        let rule = gauss_hermite_4();
+        let moment = |k: i32| rule.iter().map(|(z, w)| w * z.powi(k)).sum::<f64>();
+        for (k, m) in [(0, 1.0), (1, 0.0), (2, 1.0), (3, 0.0), (4, 3.0), (6, 15.0)] {
+            assert!((moment(k) - m).abs() < 1e-12, "z^{k}: {}", moment(k));
+        }
+        assert!((moment(8) - 105.0).abs() > 1.0);
+    }
+
+    /// Far from both ends the truncated normal is the normal (t, s²); far outside it is the
+    /// nearer end with variance 0; at an end (t = lo, a half-normal) the mean is
+    /// `lo + s√(2/π)` and the variance `s²(1 − 2/π)`.
+    #[test]
+    fn truncated_normal_by_hand() {
+        let (m, v) = truncated_normal(1.0, 0.01, 0.5, 1.5);
+        assert!((m - 1.0).abs() < 1e-15 && (v - 1e-4).abs() < 1e-15);
+        assert_eq!(truncated_normal(-10.0, 0.01, 0.5, 1.5), (0.5, 0.0));
+        let (m, v) = truncated_normal(0.0, 1.0, 0.0, 1e9);
+        let half = 2.0 / std::f64::consts::PI;
+        assert!((m - half.sqrt()).abs() < 1e-12 && (v - (1.0 - half)).abs() < 1e-12);
+    }
+
+    /// The box of disks.rs at side 10: centre in [3, 7], radius in [1, 2.5], levels in
+    /// [−0.9, 0.9].
+    #[test]
+    fn disk_box_by_hand() {
+        let inside = DiskParams::from_array([5.0, 5.0, 2.0, 0.5, -0.5]);
+        assert!(in_disk_box(&inside, 10));
+        for (k, v) in [
+            (0, 2.9),
+            (1, 7.1),
+            (2, 0.9),
+            (2, 2.6),
+            (3, 0.95),
+            (4, -0.95),
+        ] {
+            let mut a = inside.to_array();
+            a[k] = v;
+            assert!(!in_disk_box(&DiskParams::from_array(a), 10), "{k} = {v}");
+        }
+    }
 }
