@@ -602,7 +602,7 @@ fn manifold_sigmas(depth: Depth) -> Vec<f64> {
 }
 
 /// Disks per seed of rows 2 and 3.
-const MANIFOLD_DISKS: u32 = 2;
+pub const MANIFOLD_DISKS: u32 = 2;
 
 /// The cases of rows 2 and 3 from the disks of `seeds` (each [`MANIFOLD_DISKS`] interior disks
 /// drawn from `Rng::new(seed, 2)`) at `sigmas`.
