@@ -15,7 +15,8 @@ mkdir -p "$out"
 export NO_REGRESSION_FILES=1
 if [ ${#ids[@]} -eq 0 ]; then
   ids=(tweedie miyasawa_covariance memorization score_matching bottleneck_manifold rank_k
-       kl_bound sure linear_gaussian polynomial_moments oracle_rate shuffled_pixels entropy mod)
+       kl_bound sure linear_gaussian polynomial_moments oracle_rate shuffled_pixels entropy
+       jacobian_geometry mod)
 fi
 common=(--in-place --baseline skip --timeout 400 --build-timeout 600
         --sharding round-robin --shard 0/40)
@@ -24,7 +25,8 @@ for id in "${ids[@]}"; do
     cargo mutants --no-config --profile mutants "${common[@]}" -f src/theorems/mod.rs \
       -o "$out/$id" -- --lib --test proof_check -- targets:: theorem_registry:: tweedie:: \
       miyasawa_covariance:: sure:: linear_gaussian:: rank_k:: polynomial_moments:: \
-      bottleneck_manifold:: memorization:: kl_bound:: oracle_rate:: shuffled_pixels:: entropy::
+      bottleneck_manifold:: memorization:: kl_bound:: oracle_rate:: shuffled_pixels:: entropy:: \
+      jacobian_geometry::
   else
     cargo mutants --no-config --profile mutants "${common[@]}" \
       -f "src/theorems/$id.rs" -f "src/theorems/$id/**" -o "$out/$id" \

@@ -21,6 +21,7 @@ mod experiments;
 mod fuzz_inputs;
 mod gpu_parity;
 mod image_data;
+mod jacobian_geometry;
 mod kl_bound;
 mod linear_gaussian;
 mod memorization;

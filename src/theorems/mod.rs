@@ -4,6 +4,7 @@
 
 pub mod bottleneck_manifold;
 pub mod entropy;
+pub mod jacobian_geometry;
 pub mod kl_bound;
 pub mod linear_gaussian;
 pub mod memorization;
@@ -385,7 +386,7 @@ pub struct Theorem {
 /// The one table of theorems, in the order `verify` prints them: `verify`, the appendix and the
 /// registry test all iterate it. Adding a theorem is its module, `theorems/<id>.md`,
 /// `tests/<id>.rs` and one line here; `tests/theorem_registry.rs` fails when one is missing.
-pub const THEOREMS: [Theorem; 13] = [
+pub const THEOREMS: [Theorem; 14] = [
     Theorem {
         id: tweedie::THEOREM,
         title: "Tweedie's formula (first-order Miyasawa relation)",
@@ -526,6 +527,19 @@ pub const THEOREMS: [Theorem; 13] = [
             &entropy::DE_BRUIJN_GAUSSIAN,
             &entropy::FISHER_IMMSE,
             &entropy::DENOISED_ENTROPY,
+        ],
+    },
+    Theorem {
+        id: jacobian_geometry::THEOREM,
+        title: "The optimal denoiser's Jacobian is σ⁻²Cov[x|y]: its spectrum, the tangent \
+                space of the disk manifold, the rescaled-image MSE, and f = ∇f·y when bias-free",
+        verdicts: jacobian_geometry::default_verdicts,
+        claims: &[
+            &jacobian_geometry::GRAM_SPECTRUM,
+            &jacobian_geometry::DISK_TANGENT,
+            &jacobian_geometry::DISK_TRACE,
+            &jacobian_geometry::RESCALED_MSE,
+            &jacobian_geometry::BIAS_FREE,
         ],
     },
 ];
