@@ -436,9 +436,11 @@ fn gemm_plan_picks_large_kernel_and_split_k() {
 /// The 128×128 register-blocked kernel (forced: these ragged shapes pad too much for the
 /// automatic rule to pick it) against the f64 reference with every epilogue, all four
 /// transposes, with and without `β·D`, outputs poisoned (see `check_gemm_epilogues`). m×k×n =
-/// 130×67×257 loads every operand word by word (no stored row length is a multiple of 4),
-/// 132×68×260 every operand by vec4, 128×68×257 mixes the two (B by words, Bᵀ by vec4); none is
-/// a multiple of the 128×128×16 tile in every dimension.
+/// 130×19×129 loads every operand word by word (no stored row length is a multiple of 4),
+/// 132×20×132 every operand by vec4, 128×20×129 mixes the two (B by words, Bᵀ by vec4); none is
+/// a multiple of the 128×128×16 tile in every dimension, and each has a ragged second tile of
+/// rows and columns and a ragged second k-step (k = 130×67×257 and the like ran here before:
+/// 3.75 times the tiles and k-steps on the same code paths).
 #[test]
 fn gemm_large_kernel_matches_f64_reference() {
     let mut rng = Rng::new(0x1a28, 0);
@@ -446,7 +448,7 @@ fn gemm_large_kernel_matches_f64_reference() {
         kernel: GemmKernel::Large,
         splits: 1,
     };
-    for shape in [(130, 67, 257), (132, 68, 260), (128, 68, 257)] {
+    for shape in [(130, 19, 129), (132, 20, 132), (128, 20, 129)] {
         check_gemm_epilogues(
             &mut rng,
             shape,
@@ -458,14 +460,15 @@ fn gemm_large_kernel_matches_f64_reference() {
 
 /// Split-K against the f64 reference with every epilogue, all four transposes, with and without
 /// `β·D`, outputs and workspace poisoned, within the same bound as one pass (module doc of
-/// `gpu::gemm`: no term meets more than k − 1 additions): m×k×n = 65×200×67 with S = 3 forced
-/// on the 64×64 kernel (2×2 tiles, ragged by 1 and 3; slices of 64, 64 and 72 — the automatic
+/// `gpu::gemm`: no term meets more than k − 1 additions): m×k×n = 65×100×67 with S = 3 forced
+/// on the 64×64 kernel (2×2 tiles, ragged by 1 and 3; slices of 32, 32 and 36 — the automatic
 /// rule picks this kernel and split for 129×1000×131, see
-/// `gemm_plan_picks_large_kernel_and_split_k`, a product 20 times the work that ran here before
+/// `gemm_plan_picks_large_kernel_and_split_k`, a product 40 times the work that ran here before
 /// with the same code path), 1×1300×40 by the automatic rule (16×16 kernel: 3 tiles,
 /// S = min(⌈264/3⌉, ⌊1300/256⌋) = 5; every workgroup computes its whole 16×16 tile, so on a
-/// software adapter the 1×5000×200 product this was, S = 19, cost 16 times the work), and 132×200×129 with S = 3 forced on the 128×128
-/// kernel (slices of 64, 64 and 72; vec4 and word loads mixed). The split sum is
+/// software adapter the 1×5000×200 product this was, S = 19, cost 16 times the work), and
+/// 132×100×129 with S = 3 forced on the 128×128 kernel (slices of 32, 32 and 36; vec4 and word
+/// loads mixed). The split sum is
 /// deterministic: a second run of each plain split product is bit-identical.
 #[test]
 fn gemm_split_k_matches_f64_reference() {
@@ -473,7 +476,7 @@ fn gemm_split_k_matches_f64_reference() {
     let plan = |kernel, splits| GemmPlan { kernel, splits };
     check_gemm_epilogues(
         &mut rng,
-        (65, 200, 67),
+        (65, 100, 67),
         Route::Planned(Some(GemmKernel::Blocked), Some(3)),
         Some(plan(GemmKernel::Blocked, 3)),
     );
@@ -485,7 +488,7 @@ fn gemm_split_k_matches_f64_reference() {
     );
     check_gemm_epilogues(
         &mut rng,
-        (132, 200, 129),
+        (132, 100, 129),
         Route::Planned(Some(GemmKernel::Large), Some(3)),
         Some(plan(GemmKernel::Large, 3)),
     );
