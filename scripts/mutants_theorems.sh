@@ -16,7 +16,7 @@ export NO_REGRESSION_FILES=1
 if [ ${#ids[@]} -eq 0 ]; then
   ids=(tweedie miyasawa_covariance memorization score_matching bottleneck_manifold rank_k
        kl_bound sure linear_gaussian polynomial_moments oracle_rate shuffled_pixels entropy
-       jacobian_geometry mod)
+       jacobian_geometry locality mod)
 fi
 common=(--in-place --baseline skip --timeout 400 --build-timeout 600
         --sharding round-robin --shard 0/40)
@@ -26,7 +26,7 @@ for id in "${ids[@]}"; do
       -o "$out/$id" -- --lib --test proof_check -- targets:: theorem_registry:: tweedie:: \
       miyasawa_covariance:: sure:: linear_gaussian:: rank_k:: polynomial_moments:: \
       bottleneck_manifold:: memorization:: kl_bound:: oracle_rate:: shuffled_pixels:: entropy:: \
-      jacobian_geometry::
+      jacobian_geometry:: locality::
   else
     cargo mutants --no-config --profile mutants "${common[@]}" \
       -f "src/theorems/$id.rs" -f "src/theorems/$id/**" -o "$out/$id" \

@@ -24,6 +24,7 @@ mod image_data;
 mod jacobian_geometry;
 mod kl_bound;
 mod linear_gaussian;
+mod locality;
 mod memorization;
 mod miyasawa_covariance;
 mod oracle_rate;

@@ -7,6 +7,7 @@ pub mod entropy;
 pub mod jacobian_geometry;
 pub mod kl_bound;
 pub mod linear_gaussian;
+pub mod locality;
 pub mod memorization;
 pub mod miyasawa_covariance;
 pub mod oracle_rate;
@@ -386,7 +387,7 @@ pub struct Theorem {
 /// The one table of theorems, in the order `verify` prints them: `verify`, the appendix and the
 /// registry test all iterate it. Adding a theorem is its module, `theorems/<id>.md`,
 /// `tests/<id>.rs` and one line here; `tests/theorem_registry.rs` fails when one is missing.
-pub const THEOREMS: [Theorem; 14] = [
+pub const THEOREMS: [Theorem; 15] = [
     Theorem {
         id: tweedie::THEOREM,
         title: "Tweedie's formula (first-order Miyasawa relation)",
@@ -540,6 +541,17 @@ pub const THEOREMS: [Theorem; 14] = [
             &jacobian_geometry::DISK_TRACE,
             &jacobian_geometry::RESCALED_MSE,
             &jacobian_geometry::BIAS_FREE,
+        ],
+    },
+    Theorem {
+        id: locality::THEOREM,
+        title: "A conv denoiser sees only its receptive field; the optimal equivariant local \
+                denoiser depends on the data only through its patches",
+        verdicts: locality::default_verdicts,
+        claims: &[
+            &locality::RECEPTIVE_FIELD,
+            &locality::ELS_ROUTES,
+            &locality::SHIFT_INVARIANT,
         ],
     },
 ];

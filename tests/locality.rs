@@ -1,0 +1,215 @@
+//! `locality`: a convolutional denoiser's Jacobian vanishes outside its receptive field, and
+//! the optimal equivariant local (ELS) denoiser depends on the training set only through its
+//! patch multiset (Levine–Weiss Thm 2; Kamb & Ganguli's ELS machine). See theorems/locality.md.
+
+use crate::common;
+
+use common::{assert_controlled, gpu};
+use diffusion_theorems::gpu::conv::Padding;
+use diffusion_theorems::theorems::locality::{
+    self as loc, els_from_images, empirical_denoiser, roll, ConvNet, Locality, PatchBank,
+};
+use diffusion_theorems::theorems::shuffled_pixels::{grey_images, Family};
+use diffusion_theorems::theorems::Depth;
+
+fn data(seed: u64) -> Vec<Vec<f64>> {
+    grey_images(Family::CAlpha(2.0), loc::SIDE, loc::IMAGES, seed).unwrap()
+}
+
+/// The verify row [`loc::RECEPTIVE_FIELD`]: for every network and padding the response outside
+/// the receptive-field window is exactly 0, and half the window is rejected in every case (the
+/// field computed from the layers is not larger than the network's reach).
+#[test]
+fn receptive_field_row_passes_and_rejects_half_the_field() {
+    let cases = loc::architecture_cases(gpu(), Depth::Default).unwrap();
+    assert_eq!(cases.len(), 4);
+    assert_controlled(&cases);
+    for c in &cases {
+        assert_eq!(c.check.residual, 0.0, "{c:?}");
+        assert!(!c.planted.passed(), "{c:?}");
+    }
+}
+
+/// The field is tight: a network whose middle layer is 1×1 has field 5 from {3, 1, 3}, and its
+/// responses reach exactly Chebyshev distance 2 (the window's edge), none beyond.
+#[test]
+fn a_one_by_one_layer_adds_nothing_to_the_field() {
+    let net = ConvNet::random(&[3, 1, 3], 2, 9, 10, Padding::Circular, 7).unwrap();
+    assert_eq!(loc::receptive_field(&net.kernels()), 5);
+    let case = loc::architecture_case(gpu(), &net, 7).unwrap();
+    assert_eq!(case.check.residual, 0.0);
+    assert!(case.planted.residual > 1e-3, "{case:?}");
+}
+
+/// The verify row [`loc::ELS_ROUTES`]: whole images and the patch bank give the same ELS
+/// denoiser within the derived bound, both paddings, every σ; the bank's LS denoiser in its place
+/// is rejected in every case.
+#[test]
+fn els_routes_row_passes_and_rejects_the_local_denoiser() {
+    let cases = loc::routes_cases(Depth::Default).unwrap();
+    assert_eq!(cases.len(), 12);
+    assert_controlled(&cases);
+    for c in &cases {
+        assert!(!c.planted.passed(), "{c:?}");
+    }
+}
+
+/// The verify row [`loc::SHIFT_INVARIANT`]: a cyclic shift of every training image leaves the
+/// ELS denoiser unchanged (circular padding) while the global empirical denoiser moves, in
+/// every case.
+#[test]
+fn shift_row_passes_and_rejects_the_empirical_denoiser() {
+    let cases = loc::shift_cases(Depth::Default).unwrap();
+    assert_eq!(cases.len(), 9);
+    assert_controlled(&cases);
+    for c in &cases {
+        assert!(!c.planted.passed(), "{c:?}");
+    }
+}
+
+/// The precise condition, as a counterexample: under **zero** padding the shifted data set has
+/// different border patches, and its ELS denoiser differs from the original's by far more than
+/// the rounding bound (so "the ELS denoiser depends only on the patches" holds for the patch
+/// multiset *under the padding used*: circular, or a data set closed under the shift). The
+/// location-specific LS denoiser is not shift-invariant even under circular padding.
+#[test]
+fn zero_padding_and_the_local_denoiser_break_shift_invariance() {
+    let images = data(0x10f0);
+    let shifted: Vec<Vec<f64>> = images.iter().map(|x| roll(x, loc::SIDE, 3, 5)).collect();
+    let y: Vec<f64> = images[0].iter().map(|v| v + 0.01).collect();
+    for (padding, locality) in [
+        (Padding::Zero, Locality::Equivariant),
+        (Padding::Circular, Locality::AtOwnLocation),
+    ] {
+        let run = |set: &[Vec<f64>]| {
+            els_from_images(set, loc::SIDE, loc::PATCH, padding, locality, &y, 0.2).unwrap()
+        };
+        let ((a, bound), (b, _)) = (run(&images), run(&shifted));
+        let gap = a
+            .iter()
+            .zip(&b)
+            .fold(0.0f64, |m, (u, v)| m.max((u - v).abs()));
+        let tolerance = 2.0 * bound.iter().fold(0.0f64, |m, &v| m.max(v));
+        assert!(
+            gap > 1e6 * tolerance,
+            "{padding:?} {locality:?}: {gap} vs {tolerance}"
+        );
+    }
+}
+
+/// The patch multisets themselves: sorted, the banks of a set and of its cyclic shift are equal
+/// bit for bit under circular padding (so the ELS denoiser computed from the sorted bank is the
+/// same function, bit for bit), and differ under zero padding.
+#[test]
+fn a_cyclic_shift_keeps_the_patch_multiset_only_when_circular() {
+    let images = data(0x10f1);
+    let shifted: Vec<Vec<f64>> = images.iter().map(|x| roll(x, loc::SIDE, 3, 5)).collect();
+    let sorted = |set: &[Vec<f64>], padding| {
+        PatchBank::new(set, loc::SIDE, loc::PATCH, padding)
+            .unwrap()
+            .sorted_patches()
+    };
+    assert_eq!(
+        sorted(&images, Padding::Circular),
+        sorted(&shifted, Padding::Circular)
+    );
+    assert_ne!(
+        sorted(&images, Padding::Zero),
+        sorted(&shifted, Padding::Zero)
+    );
+}
+
+/// At small σ the ELS denoiser of a training image's noisy copy is close to the image (every
+/// patch of it is in the bank), and the empirical denoiser returns the image itself; at large σ
+/// the ELS output is a smooth average, not a training image (printed).
+#[test]
+fn figures_els_against_the_empirical_denoiser() {
+    let images = data(0x10f2);
+    for sigma in [0.02, 0.2, 1.0] {
+        let y: Vec<f64> = images[1].iter().map(|v| v + sigma * 0.5).collect();
+        let (els, _) = els_from_images(
+            &images,
+            loc::SIDE,
+            loc::PATCH,
+            Padding::Circular,
+            Locality::Equivariant,
+            &y,
+            sigma,
+        )
+        .unwrap();
+        let emp = empirical_denoiser(&images, &y, sigma).unwrap();
+        let dist = |a: &[f64]| {
+            a.iter()
+                .zip(&images[1])
+                .map(|(u, v)| (u - v).powi(2))
+                .sum::<f64>()
+                .sqrt()
+        };
+        println!(
+            "σ = {sigma}: ‖ELS − x‖ = {:.4}, ‖empirical − x‖ = {:.4}",
+            dist(&els),
+            dist(&emp)
+        );
+        if sigma == 0.02 {
+            assert!(dist(&els) < 0.05 && dist(&emp) < 1e-6);
+        }
+    }
+}
+
+/// All three rows pass and reject their planted variants at quick depth (2, 6 and 3 cases).
+#[test]
+fn rows_pass_with_power_at_quick_depth() {
+    let sizes = [
+        loc::architecture_cases(gpu(), Depth::Quick).unwrap(),
+        loc::routes_cases(Depth::Quick).unwrap(),
+        loc::shift_cases(Depth::Quick).unwrap(),
+    ];
+    for (cases, n) in sizes.iter().zip([2, 6, 3]) {
+        assert_eq!(cases.len(), n);
+        assert_controlled(cases);
+    }
+}
+
+/// Bad input is a typed error naming the value: an even or oversized patch, no images, an
+/// image of the wrong size, σ = 0, a NaN in y, a network without layers, an even kernel.
+#[test]
+fn bad_input_is_a_typed_error() {
+    let images = data(0x10f3);
+    let y = images[0].clone();
+    let run = |set: &[Vec<f64>], patch: usize, y: &[f64], sigma: f64| {
+        els_from_images(
+            set,
+            loc::SIDE,
+            patch,
+            Padding::Circular,
+            Locality::Equivariant,
+            y,
+            sigma,
+        )
+        .map(|_| ())
+        .unwrap_err()
+        .to_string()
+    };
+    assert!(run(&images, 4, &y, 0.1).contains("patch side"));
+    assert!(run(&images, 9, &y, 0.1).contains("9"));
+    assert!(run(&[], 3, &y, 0.1).contains("got 0"));
+    assert!(run(&[vec![0.0; 10]], 3, &y, 0.1).contains("10"));
+    assert!(run(&images, 3, &y, 0.0).contains("sigma"));
+    let mut nan = y.clone();
+    nan[5] = f64::NAN;
+    assert!(run(&images, 3, &nan, 0.1).contains("y"));
+    assert!(ConvNet::random(&[], 2, 5, 5, Padding::Zero, 0).is_err());
+    let e = ConvNet::random(&[3, 2], 2, 5, 5, Padding::Zero, 0)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("odd"), "{e}");
+    let bank = PatchBank::new(&images, loc::SIDE, 3, Padding::Zero).unwrap();
+    assert!(bank.denoise(Locality::Equivariant, &y[..3], 0.1).is_err());
+}
+
+/// Reproducibility: every verify row of `locality` passes and reproduces its recorded numbers
+/// (`tests/common/pins/locality.json`).
+#[test]
+fn verify_rows_reproduce_their_pinned_numbers() {
+    common::assert_rows_reproduce_pins("locality");
+}
