@@ -39,6 +39,7 @@ use super::{
     backend_label, Check, Claim, Controlled, Depth, FalseFailure, ToleranceKind, Verdict,
     CPU_BACKEND,
 };
+use crate::denoisers::Denoiser;
 use crate::error::{ensure_sigma, Error, Result};
 use crate::gpu::conv::{conv2d, ConvShape, Padding};
 use crate::gpu::Gpu;
@@ -378,15 +379,22 @@ impl PatchBank {
             .collect()
     }
 
-    /// The patches sorted (lexicographically by value, then centre): two banks with the same
-    /// multiset of patches become equal, bit for bit.
+    /// The patches and their centres in the [`PatchBank::canonical`] order: two banks with the
+    /// same multiset of patches give equal lists, bit for bit.
     pub fn sorted_patches(&self) -> Vec<(Vec<f64>, f64)> {
-        let mut patches: Vec<(Vec<f64>, f64)> = self
+        self.clone()
+            .canonical()
             .entries
-            .iter()
-            .map(|(f, c, _)| (f.clone(), *c))
-            .collect();
-        patches.sort_by(|a, b| {
+            .into_iter()
+            .map(|(f, c, _)| (f, c))
+            .collect()
+    }
+
+    /// The same bank with its entries in a canonical order (sorted by patch values, then
+    /// centre): the ELS denoiser of two data sets with the same patch multiset, each from its
+    /// canonical bank, is then the same computation, bit for bit.
+    pub fn canonical(mut self) -> Self {
+        self.entries.sort_by(|a, b| {
             a.0.iter()
                 .zip(&b.0)
                 .map(|(u, v)| u.total_cmp(v))
@@ -394,7 +402,7 @@ impl PatchBank {
                 .unwrap_or(std::cmp::Ordering::Equal)
                 .then(a.1.total_cmp(&b.1))
         });
-        patches
+        self
     }
 
     /// `f(y)`: the ELS (or LS) denoiser from the bank, `linalg::softmax` over the bank's
@@ -430,6 +438,34 @@ impl PatchBank {
                     .sum())
             })
             .collect()
+    }
+}
+
+/// The ELS denoiser of a patch bank as a [`Denoiser`] (for the samplers of `diffusion`).
+#[derive(Debug, Clone)]
+pub struct ElsDenoiser(pub PatchBank);
+
+impl Denoiser for ElsDenoiser {
+    fn dim(&self) -> usize {
+        self.0.side * self.0.side
+    }
+
+    fn denoise(&self, y: &[f64], sigma: f64) -> Result<Vec<f64>> {
+        self.0.denoise(Locality::Equivariant, y, sigma)
+    }
+}
+
+/// The global empirical denoiser of a set of images as a [`Denoiser`].
+#[derive(Debug, Clone)]
+pub struct EmpiricalDenoiser(pub Images);
+
+impl Denoiser for EmpiricalDenoiser {
+    fn dim(&self) -> usize {
+        self.0.first().map_or(0, Vec::len)
+    }
+
+    fn denoise(&self, y: &[f64], sigma: f64) -> Result<Vec<f64>> {
+        empirical_denoiser(&self.0, y, sigma)
     }
 }
 
@@ -470,7 +506,7 @@ pub const PATCH: usize = 3;
 pub const IMAGES: usize = 6;
 
 /// Flat one-channel images, one per entry.
-type Images = Vec<Vec<f64>>;
+pub type Images = Vec<Vec<f64>>;
 
 /// The data side's training set and query points at noise level σ: `IMAGES` C² images of seed
 /// `seed`, and noisy copies `x_i + σg` of the first `queries` images.
