@@ -14,6 +14,7 @@ pub mod empirical;
 pub mod gaussian;
 pub mod gemm;
 pub mod gmm;
+pub mod group_norm;
 pub mod mlp;
 pub mod monte_carlo;
 pub mod philox;

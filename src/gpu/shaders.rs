@@ -245,6 +245,38 @@ pub const RESAMPLE_UPSAMPLE: Shader = Shader {
     sources: &[RESAMPLE],
 };
 
+const GROUP_NORM: (&str, &str) = ("group_norm.wgsl", include_str!("../../gpu/group_norm.wgsl"));
+
+/// GroupNorm's per-group mean and standard deviation (`gpu/group_norm.wgsl`).
+pub const GROUP_NORM_STATS: Shader = Shader {
+    entry_point: "group_norm_stats",
+    sources: &[GROUP_NORM],
+};
+
+/// GroupNorm's normalisation and affine map (`gpu/group_norm.wgsl`).
+pub const GROUP_NORM_APPLY: Shader = Shader {
+    entry_point: "group_norm_apply",
+    sources: &[GROUP_NORM],
+};
+
+/// GroupNorm's backward group moments `A = Σdz/n`, `B = Σdz·z/n` (`gpu/group_norm.wgsl`).
+pub const GROUP_NORM_GRAD_STATS: Shader = Shader {
+    entry_point: "group_norm_grad_stats",
+    sources: &[GROUP_NORM],
+};
+
+/// GroupNorm's input gradient (`gpu/group_norm.wgsl`).
+pub const GROUP_NORM_GRAD_INPUT: Shader = Shader {
+    entry_point: "group_norm_grad_input",
+    sources: &[GROUP_NORM],
+};
+
+/// GroupNorm's γ and β gradients (`gpu/group_norm.wgsl`).
+pub const GROUP_NORM_GRAD_AFFINE: Shader = Shader {
+    entry_point: "group_norm_grad_affine",
+    sources: &[GROUP_NORM],
+};
+
 /// Every kernel of the crate (the naga validation test walks this list and checks that every
 /// file in `gpu/` appears in it).
 pub const ALL: &[Shader] = &[
@@ -277,6 +309,11 @@ pub const ALL: &[Shader] = &[
     CONV_WEIGHT_GRAD,
     RESAMPLE_POOL_SUM,
     RESAMPLE_UPSAMPLE,
+    GROUP_NORM_STATS,
+    GROUP_NORM_APPLY,
+    GROUP_NORM_GRAD_STATS,
+    GROUP_NORM_GRAD_INPUT,
+    GROUP_NORM_GRAD_AFFINE,
 ];
 
 /// GEMM on the tensor cores: operands rounded to f16, 16×16×16 cooperative-matrix

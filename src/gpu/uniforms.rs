@@ -87,6 +87,11 @@ uniforms! {
         planes: u32, height: u32, width: u32, factor: u32, scale: f32, grid_x: u32, pad0: u32,
         pad1: u32,
     }
+    /// `gpu/group_norm.wgsl`: a GroupNorm's shape, groups and variance offset.
+    NormParams in GROUP_NORM_STATS {
+        batch: u32, channels: u32, groups: u32, plane: u32, eps: f32, grid_x: u32, pad0: u32,
+        pad1: u32,
+    }
     /// `gpu/rowwise.wgsl`: the row-wise reductions and broadcasts.
     RowParams in ROW_SOFTMAX {
         rows: u32, cols: u32, grid_x: u32, accumulate: u32, scale: f32, shift: f32, pad0: u32,

@@ -21,6 +21,7 @@ mod ddim;
 mod dense;
 mod gaussian;
 mod gemm;
+mod group_norm;
 mod inputs;
 mod jvp;
 mod mlp;
