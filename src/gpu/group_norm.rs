@@ -122,12 +122,15 @@ fn check(shape: &GroupNormShape, x: &[f64], gamma: &[f64], beta: &[f64]) -> Resu
     super::conv::ensure_operand("group norm β", beta, shape.channels)
 }
 
+/// `(x, dy if a backward pass, γ, β)`.
+type Operands<'a> = (&'a [f64], Option<&'a [f64]>, &'a [f64], &'a [f64]);
+
 /// Uploads x, dy (or a stand-in) and [γ | β] and a stats buffer, and runs `entries` in order
 /// (each over its own item count), returning the output buffer's first `out_words` words.
 fn run(
     gpu: &Gpu,
     shape: &GroupNormShape,
-    operands: (&[f64], Option<&[f64]>, &[f64], &[f64]),
+    operands: Operands<'_>,
     entries: &[(&shaders::Shader, usize)],
     out_words: usize,
 ) -> Result<Vec<f64>> {
@@ -241,23 +244,23 @@ impl Bounded {
     }
 
     /// `a + b`, correctly rounded.
-    pub fn add(self, b: Self) -> Self {
+    pub fn plus(self, b: Self) -> Self {
         Self::rounded(self.v + b.v, self.e + b.e, 1.0)
     }
 
     /// `a − b`, correctly rounded.
-    pub fn sub(self, b: Self) -> Self {
+    pub fn minus(self, b: Self) -> Self {
         Self::rounded(self.v - b.v, self.e + b.e, 1.0)
     }
 
     /// `a·b`, correctly rounded.
-    pub fn mul(self, b: Self) -> Self {
+    pub fn times(self, b: Self) -> Self {
         let propagated = self.v.abs() * b.e + b.v.abs() * self.e + self.e * b.e;
         Self::rounded(self.v * b.v, propagated, 1.0)
     }
 
     /// `a/b` to 2.5 ULP; infinite error when b's interval reaches 0.
-    pub fn div(self, b: Self) -> Self {
+    pub fn over(self, b: Self) -> Self {
         let q = self.v / b.v;
         let gap = b.v.abs() - b.e;
         let propagated = if gap > 0.0 {
@@ -269,7 +272,7 @@ impl Bounded {
     }
 
     /// `√a` to 4.5 ULP (WGSL's `1/inverseSqrt`); infinite error when a's interval reaches 0.
-    pub fn sqrt(self) -> Self {
+    pub fn root(self) -> Self {
         let r = self.v.sqrt();
         let low = self.v - self.e;
         let propagated = if low > 0.0 {
@@ -290,13 +293,13 @@ fn reference_stats(shape: &GroupNormShape, x: &[f64]) -> Vec<(Bounded, Bounded)>
             let group = &x[bg * n..(bg + 1) * n];
             let sum = group
                 .iter()
-                .fold(Bounded::exact(0.0), |acc, &v| acc.add(Bounded::input(v)));
-            let mean = sum.div(count);
+                .fold(Bounded::exact(0.0), |acc, &v| acc.plus(Bounded::input(v)));
+            let mean = sum.over(count);
             let squares = group.iter().fold(Bounded::exact(0.0), |acc, &v| {
-                let d = Bounded::input(v).sub(mean);
-                acc.add(d.mul(d))
+                let d = Bounded::input(v).minus(mean);
+                acc.plus(d.times(d))
             });
-            let s = squares.div(count).add(Bounded::input(shape.eps)).sqrt();
+            let s = squares.over(count).plus(Bounded::input(shape.eps)).root();
             (mean, s)
         })
         .collect()
@@ -327,8 +330,10 @@ pub fn group_norm_reference(
             .map(|i| {
                 let (c, bg) = locate(shape, i);
                 let (mean, s) = stats[bg];
-                let z = Bounded::input(x[i]).sub(mean).div(s);
-                Bounded::input(gamma[c]).mul(z).add(Bounded::input(beta[c]))
+                let z = Bounded::input(x[i]).minus(mean).over(s);
+                Bounded::input(gamma[c])
+                    .times(z)
+                    .plus(Bounded::input(beta[c]))
             })
             .collect(),
     ))
@@ -356,23 +361,23 @@ pub fn group_norm_backward_reference(
     let z_of = |i: usize| {
         let (_, bg) = locate(shape, i);
         let (mean, s) = stats[bg];
-        Bounded::input(x[i]).sub(mean).div(s)
+        Bounded::input(x[i]).minus(mean).over(s)
     };
-    let dz_of = |i: usize| Bounded::input(gamma[locate(shape, i).0]).mul(Bounded::input(dy[i]));
+    let dz_of = |i: usize| Bounded::input(gamma[locate(shape, i).0]).times(Bounded::input(dy[i]));
     let moments: Vec<(Bounded, Bounded)> = (0..shape.batch * shape.groups)
         .map(|bg| {
             let (a, b) = (bg * n..(bg + 1) * n)
                 .fold((Bounded::exact(0.0), Bounded::exact(0.0)), |(a, b), i| {
-                    (a.add(dz_of(i)), b.add(dz_of(i).mul(z_of(i))))
+                    (a.plus(dz_of(i)), b.plus(dz_of(i).times(z_of(i))))
                 });
-            (a.div(count), b.div(count))
+            (a.over(count), b.over(count))
         })
         .collect();
     let dx = (0..shape.len())
         .map(|i| {
             let (_, bg) = locate(shape, i);
             let (a, b) = moments[bg];
-            dz_of(i).sub(a).sub(z_of(i).mul(b)).div(stats[bg].1)
+            dz_of(i).minus(a).minus(z_of(i).times(b)).over(stats[bg].1)
         })
         .collect();
     let plane = shape.height * shape.width;
@@ -384,11 +389,11 @@ pub fn group_norm_backward_reference(
                         let base = (b * shape.channels + c) * plane;
                         base..base + plane
                     })
-                    .fold(Bounded::exact(0.0), |acc, i| acc.add(term(i)))
+                    .fold(Bounded::exact(0.0), |acc, i| acc.plus(term(i)))
             })
             .collect()
     };
-    let dgamma = per_channel(&|i| Bounded::input(dy[i]).mul(z_of(i)));
+    let dgamma = per_channel(&|i| Bounded::input(dy[i]).times(z_of(i)));
     let dbeta = per_channel(&|i| Bounded::input(dy[i]));
     Ok((split(dx), split(dgamma), split(dbeta)))
 }
@@ -403,17 +408,17 @@ mod tests {
     fn bounded_arithmetic_by_hand() {
         let a = Bounded::input(2.0);
         assert_eq!(a.e, 2.0 * U);
-        let s = a.add(Bounded::exact(1.0));
+        let s = a.plus(Bounded::exact(1.0));
         assert_eq!(s.v, 3.0);
         assert!((s.e - (2.0 * U + U * (3.0 + 2.0 * U))).abs() < 1e-30);
-        let p = Bounded::exact(3.0).mul(Bounded::exact(4.0));
+        let p = Bounded::exact(3.0).times(Bounded::exact(4.0));
         assert_eq!(p.e, U * 12.0);
-        let q = Bounded::exact(1.0).div(Bounded::exact(4.0));
+        let q = Bounded::exact(1.0).over(Bounded::exact(4.0));
         assert_eq!(q.e, 5.0 * U * 0.25);
-        let r = Bounded::exact(16.0).sqrt();
+        let r = Bounded::exact(16.0).root();
         assert_eq!(r.e, 9.0 * U * 4.0);
         assert!(Bounded::exact(1.0)
-            .div(Bounded { v: 0.0, e: 0.0 })
+            .over(Bounded { v: 0.0, e: 0.0 })
             .e
             .is_infinite());
     }
