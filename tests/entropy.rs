@@ -111,6 +111,7 @@ fn rows_pass_with_power_at_every_depth() {
         for (cases, size) in rows.iter().zip(sizes) {
             assert_eq!(cases.len(), size, "{depth:?}");
             assert!(cases.iter().all(|c| c.check.passed()), "{depth:?}");
+            println!("{depth:?}: {} cases, power {:.3}", cases.len(), theorems::power(cases));
             assert!(theorems::power(cases) > 1.0, "{depth:?}");
         }
     }
@@ -292,4 +293,57 @@ fn figures_entropy_of_mixtures() {
             assert!(b < 0.0);
         }
     }
+}
+
+/// The mixture de Bruijn check by hand: tolerance `z·√(SE_A² + SE_B²)` + the quadrature
+/// allowance, planted at the same z; a non-positive entropy difference fails the case.
+#[test]
+fn mixture_de_bruijn_check_by_hand() {
+    let b = en::ImmseIntegral {
+        value: (1.0, 0.03),
+        planted: (2.0, 0.05),
+    };
+    let z = two_sided_z(1e-6);
+    let c = en::mixture_de_bruijn_check((1.01, 0.04), &b, z);
+    assert!((c.check.tolerance - (z * 0.05 + en::IMMSE_QUADRATURE_ALLOWANCE)).abs() < 1e-15);
+    assert!(c.check.passed());
+    assert!((c.planted.residual - 0.99).abs() < 1e-15);
+    assert!(!c.planted.passed());
+    assert!(!en::mixture_de_bruijn_check((-0.01, 0.04), &b, z).check.passed());
+}
+
+/// Bad input to the mixture routes is a typed error naming the value: t1 ≥ t2 and s ≥ t
+/// (named), t = 0 and NaN (`InvalidSigma`), one draw, a 2-D target for Thm 3.3 in 1-D, a grid
+/// of 2 points, a zero difference step; nothing panics.
+#[test]
+fn mixture_routes_reject_bad_input() {
+    let two_d = &en::de_bruijn_mixtures(Depth::Default).unwrap()[1];
+    let one_d = &en::denoising_mixtures(Depth::Quick).unwrap()[0];
+    let order = en::entropy_difference_mc(two_d, 0.8, 0.2, 10, 0).unwrap_err();
+    assert!(order.to_string().contains("(0.8, 0.2)"), "{order}");
+    assert!(matches!(
+        en::immse_integral(two_d, (0.0, 1.0), 4, 10, 0, false).unwrap_err(),
+        Error::InvalidSigma(_)
+    ));
+    assert!(matches!(
+        en::entropy_difference_mc(two_d, f64::NAN, 1.0, 10, 0).unwrap_err(),
+        Error::InvalidSigma(_)
+    ));
+    let draws = en::immse_integral(two_d, (0.2, 0.8), 4, 1, 0, false).unwrap_err();
+    assert!(draws.to_string().contains("got 1"), "{draws}");
+    let nodes = en::immse_integral(two_d, (0.2, 0.8), 0, 10, 0, false).unwrap_err();
+    assert!(nodes.to_string().contains("got 0"), "{nodes}");
+    let st = en::log_slope_mc(one_d, 1.0, 1.0, 10, 0).unwrap_err();
+    assert!(st.to_string().contains("(1, 1)"), "{st}");
+    let dim = en::log_slope_mc(two_d, 0.5, 1.0, 10, 0).unwrap_err();
+    assert!(
+        matches!(dim, Error::DimensionMismatch { got: 2, .. }),
+        "{dim}"
+    );
+    assert!(en::denoised_entropy_grid(two_d, 0.5, 1.0, 64, 1e-4).is_err());
+    let grid = en::denoised_entropy_grid(one_d, 0.5, 1.0, 2, 1e-4).unwrap_err();
+    assert!(grid.to_string().contains("got 2"), "{grid}");
+    let step = en::denoised_entropy_grid(one_d, 0.5, 1.0, 64, 0.0).unwrap_err();
+    assert!(step.to_string().contains("got 0"), "{step}");
+    assert!(en::mixture_denoised_entropy(one_d, (2.0, 0.5), 10, 5.0, 0).is_err());
 }
