@@ -111,7 +111,11 @@ fn rows_pass_with_power_at_every_depth() {
         for (cases, size) in rows.iter().zip(sizes) {
             assert_eq!(cases.len(), size, "{depth:?}");
             assert!(cases.iter().all(|c| c.check.passed()), "{depth:?}");
-            println!("{depth:?}: {} cases, power {:.3}", cases.len(), theorems::power(cases));
+            println!(
+                "{depth:?}: {} cases, power {:.3}",
+                cases.len(),
+                theorems::power(cases)
+            );
             assert!(theorems::power(cases) > 1.0, "{depth:?}");
         }
     }
@@ -309,7 +313,9 @@ fn mixture_de_bruijn_check_by_hand() {
     assert!(c.check.passed());
     assert!((c.planted.residual - 0.99).abs() < 1e-15);
     assert!(!c.planted.passed());
-    assert!(!en::mixture_de_bruijn_check((-0.01, 0.04), &b, z).check.passed());
+    assert!(!en::mixture_de_bruijn_check((-0.01, 0.04), &b, z)
+        .check
+        .passed());
 }
 
 /// Bad input to the mixture routes is a typed error naming the value: t1 ≥ t2 and s ≥ t

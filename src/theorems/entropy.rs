@@ -751,7 +751,7 @@ pub const MIXTURE_PAIRS: [(f64, f64); 2] = [(0.2, 0.8), (1.0, 4.0)];
 /// Draws of route 4: side A's paired draws and side B's draws per node (¼ at quick, 4× at
 /// thorough).
 pub fn mixture_de_bruijn_draws(depth: Depth) -> (usize, usize) {
-    (depth.samples(4000), depth.samples(300))
+    (depth.samples(4000), depth.samples(250))
 }
 
 /// The [`DE_BRUIJN_MIXTURE`] row's cases: each mixture × each pair (6 by default), z for
@@ -790,7 +790,7 @@ pub const DENOISING_PAIRS: [(f64, f64); 2] = [(0.2, 1.0), (0.5, 2.0)];
 
 /// Draws of route 5's Monte Carlo side (¼ at quick, 4× at thorough).
 pub fn mixture_denoised_draws(depth: Depth) -> usize {
-    depth.samples(2000)
+    depth.samples(1000)
 }
 
 /// The [`DENOISED_ENTROPY_MIXTURE`] row's cases: each 1-D mixture × each pair (6 by default),
