@@ -168,7 +168,8 @@ mod tests {
     use super::*;
 
     /// The n-node rule integrates `x^k` on `[−1, 2]` exactly for k ≤ 2n − 1 (relative 10⁻¹³),
-    /// and not `x^{2n}`; the weights are positive and sum to the length.
+    /// and not `x^{2n}` (checked for n ≤ 5, where the remainder exceeds 10⁻⁸); the weights are
+    /// positive and the nodes inside the interval.
     #[test]
     fn gauss_legendre_is_exact_to_degree_2n_minus_1() {
         for n in [1usize, 2, 5, 12, 24] {
@@ -183,7 +184,8 @@ mod tests {
                 let rel = (sum - exact).abs() / exact.abs();
                 if k < 2 * n {
                     assert!(rel < 1e-13, "n {n} k {k}: {sum} vs {exact}");
-                } else {
+                } else if n <= 5 {
+                    // the degree-2n remainder is visible in f64 for few nodes only
                     assert!(rel > 1e-8, "n {n} k {k} integrated exactly");
                 }
             }

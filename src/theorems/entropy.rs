@@ -30,6 +30,14 @@
 //!    (Cholesky) against `ln det((s/t)I + (1 − s/t)W(t))`, W the crate's optimal affine weight
 //!    (the Jacobian of eq. 3.2.41's step), and the value is < 0. Planted: the weights of the
 //!    step swapped, `(1 − s/t)I + (s/t)W`.
+//! 4. [`entropy_difference_mc`] against [`immse_integral`]: mixtures: `h(x_{t₂}) − h(x_{t₁})` by
+//!    paired Monte Carlo of `−E log p_t` (the density family) against `∫(d/t − mmse/t³)dt` by
+//!    Gauss–Legendre in `ln t`, mmse by Monte Carlo of `tr Cov[x|y]` (Bayes' rule), z·SE plus a
+//!    calibrated quadrature allowance; and the difference > 0. Planted: `mmse/t²`.
+//! 5. [`log_slope_mc`] against [`denoised_entropy_grid`]: Thm 3.3 for 1-D mixtures,
+//!    `E log m'(Y)` (posterior variance) against the entropy of the density of `m(Y)` (m inverted
+//!    by bisection, m' by differences) minus that of Y, on grids; the value is < 0. Planted: the
+//!    step's weights swapped.
 
 use super::{Check, Claim, Controlled, Depth, FalseFailure, ToleranceKind, Verdict, CPU_BACKEND};
 use crate::denoisers::linear::{affine_mse_with_magnitude, OptimalAffine};
