@@ -528,6 +528,8 @@ pub const THEOREMS: [Theorem; 15] = [
             &entropy::DE_BRUIJN_GAUSSIAN,
             &entropy::FISHER_IMMSE,
             &entropy::DENOISED_ENTROPY,
+            &entropy::DE_BRUIJN_MIXTURE,
+            &entropy::DENOISED_ENTROPY_MIXTURE,
         ],
     },
     Theorem {
