@@ -420,3 +420,105 @@ fn bad_input_is_a_typed_error() {
 fn verify_rows_reproduce_their_pinned_numbers() {
     common::assert_rows_reproduce_pins("jacobian_geometry");
 }
+
+/// The GPU part of item 2: the top eigenpairs of the Bayes denoiser's Jacobian
+/// `J = σ⁻²Cov[x|y]` of a random mixture (d = 8, K = 3, σ = 0.5) by block power iteration on GPU
+/// Jacobian-vector products (`gpu::jacobian_eigen`, k = 3, 40 steps), against the dense f64
+/// Jacobian (the f64 JVP reference on the 8 unit vectors) diagonalised by nalgebra:
+/// * every Ritz value is within `r̃_i + ε_J` of an eigenvalue (the symmetric residual bound;
+///   r̃ the GPU residual, ε_J the Frobenius bound of the products' f32 error) plus the dense
+///   route's own rounding `8dε‖J‖`;
+/// * span V is within the Davis–Kahan angle `(‖R̃‖_F + ε_J)/δ` of the top-3 eigenvectors (δ the
+///   distance from the Ritz values to the other eigenvalues), plus `√(8kε)` for forming the sines;
+/// * the planted scaling `Cov[x|y]` (Sugolov's transcription, σ² J) is not within the bound.
+#[test]
+fn gpu_power_iteration_finds_the_top_eigenpairs_of_the_jacobian() {
+    use diffusion_theorems::gpu::denoiser_jvp::{denoiser_jvp_reference, JvpDenoiser};
+    use diffusion_theorems::gpu::jacobian_eigen::top_eigenpairs;
+    use diffusion_theorems::targets::random_gmm;
+    let (d, k, sigma) = (8, 3, 0.5);
+    let mut rng = Rng::new(0x6a4c, 0);
+    let target = random_gmm(&mut rng, d, 3).unwrap();
+    let y: Vec<f64> = (0..d).map(|_| rng.normal()).collect();
+    let den = JvpDenoiser::Gmm(&target);
+    let out = top_eigenpairs(common::gpu(), &den, &y, sigma, k, 40, 7).unwrap();
+    let points = Mat::from_fn(d, d, |_, j| y[j]);
+    let identity = Mat::from_fn(d, d, |i, j| f64::from(u8::from(i == j)));
+    let dense = denoiser_jvp_reference(&den, &points, &identity, sigma).unwrap();
+    let jac = nalgebra::DMatrix::from_fn(d, d, |i, j| {
+        0.5 * (dense.jvp[j * d + i] + dense.jvp[i * d + j])
+    });
+    let eig = nalgebra::SymmetricEigen::new(jac.clone());
+    let mut order: Vec<usize> = (0..d).collect();
+    order.sort_by(|&a, &b| eig.eigenvalues[b].total_cmp(&eig.eigenvalues[a]));
+    let lambda: Vec<f64> = order.iter().map(|&i| eig.eigenvalues[i]).collect();
+    let dense_error = 8.0 * d as f64 * f64::EPSILON * jac.norm();
+    let nearest = |theta: f64, scale: f64| {
+        lambda
+            .iter()
+            .map(|l| (theta - scale * l).abs())
+            .fold(f64::INFINITY, f64::min)
+    };
+    for i in 0..k {
+        let bound = out.residuals[i] + out.product_error + dense_error;
+        let gap = nearest(out.values[i], 1.0);
+        assert!(gap <= bound, "θ_{i} = {}: {gap} > {bound}", out.values[i]);
+    }
+    let planted_rejected = (0..k).any(|i| {
+        nearest(out.values[i], sigma * sigma) > out.residuals[i] + out.product_error + dense_error
+    });
+    assert!(
+        planted_rejected,
+        "σ²J passed: {:?} vs {lambda:?}",
+        out.values
+    );
+    let delta = out
+        .values
+        .iter()
+        .flat_map(|t| lambda[k..].iter().map(move |l| (t - l).abs()))
+        .fold(f64::INFINITY, f64::min);
+    assert!(delta > 0.0);
+    let mut cosines = 0.0;
+    for &column in &order[..k] {
+        for b in 0..k {
+            let u = eig.eigenvectors.column(column);
+            let c: f64 = (0..d).map(|r| u[r] * out.vectors[(r, b)]).sum();
+            cosines += c * c;
+        }
+    }
+    let sine = (k as f64 - cosines).max(0.0).sqrt();
+    let angle_bound =
+        (out.block_residual + out.product_error) / delta + (8.0 * k as f64 * f64::EPSILON).sqrt();
+    assert!(sine <= angle_bound, "sin Θ {sine} > {angle_bound}");
+    println!(
+        "θ = {:?}, λ = {:?}, residuals {:?}, ε_J = {:.2e}, sin Θ = {sine:.2e} ≤ {angle_bound:.2e}",
+        out.values,
+        &lambda[..k],
+        out.residuals,
+        out.product_error
+    );
+}
+
+/// The eigen-solver's bad input is a typed error naming the value: k = 0, k > d, no iteration,
+/// σ = 0, a point of the wrong length.
+#[test]
+fn gpu_power_iteration_bad_input_is_a_typed_error() {
+    use diffusion_theorems::gpu::denoiser_jvp::JvpDenoiser;
+    use diffusion_theorems::gpu::jacobian_eigen::top_eigenpairs;
+    use diffusion_theorems::targets::random_gmm;
+    let mut rng = Rng::new(0x6a4d, 0);
+    let target = random_gmm(&mut rng, 4, 2).unwrap();
+    let den = JvpDenoiser::Gmm(&target);
+    let y = vec![0.1; 4];
+    let run = |y: &[f64], sigma: f64, k: usize, it: usize| {
+        top_eigenpairs(common::gpu(), &den, y, sigma, k, it, 1)
+            .map(|_| ())
+            .unwrap_err()
+            .to_string()
+    };
+    assert!(run(&y, 0.5, 0, 5).contains("k"));
+    assert!(run(&y, 0.5, 5, 5).contains("got 5"));
+    assert!(run(&y, 0.5, 2, 0).contains("iterations"));
+    assert!(run(&y, 0.0, 2, 5).contains("sigma"));
+    assert!(run(&y[..3], 0.5, 2, 5).contains('3'));
+}

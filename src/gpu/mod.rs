@@ -15,6 +15,7 @@ pub mod gaussian;
 pub mod gemm;
 pub mod gmm;
 pub mod group_norm;
+pub mod jacobian_eigen;
 pub mod mlp;
 pub mod monte_carlo;
 pub mod philox;
