@@ -31,11 +31,14 @@ struct ConvParams {
 @group(0) @binding(3) var<storage, read_write> result: array<f32>;
 
 // The padded index of `k` along a side of length `n`: wrapped when circular, −1 (the term is
-// dropped) when it leaves [0, n) under zero padding.
+// dropped) when it leaves [0, n) under zero padding. Every k here is at least −r (r the kernel's
+// radius), so adding (⌊r/n⌋ + 1)·n makes it positive before the remainder: `%` of a negative
+// integer is undefined in GLSL, which the GL backend translates to.
 fn padded(k: i32, n: u32) -> i32 {
     let side = i32(n);
     if (params.circular == 1u) {
-        return ((k % side) + side) % side;
+        let shift = (i32(params.kernel / 2u) / side + 1) * side;
+        return i32(u32(k + shift) % n);
     }
     if (k < 0 || k >= side) {
         return -1;
