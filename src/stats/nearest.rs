@@ -52,7 +52,7 @@ pub(crate) fn cosine_similarity(a: &[f64], b: &[f64]) -> f64 {
 }
 
 /// For every row of `samples`, its two nearest rows of `training` (see the module doc).
-/// Errors: fewer than two training points, or mismatched dimensions.
+/// Errors: fewer than two training points, mismatched dimensions, or a non-finite entry.
 pub fn nearest_two_batch(training: &Mat, samples: &Mat) -> Result<Vec<NearestTwo>> {
     if training.nrows() < 2 {
         return Err(Error::InvalidArgument {
@@ -63,14 +63,7 @@ pub fn nearest_two_batch(training: &Mat, samples: &Mat) -> Result<Vec<NearestTwo
             ),
         });
     }
-    if samples.ncols() != training.ncols() {
-        return Err(Error::DimensionMismatch {
-            what: "samples (columns) against the training set".into(),
-            expected: training.ncols(),
-            got: samples.ncols(),
-        });
-    }
-    linalg::ensure_finite_mat("samples", samples)?;
+    ensure_comparable(training, samples)?;
     let inner = samples * training.transpose();
     let train_sq: Vec<f64> = (0..training.nrows())
         .map(|i| {

@@ -25,21 +25,6 @@ fn shape(dims: [usize; 6], padding: Padding) -> ConvShape {
     }
 }
 
-/// Asserts `|got − reference| ≤ bound` entry by entry, naming the entry; returns the largest
-/// ratio `|got − reference|/bound`.
-fn within(what: &str, got: &[f64], (reference, bound): &(Vec<f64>, Vec<f64>)) -> f64 {
-    assert_eq!(got.len(), reference.len(), "{what}");
-    let mut worst = 0.0f64;
-    for (l, ((g, r), e)) in got.iter().zip(reference).zip(bound).enumerate() {
-        assert!(
-            (g - r).abs() <= *e,
-            "{what}: entry {l}: {g} vs {r} (bound {e})"
-        );
-        worst = worst.max((g - r).abs() / e);
-    }
-    worst
-}
-
 fn normals(rng: &mut Rng, n: usize) -> Vec<f64> {
     (0..n).map(|_| rng.normal()).collect()
 }
@@ -64,17 +49,17 @@ fn conv_kernels_match_f64_reference() {
             let k = normals(&mut rng, s.weight_len());
             let g = normals(&mut rng, s.output_len());
             let what = format!("{dims:?} {padding:?}");
-            worst = worst.max(within(
+            worst = worst.max(super::assert_within_slice(
                 &format!("forward {what}"),
                 &conv2d(gpu(), &s, &x, &k).unwrap(),
                 &conv2d_reference(&s, &x, &k).unwrap(),
             ));
-            worst = worst.max(within(
+            worst = worst.max(super::assert_within_slice(
                 &format!("input gradient {what}"),
                 &conv2d_input_grad(gpu(), &s, &g, &k).unwrap(),
                 &conv2d_input_grad_reference(&s, &g, &k).unwrap(),
             ));
-            worst = worst.max(within(
+            worst = worst.max(super::assert_within_slice(
                 &format!("weight gradient {what}"),
                 &conv2d_weight_grad(gpu(), &s, &x, &g).unwrap(),
                 &conv2d_weight_grad_reference(&s, &x, &g).unwrap(),
@@ -94,17 +79,17 @@ fn conv_batch_cut_into_chunks_matches_f64_reference() {
     let x = normals(&mut rng, s.input_len());
     let k = normals(&mut rng, s.weight_len());
     let g = normals(&mut rng, s.output_len());
-    within(
+    super::assert_within_slice(
         "forward in chunks",
         &conv2d_in_chunks(gpu(), &s, &x, &k, 2).unwrap(),
         &conv2d_reference(&s, &x, &k).unwrap(),
     );
-    within(
+    super::assert_within_slice(
         "input gradient in chunks",
         &conv2d_input_grad_in_chunks(gpu(), &s, &g, &k, 2).unwrap(),
         &conv2d_input_grad_reference(&s, &g, &k).unwrap(),
     );
-    within(
+    super::assert_within_slice(
         "weight gradient in chunks",
         &conv2d_weight_grad_in_chunks(gpu(), &s, &x, &g, 2).unwrap(),
         &conv2d_weight_grad_reference(&s, &x, &g).unwrap(),

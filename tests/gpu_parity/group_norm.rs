@@ -26,19 +26,6 @@ fn shape(
     }
 }
 
-fn within(what: &str, got: &[f64], (reference, bound): &(Vec<f64>, Vec<f64>)) -> f64 {
-    assert_eq!(got.len(), reference.len(), "{what}");
-    let mut worst = 0.0f64;
-    for (l, ((g, r), e)) in got.iter().zip(reference).zip(bound).enumerate() {
-        assert!(
-            (g - r).abs() <= *e,
-            "{what}: entry {l}: {g} vs {r} (bound {e})"
-        );
-        worst = worst.max((g - r).abs() / e);
-    }
-    worst
-}
-
 /// Forward and backward on odd shapes (batch × channels × groups × height × width): 2×6×3×5×7,
 /// 3×4×1×3×3 (one group: LayerNorm over the image), 1×5×5×4×3 (one channel per group:
 /// InstanceNorm), inputs with an offset and scale per channel so the means are not 0.
@@ -62,7 +49,7 @@ fn group_norm_matches_f64_reference() {
         let beta: Vec<f64> = (0..s.channels).map(|_| rng.normal()).collect();
         let dy: Vec<f64> = (0..s.len()).map(|_| rng.normal()).collect();
         let what = format!("{s:?}");
-        worst = worst.max(within(
+        worst = worst.max(super::assert_within_slice(
             &format!("forward {what}"),
             &group_norm(gpu(), &s, &x, &gamma, &beta).unwrap(),
             &group_norm_reference(&s, &x, &gamma, &beta).unwrap(),
@@ -70,9 +57,17 @@ fn group_norm_matches_f64_reference() {
         let (dx, dgamma, dbeta) = group_norm_backward(gpu(), &s, &x, &gamma, &beta, &dy).unwrap();
         let (rdx, rdgamma, rdbeta) =
             group_norm_backward_reference(&s, &x, &gamma, &beta, &dy).unwrap();
-        worst = worst.max(within(&format!("dx {what}"), &dx, &rdx));
-        worst = worst.max(within(&format!("dγ {what}"), &dgamma, &rdgamma));
-        worst = worst.max(within(&format!("dβ {what}"), &dbeta, &rdbeta));
+        worst = worst.max(super::assert_within_slice(&format!("dx {what}"), &dx, &rdx));
+        worst = worst.max(super::assert_within_slice(
+            &format!("dγ {what}"),
+            &dgamma,
+            &rdgamma,
+        ));
+        worst = worst.max(super::assert_within_slice(
+            &format!("dβ {what}"),
+            &dbeta,
+            &rdbeta,
+        ));
     }
     println!("largest |gpu − f64|/bound over group norm: {worst:.3e}");
 }

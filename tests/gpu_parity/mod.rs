@@ -47,6 +47,22 @@ fn random_operands(
     )
 }
 
+/// Asserts `|got − reference| ≤ bound` entry by entry for flat slices (a reference's
+/// `(values, bounds)`), naming `what` and the entry that fails; returns the largest
+/// `|got − reference|/bound`.
+fn assert_within_slice(what: &str, got: &[f64], (reference, bound): &(Vec<f64>, Vec<f64>)) -> f64 {
+    assert_eq!(got.len(), reference.len(), "{what}");
+    let mut worst = 0.0f64;
+    for (l, ((g, r), e)) in got.iter().zip(reference).zip(bound).enumerate() {
+        assert!(
+            (g - r).abs() <= *e,
+            "{what}: entry {l}: {g} vs {r} (bound {e})"
+        );
+        worst = worst.max((g - r).abs() / e);
+    }
+    worst
+}
+
 /// Asserts `|got − reference| ≤ bound` elementwise (naming `what` and the entry that fails) and
 /// returns the largest `|got − reference|/bound`.
 fn assert_within_bound(what: &str, got: &Mat, reference: &Mat, bound: &Mat) -> f64 {
