@@ -421,63 +421,65 @@ fn verify_rows_reproduce_their_pinned_numbers() {
     common::assert_rows_reproduce_pins("jacobian_geometry");
 }
 
-/// The GPU part of item 2: the top eigenpairs of the Bayes denoiser's Jacobian
-/// `J = σ⁻²Cov[x|y]` of a random mixture (d = 8, K = 3, σ = 0.5) by block power iteration on GPU
-/// Jacobian-vector products (`gpu::jacobian_eigen`, k = 3, 40 steps), against the dense f64
-/// Jacobian (the f64 JVP reference on the 8 unit vectors) diagonalised by nalgebra:
-/// * every Ritz value is within `r̃_i + ε_J` of an eigenvalue (the symmetric residual bound;
-///   r̃ the GPU residual, ε_J the Frobenius bound of the products' f32 error) plus the dense
-///   route's own rounding `8dε‖J‖`;
-/// * span V is within the Davis–Kahan angle `(‖R̃‖_F + ε_J)/δ` of the top-3 eigenvectors (δ the
-///   distance from the Ritz values to the other eigenvalues), plus `√(8kε)` for forming the sines;
-/// * the planted scaling `Cov[x|y]` (Sugolov's transcription, σ² J) is not within the bound.
-#[test]
-fn gpu_power_iteration_finds_the_top_eigenpairs_of_the_jacobian() {
-    use diffusion_theorems::gpu::denoiser_jvp::{denoiser_jvp_reference, JvpDenoiser};
-    use diffusion_theorems::gpu::jacobian_eigen::top_eigenpairs;
-    use diffusion_theorems::targets::random_gmm;
-    let (d, k, sigma) = (8, 3, 0.5);
-    let mut rng = Rng::new(0x6a4c, 0);
-    let target = random_gmm(&mut rng, d, 3).unwrap();
-    let y: Vec<f64> = (0..d).map(|_| rng.normal()).collect();
-    let den = JvpDenoiser::Gmm(&target);
-    let out = top_eigenpairs(common::gpu(), &den, &y, sigma, k, 40, 7).unwrap();
+/// What the dense f64 reference says of a GPU eigen-solve ([`dense_eigen_check`]).
+struct DenseCheck {
+    /// The worst ratio of a true error to its certified bound (≤ 1: the certificate holds).
+    worst_ratio: f64,
+    /// The largest certified eigenvalue bound `r̃_i + ε_S` and the Davis–Kahan angle bound.
+    certified: (f64, f64),
+    /// The true errors: `max_i |θ_i − λ_i|` and sin Θ.
+    errors: (f64, f64),
+    /// S's top-k eigenvalues.
+    lambda: Vec<f64>,
+    /// `‖J − Jᵀ‖_F/‖J‖_F`.
+    asymmetry: f64,
+}
+
+/// The accuracy asked of GAHB: eigenvalues to `10⁻³·λ₁` and subspaces to sin Θ ≤ 2·10⁻². A
+/// target, not a tolerance: the solver must *certify* it (its bounds below it), and a wrong
+/// variant is one whose true error (from the dense reference) exceeds it.
+const GAHB_ACCURACY: (f64, f64) = (1e-3, 2e-2);
+
+/// The dense f64 check of a GPU eigen-solve: `S = (J + Jᵀ)/2` from the f64 JVP reference on
+/// the d unit vectors (J transposed as a matrix, not through the solver's transposed network),
+/// diagonalised by nalgebra. The certified bounds are
+/// * for each Ritz value, its distance to the i-th largest eigenvalue of S against
+///   `r̃_i + ε_S + 8dε‖S‖` (the symmetric residual bound plus the dense route's rounding), and
+/// * for span(v₁…v_k), the sine of its angle to S's top-k eigenvectors against the Davis–Kahan
+///   bound `(‖R̃_k‖_F + ε_S)/δ + √(8kε)` (δ: the Ritz values' distance to the other
+///   eigenvalues; the last term for forming the sines).
+fn dense_eigen_check(
+    den: &diffusion_theorems::gpu::denoiser_jvp::JvpDenoiser,
+    y: &[f64],
+    sigma: f64,
+    out: &diffusion_theorems::gpu::jacobian_eigen::JacobianEigen,
+) -> DenseCheck {
+    use diffusion_theorems::gpu::denoiser_jvp::denoiser_jvp_reference;
+    let (d, k) = (y.len(), out.values.len());
     let points = Mat::from_fn(d, d, |_, j| y[j]);
     let identity = Mat::from_fn(d, d, |i, j| f64::from(u8::from(i == j)));
-    let dense = denoiser_jvp_reference(&den, &points, &identity, sigma).unwrap();
-    let jac = nalgebra::DMatrix::from_fn(d, d, |i, j| {
-        0.5 * (dense.jvp[j * d + i] + dense.jvp[i * d + j])
-    });
-    let eig = nalgebra::SymmetricEigen::new(jac.clone());
+    let columns = denoiser_jvp_reference(den, &points, &identity, sigma).unwrap();
+    let jac = nalgebra::DMatrix::from_fn(d, d, |i, j| columns.jvp[j * d + i]);
+    let asymmetry = (&jac - jac.transpose()).norm() / jac.norm();
+    let sym = (&jac + jac.transpose()) * 0.5;
+    let eig = nalgebra::SymmetricEigen::new(sym.clone());
     let mut order: Vec<usize> = (0..d).collect();
     order.sort_by(|&a, &b| eig.eigenvalues[b].total_cmp(&eig.eigenvalues[a]));
     let lambda: Vec<f64> = order.iter().map(|&i| eig.eigenvalues[i]).collect();
-    let dense_error = 8.0 * d as f64 * f64::EPSILON * jac.norm();
-    let nearest = |theta: f64, scale: f64| {
-        lambda
-            .iter()
-            .map(|l| (theta - scale * l).abs())
-            .fold(f64::INFINITY, f64::min)
-    };
-    for i in 0..k {
-        let bound = out.residuals[i] + out.product_error + dense_error;
-        let gap = nearest(out.values[i], 1.0);
-        assert!(gap <= bound, "θ_{i} = {}: {gap} > {bound}", out.values[i]);
+    let dense_error = 8.0 * d as f64 * f64::EPSILON * sym.norm();
+    let (mut worst, mut certified_value, mut value_error): (f64, f64, f64) = (0.0, 0.0, 0.0);
+    for ((theta, residual), l) in out.values.iter().zip(&out.residuals).zip(&lambda) {
+        let bound = residual + out.product_error + dense_error;
+        let error = (theta - l).abs();
+        worst = worst.max(error / bound);
+        certified_value = certified_value.max(bound);
+        value_error = value_error.max(error);
     }
-    let planted_rejected = (0..k).any(|i| {
-        nearest(out.values[i], sigma * sigma) > out.residuals[i] + out.product_error + dense_error
-    });
-    assert!(
-        planted_rejected,
-        "σ²J passed: {:?} vs {lambda:?}",
-        out.values
-    );
     let delta = out
         .values
         .iter()
         .flat_map(|t| lambda[k..].iter().map(move |l| (t - l).abs()))
         .fold(f64::INFINITY, f64::min);
-    assert!(delta > 0.0);
     let mut cosines = 0.0;
     for &column in &order[..k] {
         for b in 0..k {
@@ -489,36 +491,244 @@ fn gpu_power_iteration_finds_the_top_eigenpairs_of_the_jacobian() {
     let sine = (k as f64 - cosines).max(0.0).sqrt();
     let angle_bound =
         (out.block_residual + out.product_error) / delta + (8.0 * k as f64 * f64::EPSILON).sqrt();
-    assert!(sine <= angle_bound, "sin Θ {sine} > {angle_bound}");
+    worst = worst.max(sine / angle_bound);
     println!(
-        "θ = {:?}, λ = {:?}, residuals {:?}, ε_J = {:.2e}, sin Θ = {sine:.2e} ≤ {angle_bound:.2e}",
+        "θ = {:?}, λ = {:?}, residuals {:?}, ε_S = {:.2e}, sin Θ = {sine:.2e} (bound {angle_bound:.2e}), ‖J−Jᵀ‖/‖J‖ = {asymmetry:.3}",
         out.values,
         &lambda[..k],
         out.residuals,
         out.product_error
     );
+    DenseCheck {
+        worst_ratio: worst,
+        certified: (certified_value, angle_bound),
+        errors: (value_error, sine),
+        lambda: lambda[..k].to_vec(),
+        asymmetry,
+    }
+}
+
+impl DenseCheck {
+    /// The certificate holds and meets [`GAHB_ACCURACY`].
+    fn assert_certified(&self, what: &str) {
+        let scale = self.lambda[0].abs();
+        assert!(
+            self.worst_ratio <= 1.0,
+            "{what}: a true error exceeds its certified bound by {}",
+            self.worst_ratio
+        );
+        assert!(
+            self.certified.0 <= GAHB_ACCURACY.0 * scale && self.certified.1 <= GAHB_ACCURACY.1,
+            "{what}: certified {:?}, asked {GAHB_ACCURACY:?} (eigenvalues relative to {scale})",
+            self.certified
+        );
+    }
+
+    /// How far the true errors exceed [`GAHB_ACCURACY`] (> 1: a wrong variant is caught).
+    fn excess_over_accuracy(&self) -> f64 {
+        let scale = self.lambda[0].abs();
+        (self.errors.0 / (GAHB_ACCURACY.0 * scale)).max(self.errors.1 / GAHB_ACCURACY.1)
+    }
+}
+
+/// The GPU eigen-solver on an optimal denoiser: the top eigenpairs of the Bayes denoiser's
+/// Jacobian `J = σ⁻²Cov[x|y]` of a random mixture (d = 8, K = 3, σ = 0.5) by block power
+/// iteration on GPU Jacobian-vector products (`gpu::jacobian_eigen`, k = 3, 40 steps,
+/// `Symmetry::Symmetric`) are within the derived residual and Davis–Kahan bounds of the dense
+/// f64 reference ([`dense_eigen_check`]); the planted scaling `Cov[x|y]` (Sugolov's
+/// transcription, σ²J) is not within the residual bound of any eigenvalue.
+#[test]
+fn gpu_power_iteration_finds_the_top_eigenpairs_of_the_jacobian() {
+    use diffusion_theorems::gpu::denoiser_jvp::JvpDenoiser;
+    use diffusion_theorems::gpu::jacobian_eigen::{top_eigenpairs, EigenRequest, Symmetry};
+    use diffusion_theorems::targets::random_gmm;
+    let (d, k, sigma) = (8, 3, 0.5);
+    let mut rng = Rng::new(0x6a4c, 0);
+    let target = random_gmm(&mut rng, d, 3).unwrap();
+    let y: Vec<f64> = (0..d).map(|_| rng.normal()).collect();
+    let den = JvpDenoiser::Gmm(&target);
+    let request = EigenRequest {
+        pairs: k,
+        iterations: 40,
+        seed: 7,
+        symmetry: Symmetry::Symmetric,
+    };
+    let out = top_eigenpairs(common::gpu(), &den, &y, sigma, request).unwrap();
+    let check = dense_eigen_check(&den, &y, sigma, &out);
+    // The certificate holds; it is not asked to meet GAHB_ACCURACY here: the mixture kernel's
+    // derived f32 bound ε_S is loose (3.5·10⁻², against true errors of 10⁻⁷).
+    assert!(
+        check.worst_ratio <= 1.0,
+        "a true error exceeds its certified bound by {}",
+        check.worst_ratio
+    );
+    assert!(
+        check.asymmetry < 1e-6,
+        "the Bayes Jacobian is symmetric: {}",
+        check.asymmetry
+    );
+    let lambda = check.lambda;
+    let planted_rejected = (0..k).any(|i| {
+        let nearest = lambda
+            .iter()
+            .map(|l| (out.values[i] - sigma * sigma * l).abs())
+            .fold(f64::INFINITY, f64::min);
+        nearest > out.residuals[i] + out.product_error
+    });
+    assert!(
+        planted_rejected,
+        "σ²J passed: {:?} vs {lambda:?}",
+        out.values
+    );
+}
+
+/// GAHB of a *trained* network (issue 20 item 2): a tanh MLP denoiser (d = 12, h = 24) trained
+/// on the GPU by `DenseTrainer` (Adam, 60 epochs, σ = 0.5) on 256 samples of a random mixture.
+/// Its Jacobian is far from symmetric (‖J − Jᵀ‖_F/‖J‖_F measured 0.31 and 0.46 at the two
+/// points), so the solver works on the symmetric part S with `Jᵀv` from the transposed network
+/// (`Symmetry::General`); at two noisy points the top-4 Ritz pairs are within the derived bounds
+/// of the dense f64 S ([`dense_eigen_check`]), and those bounds meet [`GAHB_ACCURACY`]. The
+/// planted wrong variant — assuming J symmetric, as for an optimal denoiser — misses that
+/// accuracy in truth (measured ≥ 44×).
+#[test]
+fn gpu_power_iteration_on_a_trained_network_finds_the_top_eigenpairs_of_its_symmetric_part() {
+    use diffusion_theorems::denoisers::bottleneck::Activation;
+    use diffusion_theorems::gpu::adam::AdamConfig;
+    use diffusion_theorems::gpu::denoiser_jvp::JvpDenoiser;
+    use diffusion_theorems::gpu::dense::{DenseConfig, DenseTrainer};
+    use diffusion_theorems::gpu::gemm::GpuMat;
+    use diffusion_theorems::gpu::jacobian_eigen::{top_eigenpairs, EigenRequest, Symmetry};
+    use diffusion_theorems::targets::{random_gmm, Target};
+    let (d, n, k, sigma) = (12, 256, 4, 0.5);
+    let gpu = common::gpu();
+    let mut rng = Rng::new(0x6a4e, 0);
+    let target = random_gmm(&mut rng, d, 3).unwrap();
+    let samples = target.sample(&mut rng, n);
+    let data = GpuMat::upload(gpu, "mixture samples", &samples).unwrap();
+    let config = DenseConfig {
+        hidden: 24,
+        activation: Activation::Tanh,
+        batch: 32,
+        adam: AdamConfig {
+            lr: 1e-2,
+            ..AdamConfig::default()
+        },
+        seed: 0x6a4e,
+    };
+    let mut trainer = DenseTrainer::new(gpu, &data, config).unwrap();
+    let losses = trainer
+        .train_epochs(1.0, sigma, 60, &mut |_, _| {})
+        .unwrap();
+    assert!(
+        losses[59] < 0.8 * losses[0],
+        "training did not learn: {losses:?}"
+    );
+    let net = trainer.parameters().unwrap();
+    let den = JvpDenoiser::Mlp {
+        w1: &net.w1,
+        b1: &net.b1,
+        w2: &net.w2,
+        b2: &net.b2,
+    };
+    let mut planted_worst: f64 = f64::INFINITY;
+    for point in 0..2 {
+        let y: Vec<f64> = (0..d)
+            .map(|j| samples[(point, j)] + sigma * rng.normal())
+            .collect();
+        let request = |symmetry| EigenRequest {
+            pairs: k,
+            iterations: 60,
+            seed: 11 + point as u64,
+            symmetry,
+        };
+        let out = top_eigenpairs(gpu, &den, &y, sigma, request(Symmetry::General)).unwrap();
+        let check = dense_eigen_check(&den, &y, sigma, &out);
+        check.assert_certified(&format!("trained MLP, point {point}"));
+        assert!(
+            check.asymmetry > 0.1,
+            "point {point}: J is nearly symmetric ({})",
+            check.asymmetry
+        );
+        assert!(out.block_asymmetry > 0.05, "{}", out.block_asymmetry);
+        let planted = top_eigenpairs(gpu, &den, &y, sigma, request(Symmetry::Symmetric)).unwrap();
+        let excess = dense_eigen_check(&den, &y, sigma, &planted).excess_over_accuracy();
+        planted_worst = planted_worst.min(excess);
+    }
+    assert!(
+        planted_worst > 1.0,
+        "assuming J symmetric met the accuracy ({planted_worst})"
+    );
+    println!("planted 'J symmetric': true errors ≥ {planted_worst:.1}× the accuracy asked");
+}
+
+/// The transposed route on a non-symmetric affine map `Wy + b` (d = 6): the solver's
+/// `Symmetry::General` pairs are those of `(W + Wᵀ)/2` within the derived bounds, which meet
+/// [`GAHB_ACCURACY`]; with the planted `Jᵀ = J` the true errors miss it (measured 6.4×).
+#[test]
+fn gpu_power_iteration_on_an_affine_map_uses_its_symmetric_part() {
+    use diffusion_theorems::gpu::denoiser_jvp::JvpDenoiser;
+    use diffusion_theorems::gpu::jacobian_eigen::{top_eigenpairs, EigenRequest, Symmetry};
+    let d = 6;
+    let mut rng = Rng::new(0x6a4f, 0);
+    let weight = Mat::from_fn(d, d, |i, j| {
+        rng.normal() * 0.3 + f64::from(u8::from(i == j)) * (1.0 + i as f64)
+    });
+    let bias: Vec<f64> = (0..d).map(|_| rng.normal()).collect();
+    let den = JvpDenoiser::Affine {
+        weight: &weight,
+        bias: &bias,
+    };
+    let y = vec![0.3; d];
+    let request = |symmetry| EigenRequest {
+        pairs: 2,
+        iterations: 80,
+        seed: 5,
+        symmetry,
+    };
+    let out = top_eigenpairs(common::gpu(), &den, &y, 0.5, request(Symmetry::General)).unwrap();
+    dense_eigen_check(&den, &y, 0.5, &out).assert_certified("affine map");
+    let planted =
+        top_eigenpairs(common::gpu(), &den, &y, 0.5, request(Symmetry::Symmetric)).unwrap();
+    let excess = dense_eigen_check(&den, &y, 0.5, &planted).excess_over_accuracy();
+    assert!(excess > 1.0, "Jᵀ = J met the accuracy ({excess})");
+    println!("planted Jᵀ = J: true errors {excess:.1}× the accuracy asked");
 }
 
 /// The eigen-solver's bad input is a typed error naming the value: k = 0, k > d, no iteration,
-/// σ = 0, a point of the wrong length.
+/// σ = 0, a point of the wrong length, and `Symmetry::General` for the power map (no transposed
+/// form).
 #[test]
 fn gpu_power_iteration_bad_input_is_a_typed_error() {
     use diffusion_theorems::gpu::denoiser_jvp::JvpDenoiser;
-    use diffusion_theorems::gpu::jacobian_eigen::top_eigenpairs;
+    use diffusion_theorems::gpu::jacobian_eigen::{top_eigenpairs, EigenRequest, Symmetry};
     use diffusion_theorems::targets::random_gmm;
     let mut rng = Rng::new(0x6a4d, 0);
     let target = random_gmm(&mut rng, 4, 2).unwrap();
     let den = JvpDenoiser::Gmm(&target);
     let y = vec![0.1; 4];
-    let run = |y: &[f64], sigma: f64, k: usize, it: usize| {
-        top_eigenpairs(common::gpu(), &den, y, sigma, k, it, 1)
+    let run = |den: &JvpDenoiser, y: &[f64], sigma: f64, k: usize, it: usize, symmetry| {
+        let request = EigenRequest {
+            pairs: k,
+            iterations: it,
+            seed: 1,
+            symmetry,
+        };
+        top_eigenpairs(common::gpu(), den, y, sigma, request)
             .map(|_| ())
             .unwrap_err()
             .to_string()
     };
-    assert!(run(&y, 0.5, 0, 5).contains("k"));
-    assert!(run(&y, 0.5, 5, 5).contains("got 5"));
-    assert!(run(&y, 0.5, 2, 0).contains("iterations"));
-    assert!(run(&y, 0.0, 2, 5).contains("sigma"));
-    assert!(run(&y[..3], 0.5, 2, 5).contains('3'));
+    let sym = Symmetry::Symmetric;
+    assert!(run(&den, &y, 0.5, 0, 5, sym).contains("k"));
+    assert!(run(&den, &y, 0.5, 5, 5, sym).contains("got 5"));
+    assert!(run(&den, &y, 0.5, 2, 0, sym).contains("iterations"));
+    assert!(run(&den, &y, 0.0, 2, 5, sym).contains("sigma"));
+    assert!(run(&den, &y[..3], 0.5, 2, 5, sym).contains('3'));
+    let weights = vec![Mat::from_fn(4, 4, |i, j| (i + 2 * j) as f64)];
+    let bias = vec![0.0; 4];
+    let power = JvpDenoiser::PowerMap {
+        weights: &weights,
+        bias: &bias,
+    };
+    assert!(run(&power, &y, 0.5, 2, 5, Symmetry::General).contains("power map"));
 }

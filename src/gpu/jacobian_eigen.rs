@@ -1,16 +1,34 @@
-//! The top eigenpairs of a denoiser's Jacobian `J = ∇f(y)` from Jacobian-vector products on the
-//! GPU ([`denoiser_jvp`]): block power (subspace) iteration with a Rayleigh–Ritz step, the
-//! orthonormalisation and the k×k eigenproblem in f64 on the host. For the MSE-optimal
-//! denoiser `J = σ⁻²Cov[x|y]` is symmetric (Kadkhodaie et al. eq. 9), and its top eigenvectors
-//! are the adaptive basis the paper calls GAHB; the Rayleigh quotient `H = VᵀJV` is
-//! symmetrised, which is exact for a symmetric J.
+//! The top eigenpairs of the symmetric part `S = (J + Jᵀ)/2` of a denoiser's Jacobian
+//! `J = ∇f(y)`, from Jacobian-vector products on the GPU ([`denoiser_jvp`]): block power
+//! (subspace) iteration with a Rayleigh–Ritz step, the orthonormalisation and the small
+//! eigenproblem in f64 on the host.
 //!
-//! **What the output certifies.** With V orthonormal (f64), `W̃ = JV + E` the GPU's products
-//! (`‖E‖_F ≤ ε_J`, from the f32 bound of [`denoiser_jvp_reference`] at the same probes), and
-//! `(θ_i, v_i)` the Ritz pairs, the computed residual `r̃_i = ‖W̃q_i − θ_i v_i‖` gives, for a
-//! symmetric J, an eigenvalue of J within `r̃_i + ε_J` of θ_i (the residual bound), and the
-//! Davis–Kahan sin Θ theorem bounds the angle between span V and the top-k eigenvectors by
-//! `(‖R̃‖_F + ε_J)/δ`, δ the distance from the Ritz values to the rest of the spectrum.
+//! **Which matrix.** For the MSE-optimal denoiser `J = σ⁻²Cov[x|y]` is symmetric (Kadkhodaie et
+//! al. eq. 9) and `S = J`; its top eigenvectors are the adaptive basis the paper calls GAHB.
+//! A *trained* network's Jacobian is not symmetric (the tanh MLP of the tests has
+//! `‖J − Jᵀ‖_F/‖J‖_F ≈ 0.4`), so its eigenvectors may be complex; the solver then works on S,
+//! whose eigenvectors are real and orthogonal and whose quadratic form is J's
+//! (`vᵀSv = vᵀJv`). [`Symmetry::Symmetric`] lets the caller assert `J = Jᵀ` (the Bayes
+//! denoisers, soft thresholding), which halves the products; asserting it for a trained network
+//! is the planted wrong variant of the tests, and the dense reference rejects it.
+//!
+//! **Transposed products.** `Jᵀz` is the JVP of a *transposed network* evaluated at the same y:
+//! for `f(u) = W₂ tanh(W₁u + b₁) + b₂`, `J = W₂ D W₁` with `D = diag(tanh'(W₁y + b₁))`, and
+//! `g(u) = W₁ᵀ tanh(W₂ᵀu + b₁') ` with `b₁' = W₁y + b₁ − W₂ᵀy` has the same pre-activation at
+//! y, so `∇g(y) = W₁ᵀ D W₂ᵀ = Jᵀ`; for `f = Wy + b`, `g = Wᵀy`. The GPU evaluates g with the
+//! same kernel. (`b₁'` is formed in f64; its rounding moves the pre-activation by a relative
+//! 2⁻⁵³, far below the f32 kernel's bound.) Other denoisers whose Jacobian is not symmetric in
+//! general (the power map) are refused with a typed error.
+//!
+//! **What the output certifies.** With V orthonormal (f64, block of k + [`GUARD_VECTORS`]
+//! columns), `W̃ = SV + E` the GPU's products (`‖E‖_F ≤ ε_S`, the mean of the Frobenius bounds
+//! of the two products' f32 errors, from [`denoiser_jvp_reference`] at the same probes), and
+//! `(θ_i, v_i)` the top-k Ritz pairs, the computed residual `r̃_i = ‖W̃q_i − θ_i v_i‖` gives an
+//! eigenvalue of S within `r̃_i + ε_S` of θ_i (the symmetric residual bound), and the
+//! Davis–Kahan sin Θ theorem bounds the angle between span(v₁…v_k) and S's eigenvectors of the
+//! matching eigenvalues by `(‖R̃_k‖_F + ε_S)/δ`, δ the distance from θ₁…θ_k to the rest of the
+//! spectrum. Power iteration converges to the eigenvalues of largest magnitude; that these are
+//! the largest ones is checked against the dense reference, not assumed.
 
 use super::denoiser_jvp::{denoiser_jvp, denoiser_jvp_reference, JvpDenoiser};
 use super::Gpu;
@@ -18,7 +36,35 @@ use crate::error::{Error, Result};
 use crate::linalg::{self, Mat};
 use crate::rng::Rng;
 
-/// Ritz pairs of J and what certifies them (module doc).
+/// Columns iterated beyond the k asked for: the convergence factor of the k-th pair is
+/// `|λ_{k+1+GUARD}/λ_k|` instead of `|λ_{k+1}/λ_k|` (capped at d).
+pub const GUARD_VECTORS: usize = 3;
+
+/// Whether `J = ∇f(y)` may be taken as symmetric.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Symmetry {
+    /// The caller asserts `J = Jᵀ` (an MSE-optimal denoiser, soft thresholding): one product
+    /// `JV` per step.
+    Symmetric,
+    /// General J (a trained network): the solver works on `S = (J + Jᵀ)/2`, two products per
+    /// step.
+    General,
+}
+
+/// What the solver is asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EigenRequest {
+    /// k: the number of eigenpairs (1 ≤ k ≤ d).
+    pub pairs: usize,
+    /// Block power steps before the last Rayleigh–Ritz step (≥ 1).
+    pub iterations: usize,
+    /// Seed of the random start block.
+    pub seed: u64,
+    /// Whether J may be taken as symmetric.
+    pub symmetry: Symmetry,
+}
+
+/// Ritz pairs of S and what certifies them (module doc).
 #[derive(Debug, Clone)]
 pub struct JacobianEigen {
     /// Ritz values θ_1 ≥ … ≥ θ_k.
@@ -27,10 +73,73 @@ pub struct JacobianEigen {
     pub vectors: Mat,
     /// `r̃_i = ‖W̃q_i − θ_i v_i‖` with the GPU's products.
     pub residuals: Vec<f64>,
-    /// `‖R̃‖_F`, the block residual.
+    /// `‖R̃_k‖_F`, the block residual of the k pairs returned.
     pub block_residual: f64,
-    /// `ε_J`: the bound on `‖E‖_F` of the last block of GPU products.
+    /// `ε_S`: the bound on `‖E‖_F` of the last block of GPU products.
     pub product_error: f64,
+    /// `‖(J − Jᵀ)V‖_F / ‖JV‖_F` on the last block (0 under [`Symmetry::Symmetric`], which
+    /// does not form Jᵀ): how far J is from symmetric in the directions found.
+    pub block_asymmetry: f64,
+}
+
+/// Owned parameters of the transposed network g with `∇g(y) = ∇f(y)ᵀ` (module doc).
+enum Transposed {
+    /// J is symmetric by construction (soft thresholding, a mixture's Bayes denoiser): g = f.
+    Same,
+    Affine {
+        weight: Mat,
+        bias: Vec<f64>,
+    },
+    Mlp {
+        w1: Mat,
+        b1: Vec<f64>,
+        w2: Mat,
+        b2: Vec<f64>,
+    },
+}
+
+impl Transposed {
+    /// g for `den` at the point y; an error for a denoiser without a transposed form.
+    fn at(den: &JvpDenoiser, y: &[f64]) -> Result<Self> {
+        match den {
+            JvpDenoiser::Affine { weight, .. } => Ok(Self::Affine {
+                weight: weight.transpose().to_owned(),
+                bias: vec![0.0; weight.nrows()],
+            }),
+            JvpDenoiser::Mlp { w1, b1, w2, .. } => {
+                let (h, d) = (w1.nrows(), w1.ncols());
+                let b1_shifted = (0..h)
+                    .map(|i| {
+                        let original: f64 = (0..d).map(|j| w1[(i, j)] * y[j]).sum::<f64>() + b1[i];
+                        let transposed: f64 = (0..d).map(|j| w2[(j, i)] * y[j]).sum();
+                        original - transposed
+                    })
+                    .collect();
+                Ok(Self::Mlp {
+                    w1: w2.transpose().to_owned(),
+                    b1: b1_shifted,
+                    w2: w1.transpose().to_owned(),
+                    b2: vec![0.0; d],
+                })
+            }
+            JvpDenoiser::SoftThreshold { .. } | JvpDenoiser::Gmm(_) => Ok(Self::Same),
+            JvpDenoiser::PowerMap { .. } => Err(Error::InvalidArgument {
+                what: "symmetry".into(),
+                reason: "the power map's Jacobian Σ q W_q diag(y^(q−1)) is not symmetric in \
+                         general and has no transposed form in the JVP kernel"
+                    .into(),
+            }),
+        }
+    }
+
+    /// g, or None when g = f.
+    fn denoiser(&self) -> Option<JvpDenoiser<'_>> {
+        Some(match self {
+            Self::Same => return None,
+            Self::Affine { weight, bias } => JvpDenoiser::Affine { weight, bias },
+            Self::Mlp { w1, b1, w2, b2 } => JvpDenoiser::Mlp { w1, b1, w2, b2 },
+        })
+    }
 }
 
 /// Orthonormalises the columns of `a` (modified Gram–Schmidt, twice); an error when a column
@@ -63,36 +172,75 @@ fn orthonormal(a: &Mat) -> Result<Mat> {
     Ok(q)
 }
 
-/// `J·V` for the columns of V at the point y, on the GPU, and the Frobenius bound on its f32
-/// error (from the f64 reference's elementwise bounds at the same probes).
-fn products(gpu: &Gpu, den: &JvpDenoiser, y: &[f64], v: &Mat, sigma: f64) -> Result<(Mat, f64)> {
+/// `∇g(y)·V` for the columns of V, on the GPU, and (when `bound`; NaN otherwise) the Frobenius
+/// bound on its f32 error from the f64 reference's elementwise bounds at the same probes.
+fn products(
+    gpu: &Gpu,
+    g: &JvpDenoiser,
+    y: &[f64],
+    v: &Mat,
+    sigma: f64,
+    bound: bool,
+) -> Result<(Mat, f64)> {
     let (d, k) = (v.nrows(), v.ncols());
     let points = Mat::from_fn(k, d, |_, j| y[j]);
     let probes = Mat::from_fn(k, d, |i, j| v[(j, i)]);
-    let gpu_batch = denoiser_jvp(gpu, den, &points, &probes, sigma)?;
-    let reference = denoiser_jvp_reference(den, &points, &probes, sigma)?;
-    let error = reference
-        .jvp_bound
-        .iter()
-        .map(|b| b * b)
-        .sum::<f64>()
-        .sqrt();
+    let gpu_batch = denoiser_jvp(gpu, g, &points, &probes, sigma)?;
+    let error = if bound {
+        let reference = denoiser_jvp_reference(g, &points, &probes, sigma)?;
+        reference
+            .jvp_bound
+            .iter()
+            .map(|b| b * b)
+            .sum::<f64>()
+            .sqrt()
+    } else {
+        f64::NAN
+    };
     Ok((Mat::from_fn(d, k, |j, i| gpu_batch.jvp[i * d + j]), error))
 }
 
-/// The top-k Ritz pairs of `∇f(y)` for the denoiser `den` at noise level σ after `iterations`
-/// block power steps from a random start (seed `seed`), every product on the GPU.
-/// Errors: k = 0 or k > d, no iteration, y of the wrong length or not finite, σ ≤ 0, or a
-/// Jacobian of rank below k.
+/// The products of one step: `W̃ ≈ SV` (or `JV` when `transposed` is None), its error bound
+/// (when `bound`), and `‖(J − Jᵀ)V‖_F / ‖JV‖_F`.
+fn operator_products(
+    gpu: &Gpu,
+    den: &JvpDenoiser,
+    transposed: Option<&JvpDenoiser>,
+    (y, sigma): (&[f64], f64),
+    v: &Mat,
+    bound: bool,
+) -> Result<(Mat, f64, f64)> {
+    let (jv, jv_error) = products(gpu, den, y, v, sigma, bound)?;
+    let Some(g) = transposed else {
+        return Ok((jv, jv_error, 0.0));
+    };
+    let (jtv, jtv_error) = products(gpu, g, y, v, sigma, bound)?;
+    let asymmetry = (&jv - &jtv).norm_l2() / jv.norm_l2().max(f64::MIN_POSITIVE);
+    Ok((
+        (jv + jtv) * faer::Scale(0.5),
+        0.5 * (jv_error + jtv_error),
+        asymmetry,
+    ))
+}
+
+/// The top-k Ritz pairs of `S = (∇f(y) + ∇f(y)ᵀ)/2` (of `∇f(y)` itself under
+/// [`Symmetry::Symmetric`]) for the denoiser `den` at the point y and noise level σ, after
+/// `request.iterations` block power steps from a random start, every product on the GPU.
+/// Errors: k = 0 or k > d, no iteration, y of the wrong length or not finite, σ ≤ 0, a
+/// Jacobian of rank below the block size, or [`Symmetry::General`] for the power map.
 pub fn top_eigenpairs(
     gpu: &Gpu,
     den: &JvpDenoiser,
     y: &[f64],
     sigma: f64,
-    k: usize,
-    iterations: usize,
-    seed: u64,
+    request: EigenRequest,
 ) -> Result<JacobianEigen> {
+    let EigenRequest {
+        pairs: k,
+        iterations,
+        seed,
+        symmetry,
+    } = request;
     let d = den.dim();
     if k == 0 || k > d {
         return Err(Error::InvalidArgument {
@@ -109,19 +257,26 @@ pub fn top_eigenpairs(
     crate::error::ensure_len("point y", y, d)?;
     crate::error::ensure_finite("point y", y)?;
     crate::error::ensure_sigma(sigma)?;
+    let transposed = match symmetry {
+        Symmetry::Symmetric => Transposed::Same,
+        Symmetry::General => Transposed::at(den, y)?,
+    };
+    let transposed = transposed.denoiser();
+    let block = (k + GUARD_VECTORS).min(d);
     let mut rng = Rng::new(seed, 0x6a4b);
-    let mut v = orthonormal(&Mat::from_fn(d, k, |_, _| rng.normal()))?;
+    let mut v = orthonormal(&Mat::from_fn(d, block, |_, _| rng.normal()))?;
     for _ in 0..iterations {
-        let (w, _) = products(gpu, den, y, &v, sigma)?;
+        let (w, _, _) = operator_products(gpu, den, transposed.as_ref(), (y, sigma), &v, false)?;
         v = orthonormal(&w)?;
     }
-    let (w, product_error) = products(gpu, den, y, &v, sigma)?;
+    let (w, product_error, block_asymmetry) =
+        operator_products(gpu, den, transposed.as_ref(), (y, sigma), &v, true)?;
     let h = v.transpose() * &w;
-    let symmetric = Mat::from_fn(k, k, |i, j| 0.5 * (h[(i, j)] + h[(j, i)]));
+    let symmetric = Mat::from_fn(block, block, |i, j| 0.5 * (h[(i, j)] + h[(j, i)]));
     let (ascending, q) = linalg::sym_eigen(&symmetric)?;
-    let order: Vec<usize> = (0..k).rev().collect();
+    let order: Vec<usize> = (0..block).rev().take(k).collect();
     let values: Vec<f64> = order.iter().map(|&i| ascending[i]).collect();
-    let q = Mat::from_fn(k, k, |r, c| q[(r, order[c])]);
+    let q = Mat::from_fn(block, k, |r, c| q[(r, order[c])]);
     let vectors = &v * &q;
     let rotated = &w * &q;
     let residual_columns: Vec<f64> = (0..k)
@@ -137,5 +292,6 @@ pub fn top_eigenpairs(
         values,
         vectors,
         product_error,
+        block_asymmetry,
     })
 }
