@@ -22,7 +22,7 @@ fn data(seed: u64) -> Vec<Vec<f64>> {
 #[test]
 fn receptive_field_row_passes_and_rejects_half_the_field() {
     let cases = loc::architecture_cases(gpu(), Depth::Default).unwrap();
-    assert_eq!(cases.len(), 4);
+    assert_eq!(cases.len(), 6);
     assert_controlled(&cases);
     for c in &cases {
         assert_eq!(c.check.residual, 0.0, "{c:?}");
@@ -39,6 +39,47 @@ fn a_one_by_one_layer_adds_nothing_to_the_field() {
     let case = loc::architecture_case(gpu(), &net, 7).unwrap();
     assert_eq!(case.check.residual, 0.0);
     assert!(case.planted.residual > 1e-3, "{case:?}");
+}
+
+/// Pooling widens the field beyond the stride-1 formula, and the interval propagated through
+/// the stages is tight. For conv 3 – avg-pool 2 – conv 3 – upsample 2 – conv 3 (12×14, both
+/// paddings): nothing responds outside the propagated window (exactly 0), the window
+/// `1 + Σ(k − 1) = 7` with the resampling ignored is rejected, and so is the propagated window
+/// shrunk by one pixel on any one side (each of its four edges holds a pixel the net reads).
+#[test]
+fn pooling_widens_the_field_and_the_propagated_window_is_tight() {
+    use loc::Stage::{Conv, Pool, Upsample};
+    let stages = [Conv(3), Pool(2), Conv(3), Upsample(2), Conv(3)];
+    for padding in [Padding::Zero, Padding::Circular] {
+        let net = ConvNet::random_staged(&stages, 3, 12, 14, padding, 11).unwrap();
+        let ignoring = loc::architecture_case_ignoring_resampling(gpu(), &net, 11).unwrap();
+        assert_eq!(ignoring.check.residual, 0.0, "{padding:?}: {ignoring:?}");
+        assert!(
+            !ignoring.planted.passed(),
+            "{padding:?}: the stride-1 field passed: {ignoring:?}"
+        );
+        // shrink one edge of the propagated rectangle at a time
+        for edge in 0..4 {
+            let shrunk = loc::architecture_case_against(gpu(), &net, 11, |pr, pc| {
+                let (mut rows, mut cols) = (
+                    loc::dependency_rows(&stages, 12, pr, padding)?,
+                    loc::dependency_rows(&stages, 14, pc, padding)?,
+                );
+                match edge {
+                    0 => rows.0 += 1,
+                    1 => rows.1 -= 1,
+                    2 => cols.0 += 1,
+                    _ => cols.1 -= 1,
+                }
+                Ok(Some((rows, cols)))
+            })
+            .unwrap();
+            assert!(
+                shrunk.planted.residual > 1e-3,
+                "{padding:?}, edge {edge}: nothing responds on it: {shrunk:?}"
+            );
+        }
+    }
 }
 
 /// The verify row [`loc::ELS_ROUTES`]: whole images and the patch bank give the same ELS
@@ -156,7 +197,7 @@ fn figures_els_against_the_empirical_denoiser() {
     }
 }
 
-/// All three rows pass and reject their planted variants at quick depth (2, 6 and 3 cases).
+/// All three rows pass and reject their planted variants at quick depth (4, 6 and 3 cases).
 #[test]
 fn rows_pass_with_power_at_quick_depth() {
     let sizes = [
@@ -164,7 +205,7 @@ fn rows_pass_with_power_at_quick_depth() {
         loc::routes_cases(Depth::Quick).unwrap(),
         loc::shift_cases(Depth::Quick).unwrap(),
     ];
-    for (cases, n) in sizes.iter().zip([2, 6, 3]) {
+    for (cases, n) in sizes.iter().zip([4, 6, 3]) {
         assert_eq!(cases.len(), n);
         assert_controlled(cases);
     }

@@ -12,6 +12,16 @@
 //! in one batch on the GPU (`gpu::conv`, tanh between layers) and measures the largest
 //! response outside the window relative to the largest inside.
 //!
+//! With average pooling and nearest upsampling between the convolutions (a U-Net's path without
+//! its skip connections) the field is no longer one symmetric window: [`dependency_rows`]
+//! propagates the interval of input rows (and columns) backwards through the stages — a
+//! convolution widens `[a, b]` to `[a − r, b + r]`, pooling by f maps it to `[f·a, f·b + f − 1]`,
+//! upsampling by f to `[⌊a/f⌋, ⌊b/f⌋]` — clipped to each resolution's image under zero padding
+//! and wrapped modulo the input side under circular padding. The window then depends on the
+//! output pixel's position modulo the pooling, and it is wider than `1 + Σ(k − 1)`: the
+//! stride-1 formula with the resampling ignored is rejected
+//! ([`architecture_case_ignoring_resampling`]).
+//!
 //! **Data side.** For a training set of images `x_i` (side n, one channel) and an odd patch
 //! side P (radius ρ), with `y_Ω(p)` the P×P patch of y centred at p under the padding, the
 //! optimal *equivariant local* (ELS) denoiser is the posterior mean of the centre pixel given
@@ -42,6 +52,7 @@ use super::{
 use crate::denoisers::Denoiser;
 use crate::error::{ensure_sigma, Error, Result};
 use crate::gpu::conv::{conv2d, ConvShape, Padding};
+use crate::gpu::resample::{resample, Resample, ResampleShape};
 use crate::gpu::Gpu;
 use crate::linalg;
 use crate::numerics::{gamma_f64, F32_UNIT_ROUNDOFF};
@@ -57,6 +68,83 @@ pub fn receptive_field(kernels: &[usize]) -> usize {
     1 + kernels.iter().map(|k| k.saturating_sub(1)).sum::<usize>()
 }
 
+/// One stage of a sequential network, as the receptive field sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// A stride-1 convolution of odd kernel side k: output pixel i reads inputs i − r … i + r,
+    /// `r = (k − 1)/2`.
+    Conv(usize),
+    /// Average pooling by f: output pixel i reads inputs f·i … f·i + f − 1.
+    Pool(usize),
+    /// Nearest upsampling by f: output pixel i reads input ⌊i/f⌋.
+    Upsample(usize),
+}
+
+/// The input rows (or columns) that output row `index` of a sequential network of `stages`
+/// (first stage first) can depend on, along a side of `side` input pixels: the interval
+/// `[lo, hi]` propagated backwards through the stages (module doc), clipped to the image at each
+/// resolution under zero padding (reads outside are padding zeros), left unwrapped under circular
+/// padding (the set is `{lo, …, hi} mod side`; every resolution's side is the input's divided
+/// by the pooling so far, so wrapping commutes with the maps). For convolutions alone this is the
+/// window of radius `(S − 1)/2`, S from [`receptive_field`].
+/// Errors: an even kernel side, a zero factor, or a pooling that does not divide the side.
+pub fn dependency_rows(
+    stages: &[Stage],
+    side: usize,
+    index: usize,
+    padding: Padding,
+) -> Result<(i64, i64)> {
+    let bad = |reason: String| {
+        Err(Error::InvalidArgument {
+            what: "network stages".into(),
+            reason,
+        })
+    };
+    // the side at the input of each stage
+    let mut sides = Vec::with_capacity(stages.len());
+    let mut n = side;
+    for stage in stages {
+        sides.push(n);
+        match *stage {
+            Stage::Conv(k) if k % 2 == 0 => return bad(format!("kernel side {k} is even")),
+            Stage::Conv(_) => {}
+            Stage::Pool(0) | Stage::Upsample(0) => return bad("a factor of 0".into()),
+            Stage::Pool(f) if !n.is_multiple_of(f) => {
+                return bad(format!("pooling by {f} a side of {n}"))
+            }
+            Stage::Pool(f) => n /= f,
+            Stage::Upsample(f) => n *= f,
+        }
+    }
+    if index >= n {
+        return bad(format!("output index {index} on a side of {n}"));
+    }
+    let (mut lo, mut hi) = (index as i64, index as i64);
+    for (stage, &n_in) in stages.iter().zip(&sides).rev() {
+        (lo, hi) = match *stage {
+            Stage::Conv(k) => {
+                let r = (k as i64 - 1) / 2;
+                (lo - r, hi + r)
+            }
+            Stage::Pool(f) => (f as i64 * lo, f as i64 * hi + f as i64 - 1),
+            Stage::Upsample(f) => (lo.div_euclid(f as i64), hi.div_euclid(f as i64)),
+        };
+        if padding == Padding::Zero {
+            (lo, hi) = (lo.max(0), hi.min(n_in as i64 - 1));
+        }
+    }
+    Ok((lo, hi))
+}
+
+/// Whether input row `q` (of a side of `side`) lies in the dependency interval `[lo, hi]` of
+/// [`dependency_rows`].
+fn in_dependency(q: usize, (lo, hi): (i64, i64), side: usize, padding: Padding) -> bool {
+    match padding {
+        Padding::Zero => lo <= q as i64 && q as i64 <= hi,
+        Padding::Circular => (q as i64 - lo).rem_euclid(side as i64) <= hi - lo,
+    }
+}
+
 /// The distance between rows (or columns) `a` and `b` of a side of length n: `|a − b|`, or
 /// `min(|a − b|, n − |a − b|)` when the image wraps.
 fn side_distance(a: usize, b: usize, n: usize, padding: Padding) -> usize {
@@ -67,17 +155,38 @@ fn side_distance(a: usize, b: usize, n: usize, padding: Padding) -> usize {
     }
 }
 
-/// A random convolutional network on one-channel `height × width` images: `kernels.len()`
-/// stride-1 layers (one channel in, `channels` hidden, one out), tanh between layers, no
-/// biases, standard normal weights scaled by `1/√(fan-in)`.
+/// One layer of a [`ConvNet`].
+#[derive(Debug, Clone)]
+enum Layer {
+    /// A convolution (its shape at batch 1) and its weights.
+    Conv(ConvShape, Vec<f64>),
+    /// Average pooling or nearest upsampling by a factor, on `channels` planes of
+    /// `height × width` (its input).
+    Resample {
+        map: Resample,
+        factor: usize,
+        channels: usize,
+        height: usize,
+        width: usize,
+    },
+}
+
+/// A random sequential convolutional network on one-channel `height × width` images: stride-1
+/// convolutions (one channel in, `channels` hidden, one out) with tanh after every one but the
+/// last, and average pooling / nearest upsampling stages between them; no biases, standard
+/// normal weights scaled by `1/√(fan-in)`.
 #[derive(Debug, Clone)]
 pub struct ConvNet {
-    layers: Vec<(ConvShape, Vec<f64>)>,
+    layers: Vec<Layer>,
+    stages: Vec<Stage>,
+    height: usize,
+    width: usize,
+    padding: Padding,
 }
 
 impl ConvNet {
-    /// The network of `kernels` (odd sides) with `channels` hidden channels and weights of
-    /// seed `seed`. Errors: no layer, or a layer shape [`ConvShape::validate`] refuses.
+    /// The network of convolutions with kernel sides `kernels` (odd) alone, with `channels`
+    /// hidden channels and weights of seed `seed`. Errors: as [`ConvNet::random_staged`].
     pub fn random(
         kernels: &[usize],
         channels: usize,
@@ -86,53 +195,135 @@ impl ConvNet {
         padding: Padding,
         seed: u64,
     ) -> Result<Self> {
-        if kernels.is_empty() {
+        let stages: Vec<Stage> = kernels.iter().map(|&k| Stage::Conv(k)).collect();
+        Self::random_staged(&stages, channels, height, width, padding, seed)
+    }
+
+    /// The network of `stages` (first stage first) with `channels` hidden channels and weights
+    /// of seed `seed` (drawn convolution by convolution, so the convolution-only network of the
+    /// same kernels has the same weights). Errors: no convolution, a zero factor, a pooling that
+    /// does not divide the side there, or a layer shape [`ConvShape::validate`] refuses.
+    pub fn random_staged(
+        stages: &[Stage],
+        channels: usize,
+        height: usize,
+        width: usize,
+        padding: Padding,
+        seed: u64,
+    ) -> Result<Self> {
+        let Some(last) = stages.iter().rposition(|s| matches!(s, Stage::Conv(_))) else {
             return Err(Error::InvalidArgument {
                 what: "convolution layers".into(),
                 reason: "need at least one layer, got 0".into(),
             });
-        }
+        };
         let mut rng = Rng::new(seed, 0x10ca);
-        let last = kernels.len() - 1;
-        let layers = kernels
-            .iter()
-            .enumerate()
-            .map(|(l, &kernel)| {
-                let shape = ConvShape {
-                    batch: 1,
-                    in_channels: if l == 0 { 1 } else { channels },
-                    out_channels: if l == last { 1 } else { channels },
-                    height,
-                    width,
-                    kernel,
-                    padding,
-                };
-                shape.validate()?;
-                let scale = 1.0 / ((shape.in_channels * kernel * kernel) as f64).sqrt();
-                let weights = (0..shape.weight_len())
-                    .map(|_| scale * rng.normal())
-                    .collect();
-                Ok((shape, weights))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        Ok(Self { layers })
+        let (mut h, mut w, mut planes) = (height, width, 1);
+        let mut layers = Vec::with_capacity(stages.len());
+        for (l, stage) in stages.iter().enumerate() {
+            let (map, factor) = match *stage {
+                Stage::Conv(kernel) => {
+                    let shape = ConvShape {
+                        batch: 1,
+                        in_channels: planes,
+                        out_channels: if l == last { 1 } else { channels },
+                        height: h,
+                        width: w,
+                        kernel,
+                        padding,
+                    };
+                    shape.validate()?;
+                    let scale = 1.0 / ((shape.in_channels * kernel * kernel) as f64).sqrt();
+                    let weights = (0..shape.weight_len())
+                        .map(|_| scale * rng.normal())
+                        .collect();
+                    planes = shape.out_channels;
+                    layers.push(Layer::Conv(shape, weights));
+                    continue;
+                }
+                Stage::Pool(f) => (Resample::AveragePool, f),
+                Stage::Upsample(f) => (Resample::UpsampleNearest, f),
+            };
+            let shape = ResampleShape {
+                planes,
+                height: h,
+                width: w,
+                factor,
+            };
+            if factor == 0 || (map == Resample::AveragePool && (h % factor != 0 || w % factor != 0))
+            {
+                return Err(Error::InvalidArgument {
+                    what: format!("stage {l}").into(),
+                    reason: format!("{stage:?} of a {h}×{w} image"),
+                });
+            }
+            layers.push(Layer::Resample {
+                map,
+                factor,
+                channels: planes,
+                height: h,
+                width: w,
+            });
+            (h, w) = shape.output_side(map);
+        }
+        Ok(Self {
+            layers,
+            stages: stages.to_vec(),
+            height,
+            width,
+            padding,
+        })
     }
 
-    /// The kernel sides, first layer first.
+    /// The kernel sides of the convolutions, first layer first.
     pub fn kernels(&self) -> Vec<usize> {
-        self.layers.iter().map(|(s, _)| s.kernel).collect()
+        self.stages
+            .iter()
+            .filter_map(|s| match s {
+                Stage::Conv(k) => Some(*k),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The stages, first first.
+    pub fn stages(&self) -> &[Stage] {
+        &self.stages
     }
 
     /// `f(y)` for a batch of `batch` one-channel images (flat, `batch·height·width`), on the GPU
-    /// in f32 (`gpu::conv`), tanh after every layer but the last.
+    /// in f32 (`gpu::conv`, `gpu::resample`), tanh after every convolution but the last.
     pub fn forward(&self, gpu: &Gpu, images: &[f64], batch: usize) -> Result<Vec<f64>> {
         let mut x = images.to_vec();
-        let last = self.layers.len() - 1;
-        for (l, (shape, weights)) in self.layers.iter().enumerate() {
-            let shape = ConvShape { batch, ..*shape };
-            x = conv2d(gpu, &shape, &x, weights)?;
-            if l < last {
-                x.iter_mut().for_each(|v| *v = v.tanh());
+        let last = self
+            .layers
+            .iter()
+            .rposition(|l| matches!(l, Layer::Conv(..)))
+            .unwrap_or(0);
+        for (l, layer) in self.layers.iter().enumerate() {
+            match layer {
+                Layer::Conv(shape, weights) => {
+                    let shape = ConvShape { batch, ..*shape };
+                    x = conv2d(gpu, &shape, &x, weights)?;
+                    if l < last {
+                        x.iter_mut().for_each(|v| *v = v.tanh());
+                    }
+                }
+                Layer::Resample {
+                    map,
+                    factor,
+                    channels,
+                    height,
+                    width,
+                } => {
+                    let shape = ResampleShape {
+                        planes: batch * channels,
+                        height: *height,
+                        width: *width,
+                        factor: *factor,
+                    };
+                    x = resample(gpu, &shape, *map, &x)?;
+                }
             }
         }
         Ok(x)
@@ -140,15 +331,28 @@ impl ConvNet {
 }
 
 /// One case of the architecture row: `y` standard normal, every input pixel q probed as
-/// `f(y + e_q) − f(y)` (one batch of `1 + d` images); `responses[p][q] = |f(y+e_q)_p − f(y)_p|`.
-/// The check's residual is the largest response outside the receptive-field window (radius
-/// `(S − 1)/2` from [`receptive_field`]) over the largest response overall, within f32's unit
-/// roundoff (it is exactly 0: the forward pass of `f_p` never reads those inputs); the planted
-/// variant takes the window of radius `⌊(S − 1)/4⌋` (the field counted as `1 + Σ(k − 1)/2`),
-/// whose outside holds pixels the network does read.
+/// `f(y + e_q) − f(y)` (one batch of `1 + d` images); the response of output pixel p to q is
+/// `|f(y+e_q)_p − f(y)_p|`. The check's residual is the largest response outside p's
+/// dependency rectangle ([`dependency_rows`] × the same for columns, from the stages) over the
+/// largest response overall, within f32's unit roundoff (it is exactly 0: the forward pass of
+/// `f_p` never reads those inputs); the planted variant takes the window of radius
+/// `⌊(S − 1)/4⌋` at full resolution (the field counted as `1 + Σ(k − 1)/2`, resampling
+/// ignored), whose outside holds pixels the network does read.
 pub fn architecture_case(gpu: &Gpu, net: &ConvNet, seed: u64) -> Result<Controlled> {
-    let (first, _) = &net.layers[0];
-    let (height, width, padding) = (first.height, first.width, first.padding);
+    architecture_case_against(gpu, net, seed, |_, _| Ok(None))
+}
+
+/// [`architecture_case`] with another planted window: the planted residual is the largest
+/// response outside the rectangle `extra(p_row, p_col)` = (rows `[lo, hi]`, columns `[lo, hi]`,
+/// read as [`dependency_rows`] reads them) of output pixel p; `None` keeps the row's planted
+/// window. Errors: as [`architecture_case`], or what `extra` returns.
+pub fn architecture_case_against(
+    gpu: &Gpu,
+    net: &ConvNet,
+    seed: u64,
+    extra: impl Fn(usize, usize) -> Result<Option<((i64, i64), (i64, i64))>>,
+) -> Result<Controlled> {
+    let (height, width, padding) = (net.height, net.width, net.padding);
     let d = height * width;
     let mut rng = Rng::new(seed, 0x10cb);
     let y: Vec<f64> = (0..d).map(|_| rng.normal()).collect();
@@ -160,21 +364,46 @@ pub fn architecture_case(gpu: &Gpu, net: &ConvNet, seed: u64) -> Result<Controll
         batch.extend_from_slice(&probe);
     }
     let out = net.forward(gpu, &batch, d + 1)?;
-    let field = receptive_field(&net.kernels());
-    let radius = (field - 1) / 2;
-    let planted_radius = (field - 1) / 4;
+    let d_out = out.len() / (d + 1);
+    let out_width = {
+        let (mut h, mut w) = (height, width);
+        for stage in &net.stages {
+            match *stage {
+                Stage::Pool(f) => (h, w) = (h / f, w / f),
+                Stage::Upsample(f) => (h, w) = (h * f, w * f),
+                Stage::Conv(_) => {}
+            }
+        }
+        debug_assert_eq!(h * w, d_out);
+        w
+    };
+    let planted_radius = (receptive_field(&net.kernels()) - 1) / 4;
     let (mut outside, mut planted_outside, mut largest) = (0.0f64, 0.0f64, 0.0f64);
-    for p in 0..d {
+    for p in 0..d_out {
+        let (pr, pc) = (p / out_width, p % out_width);
+        let rows = dependency_rows(&net.stages, height, pr, padding)?;
+        let cols = dependency_rows(&net.stages, width, pc, padding)?;
+        let second = extra(pr, pc)?;
         for q in 0..d {
-            let response = (out[(q + 1) * d + p] - out[p]).abs();
-            let rows = side_distance(p / width, q / width, height, padding);
-            let cols = side_distance(p % width, q % width, width, padding);
-            let chebyshev = rows.max(cols);
+            let (qr, qc) = (q / width, q % width);
+            let response = (out[(q + 1) * d_out + p] - out[p]).abs();
             largest = largest.max(response);
-            if chebyshev > radius {
+            let inside =
+                in_dependency(qr, rows, height, padding) && in_dependency(qc, cols, width, padding);
+            if !inside {
                 outside = outside.max(response);
             }
-            if chebyshev > planted_radius {
+            let planted_inside = match second {
+                Some((r, c)) => {
+                    in_dependency(qr, r, height, padding) && in_dependency(qc, c, width, padding)
+                }
+                None => {
+                    let chebyshev = side_distance(pr, qr, height, padding)
+                        .max(side_distance(pc, qc, width, padding));
+                    chebyshev <= planted_radius
+                }
+            };
+            if !planted_inside {
                 planted_outside = planted_outside.max(response);
             }
         }
@@ -196,22 +425,64 @@ pub fn architecture_case(gpu: &Gpu, net: &ConvNet, seed: u64) -> Result<Controll
     })
 }
 
-/// The architecture row's networks at `depth`: kernel stacks {3, 3} and {3, 5, 3} (fields 5 and
-/// 9), 3 hidden channels, on 11×13 images, both paddings; one weight seed per stack and padding
-/// (four at thorough; the quick depth keeps the {3, 5, 3} stack).
+/// [`architecture_case`] with the planted window the stride-1 field `1 + Σ(k − 1)` with the
+/// resampling stages ignored (the formula of [`receptive_field`] applied to a network that
+/// pools): rejected when pooling widens the field.
+pub fn architecture_case_ignoring_resampling(
+    gpu: &Gpu,
+    net: &ConvNet,
+    seed: u64,
+) -> Result<Controlled> {
+    let convolutions: Vec<Stage> = net.kernels().into_iter().map(Stage::Conv).collect();
+    architecture_case_against(gpu, net, seed, |pr, pc| {
+        // the output pixel's position at the input's resolution, as if nothing resampled
+        Ok(Some((
+            dependency_rows(
+                &convolutions,
+                net.height,
+                pr.min(net.height - 1),
+                net.padding,
+            )?,
+            dependency_rows(&convolutions, net.width, pc.min(net.width - 1), net.padding)?,
+        )))
+    })
+}
+
+/// The architecture row's networks at `depth`: the convolution stacks {3, 3} and {3, 5, 3}
+/// (fields 5 and 9) on 11×13 images, and the pooled stack conv 3 – pool 2 – conv 3 – upsample
+/// 2 – conv 3 on 12×14 images, 3 hidden channels, both paddings; one weight seed per stack and
+/// padding (four at thorough; the quick depth keeps the first and the pooled stacks), the
+/// weight seeds keyed by the stack's place in [`POOLED_AND_PLAIN_STACKS`].
 pub fn architecture_cases(gpu: &Gpu, depth: Depth) -> Result<Vec<Controlled>> {
-    let stacks: Vec<&[usize]> = depth.thin(2, [&[3usize, 3][..], &[3, 5, 3][..]]);
+    let stacks = depth.thin(2, POOLED_AND_PLAIN_STACKS.iter().enumerate());
     let mut cases = Vec::new();
-    for (s, kernels) in stacks.iter().enumerate() {
+    for (s, &(stages, height, width)) in stacks {
         for (pad, padding) in [Padding::Zero, Padding::Circular].into_iter().enumerate() {
             for seed in depth.seeds(0x10c0 + 16 * s as u64 + pad as u64) {
-                let net = ConvNet::random(kernels, 3, 11, 13, padding, seed)?;
+                let net = ConvNet::random_staged(stages, 3, height, width, padding, seed)?;
                 cases.push(architecture_case(gpu, &net, seed)?);
             }
         }
     }
     Ok(cases)
 }
+
+/// The architecture row's stacks with their image sides (module doc).
+pub const POOLED_AND_PLAIN_STACKS: [(&[Stage], usize, usize); 3] = [
+    (&[Stage::Conv(3), Stage::Conv(3)], 11, 13),
+    (&[Stage::Conv(3), Stage::Conv(5), Stage::Conv(3)], 11, 13),
+    (
+        &[
+            Stage::Conv(3),
+            Stage::Pool(2),
+            Stage::Conv(3),
+            Stage::Upsample(2),
+            Stage::Conv(3),
+        ],
+        12,
+        14,
+    ),
+];
 
 /// The padded value of `image` (side n) at row `i`, column `j` (signed): wrapped under circular
 /// padding, 0 outside under zero padding.
@@ -618,13 +889,14 @@ pub fn shift_cases(depth: Depth) -> Result<Vec<Controlled>> {
 /// Row 1: the Jacobian of a conv net vanishes outside its receptive field.
 pub const RECEPTIVE_FIELD: Claim = Claim {
     theorem: THEOREM,
-    statement: "random conv nets ({3,3} and {3,5,3} kernels, tanh, 11×13, zero and circular \
-                padding): ∂f_p/∂y_q = 0 for q outside the S×S window of p, S = 1 + Σ(k−1) from \
-                the layers (JVP probes of every pixel on the GPU)",
+    statement: "random conv nets ({3,3} and {3,5,3} kernels on 11×13; conv 3, avg-pool 2, \
+                conv 3, upsample 2, conv 3 on 12×14; tanh; zero and circular padding): \
+                ∂f_p/∂y_q = 0 for q outside p's dependency window computed from the layers \
+                (S×S, S = 1 + Σ(k−1), without resampling) (probes of every pixel on the GPU)",
     tolerance_kind: ToleranceKind::Derived,
     tolerance_basis: "locality::architecture_case: exact zero (the forward pass of f_p never \
                       reads y_q); allowance f32's u times the largest response",
-    planted_variant: "the field counted as 1 + Σ(k−1)/2 (half the window)",
+    planted_variant: "the field counted as 1 + Σ(k−1)/2 (half the window, resampling ignored)",
     false_failure: FalseFailure::None,
 };
 
@@ -675,6 +947,39 @@ mod tests {
         assert_eq!(receptive_field(&[3, 5, 3]), 9);
         assert_eq!(receptive_field(&[1, 3, 1]), 3);
         assert_eq!(receptive_field(&[]), 1);
+    }
+
+    /// The dependency interval by hand: a convolution stack's window (clipped under zero
+    /// padding), and the pooled stack conv 3 – pool 2 – conv 3 – upsample 2 – conv 3 on a side of
+    /// 12, propagated stage by stage on paper; wrapped membership; bad stages refused.
+    #[test]
+    fn dependency_rows_by_hand() {
+        use Stage::{Conv, Pool, Upsample};
+        let (zero, circular) = (Padding::Zero, Padding::Circular);
+        assert_eq!(
+            dependency_rows(&[Conv(3), Conv(3)], 10, 0, zero).unwrap(),
+            (0, 2)
+        );
+        assert_eq!(
+            dependency_rows(&[Conv(3), Conv(3)], 10, 0, circular).unwrap(),
+            (-2, 2)
+        );
+        let pooled = [Conv(3), Pool(2), Conv(3), Upsample(2), Conv(3)];
+        // index 0: [−1,1]→[0,1] | up: [0,0] | [−1,1]→[0,1] | pool: [0,3] | [−1,4]→[0,4]
+        assert_eq!(dependency_rows(&pooled, 12, 0, zero).unwrap(), (0, 4));
+        // index 5: [4,6] | [2,3] | [1,4] | [2,9] | [1,10]
+        assert_eq!(dependency_rows(&pooled, 12, 5, zero).unwrap(), (1, 10));
+        // index 0, wrapped: [−1,1] | [−1,0] | [−2,1] | [−4,3] | [−5,4]
+        let wrapped = dependency_rows(&pooled, 12, 0, circular).unwrap();
+        assert_eq!(wrapped, (-5, 4));
+        let members: Vec<usize> = (0..12)
+            .filter(|&q| in_dependency(q, wrapped, 12, circular))
+            .collect();
+        assert_eq!(members, [0, 1, 2, 3, 4, 7, 8, 9, 10, 11]);
+        assert!(dependency_rows(&[Conv(2)], 10, 0, zero).is_err());
+        assert!(dependency_rows(&[Pool(3)], 10, 0, zero).is_err());
+        assert!(dependency_rows(&[Pool(0)], 10, 0, zero).is_err());
+        assert!(dependency_rows(&[Pool(2)], 10, 5, zero).is_err());
     }
 
     /// Distances wrap only under circular padding.
