@@ -8,7 +8,9 @@ use diffusion_theorems::denoisers::polynomial::optimal_polynomial;
 use diffusion_theorems::denoisers::RankK;
 use diffusion_theorems::error::{Error, Result};
 use diffusion_theorems::experiments;
-use diffusion_theorems::experiments::images::{self, Settings};
+use diffusion_theorems::experiments::images::{
+    self, bottleneck, generalization, polynomial, sweep, Settings,
+};
 use diffusion_theorems::gpu::gaussian::GpuNoisyGaussian;
 use diffusion_theorems::gpu::Gpu;
 use diffusion_theorems::io::{json_text, read_json, write_json};
@@ -71,8 +73,10 @@ enum Command {
     },
     /// Join the JSONL of `verify --shard` runs into one report (which `appendix` reads): one
     /// commit, one outcome per claim; exits 1 when a claim failed or none of the shards ran it.
-    /// Shards of `exp generalization --shard` are joined into that experiment's metrics.json and
-    /// figure in `--out` instead (exit 2 when the sweep is not whole).
+    /// Shards of `exp generalization|bottleneck|polynomial --shard` are joined into that
+    /// experiment's metrics.json in `--out` instead (and generalization's figure; each
+    /// bottleneck or polynomial shard draws its own configurations' figures in its folder); exit
+    /// 2 when the sweep is not whole.
     Merge {
         /// The shards' `.jsonl` files.
         #[arg(required = true)]
@@ -80,7 +84,8 @@ enum Command {
         /// Where to write the joined report.
         #[arg(long, default_value = "target/verify/report.json")]
         report: PathBuf,
-        /// Where joined `exp generalization` shards go (metrics.json, generalization.png).
+        /// Where joined experiment shards go (metrics.json; generalization.png for
+        /// generalization).
         #[arg(long, default_value = "target/exp/generalization/generalization")]
         out: PathBuf,
     },
@@ -294,9 +299,10 @@ struct ImageArgs {
     /// memory is above it is refused before it allocates.
     #[arg(long)]
     max_memory: Option<f64>,
-    /// `exp generalization` only: run one shard of its (architecture, N) sweep, `i/n` or `env`
-    /// (a Slurm array task or Kubernetes indexed Job, as `verify --shard`); it writes
-    /// `<out>/generalization/shards/shard-<i>-of-<n>.jsonl`, which `merge` joins.
+    /// `exp generalization`, `bottleneck` and `polynomial` only: run one shard of the sweep
+    /// (generalization's (architecture, N), bottleneck's widths, polynomial's (map, degree)),
+    /// `i/n` or `env` (a Slurm array task or Kubernetes indexed Job, as `verify --shard`); it
+    /// writes `<out>/<experiment>/shards/shard-<i>-of-<n>.jsonl`, which `merge` joins.
     #[arg(long)]
     shard: Option<String>,
     /// `exp generalization` only: the training-set sizes of its sweep, comma-separated (default
@@ -357,14 +363,17 @@ fn image_experiment(which: &str, args: ImageArgs) -> Result<bool> {
         settings.generalization_architectures = architectures.clone();
     }
     if let Some(spec) = &args.shard {
-        if which != "generalization" {
+        if !["generalization", "bottleneck", "polynomial"].contains(&which) {
             return Err(Error::InvalidArgument {
                 what: "--shard".into(),
-                reason: format!("only exp generalization has a sweep to shard, not exp {which}"),
+                reason: format!(
+                    "only exp generalization, bottleneck and polynomial have a sweep to shard, \
+                     not exp {which}"
+                ),
             });
         }
         let shard = report::shards::Shard::parse(spec, |v| std::env::var(v).ok())?;
-        settings.generalization_shard = Some((shard.index, shard.count));
+        settings.sweep_shard = Some((shard.index, shard.count));
     }
     settings.export_models |= args.export_models;
     if let Some(route) = args.empirical_route {
@@ -1330,22 +1339,37 @@ fn merge_shards(
                 })
         })
         .collect::<Result<Vec<_>>>()?;
-    let experiment_shard = texts
-        .iter()
-        .flat_map(|(_, text)| text.lines())
-        .find(|line| !line.trim().is_empty())
-        .is_some_and(|line| line.contains("\"experiment\":\"generalization\""));
-    if experiment_shard {
-        use diffusion_theorems::experiments::images::generalization;
-        let metrics = generalization::merge_shards(&texts)?;
+    if let Some(experiment) = sweep::experiment_of(&texts) {
+        let merged = sweep::merge(&texts)?;
         std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
-        generalization::write_figure(&out.join("generalization.png"), &metrics.results)?;
-        diffusion_theorems::io::write_json(&out.join("metrics.json"), &metrics)?;
+        let figure = match experiment.as_str() {
+            "generalization" => {
+                let metrics = generalization::merged_metrics(&merged)?;
+                generalization::write_figure(&out.join("generalization.png"), &metrics.results)?;
+                diffusion_theorems::io::write_json(&out.join("metrics.json"), &metrics)?;
+                " and generalization.png"
+            }
+            "bottleneck" => {
+                let metrics = bottleneck::merged_metrics(&merged)?;
+                diffusion_theorems::io::write_json(&out.join("metrics.json"), &metrics)?;
+                ""
+            }
+            "polynomial" => {
+                let metrics = polynomial::merged_metrics(&merged);
+                diffusion_theorems::io::write_json(&out.join("metrics.json"), &metrics)?;
+                ""
+            }
+            other => {
+                return Err(Error::InvalidArgument {
+                    what: "shard files".into(),
+                    reason: format!("lines of exp {other}, which has no sweep to merge"),
+                })
+            }
+        };
         say(format_args!(
-            "{} generalization shard files: {} configurations; metrics.json and \
-             generalization.png written to {}",
+            "{} {experiment} shard files: {} configurations; metrics.json{figure} written to {}",
             files.len(),
-            metrics.results.len(),
+            merged.results.len(),
             out.display()
         ))?;
         return Ok(ExitCode::SUCCESS);

@@ -947,3 +947,96 @@ fn generalization_shards_merge_to_the_unsharded_sweep() {
         std::fs::remove_dir_all(dir).ok();
     }
 }
+
+/// The width and degree sweeps shard as generalization's does: `exp bottleneck --shard` (widths
+/// h = 64, 32, 8 at `--quick`, one epoch per MLP) and `exp polynomial --shard` ((map, degree)
+/// pairs) in two shards, joined by `merge`, equal the unsharded run's metrics configuration for
+/// configuration (every number but the wall times); a merge of one shard names what no shard
+/// ran. N = 16 and 4 samples per model: the same code paths as the paper's sweeps.
+#[test]
+fn width_and_degree_shards_merge_to_the_unsharded_sweep() {
+    let exe = env!("CARGO_BIN_EXE_diffusion-theorems");
+    for (experiment, list, extra) in [
+        ("bottleneck", "widths", &["--epochs", "1"][..]),
+        ("polynomial", "models", &[][..]),
+    ] {
+        let (whole, sharded, merged) = (
+            run_folder(&format!("{experiment}-whole")),
+            run_folder(&format!("{experiment}-sharded")),
+            run_folder(&format!("{experiment}-merged")),
+        );
+        let args = |shard: Option<&'static str>| {
+            let mut args = vec![
+                experiment,
+                "--quick",
+                "--n",
+                "16",
+                "--samples",
+                "4",
+                "--no-progress",
+            ];
+            args.extend_from_slice(extra);
+            if let Some(s) = shard {
+                args.extend_from_slice(&["--shard", s]);
+            }
+            args
+        };
+        run_to_success(exp_command(&args(None), &whole));
+        run_to_success(exp_command(&args(Some("0/2")), &sharded));
+        run_to_success(exp_command(&args(Some("1/2")), &sharded));
+        let shards = sharded.join(format!("{experiment}/shards"));
+        let files = [
+            shards.join("shard-0-of-2.jsonl"),
+            shards.join("shard-1-of-2.jsonl"),
+        ];
+        let merge = |files: &[PathBuf]| {
+            std::process::Command::new(exe)
+                .arg("merge")
+                .args(files)
+                .arg("--out")
+                .arg(&merged)
+                .output()
+                .unwrap()
+        };
+        let done = merge(&files);
+        assert!(
+            done.status.success(),
+            "{experiment}: {}",
+            String::from_utf8_lossy(&done.stderr)
+        );
+        let without_times = |path: PathBuf| -> Vec<serde_json::Value> {
+            let metrics: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+            metrics[list]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| {
+                    let mut r = r.clone();
+                    let object = r.as_object_mut().unwrap();
+                    object.remove("timing");
+                    if let Some(training) = object.get_mut("training") {
+                        let training = training.as_object_mut().unwrap();
+                        training.remove("seconds");
+                        training.remove("tflops_per_second");
+                    }
+                    r
+                })
+                .collect()
+        };
+        let joined = without_times(merged.join("metrics.json"));
+        assert_eq!(
+            joined,
+            without_times(whole.join(format!("{experiment}/metrics.json"))),
+            "{experiment}"
+        );
+        assert_eq!(joined.len(), if experiment == "bottleneck" { 3 } else { 6 });
+        let half = merge(&files[1..]);
+        assert_eq!(half.status.code(), Some(2), "{experiment}");
+        let message = String::from_utf8_lossy(&half.stderr);
+        assert!(message.contains("not whole"), "{experiment}: {message}");
+        for dir in [whole, sharded, merged] {
+            std::fs::remove_dir_all(dir).ok();
+        }
+    }
+}

@@ -7,8 +7,13 @@
 //! Models are trained lazily, step ℓ = L … 1, each used at once to advance the samples and
 //! then dropped, so one model is in memory at a time; the samples are checkpointed after every
 //! step (`ddim_checkpointed`), so an interrupted run resumes at the step it was in.
+//!
+//! The widths are a sweep ([`super::sweep`], labels `h=<h>`): with `--shard i/n` a run trains
+//! only its widths (and draws Fig. 9 for them) and writes their results as JSON lines that
+//! `merge` joins into the whole sweep's metrics ([`merged_metrics`]).
 
 use super::export::{bottleneck_readme, models_folder, write_dense};
+use super::sweep::{keeps, write_shard, Merged};
 use super::{
     ddim_checkpointed, paper_schedule, Context, ModelSamples, RunFolder, StepPredictor, StepRecord,
     Timing,
@@ -189,7 +194,15 @@ pub fn run(
     }
     let mut widths = Vec::new();
     let mut models = Vec::new();
-    for &h in &settings.hidden {
+    let sweep: Vec<String> = settings.hidden.iter().map(|h| format!("h={h}")).collect();
+    let kept: Vec<usize> = settings
+        .hidden
+        .iter()
+        .enumerate()
+        .filter(|&(position, _)| keeps(settings.sweep_shard, position))
+        .map(|(_, &h)| h)
+        .collect();
+    for &h in &kept {
         let bar = super::progress_bar(
             (settings.steps * settings.epochs) as u64,
             &format!("bottleneck h={h} epochs"),
@@ -243,13 +256,44 @@ pub fn run(
         context,
         &models.iter().collect::<Vec<_>>(),
     )?;
-    Ok((
-        Metrics {
-            total_training_flops: widths.iter().map(|w| w.training.flops).sum(),
-            widths,
-        },
-        models,
-    ))
+    let metrics = Metrics {
+        total_training_flops: widths.iter().map(|w| w.training.flops).sum(),
+        widths,
+    };
+    if let Some(shard) = settings.sweep_shard {
+        let results = metrics
+            .widths
+            .iter()
+            .map(|w| Ok((format!("h={}", w.hidden), super::to_value(w)?)))
+            .collect::<Result<Vec<_>>>()?;
+        let run = serde_json::json!({});
+        write_shard(
+            folder,
+            "bottleneck",
+            shard,
+            (&sweep, settings.seed),
+            &run,
+            &results,
+        )?;
+    }
+    Ok((metrics, models))
+}
+
+/// The metrics of a merged width sweep ([`super::sweep::merge`]): every width's result in the
+/// sweep's order and the total training FLOPs over them. Errors: a result without its
+/// training FLOPs.
+pub fn merged_metrics(merged: &Merged) -> Result<serde_json::Value> {
+    let mut total = 0.0;
+    for (configuration, result) in &merged.results {
+        total += result["training"]["flops"]
+            .as_f64()
+            .ok_or_else(|| Error::InvalidArgument {
+                what: format!("bottleneck shard line {configuration}").into(),
+                reason: "its result has no training FLOPs".into(),
+            })?;
+    }
+    let widths: Vec<&serde_json::Value> = merged.results.iter().map(|(_, r)| r).collect();
+    Ok(serde_json::json!({ "widths": widths, "total_training_flops": total }))
 }
 
 /// Levine–Weiss Fig. 9 (per-step bottleneck networks).

@@ -9,15 +9,17 @@
 //! overlays the two histograms on [−1, 1] (blue: between the two models' samples; orange: sample
 //! against the most similar training image), labelled; the numbers are in metrics.json.
 //!
-//! The sweep over (architecture, N) shards: with `Settings::generalization_shard` a run takes
-//! only its configurations and writes them as JSON lines keyed by (experiment, architecture, N,
-//! seed, commit) to `shards/shard-<i>-of-<n>.jsonl`; [`merge_shards`] joins the shards' lines
-//! into the metrics and the figure of the whole sweep.
+//! The sweep over (architecture, N) shards ([`super::sweep`]): with `Settings::sweep_shard` a
+//! run takes only its configurations (labelled `<architecture> N=<n>`) and writes them as JSON
+//! lines to `shards/shard-<i>-of-<n>.jsonl`; `merge` joins the shards' lines, and
+//! [`merged_metrics`] turns them into the metrics (and [`write_figure`] the figure) of the whole
+//! sweep.
 
 use super::bottleneck::BottleneckPredictor;
 use super::linear::{LinearPredictor, Pca};
 use super::memorization::sample_empirical;
 use super::polynomial::{upload_projection, FeatureMap, PolynomialPredictor};
+use super::sweep::{keeps, write_shard, Merged};
 use super::{ddim_with_progress, paper_schedule, Context, RunFolder, Sampled, Timing};
 use crate::error::{Error, Result};
 use crate::gpu::gemm::GpuMat;
@@ -131,7 +133,7 @@ pub fn run(context: &Context, folder: &RunFolder, show_progress: bool) -> Result
     let mut results = Vec::new();
     // the (architecture, N) configurations, architecture-major; a shard keeps those at its
     // positions
-    let configurations: Vec<(&String, usize)> = settings
+    let sweep: Vec<(&String, usize)> = settings
         .generalization_architectures
         .iter()
         .flat_map(|name| {
@@ -140,13 +142,12 @@ pub fn run(context: &Context, folder: &RunFolder, show_progress: bool) -> Result
                 .iter()
                 .map(move |&n| (name, n))
         })
+        .collect();
+    let configurations: Vec<(&String, usize)> = sweep
+        .iter()
         .enumerate()
-        .filter(|(position, _)| {
-            settings
-                .generalization_shard
-                .is_none_or(|(index, count)| position % count == index)
-        })
-        .map(|(_, configuration)| configuration)
+        .filter(|&(position, _)| keeps(settings.sweep_shard, position))
+        .map(|(_, &configuration)| configuration)
         .collect();
     for &(name, n) in &configurations {
         let start = Instant::now();
@@ -188,165 +189,55 @@ pub fn run(context: &Context, folder: &RunFolder, show_progress: bool) -> Result
         empirical_route: settings.empirical_route.describe().into(),
         results,
     };
-    match settings.generalization_shard {
-        Some((index, count)) => {
-            // written whole (a temporary file, renamed): a rerun shard replaces its file
-            let lines = shard_lines(&metrics, settings, &crate::io::git_commit())?;
-            let path = folder.path(&format!("shards/shard-{index}-of-{count}.jsonl"));
-            crate::io::write_atomic(&path, lines.as_bytes())?;
+    match settings.sweep_shard {
+        Some(shard) => {
+            let labels: Vec<String> = sweep.iter().map(|&(a, n)| label(a, n)).collect();
+            let results = metrics
+                .results
+                .iter()
+                .map(|r| Ok((label(&r.architecture, r.n), super::to_value(r)?)))
+                .collect::<Result<Vec<_>>>()?;
+            let run = serde_json::json!({ "empirical_route": metrics.empirical_route });
+            write_shard(
+                folder,
+                "generalization",
+                shard,
+                (&labels, settings.seed),
+                &run,
+                &results,
+            )?;
         }
         None => write_figure(&folder.path("generalization.png"), &metrics.results)?,
     }
     Ok(metrics)
 }
 
-/// The key of one configuration's line in a shard file: rerunning the same key gives the same
-/// line, and [`merge_shards`] keeps one line per key.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ConfigurationKey {
-    /// `generalization`.
-    pub experiment: String,
-    /// The architecture.
-    pub architecture: String,
-    /// Training-set size N.
-    pub n: usize,
-    /// The run's seed (`--seed`).
-    pub seed: u64,
-    /// The commit that ran it (`unknown` outside a git checkout).
-    pub commit: String,
+/// The sweep label of architecture `name` at training-set size n.
+fn label(name: &str, n: usize) -> String {
+    format!("{name} N={n}")
 }
 
-/// One line of a generalization shard file.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ShardLine {
-    /// What the line is.
-    pub key: ConfigurationKey,
-    /// The whole sweep the line is part of: every architecture, in the run's order…
-    pub architectures: Vec<String>,
-    /// … at every training-set size.
-    pub sizes: Vec<usize>,
-    /// Which implementation of the empirical denoiser ran.
-    pub empirical_route: String,
-    /// The configuration's result.
-    pub result: SizeResult,
-}
-
-/// The JSON lines of a shard's results.
-fn shard_lines(metrics: &Metrics, settings: &super::Settings, commit: &str) -> Result<String> {
-    let mut text = String::new();
-    for r in &metrics.results {
-        let line = ShardLine {
-            key: ConfigurationKey {
-                experiment: "generalization".into(),
-                architecture: r.architecture.clone(),
-                n: r.n,
-                seed: settings.seed,
-                commit: commit.into(),
-            },
-            architectures: settings.generalization_architectures.clone(),
-            sizes: settings.generalization_sizes.clone(),
-            empirical_route: metrics.empirical_route.clone(),
-            result: r.clone(),
-        };
-        text += &serde_json::to_string(&line).map_err(|e| Error::json("<shard line>", e))?;
-        text.push('\n');
-    }
-    Ok(text)
-}
-
-/// Joins generalization shard files (`(file name, its text)`): one line per key (a repeated
-/// key — a rerun shard — keeps its first line), in the sweep's order (architecture-major, as
-/// the run's settings list them). Errors name the file and line: a line that is not a
-/// generalization shard line, or lines of two commits, seeds or sweeps; and the sweep must be
-/// whole: every architecture at every N of the sweep (the missing pairs are named).
-pub fn merge_shards(files: &[(String, String)]) -> Result<Metrics> {
-    let mut lines: Vec<ShardLine> = Vec::new();
-    for (name, text) in files {
-        for (k, raw) in text.lines().enumerate() {
-            if raw.trim().is_empty() {
-                continue;
-            }
-            let at = || format!("{name}:{}", k + 1);
-            let line: ShardLine = serde_json::from_str(raw).map_err(|e| Error::json(at(), e))?;
-            if let Some(first) = lines.first() {
-                let same = |a: &ShardLine, b: &ShardLine| {
-                    a.key.experiment == b.key.experiment
-                        && a.key.commit == b.key.commit
-                        && a.key.seed == b.key.seed
-                        && a.architectures == b.architectures
-                        && a.sizes == b.sizes
-                };
-                if !same(first, &line) {
-                    return Err(Error::InvalidArgument {
-                        what: at().into(),
-                        reason: format!(
-                            "is {} at commit {}, seed {} (sweep {:?} × N {:?}), but earlier lines \
-                             are {} at commit {}, seed {} (sweep {:?} × N {:?}): merge shards of \
-                             one run",
-                            line.key.experiment,
-                            line.key.commit,
-                            line.key.seed,
-                            line.architectures,
-                            line.sizes,
-                            first.key.experiment,
-                            first.key.commit,
-                            first.key.seed,
-                            first.architectures,
-                            first.sizes
-                        ),
-                    });
-                }
-            }
-            if !lines.iter().any(|l| l.key == line.key) {
-                lines.push(line);
-            }
-        }
-    }
-    let (architectures, sizes) = lines
-        .first()
-        .map(|l| (l.architectures.clone(), l.sizes.clone()))
-        .unwrap_or_default();
-    let position = |l: &ShardLine| {
-        let a = architectures.iter().position(|x| *x == l.key.architecture);
-        let n = sizes.iter().position(|&x| x == l.key.n);
-        a.zip(n).map(|(a, n)| a * sizes.len() + n)
-    };
-    if let Some(stray) = lines.iter().find(|l| position(l).is_none()) {
-        return Err(Error::InvalidArgument {
-            what: "generalization shards".into(),
-            reason: format!(
-                "a line for {} N={} is outside its own sweep {:?} × N {:?}",
-                stray.key.architecture, stray.key.n, architectures, sizes
-            ),
-        });
-    }
-    lines.sort_by_key(|l| position(l));
-    let missing: Vec<String> = architectures
+/// The metrics of a merged generalization sweep ([`super::sweep::merge`]).
+/// Errors: a line whose result or run fields are not a generalization run's.
+pub fn merged_metrics(merged: &Merged) -> Result<Metrics> {
+    let results = merged
+        .results
         .iter()
-        .flat_map(|a| sizes.iter().map(move |&n| (a, n)))
-        .filter(|&(a, n)| {
-            !lines
-                .iter()
-                .any(|l| &l.key.architecture == a && l.key.n == n)
+        .map(|(configuration, value)| {
+            serde_json::from_value::<SizeResult>(value.clone())
+                .map_err(|e| Error::json(format!("generalization result {configuration}"), e))
         })
-        .map(|(a, n)| format!("{a} N={n}"))
-        .collect();
-    if lines.is_empty() || !missing.is_empty() {
-        return Err(Error::InvalidArgument {
+        .collect::<Result<Vec<_>>>()?;
+    let empirical_route = merged.run["empirical_route"]
+        .as_str()
+        .ok_or_else(|| Error::InvalidArgument {
             what: "generalization shards".into(),
-            reason: format!(
-                "the sweep is not whole: no shard ran {}",
-                if lines.is_empty() {
-                    "any configuration".to_string()
-                } else {
-                    missing.join(", ")
-                }
-            ),
-        });
-    }
+            reason: "the lines name no empirical route".into(),
+        })?
+        .to_string();
     Ok(Metrics {
-        empirical_route: lines[0].empirical_route.clone(),
-        results: lines.into_iter().map(|l| l.result).collect(),
+        empirical_route,
+        results,
     })
 }
 

@@ -28,6 +28,7 @@ pub mod generalization;
 pub mod linear;
 pub mod memorization;
 pub mod polynomial;
+pub mod sweep;
 
 use crate::diffusion::samplers::step_coefficients;
 use crate::diffusion::Schedule;
@@ -95,11 +96,11 @@ pub struct Settings {
     pub generalization_sizes: Vec<usize>,
     /// Architectures of the generalization experiment.
     pub generalization_architectures: Vec<String>,
-    /// Run one shard of the generalization sweep: `(index, count)` runs the (architecture, N)
-    /// configurations at positions ≡ index (mod count), architecture-major, and writes them as
-    /// JSONL for `merge` (`None`: all of them, with the figure).
-    #[serde(default)]
-    pub generalization_shard: Option<(usize, usize)>,
+    /// Run one shard of a sweep ([`sweep`]: generalization's (architecture, N), bottleneck's
+    /// widths, polynomial's (map, degree)): `(index, count)` runs the configurations at
+    /// positions ≡ index (mod count) and writes them as JSONL for `merge` (`None`: all of them).
+    #[serde(default, alias = "generalization_shard")]
+    pub sweep_shard: Option<(usize, usize)>,
     /// The shrunken settings of `--quick`.
     pub quick: bool,
     /// Write every fitted denoiser as `.npy` under `<experiment>/models/` (see [`export`];
@@ -185,7 +186,7 @@ impl Settings {
                 "linear".into(),
                 "polynomial".into(),
             ],
-            generalization_shard: None,
+            sweep_shard: None,
             quick: false,
             export_models: false,
             empirical_route: EmpiricalRoute::Gpu,
@@ -336,10 +337,10 @@ impl Settings {
                 ),
             });
         }
-        if let Some((index, count)) = self.generalization_shard {
+        if let Some((index, count)) = self.sweep_shard {
             if index >= count {
                 return Err(Error::InvalidArgument {
-                    what: "generalization_shard".into(),
+                    what: "sweep_shard".into(),
                     reason: format!("shard {index} of {count}: need 0 ≤ index < count"),
                 });
             }

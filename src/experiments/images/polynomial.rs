@@ -10,6 +10,10 @@
 //! `c_ℓ = 1/√(α_ℓ² m₂ + σ_ℓ² d)` with `m₂` the mean of `‖x_i‖²` makes `c_ℓ R_j·y` of unit
 //! variance; for the pure polynomial it is absorbed into A (a conditioning choice only).
 //!
+//! The (feature map, degree) pairs are a sweep ([`super::sweep`], labels `polynomial k=9`,
+//! `max-normalized k=9`): with `--shard i/n` a run fits only its models (and draws Fig. 7 for
+//! them) and writes their results as JSON lines that `merge` joins ([`merged_metrics`]).
+//!
 //! Numerics: the noisy inputs `Y = α_ℓ X + σ_ℓ E` are drawn on the GPU (the `dense_gather` kernel
 //! of `gpu/dense.wgsl`, Philox as in [`crate::gpu::dense`]: at paper scale a step needs
 //! copies·N·d = 2.5·10⁸ normals, 7·10¹⁰ for the six models of Fig. 7 — minutes of CPU time
@@ -31,6 +35,7 @@
 //! report says so.
 
 use super::export::{models_folder, polynomial_readme, write_f32, write_vector};
+use super::sweep::{keeps, write_shard, Merged};
 use super::{
     ddim, multiply_on_gpu, multiply_resident, normals, paper_schedule, progress_bar, Context,
     ModelSamples, RunFolder, StepPredictor, Timing,
@@ -363,11 +368,21 @@ pub fn run(
     let mut exported = Vec::new();
     let mut results = Vec::new();
     let mut all = Vec::new();
-    for map in [FeatureMap::Polynomial, FeatureMap::MaxNormalized] {
+    let maps = [FeatureMap::Polynomial, FeatureMap::MaxNormalized];
+    let sweep: Vec<String> = maps
+        .iter()
+        .flat_map(|map| settings.degrees.iter().map(move |&k| label(*map, k)))
+        .collect();
+    let mut position = 0;
+    for map in maps {
         let mut rows = Vec::new();
         for &k in &settings.degrees {
+            position += 1;
+            if !keeps(settings.sweep_shard, position - 1) {
+                continue;
+            }
             let start = Instant::now();
-            let label = format!("{} k={k}", map.name());
+            let label = label(map, k);
             let bar = progress_bar(
                 (settings.steps * settings.copies) as u64,
                 &format!("{label} fit copies"),
@@ -430,6 +445,9 @@ pub fn run(
                 });
             }
         }
+        if figure.is_empty() {
+            continue;
+        }
         folder.write_figure(
             &format!("fig7_{}", map.name().replace('-', "_")),
             &format!("Fig. 7: polynomial denoisers on the {} map", map.name()),
@@ -444,18 +462,50 @@ pub fn run(
             &polynomial_readme(d, settings.width, &exported, settings.steps),
         )?;
     }
-    Ok((
-        Metrics {
-            width: settings.width,
-            pairs_per_step: settings.copies * settings.n,
-            models: results,
-            note: "max-normalized rows divide each sample's features by their largest magnitude \
-                   (the published code): a degree-0 homogeneous map, not a polynomial, so the \
-                   moment theorem (Levine–Weiss Thm 5) does not apply to them"
-                .into(),
-        },
-        all,
-    ))
+    let metrics = Metrics {
+        width: settings.width,
+        pairs_per_step: settings.copies * settings.n,
+        models: results,
+        note: "max-normalized rows divide each sample's features by their largest magnitude \
+               (the published code): a degree-0 homogeneous map, not a polynomial, so the \
+               moment theorem (Levine–Weiss Thm 5) does not apply to them"
+            .into(),
+    };
+    if let Some(shard) = settings.sweep_shard {
+        let results = metrics
+            .models
+            .iter()
+            .map(|m| Ok((label(m.map, m.degree), super::to_value(m)?)))
+            .collect::<Result<Vec<_>>>()?;
+        let run = serde_json::json!({
+            "width": metrics.width,
+            "pairs_per_step": metrics.pairs_per_step,
+            "note": metrics.note,
+        });
+        write_shard(
+            folder,
+            "polynomial",
+            shard,
+            (&sweep, settings.seed),
+            &run,
+            &results,
+        )?;
+    }
+    Ok((metrics, all))
+}
+
+/// The sweep label of the feature map at degree k (`polynomial k=9`).
+fn label(map: FeatureMap, k: usize) -> String {
+    format!("{} k={k}", map.name())
+}
+
+/// The metrics of a merged (map, degree) sweep ([`super::sweep::merge`]): the run's width,
+/// pairs per step and note, and every model's result in the sweep's order.
+pub fn merged_metrics(merged: &Merged) -> serde_json::Value {
+    let mut metrics = merged.run.clone();
+    let models: Vec<&serde_json::Value> = merged.results.iter().map(|(_, r)| r).collect();
+    metrics["models"] = serde_json::json!(models);
+    metrics
 }
 
 /// Levine–Weiss Fig. 7 (random-feature polynomial denoisers).
