@@ -245,6 +245,18 @@ pub const RESAMPLE_UPSAMPLE: Shader = Shader {
     sources: &[RESAMPLE],
 };
 
+/// Bilinear ×2 upsampling, align_corners = false, edges clamped (`gpu/resample.wgsl`).
+pub const RESAMPLE_BILINEAR_UP2: Shader = Shader {
+    entry_point: "bilinear_up2",
+    sources: &[RESAMPLE],
+};
+
+/// The adjoint (gradient) of bilinear ×2 upsampling (`gpu/resample.wgsl`).
+pub const RESAMPLE_BILINEAR_UP2_GRAD: Shader = Shader {
+    entry_point: "bilinear_up2_grad",
+    sources: &[RESAMPLE],
+};
+
 const GROUP_NORM: (&str, &str) = ("group_norm.wgsl", include_str!("../../gpu/group_norm.wgsl"));
 
 /// GroupNorm's per-group mean and standard deviation (`gpu/group_norm.wgsl`).
@@ -309,6 +321,8 @@ pub const ALL: &[Shader] = &[
     CONV_WEIGHT_GRAD,
     RESAMPLE_POOL_SUM,
     RESAMPLE_UPSAMPLE,
+    RESAMPLE_BILINEAR_UP2,
+    RESAMPLE_BILINEAR_UP2_GRAD,
     GROUP_NORM_STATS,
     GROUP_NORM_APPLY,
     GROUP_NORM_GRAD_STATS,
