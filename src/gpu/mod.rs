@@ -10,6 +10,7 @@ pub mod conv;
 pub mod ddim;
 pub mod denoiser_jvp;
 pub mod dense;
+pub mod embedding;
 pub mod empirical;
 pub mod gaussian;
 pub mod gemm;

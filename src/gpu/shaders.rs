@@ -289,6 +289,21 @@ pub const GROUP_NORM_GRAD_AFFINE: Shader = Shader {
     sources: &[GROUP_NORM],
 };
 
+const EMBEDDING: (&str, &str) = ("embedding.wgsl", include_str!("../../gpu/embedding.wgsl"));
+
+/// The σ embedding's forward: a feature map plus a linear map of each image's sinusoidal
+/// features of log σ, broadcast over the image (`gpu/embedding.wgsl`).
+pub const EMBED_ADD: Shader = Shader {
+    entry_point: "embed_add",
+    sources: &[EMBEDDING],
+};
+
+/// The σ embedding's gradient with respect to its linear map and bias (`gpu/embedding.wgsl`).
+pub const EMBED_GRAD: Shader = Shader {
+    entry_point: "embed_grad",
+    sources: &[EMBEDDING],
+};
+
 /// Every kernel of the crate (the naga validation test walks this list and checks that every
 /// file in `gpu/` appears in it).
 pub const ALL: &[Shader] = &[
@@ -328,6 +343,8 @@ pub const ALL: &[Shader] = &[
     GROUP_NORM_GRAD_STATS,
     GROUP_NORM_GRAD_INPUT,
     GROUP_NORM_GRAD_AFFINE,
+    EMBED_ADD,
+    EMBED_GRAD,
 ];
 
 /// GEMM on the tensor cores: operands rounded to f16, 16×16×16 cooperative-matrix

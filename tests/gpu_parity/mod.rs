@@ -19,6 +19,7 @@ mod concurrency;
 mod conv;
 mod ddim;
 mod dense;
+mod embedding;
 mod gaussian;
 mod gemm;
 mod group_norm;
