@@ -6,6 +6,7 @@
 //! and benches inject the one shared context ([`Gpu::shared`]).
 
 pub mod adam;
+pub mod bfcnn;
 pub mod conv;
 pub mod ddim;
 pub mod denoiser_jvp;

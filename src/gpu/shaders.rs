@@ -229,6 +229,13 @@ pub const CONV_WEIGHT_GRAD: Shader = Shader {
     sources: &[CONV],
 };
 
+/// `first` where `second > 0`, else 0: ReLU (`first = second = Z`) and its derivative mask
+/// (`gpu/conv.wgsl`).
+pub const CONV_RELU_MASK: Shader = Shader {
+    entry_point: "conv_relu_mask",
+    sources: &[CONV],
+};
+
 const RESAMPLE: (&str, &str) = ("resample.wgsl", include_str!("../../gpu/resample.wgsl"));
 
 /// `scale·` block sums of an integer factor: average pooling and the gradient of nearest
@@ -334,6 +341,7 @@ pub const ALL: &[Shader] = &[
     CONV_FORWARD,
     CONV_INPUT_GRAD,
     CONV_WEIGHT_GRAD,
+    CONV_RELU_MASK,
     RESAMPLE_POOL_SUM,
     RESAMPLE_UPSAMPLE,
     RESAMPLE_BILINEAR_UP2,

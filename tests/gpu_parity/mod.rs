@@ -15,6 +15,7 @@ use diffusion_theorems::rng::{word_to_uniform, PhiloxStream, Rng};
 use diffusion_theorems::targets::random_gmm;
 
 mod bench;
+mod bfcnn;
 mod concurrency;
 mod conv;
 mod ddim;
