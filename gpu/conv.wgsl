@@ -157,3 +157,16 @@ fn conv_weight_grad(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     result[e] = acc;
 }
+
+// The ReLU of the convolutional trainers and its derivative mask, in one kernel:
+// result[e] = first[e] where second[e] > 0, else 0, for the batch · out_channels · plane entries
+// of a layer's output. Forward: first = second = Z gives ReLU(Z) exactly; backward:
+// first = ∂L/∂A, second = A = ReLU(Z) gives ∂L/∂Z (A > 0 exactly where Z > 0).
+@compute @workgroup_size(64)
+fn conv_relu_mask(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let e = flat_index(gid);
+    if (e >= params.batch * params.out_channels * params.height * params.width) {
+        return;
+    }
+    result[e] = select(0.0, first[e], second[e] > 0.0);
+}

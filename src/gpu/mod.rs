@@ -6,10 +6,12 @@
 //! and benches inject the one shared context ([`Gpu::shared`]).
 
 pub mod adam;
+pub mod bfcnn;
 pub mod conv;
 pub mod ddim;
 pub mod denoiser_jvp;
 pub mod dense;
+pub mod embedding;
 pub mod empirical;
 pub mod gaussian;
 pub mod gemm;

@@ -9,14 +9,31 @@
 //! `⟨Px, y⟩ = f⁻²⟨x, Uy⟩`, so `Pᵀ = f⁻²U` and `Uᵀ = f²P`: the gradient of pooling is upsampling
 //! scaled by `f⁻²`, that of upsampling the pooling sum. Two kernels with a scale serve all four.
 //!
+//! * bilinear ×2 upsampling `B` (factor 2 only), align_corners = false with edge clamping —
+//!   PyTorch's `F.interpolate(x, scale_factor=2, mode='bilinear', align_corners=False)`: along a
+//!   side of n entries, output index i reads the source coordinate `s = max((i + ½)/2 − ½, 0)`,
+//!   `i₀ = ⌊s⌋`, `i₁ = min(i₀ + 1, n − 1)`, `λ = s − i₀`, value `(1 − λ)X[i₀] + λX[i₁]`; for a
+//!   factor of 2 that is `¼X[max(c − 1, 0)] + ¾X[c]` at `i = 2c` and `¾X[c] + ¼X[min(c + 1, n − 1)]`
+//!   at `i = 2c + 1`, and the 2-D map is the product of the two sides' taps:
+//!   `Y[n,i,j] = Σ_{a,b} w_a(i)·w_b(j)·X[n, a, b]`;
+//! * its adjoint `Bᵀ`, the gradient: `X̄[n,k,l] = Σ_{i,j} w_k(i)·w_l(j)·Ȳ[n,i,j]`, where source k
+//!   collects ¼ from outputs `2k − 1` and `2k + 2` and ¾ from `2k` and `2k + 1`, the ¼ that would
+//!   come from index −1 or 2n landing on the edge (k = 0 takes ¼ more from output 0, k = n − 1
+//!   from output 2n − 1).
+//!
 //! **f32 error.** A pooled entry sums `f²` inputs rounded to f32 and multiplies by the scale
 //! (rounded too unless a power of 2): `|ŷ − y| ≤ γ_{f²+3}·|scale|·Σ|x|`. An upsampled entry is one
-//! rounded input times the scale: `|ŷ − y| ≤ γ₃·|scale·x|`. [`resample_reference`] returns both.
+//! rounded input times the scale: `|ŷ − y| ≤ γ₃·|scale·x|`. A bilinear entry (either direction)
+//! is a dot product of `n` terms `w·x` whose weights (multiples of 1/16 below 1) are exact in
+//! f32: each term meets the input's rounding, its product and `n − 1` additions, so
+//! `|ŷ − y| ≤ γ_{n+2}·Σ|w·x|` with `n = 4` forward and `n = 16` tap pairs for the adjoint (a pair
+//! the kernel merges at an edge has one sign, so merging does not grow Σ|w·x|); the f64
+//! reference's own `γ_n(f64)·Σ|w·x|` is added. [`resample_reference`] returns every bound.
 
 use super::uniforms::ResampleParams;
 use super::{groups_1d, shaders, Gpu};
 use crate::error::{Error, Result};
-use crate::numerics::gamma_f32;
+use crate::numerics::{gamma_f32, gamma_f64};
 
 /// Which of the four maps to apply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,19 +46,43 @@ pub enum Resample {
     UpsampleNearest,
     /// `Uᵀ = f²P`, the gradient of nearest upsampling: block sums (height/f × width/f out).
     UpsampleNearestGrad,
+    /// Bilinear ×2 upsampling `B`, align_corners = false, edges clamped (module doc); the factor
+    /// must be 2 (2·height × 2·width out).
+    UpsampleBilinear,
+    /// `Bᵀ`, the gradient of bilinear ×2 upsampling (module doc); the factor must be 2 and the
+    /// input's sides even (height/2 × width/2 out).
+    UpsampleBilinearGrad,
 }
 
 impl Resample {
-    /// Whether the map shrinks the image (a pooling sum) rather than enlarging it.
+    /// Whether the map shrinks the image (a pooling sum or an adjoint of upsampling) rather than
+    /// enlarging it.
     fn pools(self) -> bool {
-        matches!(self, Self::AveragePool | Self::UpsampleNearestGrad)
+        matches!(
+            self,
+            Self::AveragePool | Self::UpsampleNearestGrad | Self::UpsampleBilinearGrad
+        )
     }
 
-    /// The scale the kernel applies: `f⁻²` for `P` and `Pᵀ`, 1 for `U` and `Uᵀ`.
+    /// Whether the map is bilinear (factor 2 only).
+    fn bilinear(self) -> bool {
+        matches!(self, Self::UpsampleBilinear | Self::UpsampleBilinearGrad)
+    }
+
+    /// The scale the kernel applies: `f⁻²` for `P` and `Pᵀ`, 1 for the others.
     fn scale(self, factor: usize) -> f64 {
         match self {
             Self::AveragePool | Self::AveragePoolGrad => 1.0 / (factor * factor) as f64,
-            Self::UpsampleNearest | Self::UpsampleNearestGrad => 1.0,
+            _ => 1.0,
+        }
+    }
+
+    fn shader(self) -> &'static shaders::Shader {
+        match self {
+            Self::AveragePool | Self::UpsampleNearestGrad => &shaders::RESAMPLE_POOL_SUM,
+            Self::AveragePoolGrad | Self::UpsampleNearest => &shaders::RESAMPLE_UPSAMPLE,
+            Self::UpsampleBilinear => &shaders::RESAMPLE_BILINEAR_UP2,
+            Self::UpsampleBilinearGrad => &shaders::RESAMPLE_BILINEAR_UP2_GRAD,
         }
     }
 }
@@ -69,8 +110,8 @@ impl ResampleShape {
         }
     }
 
-    /// Returns an error naming a zero dimension, or a pooled side not divisible by the factor,
-    /// or an output beyond the kernels' 32-bit indices.
+    /// Returns an error naming a zero dimension, a bilinear map with a factor other than 2, a
+    /// pooled side not divisible by the factor, or an output beyond the kernels' 32-bit indices.
     fn validate(&self, map: Resample) -> Result<()> {
         for (what, v) in [
             ("planes", self.planes),
@@ -84,6 +125,12 @@ impl ResampleShape {
                     reason: "must be at least 1, got 0".into(),
                 });
             }
+        }
+        if map.bilinear() && self.factor != 2 {
+            return Err(Error::InvalidArgument {
+                what: "bilinear upsampling factor".into(),
+                reason: format!("only a factor of 2 is implemented, got {}", self.factor),
+            });
         }
         if map.pools()
             && (!self.height.is_multiple_of(self.factor) || !self.width.is_multiple_of(self.factor))
@@ -133,11 +180,7 @@ pub fn resample(
             w.max(shape.width)
         )));
     }
-    let shader = if map.pools() {
-        &shaders::RESAMPLE_POOL_SUM
-    } else {
-        &shaders::RESAMPLE_UPSAMPLE
-    };
+    let shader = map.shader();
     let mut output = Vec::with_capacity(shape.planes * plane_out);
     for (start, len) in super::chunks(shape.planes, per_chunk) {
         let out_words = len * plane_out;
@@ -192,7 +235,27 @@ pub fn resample_reference(
         let at = |i: usize, j: usize| input[(n * height + i) * width + j];
         for i in 0..h {
             for j in 0..w {
-                if map.pools() {
+                if map.bilinear() {
+                    // the side of the un-upsampled image: the output's (adjoint) or the input's
+                    let taps = |t: usize, side: usize| {
+                        if map.pools() {
+                            bilinear_adjoint_taps(t, side)
+                        } else {
+                            bilinear_taps(t, side).to_vec()
+                        }
+                    };
+                    let (rows, cols) = (taps(i, h.min(height)), taps(j, w.min(width)));
+                    let (mut sum, mut magnitude) = (0.0, 0.0);
+                    for &(a, wa) in &rows {
+                        for &(b, wb) in &cols {
+                            sum += wa * wb * at(a, b);
+                            magnitude += (wa * wb * at(a, b)).abs();
+                        }
+                    }
+                    let terms = rows.len() * cols.len();
+                    values.push(sum);
+                    bounds.push((gamma_f32(terms + 2) + gamma_f64(terms)) * magnitude);
+                } else if map.pools() {
                     let (mut sum, mut magnitude) = (0.0, 0.0);
                     for a in 0..f {
                         for d in 0..f {
@@ -211,4 +274,29 @@ pub fn resample_reference(
         }
     }
     Ok((values, bounds))
+}
+
+/// The two source taps `(index, weight)` of output index `i` of bilinear ×2 upsampling along a
+/// side of `n` source entries, by PyTorch's align_corners = false rule (module doc):
+/// `s = max((i + ½)/2 − ½, 0)`, `i₀ = ⌊s⌋`, `i₁ = min(i₀ + 1, n − 1)`, weights `1 − λ` and `λ`.
+fn bilinear_taps(i: usize, n: usize) -> [(usize, f64); 2] {
+    let s = ((i as f64 + 0.5) / 2.0 - 0.5).max(0.0);
+    let i0 = s.floor() as usize;
+    let lambda = s - i0 as f64;
+    [(i0, 1.0 - lambda), ((i0 + 1).min(n - 1), lambda)]
+}
+
+/// The taps `(output index, weight)` of the adjoint at source index `k` of a side of `n` source
+/// entries (2n outputs), written out from the factor-2 form rather than by transposing
+/// [`bilinear_taps`] (module doc): ¾ from `2k` and `2k + 1`, ¼ from `2k − 1` (output 0 when
+/// k = 0, its clamped read) and from `2k + 2` (output `2n − 1` when k = n − 1).
+fn bilinear_adjoint_taps(k: usize, n: usize) -> Vec<(usize, f64)> {
+    let before = if k >= 1 { 2 * k - 1 } else { 0 };
+    let after = if k + 1 < n { 2 * k + 2 } else { 2 * n - 1 };
+    vec![
+        (2 * k, 0.75),
+        (2 * k + 1, 0.75),
+        (before, 0.25),
+        (after, 0.25),
+    ]
 }

@@ -229,6 +229,13 @@ pub const CONV_WEIGHT_GRAD: Shader = Shader {
     sources: &[CONV],
 };
 
+/// `first` where `second > 0`, else 0: ReLU (`first = second = Z`) and its derivative mask
+/// (`gpu/conv.wgsl`).
+pub const CONV_RELU_MASK: Shader = Shader {
+    entry_point: "conv_relu_mask",
+    sources: &[CONV],
+};
+
 const RESAMPLE: (&str, &str) = ("resample.wgsl", include_str!("../../gpu/resample.wgsl"));
 
 /// `scale·` block sums of an integer factor: average pooling and the gradient of nearest
@@ -242,6 +249,18 @@ pub const RESAMPLE_POOL_SUM: Shader = Shader {
 /// average pooling (`gpu/resample.wgsl`).
 pub const RESAMPLE_UPSAMPLE: Shader = Shader {
     entry_point: "upsample",
+    sources: &[RESAMPLE],
+};
+
+/// Bilinear ×2 upsampling, align_corners = false, edges clamped (`gpu/resample.wgsl`).
+pub const RESAMPLE_BILINEAR_UP2: Shader = Shader {
+    entry_point: "bilinear_up2",
+    sources: &[RESAMPLE],
+};
+
+/// The adjoint (gradient) of bilinear ×2 upsampling (`gpu/resample.wgsl`).
+pub const RESAMPLE_BILINEAR_UP2_GRAD: Shader = Shader {
+    entry_point: "bilinear_up2_grad",
     sources: &[RESAMPLE],
 };
 
@@ -277,6 +296,21 @@ pub const GROUP_NORM_GRAD_AFFINE: Shader = Shader {
     sources: &[GROUP_NORM],
 };
 
+const EMBEDDING: (&str, &str) = ("embedding.wgsl", include_str!("../../gpu/embedding.wgsl"));
+
+/// The σ embedding's forward: a feature map plus a linear map of each image's sinusoidal
+/// features of log σ, broadcast over the image (`gpu/embedding.wgsl`).
+pub const EMBED_ADD: Shader = Shader {
+    entry_point: "embed_add",
+    sources: &[EMBEDDING],
+};
+
+/// The σ embedding's gradient with respect to its linear map and bias (`gpu/embedding.wgsl`).
+pub const EMBED_GRAD: Shader = Shader {
+    entry_point: "embed_grad",
+    sources: &[EMBEDDING],
+};
+
 /// Every kernel of the crate (the naga validation test walks this list and checks that every
 /// file in `gpu/` appears in it).
 pub const ALL: &[Shader] = &[
@@ -307,13 +341,18 @@ pub const ALL: &[Shader] = &[
     CONV_FORWARD,
     CONV_INPUT_GRAD,
     CONV_WEIGHT_GRAD,
+    CONV_RELU_MASK,
     RESAMPLE_POOL_SUM,
     RESAMPLE_UPSAMPLE,
+    RESAMPLE_BILINEAR_UP2,
+    RESAMPLE_BILINEAR_UP2_GRAD,
     GROUP_NORM_STATS,
     GROUP_NORM_APPLY,
     GROUP_NORM_GRAD_STATS,
     GROUP_NORM_GRAD_INPUT,
     GROUP_NORM_GRAD_AFFINE,
+    EMBED_ADD,
+    EMBED_GRAD,
 ];
 
 /// GEMM on the tensor cores: operands rounded to f16, 16×16×16 cooperative-matrix

@@ -92,6 +92,11 @@ uniforms! {
         batch: u32, channels: u32, groups: u32, plane: u32, eps: f32, grid_x: u32, pad0: u32,
         pad1: u32,
     }
+    /// `gpu/embedding.wgsl`: the σ embedding's shape (`features` = 2F + 1) and grid.
+    EmbedParams in EMBED_ADD {
+        batch: u32, channels: u32, plane: u32, features: u32, grid_x: u32, pad0: u32, pad1: u32,
+        pad2: u32,
+    }
     /// `gpu/rowwise.wgsl`: the row-wise reductions and broadcasts.
     RowParams in ROW_SOFTMAX {
         rows: u32, cols: u32, grid_x: u32, accumulate: u32, scale: f32, shift: f32, pad0: u32,

@@ -15,10 +15,12 @@ use diffusion_theorems::rng::{word_to_uniform, PhiloxStream, Rng};
 use diffusion_theorems::targets::random_gmm;
 
 mod bench;
+mod bfcnn;
 mod concurrency;
 mod conv;
 mod ddim;
 mod dense;
+mod embedding;
 mod gaussian;
 mod gemm;
 mod group_norm;

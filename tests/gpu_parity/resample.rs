@@ -97,3 +97,123 @@ fn resample_bad_inputs_are_typed_errors() {
     nan[3] = f64::NAN;
     assert!(resample(gpu(), &shape(2, 5, 6, 1), Resample::AveragePool, &nan).is_err());
 }
+
+/// The bilinear ×2 reference reproduces PyTorch's `F.interpolate(x, scale_factor=2,
+/// mode='bilinear', align_corners=False)` on `[[1, 2], [3, 4]]` (values printed by PyTorch, exact
+/// in binary), and the kernel gives the same values exactly (every weight and sum is a multiple
+/// of 1/16 of small integers).
+#[test]
+fn bilinear_up2_matches_pytorch_example() {
+    let s = shape(1, 2, 2, 2);
+    let x = [1.0, 2.0, 3.0, 4.0];
+    #[rustfmt::skip]
+    let expected = [
+        1.0, 1.25, 1.75, 2.0,
+        1.5, 1.75, 2.25, 2.5,
+        2.5, 2.75, 3.25, 3.5,
+        3.0, 3.25, 3.75, 4.0,
+    ];
+    let (reference, _) = resample_reference(&s, Resample::UpsampleBilinear, &x).unwrap();
+    assert_eq!(reference, expected);
+    let got = resample(gpu(), &s, Resample::UpsampleBilinear, &x).unwrap();
+    assert_eq!(got, expected);
+}
+
+/// Bilinear ×2 upsampling and its adjoint on standard normal inputs of odd and degenerate sides
+/// (6 planes — batch 2 × 3 channels — of 5×7, 1×1, 1×4, 4×1, 3 planes of 2×3), every entry
+/// within `(γ_{n+2} + γ_n(f64))·Σ|w·x|` of the f64 reference (n = 4 forward, 16 adjoint; module
+/// doc of `gpu::resample`), outputs poisoned first so an unwritten entry fails.
+#[test]
+fn bilinear_up2_kernels_match_f64_reference() {
+    let mut rng = Rng::new(0x2e5c, 0);
+    for (planes, h, w) in [(6, 5, 7), (1, 1, 1), (2, 1, 4), (2, 4, 1), (3, 2, 3)] {
+        for (map, s) in [
+            (Resample::UpsampleBilinear, shape(planes, h, w, 2)),
+            (
+                Resample::UpsampleBilinearGrad,
+                shape(planes, 2 * h, 2 * w, 2),
+            ),
+        ] {
+            let x: Vec<f64> = (0..s.planes * s.height * s.width)
+                .map(|_| rng.normal())
+                .collect();
+            let got = resample(gpu(), &s, map, &x).unwrap();
+            let reference = resample_reference(&s, map, &x).unwrap();
+            let (oh, ow) = s.output_side(map);
+            assert_eq!(got.len(), s.planes * oh * ow, "{s:?} {map:?}");
+            super::assert_within_slice(&format!("{s:?} {map:?}"), &got, &reference);
+        }
+    }
+}
+
+/// `⟨Bx, y⟩ = ⟨x, Bᵀy⟩` in f64 for the references (the adjoint's taps are written out from the
+/// factor-2 form, not transposed from the forward's, so this checks one against the other):
+/// within `2γ_T(f64)·Σ|x||y|` with T the entries summed on either side (each side's products and
+/// sums in a different order; every weight ≤ 1). The same identity for the GPU's f32 results,
+/// within the sum of both sides' f32 bounds `Σ_l e_l|y_l|` plus the f64 dot's rounding; and the
+/// control: nearest upsampling's adjoint in place of Bᵀ is rejected.
+#[test]
+fn bilinear_up2_gradient_is_the_adjoint() {
+    let mut rng = Rng::new(0x2e5d, 0);
+    let (planes, h, w) = (4, 5, 7);
+    let small = shape(planes, h, w, 2);
+    let large = shape(planes, 2 * h, 2 * w, 2);
+    let x: Vec<f64> = (0..planes * h * w).map(|_| rng.normal()).collect();
+    let y: Vec<f64> = (0..4 * planes * h * w).map(|_| rng.normal()).collect();
+    let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(u, v)| u * v).sum::<f64>();
+    let abs_sum = |a: &[f64]| a.iter().map(|v| v.abs()).sum::<f64>();
+    let t = x.len() + y.len();
+    let bound = 2.0 * (t as f64) * f64::EPSILON * abs_sum(&x) * abs_sum(&y);
+    let (bx, _) = resample_reference(&small, Resample::UpsampleBilinear, &x).unwrap();
+    let (bty, _) = resample_reference(&large, Resample::UpsampleBilinearGrad, &y).unwrap();
+    let gap = (dot(&bx, &y) - dot(&x, &bty)).abs();
+    assert!(gap <= bound, "f64: {gap} > {bound}");
+    // control: nearest upsampling's adjoint (block sums) is not Bᵀ
+    let (nty, _) = resample_reference(&large, Resample::UpsampleNearestGrad, &y).unwrap();
+    let off = (dot(&bx, &y) - dot(&x, &nty)).abs();
+    assert!(off > 1e6 * bound, "control: {off} vs {bound}");
+
+    // the GPU's maps: |⟨B̂x, y⟩ − ⟨x, B̂ᵀy⟩| ≤ Σ e(Bx)|y| + Σ|x| e(Bᵀy) + the f64 dots' rounding
+    let gx = resample(gpu(), &small, Resample::UpsampleBilinear, &x).unwrap();
+    let gty = resample(gpu(), &large, Resample::UpsampleBilinearGrad, &y).unwrap();
+    let (_, ex) = resample_reference(&small, Resample::UpsampleBilinear, &x).unwrap();
+    let (_, ety) = resample_reference(&large, Resample::UpsampleBilinearGrad, &y).unwrap();
+    let f32_bound = dot(&ex, &y.iter().map(|v| v.abs()).collect::<Vec<_>>())
+        + dot(&ety, &x.iter().map(|v| v.abs()).collect::<Vec<_>>())
+        + bound;
+    let gap = (dot(&gx, &y) - dot(&x, &gty)).abs();
+    assert!(gap <= f32_bound, "GPU: {gap} > {f32_bound}");
+}
+
+/// Bad shapes for the bilinear maps are typed errors naming the value: a factor other than 2,
+/// an odd side given to the adjoint, a wrong length.
+#[test]
+fn bilinear_up2_bad_shapes_are_typed_errors() {
+    let x = vec![1.0; 5 * 7];
+    let e = resample(gpu(), &shape(1, 5, 7, 3), Resample::UpsampleBilinear, &x)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("factor") && e.contains('3'), "{e}");
+    let e = resample(
+        gpu(),
+        &shape(1, 5, 7, 2),
+        Resample::UpsampleBilinearGrad,
+        &x,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("5×7") && e.contains("factor 2"), "{e}");
+    let e = resample(
+        gpu(),
+        &shape(1, 5, 7, 2),
+        Resample::UpsampleBilinear,
+        &x[..34],
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("34"), "{e}");
+    let e = resample_reference(&shape(1, 5, 7, 1), Resample::UpsampleBilinear, &x)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("factor") && e.contains('1'), "{e}");
+}

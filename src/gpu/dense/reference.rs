@@ -42,7 +42,7 @@ pub fn batch_inputs_reference(
 }
 
 /// `(start, rows)` of batch `batch` among N samples in batches of B, or an error naming it.
-pub(super) fn batch_range(n: usize, batch_size: usize, batch: usize) -> Result<(usize, usize)> {
+pub(crate) fn batch_range(n: usize, batch_size: usize, batch: usize) -> Result<(usize, usize)> {
     let count = n.div_ceil(batch_size.max(1));
     if batch_size == 0 || batch >= count {
         return Err(Error::InvalidArgument {
