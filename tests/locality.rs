@@ -82,6 +82,79 @@ fn pooling_widens_the_field_and_the_propagated_window_is_tight() {
     }
 }
 
+/// The architecture side on a **trained** network: a BF-CNN (`gpu::bfcnn`, 3 layers of 3×3,
+/// 4 channels, ReLU, no biases, zero and circular padding) trained on the GPU for 30 epochs at
+/// σ = 0.5 on 16 grey C² images of 12×12. Probed at every pixel through its `predict` (one
+/// batch of 145 images), its responses are exactly 0 beyond Chebyshev distance
+/// `(S − 1)/2 = 3`, S = 1 + Σ(k − 1) = 7 from the layers, and some response sits at distance
+/// exactly 3 (the trained net reaches the field's edge: the field is not larger than its reach).
+#[test]
+fn a_trained_bf_cnn_responds_only_inside_its_receptive_field() {
+    use diffusion_theorems::gpu::adam::AdamConfig;
+    use diffusion_theorems::gpu::bfcnn::{BfCnnConfig, BfCnnTrainer};
+    use diffusion_theorems::io::grid::ImageShape;
+    use diffusion_theorems::linalg::Mat;
+    use diffusion_theorems::rng::Rng;
+    let side = 12;
+    let d = side * side;
+    let training = grey_images(Family::CAlpha(2.0), side, 16, 0x10cf).unwrap();
+    let data = Mat::from_fn(16, d, |i, j| training[i][j]);
+    let radius = (loc::receptive_field(&[3, 3, 3]) - 1) / 2;
+    for padding in [Padding::Zero, Padding::Circular] {
+        let config = BfCnnConfig {
+            image: ImageShape {
+                channels: 1,
+                height: side,
+                width: side,
+            },
+            layers: 3,
+            channels: 4,
+            kernel: 3,
+            padding,
+            batch: 8,
+            adam: AdamConfig {
+                lr: 1e-2,
+                ..AdamConfig::default()
+            },
+            seed: 0x10cf,
+        };
+        let mut trainer = BfCnnTrainer::new(gpu(), &data, config).unwrap();
+        let losses = trainer.train_epochs(0.5, 30, &mut |_, _| {}).unwrap();
+        assert!(losses[29] < losses[0], "{padding:?}: {losses:?}");
+        let mut rng = Rng::new(0x10cf, 1);
+        let y: Vec<f64> = (0..d).map(|j| data[(0, j)] + 0.5 * rng.normal()).collect();
+        let probes = Mat::from_fn(d + 1, d, |q, j| {
+            y[j] + if q >= 1 && q - 1 == j { 1.0 } else { 0.0 }
+        });
+        let out = trainer.predict(&probes).unwrap();
+        let distance = |a: usize, b: usize| {
+            let gap = a.abs_diff(b);
+            match padding {
+                Padding::Zero => gap,
+                Padding::Circular => gap.min(side - gap),
+            }
+        };
+        let (mut outside, mut on_edge, mut largest) = (0.0f64, 0.0f64, 0.0f64);
+        for p in 0..d {
+            for q in 0..d {
+                let response = (out[(q + 1, p)] - out[(0, p)]).abs();
+                let chebyshev = distance(p / side, q / side).max(distance(p % side, q % side));
+                largest = largest.max(response);
+                if chebyshev > radius {
+                    outside = outside.max(response);
+                } else if chebyshev == radius {
+                    on_edge = on_edge.max(response);
+                }
+            }
+        }
+        assert_eq!(outside, 0.0, "{padding:?}: a response beyond the field");
+        assert!(
+            on_edge > 1e-3 * largest,
+            "{padding:?}: nothing on the field's edge ({on_edge} of {largest})"
+        );
+    }
+}
+
 /// The verify row [`loc::ELS_ROUTES`]: whole images and the patch bank give the same ELS
 /// denoiser within the derived bound, both paddings, every σ; the bank's LS denoiser in its place
 /// is rejected in every case.
