@@ -22,6 +22,7 @@ mod dense;
 mod gaussian;
 mod gemm;
 mod group_norm;
+mod im2col;
 mod inputs;
 mod jvp;
 mod mlp;
