@@ -35,8 +35,9 @@
 //!   input roundings, the product and at most `K − 1` additions (split-K keeps the count: module
 //!   doc of [`crate::gpu::gemm`]), `m ≤ K + 2` — the direct kernel's `γ_{n+2}` with
 //!   `n = C_in·s²`, [`super::reference::conv2d_reference`]'s bound.
-//! * Input gradient: a GEMM sum of `C_out` products (`C_out + 2` roundings, no split-K below
-//!   k = 512), stored in f32, then at most `s² − 1` additions in the gather:
+//! * Input gradient: a GEMM sum of `C_out` products (`C_out + 2` roundings; split-K, which
+//!   applies only from k = 512 on, keeps the count), stored in f32 exactly, then at most `s² − 1`
+//!   additions in the gather (the first adds to an exact 0):
 //!   `m ≤ C_out + s² + 1` ([`Im2colConv::input_grad_roundings`]), never more than the direct
 //!   kernel's `C_out·s² + 2` (`(C_out − 1)(s² − 1) ≥ 0`), so
 //!   [`super::reference::conv2d_input_grad_reference`]'s bound holds and a tighter one too.
@@ -48,10 +49,11 @@
 //!
 //! **Limits.** `X`, `Y`, `dY`, `dX` and the weights are [`GpuMat`]s, each within one storage
 //! binding by construction (B × C·H·W, row-major = NCHW). A chunk holds the most images whose
-//! `Colᵀ` (`b_c·H·W·K` words) and `Yᵀ` fit one binding and whose `b_c·H·W` GEMM rows make at
-//! most `16·65535` (the grid of the smallest GEMM tile, per dimension); the 1-D kernels of
-//! `gpu/im2col.wgsl` run on 2-D grids of at most 65535 groups per dimension. One image whose `Colᵀ` exceeds a binding is a
-//! [`Error::GpuLimit`] naming it. A whole forward, or a whole backward, is one submission.
+//! `Colᵀ` (`b_c·H·W·K` words) and `Yᵀ` fit one binding and whose `b_c·H·W` GEMM rows need at
+//! most the adapter's workgroups per dimension (65535) of the smallest GEMM tile (16 rows); the
+//! 1-D kernels of `gpu/im2col.wgsl` run on 2-D grids within the same limit. An image whose `Colᵀ`
+//! alone exceeds a binding is an [`Error::GpuLimit`] naming it. A whole forward, or a whole
+//! backward, is one submission.
 
 use super::{ensure_operand, ConvShape, Padding};
 use crate::error::{Error, Result};
@@ -63,7 +65,8 @@ use crate::gpu::{groups_1d, Dispatch, Gpu};
 /// A convolution shape prepared for im2col + GEMM on one adapter: its chunking and the resident
 /// workspaces `Colᵀ` (b_c·H·W × K), `Yᵀ` (b_c·H·W × C_out) and a second C_out × K buffer for the
 /// chained weight gradient (module doc). Reusable for any number of forward and backward passes
-/// of the same shape; not for two at once from different threads (they share the workspaces).
+/// of the same shape, from any thread: a call touches the workspaces only inside its one
+/// submission, which completes before another thread gets its turn ([`Gpu::turn`]).
 #[derive(Debug)]
 pub struct Im2colConv {
     shape: ConvShape,
