@@ -227,8 +227,9 @@ fn im2col_plan_is_reusable_and_writes_only_what_is_asked() {
 }
 
 /// Bad shapes are typed errors naming the value: an even kernel, a zero dimension, an operand
-/// of the wrong length, a NaN, zero images per chunk, resident matrices of the wrong shape, an
-/// output sharing its input's buffer.
+/// of the wrong length, a NaN, zero images per chunk, one image whose column matrix exceeds the
+/// adapter's storage binding, resident matrices of the wrong shape, an output sharing its
+/// input's buffer.
 #[test]
 fn im2col_bad_inputs_are_typed_errors() {
     let gpu = gpu();
@@ -254,6 +255,18 @@ fn im2col_bad_inputs_are_typed_errors() {
     assert!(e.contains("gradient") && e.contains('5'), "{e}");
     let e = Im2colConv::with_chunk(gpu, &s, 0).unwrap_err().to_string();
     assert!(e.contains("chunk") && e.contains('0'), "{e}");
+    // one 64×64 image whose column matrix (4096 rows × 9·C_in) exceeds a storage binding
+    let words = (gpu.max_binding_bytes() / 4) as usize;
+    let wide = shape([1, words / (4096 * 9) + 1, 1, 64, 64, 3], Padding::Zero);
+    match Im2colConv::new(gpu, &wide) {
+        Err(diffusion_theorems::error::Error::GpuLimit(e)) => {
+            assert!(
+                e.contains("column matrix") && e.contains(&words.to_string()),
+                "{e}"
+            )
+        }
+        other => panic!("expected a GpuLimit error, got {other:?}"),
+    }
     let plan = Im2colConv::new(gpu, &s).unwrap();
     let xm = GpuMat::poisoned(gpu, "X", 1, 9).unwrap();
     let wrong = GpuMat::poisoned(gpu, "W", 2, 8).unwrap();
