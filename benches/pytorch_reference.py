@@ -39,6 +39,15 @@ def gemm_shapes(quick):
             ("mlp_grad_w1", h, d, batch, True, False)]
 
 
+def unet_conv_layers(quick):
+    """[(batch, in, out, side, kernel)] as `unet_conv_layers` in src/bench/workloads/conv.rs."""
+    batch, width, side = (8, 32, 32) if quick else (128, 64, 64)
+    return [(batch, ci, co, sd, 3) for ci, co, sd in
+            [(3, width, side), (width, width, side), (width, 2 * width, side // 2),
+             (2 * width, 2 * width, side // 2), (2 * width, 4 * width, side // 4),
+             (4 * width, 4 * width, side // 8)]]
+
+
 def workload_table(quick):
     """[(name, size, flops, bytes, builder, params)] exactly as src/bench/workloads/."""
     w = []
@@ -80,6 +89,17 @@ def workload_table(quick):
               10.0 * b * d * h + b * (9.0 * d + 6.0 * h) + 12.0 * params,
               4.0 * (6.0 * d * h + 8.0 * params + 4.0 * b * d + 3.0 * b * h),
               build_mlp_step, dict(b=b, d=d, h=h)))
+    for b, ci, co, sd, k in unet_conv_layers(quick):
+        size = f"B={b},{ci}->{co},{sd}x{sd},k={k}"
+        flops = 3.0 * 2.0 * b * sd * sd * co * ci * k * k
+        x_len, w_len, y_len = b * ci * sd * sd, co * ci * k * k, b * co * sd * sd
+        p, kk = b * sd * sd, ci * k * k
+        params = dict(b=b, cin=ci, cout=co, side=sd, k=k)
+        w.append(("conv_im2col", size, flops, 4.0 * (3.0 * x_len + 3.0 * w_len + 2.0 * y_len),
+                  build_conv, params))
+        w.append(("conv_im2col_gemm", size, flops,
+                  4.0 * ((p * kk + kk * co + p * co) + (co * p + p * kk + 2.0 * co * kk)
+                         + (p * co + co * kk + p * kk)), build_conv_gemms, params))
     return w
 
 
@@ -226,6 +246,39 @@ def build_mlp_step(torch, dev, b, d, h):
         loss.backward()
         opt.step()
         return loss.item()
+
+    return run
+
+
+def build_conv(torch, dev, b, cin, cout, side, k):
+    # One zero-padded stride-1 conv layer forward, then dX and dW from a given dY (cuDNN), as
+    # `ConvLayer` in src/bench/workloads/conv.rs.
+    import torch.nn.functional as F
+    x = torch.randn(b, cin, side, side, device=dev, requires_grad=True)
+    w = (torch.randn(cout, cin, k, k, device=dev) / math.sqrt(cin * k * k)).requires_grad_()
+    dy = torch.randn(b, cout, side, side, device=dev)
+
+    def run():
+        y = F.conv2d(x, w, padding=k // 2)
+        return torch.autograd.grad(y, (x, w), dy)
+
+    return run
+
+
+def build_conv_gemms(torch, dev, b, cin, cout, side, k):
+    # The three im2col products of that layer alone (`ConvLayerGemms`), unchunked: Colᵀ·Wᵀ,
+    # (dYᵀ)ᵀ·Colᵀ and dYᵀ·W with P = B·H·W rows and K = C_in·k².
+    p, kk = b * side * side, cin * k * k
+    col = torch.randn(p, kk, device=dev)
+    w = torch.randn(cout, kk, device=dev) / math.sqrt(kk)
+    rows = torch.randn(p, cout, device=dev)
+    y, dw, dcol = (torch.empty(p, cout, device=dev), torch.empty(cout, kk, device=dev),
+                   torch.empty(p, kk, device=dev))
+
+    def run():
+        torch.mm(col, w.T, out=y)
+        torch.mm(rows.T, col, out=dw)
+        torch.mm(rows, w, out=dcol)
 
     return run
 

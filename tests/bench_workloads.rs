@@ -113,3 +113,66 @@ fn new_workloads_run_on_the_gpu_and_the_cpu() {
         assert!(r.seconds > 0.0 && r.tflops > 0.0, "{r:?}");
     }
 }
+
+/// The conv layer's count `3·2·B·H·W·C_out·C_in·s²` and its bytes on a known size, the size key
+/// `benches/pytorch_reference.py` matches on, the U-Net's layer list, and a run of the layer and
+/// of its GEMM twin on the GPU: the report sets the conv's rate beside the twin's
+/// (`of_gemm_twin`, the conv's rate over the GEMMs' alone on the same shapes).
+#[test]
+fn conv_layer_counts_flops_and_reports_its_gemm_twin() {
+    use diffusion_theorems::bench::workloads::{
+        unet_conv_layers, ConvLayer, ConvLayerGemms, CONV_IM2COL,
+    };
+    let layer = ConvLayer {
+        batch: 2,
+        in_channels: 3,
+        out_channels: 5,
+        side: 7,
+        kernel: 3,
+    };
+    assert_eq!(
+        layer.flops(),
+        3.0 * 2.0 * (2 * 49) as f64 * (5 * 3 * 9) as f64
+    );
+    assert_eq!(
+        layer.bytes(),
+        4.0 * (3.0 * 294.0 + 3.0 * 135.0 + 2.0 * 490.0)
+    );
+    assert_eq!(layer.size(), "B=2,3->5,7x7,k=3");
+    let twin = ConvLayerGemms(layer);
+    assert_eq!((twin.flops(), twin.size()), (layer.flops(), layer.size()));
+    let full = unet_conv_layers(Scale::Full);
+    assert!(full.iter().all(|l| l.batch == 128 && l.kernel == 3));
+    assert_eq!(
+        full.iter()
+            .map(|l| (l.in_channels, l.out_channels, l.side))
+            .collect::<Vec<_>>(),
+        [
+            (3, 64, 64),
+            (64, 64, 64),
+            (64, 128, 32),
+            (128, 128, 32),
+            (128, 256, 16),
+            (256, 256, 8)
+        ]
+    );
+    let settings = Settings {
+        scale: Scale::Quick,
+        warmup: 0,
+        runs: 2,
+        filter: None,
+    };
+    let workloads: Vec<Box<dyn Workload>> = vec![Box::new(layer), Box::new(twin)];
+    let report = bench::run(common::gpu(), &settings, &workloads).unwrap();
+    let conv = report
+        .results
+        .iter()
+        .find(|m| m.name == CONV_IM2COL)
+        .unwrap();
+    assert!(conv.error.is_none(), "{conv:?}");
+    let ratio = conv
+        .of_gemm_twin
+        .expect("the twin's rate beside the conv's");
+    assert!(ratio > 0.0 && ratio.is_finite(), "{ratio}");
+    assert!(bench::table(&report).contains("of the f32 GEMM rate on the same shapes"));
+}

@@ -124,6 +124,10 @@ pub struct Measurement {
     pub flop_fraction: Option<f64>,
     /// `gbs` / the copy kernel's bandwidth.
     pub bandwidth_fraction: Option<f64>,
+    /// `tflops` / the rate of this workload's GEMM twin — the measurement named `<name>_gemm`
+    /// with the same size, doing the same FLOPs as GEMMs alone on the same shapes (e.g.
+    /// [`workloads::CONV_IM2COL_GEMM`]); none when no twin ran.
+    pub of_gemm_twin: Option<f64>,
     /// Why the workload could not run (then the numbers are zero).
     pub error: Option<String>,
 }
@@ -204,6 +208,7 @@ pub fn measure(
         gbs: bytes / seconds / 1e9,
         flop_fraction: None,
         bandwidth_fraction: None,
+        of_gemm_twin: None,
         error: None,
     })
 }
@@ -234,6 +239,7 @@ fn failed(workload: &dyn Workload, clock: Clock, error: &Error) -> Measurement {
         gbs: 0.0,
         flop_fraction: None,
         bandwidth_fraction: None,
+        of_gemm_twin: None,
         error: Some(error.to_string()),
     }
 }
@@ -277,6 +283,18 @@ pub fn run(gpu: &Gpu, settings: &Settings, workloads: &[Box<dyn Workload>]) -> R
         m.flop_fraction =
             (peaks.gemm_tflops > 0.0 && m.flops > 0.0).then(|| m.tflops / peaks.gemm_tflops);
         m.bandwidth_fraction = (copy_gbs > 0.0).then(|| m.gbs / copy_gbs);
+    }
+    let twins: Vec<(String, String, f64)> = results
+        .iter()
+        .filter(|m| m.error.is_none() && m.tflops > 0.0)
+        .map(|m| (m.name.clone(), m.size.clone(), m.tflops))
+        .collect();
+    for m in results.iter_mut().filter(|m| m.error.is_none()) {
+        let twin = format!("{}_gemm", m.name);
+        m.of_gemm_twin = twins
+            .iter()
+            .find(|(name, size, _)| *name == twin && *size == m.size)
+            .map(|(_, _, tflops)| m.tflops / tflops);
     }
     Ok(BenchReport {
         version: env!("CARGO_PKG_VERSION"),
@@ -350,6 +368,16 @@ pub fn table(report: &BenchReport) -> String {
                 );
             }
         }
+    }
+    for m in report.results.iter().filter(|m| m.of_gemm_twin.is_some()) {
+        let _ = writeln!(
+            s,
+            "{}/{}: {} of the f32 GEMM rate on the same shapes ({}_gemm)",
+            m.name,
+            m.size,
+            percent(m.of_gemm_twin),
+            m.name
+        );
     }
     s
 }

@@ -236,6 +236,35 @@ pub const CONV_RELU_MASK: Shader = Shader {
     sources: &[CONV],
 };
 
+const IM2COL_FILE: (&str, &str) = ("im2col.wgsl", include_str!("../../gpu/im2col.wgsl"));
+
+/// The convolution's column matrix `Colᵀ[(b,i,j),(c,p,q)] = X[b,c,π(i+p−r),π(j+q−r)]` of a chunk
+/// of images, the operand of its GEMMs (`gpu/im2col.wgsl`, wrapped by
+/// [`crate::gpu::conv::im2col`]).
+pub const IM2COL: Shader = Shader {
+    entry_point: "im2col",
+    sources: &[IM2COL_FILE],
+};
+
+/// The im2col forward layout `Y[b,o,i,j] = Yᵀ[(b,i,j),o]` (`gpu/im2col.wgsl`).
+pub const IM2COL_ROWS_TO_NCHW: Shader = Shader {
+    entry_point: "rows_to_nchw",
+    sources: &[IM2COL_FILE],
+};
+
+/// The im2col backward layout `dYᵀ[(b,i,j),o] = dY[b,o,i,j]` (`gpu/im2col.wgsl`).
+pub const IM2COL_NCHW_TO_ROWS: Shader = Shader {
+    entry_point: "nchw_to_rows",
+    sources: &[IM2COL_FILE],
+};
+
+/// col2im as a gather, the adjoint of [`IM2COL`]: each input pixel sums the `s²` column entries
+/// that read it (`gpu/im2col.wgsl`).
+pub const IM2COL_COL2IM: Shader = Shader {
+    entry_point: "col2im",
+    sources: &[IM2COL_FILE],
+};
+
 const RESAMPLE: (&str, &str) = ("resample.wgsl", include_str!("../../gpu/resample.wgsl"));
 
 /// `scale·` block sums of an integer factor: average pooling and the gradient of nearest
@@ -342,6 +371,10 @@ pub const ALL: &[Shader] = &[
     CONV_INPUT_GRAD,
     CONV_WEIGHT_GRAD,
     CONV_RELU_MASK,
+    IM2COL,
+    IM2COL_ROWS_TO_NCHW,
+    IM2COL_NCHW_TO_ROWS,
+    IM2COL_COL2IM,
     RESAMPLE_POOL_SUM,
     RESAMPLE_UPSAMPLE,
     RESAMPLE_BILINEAR_UP2,

@@ -82,6 +82,11 @@ uniforms! {
         batch: u32, in_channels: u32, out_channels: u32, height: u32, width: u32, kernel: u32,
         circular: u32, grid_x: u32,
     }
+    /// `gpu/im2col.wgsl`: a chunk of a convolution's batch, its shape and padding.
+    Im2colParams in IM2COL {
+        images: u32, first_image: u32, in_channels: u32, out_channels: u32, height: u32,
+        width: u32, kernel: u32, circular: u32,
+    }
     /// `gpu/resample.wgsl`: pooling and upsampling by an integer factor, with a scale.
     ResampleParams in RESAMPLE_POOL_SUM {
         planes: u32, height: u32, width: u32, factor: u32, scale: f32, grid_x: u32, pad0: u32,

@@ -24,6 +24,7 @@ mod embedding;
 mod gaussian;
 mod gemm;
 mod group_norm;
+mod im2col;
 mod inputs;
 mod jvp;
 mod mlp;

@@ -1,6 +1,7 @@
 //! The workloads of `diffusion-theorems bench` and of the criterion benches, each with its FLOP
 //! count and minimal bytes (f32 = 4 bytes; a multiply-add counts 2 FLOPs).
 
+mod conv;
 mod estimators;
 mod gemm;
 mod steps;
@@ -12,6 +13,7 @@ use crate::gpu::{rowwise, Gpu};
 use crate::linalg::Mat;
 use crate::rng::PhiloxStream;
 
+pub use conv::{unet_conv_layers, ConvLayer, ConvLayerGemms, CONV_IM2COL, CONV_IM2COL_GEMM};
 pub use estimators::{
     Covariance, EmpiricalDenoiser, GaussianEval, GmmPosterior, PolynomialFeatures,
 };
@@ -154,7 +156,8 @@ pub fn gemm_sizes(scale: Scale) -> &'static [usize] {
 /// Every workload of `diffusion-theorems bench` at `scale` (the copy probe runs separately):
 /// GEMM n³ and the experiments' non-square shapes, covariance XᵀX, GMM posterior, empirical
 /// denoiser, polynomial features, the dense Gaussian's `eval` route, DDIM, one MLP training
-/// step. Push new workloads here.
+/// step, the U-Net's conv layers through im2col + GEMM each beside its GEMMs alone. Push new
+/// workloads here.
 pub fn standard_workloads(scale: Scale) -> Vec<Box<dyn Workload>> {
     let mut w: Vec<Box<dyn Workload>> = gemm_sizes(scale)
         .iter()
@@ -215,5 +218,9 @@ pub fn standard_workloads(scale: Scale) -> Vec<Box<dyn Workload>> {
     }
     w.push(Box::new(DdimAffine::at(scale)));
     w.push(Box::new(MlpStep::at(scale)));
+    for layer in unet_conv_layers(scale) {
+        w.push(Box::new(layer));
+        w.push(Box::new(ConvLayerGemms(layer)));
+    }
     w
 }

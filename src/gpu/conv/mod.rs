@@ -25,7 +25,12 @@
 //! **Limits.** The batch is cut into chunks whose input and output each fit one storage binding;
 //! every dispatch's grid (a 2-D grid of 64-wide groups) stays within the per-dimension
 //! workgroup limit.
+//!
+//! The kernels here compute one dot product per invocation, straight from the tensors; [`im2col`]
+//! computes the same three maps as im2col + the GEMM family (resident matrices, the GEMM's
+//! register-blocked kernels), the route for the U-Net's wide layers.
 
+pub mod im2col;
 pub mod reference;
 
 use super::uniforms::ConvParams;
