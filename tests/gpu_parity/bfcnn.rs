@@ -2,6 +2,14 @@
 //! convolution kernels: one batch's loss and gradient against the f64 reference with its
 //! running bounds, bit-for-bit resumption, positive homogeneity of the trained network, and
 //! typed errors.
+//!
+//! Bugs planted by hand (each reverted; the test that caught it): the backward ReLU mask read
+//! off dA instead of A, the reference without its mask, the noise of epoch + 1, the weight
+//! gradient's column index + 1, the weight gradient without the batch's last image
+//! (`bfcnn_batch_matches_f64_reference`, the first and fourth also by the homogeneity test's
+//! loss check); `set_state` dropping the step count (`bfcnn_trainer_resumes_bit_for_bit`);
+//! `predict` adding 10⁻³ after a ReLU (`bfcnn_trained_network_is_homogeneous`, its `predict`
+//! parity check).
 
 use super::*;
 use diffusion_theorems::gpu::adam::AdamConfig;

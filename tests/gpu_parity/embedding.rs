@@ -2,6 +2,11 @@
 //! features of log σ, broadcast over the image, and its parameter gradients) against the f64
 //! reference of `gpu::embedding`, whose bounds follow the kernels' operations, outputs poisoned
 //! first; the gradients against central differences of the f64 map; typed errors.
+//!
+//! Bugs planted by hand (each reverted; the test that caught it): `embed_add` reading another
+//! image's features, `embed_grad` skipping pixel 0 (`embedding_matches_f64_reference`); log₁₀ σ
+//! for ln σ (`sigma_features_are_the_stated_sinusoids`); the reference's ∂W column 0 off by 10⁻³
+//! (the central-difference test and the parity test).
 
 use super::common::gpu;
 use diffusion_theorems::gpu::embedding::{

@@ -5,6 +5,14 @@
 //! chunks included; the input gradient meets only `C_out + s² + 1` roundings, checked against
 //! that tighter bound too), and against the direct kernel of `gpu/conv.wgsl`. Outputs and
 //! workspaces start poisoned (NaN).
+//!
+//! Bugs planted by hand (each reverted; the test that caught it): the zero-padding test dropping
+//! the last row and column (`im2col_conv_matches_f64_reference_and_the_direct_kernel`,
+//! `im2col_batch_cut_into_chunks_matches_f64_reference`); col2im's circular wrap reversed (all three GEMM-backed tests); the chunks'
+//! weight gradients overwriting instead of adding, the forward layout without the chunk offset
+//! (`im2col_batch_cut_into_chunks_…` and
+//! `im2col_plan_is_reusable_and_writes_only_what_is_asked`). `>= n` for `> n` in the padding test changed nothing (the
+//! caller's range check drops that index): an equivalent mutant.
 
 use super::common::gpu;
 use diffusion_theorems::gpu::conv::im2col::{conv2d_im2col, conv2d_im2col_grads, Im2colConv};

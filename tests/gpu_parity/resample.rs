@@ -1,6 +1,13 @@
 //! `gpu/resample.wgsl` (average pooling, nearest upsampling and their gradients by an integer
 //! factor) against the f64 reference of `gpu::resample`, within its derived per-entry bounds,
 //! outputs poisoned first; and the gradients as adjoints of the maps.
+//!
+//! Bugs planted by hand in the bilinear kernels (each reverted; the test that caught it): the
+//! even output row dropping its left neighbour (`bilinear_up2_kernels_match_f64_reference`,
+//! `bilinear_up2_matches_pytorch_example`; not the GPU adjoint check, the bug being in both
+//! kernels alike); the adjoint's tap loop stopping one short (`…kernels_match…`,
+//! `bilinear_up2_gradient_is_the_adjoint`); the reference adjoint's weight ¼ → ½
+//! (`…gradient_is_the_adjoint`, `…kernels_match…`).
 
 use super::common::gpu;
 use diffusion_theorems::gpu::resample::{resample, resample_reference, Resample, ResampleShape};
