@@ -77,9 +77,12 @@ pub struct JacobianEigen {
     pub block_residual: f64,
     /// `ε_S`: the bound on `‖E‖_F` of the last block of GPU products.
     pub product_error: f64,
-    /// `‖(J − Jᵀ)V‖_F / ‖JV‖_F` on the last block (0 under [`Symmetry::Symmetric`], which
-    /// does not form Jᵀ): how far J is from symmetric in the directions found.
-    pub block_asymmetry: f64,
+    /// `‖(J − Jᵀ)V_k‖_F / ‖JV_k‖_F` over the k Ritz vectors returned (V_k = `vectors`), from the
+    /// GPU's products (0 under [`Symmetry::Symmetric`], which does not form Jᵀ): how far J is
+    /// from symmetric in the directions found. Each of the two products errs by at most
+    /// `2·product_error` in Frobenius norm (`ε_J + ε_Jᵀ = 2ε_S`; the rotation to the Ritz
+    /// vectors has orthonormal columns).
+    pub asymmetry: f64,
 }
 
 /// Owned parameters of the transposed network g with `∇g(y) = ∇f(y)ᵀ` (module doc).
@@ -201,7 +204,7 @@ fn products(
 }
 
 /// The products of one step: `W̃ ≈ SV` (or `JV` when `transposed` is None), its error bound
-/// (when `bound`), and `‖(J − Jᵀ)V‖_F / ‖JV‖_F`.
+/// (when `bound`), and `D̃ ≈ (J − Jᵀ)V` (None when `transposed` is None).
 fn operator_products(
     gpu: &Gpu,
     den: &JvpDenoiser,
@@ -209,17 +212,17 @@ fn operator_products(
     (y, sigma): (&[f64], f64),
     v: &Mat,
     bound: bool,
-) -> Result<(Mat, f64, f64)> {
+) -> Result<(Mat, f64, Option<Mat>)> {
     let (jv, jv_error) = products(gpu, den, y, v, sigma, bound)?;
     let Some(g) = transposed else {
-        return Ok((jv, jv_error, 0.0));
+        return Ok((jv, jv_error, None));
     };
     let (jtv, jtv_error) = products(gpu, g, y, v, sigma, bound)?;
-    let asymmetry = (&jv - &jtv).norm_l2() / jv.norm_l2().max(f64::MIN_POSITIVE);
+    let skew = &jv - &jtv;
     Ok((
         (jv + jtv) * faer::Scale(0.5),
         0.5 * (jv_error + jtv_error),
-        asymmetry,
+        Some(skew),
     ))
 }
 
@@ -269,7 +272,7 @@ pub fn top_eigenpairs(
         let (w, _, _) = operator_products(gpu, den, transposed.as_ref(), (y, sigma), &v, false)?;
         v = orthonormal(&w)?;
     }
-    let (w, product_error, block_asymmetry) =
+    let (w, product_error, skew) =
         operator_products(gpu, den, transposed.as_ref(), (y, sigma), &v, true)?;
     let h = v.transpose() * &w;
     let symmetric = Mat::from_fn(block, block, |i, j| 0.5 * (h[(i, j)] + h[(j, i)]));
@@ -279,6 +282,15 @@ pub fn top_eigenpairs(
     let q = Mat::from_fn(block, k, |r, c| q[(r, order[c])]);
     let vectors = &v * &q;
     let rotated = &w * &q;
+    // JV = SV + (J − Jᵀ)V/2 on the k Ritz vectors
+    let asymmetry = match &skew {
+        None => 0.0,
+        Some(skew) => {
+            let skew_k = skew * &q;
+            let jv_k = &rotated + &skew_k * faer::Scale(0.5);
+            skew_k.norm_l2() / jv_k.norm_l2().max(f64::MIN_POSITIVE)
+        }
+    };
     let residual_columns: Vec<f64> = (0..k)
         .map(|c| {
             (0..d)
@@ -292,6 +304,6 @@ pub fn top_eigenpairs(
         values,
         vectors,
         product_error,
-        block_asymmetry,
+        asymmetry,
     })
 }
