@@ -732,8 +732,8 @@ fn gpu_power_iteration_on_an_affine_map_uses_its_symmetric_part() {
 }
 
 /// The eigen-solver's bad input is a typed error naming the value: k = 0, k > d, no iteration,
-/// σ = 0, a point of the wrong length, and `Symmetry::General` for the power map (no transposed
-/// form).
+/// σ = 0, a point of the wrong length, `Symmetry::General` for the power map (no transposed
+/// form), and a Jacobian of rank below the block size (the zero map); k = d is accepted.
 #[test]
 fn gpu_power_iteration_bad_input_is_a_typed_error() {
     use diffusion_theorems::gpu::denoiser_jvp::JvpDenoiser;
@@ -768,4 +768,25 @@ fn gpu_power_iteration_bad_input_is_a_typed_error() {
         bias: &bias,
     };
     assert!(run(&power, &y, 0.5, 2, 5, Symmetry::General).contains("power map"));
+    // k = d is allowed (the whole spectrum)
+    let whole = EigenRequest {
+        pairs: 4,
+        iterations: 5,
+        seed: 1,
+        symmetry: Symmetry::Symmetric,
+    };
+    assert_eq!(
+        top_eigenpairs(common::gpu(), &den, &y, 0.5, whole)
+            .unwrap()
+            .values
+            .len(),
+        4
+    );
+    // a Jacobian of rank below the block size: the zero map's products lose their length
+    let zero = Mat::zeros(4, 4);
+    let affine = JvpDenoiser::Affine {
+        weight: &zero,
+        bias: &bias,
+    };
+    assert!(run(&affine, &y, 0.5, 1, 5, Symmetry::General).contains("rank"));
 }
