@@ -42,7 +42,7 @@ pub use reference::*;
 
 use super::adam::{adam_params, AdamConfig, AdamTensor, Tensor};
 use super::conv::{conv2d, ConvShape, Padding};
-use super::dense::{batch_range, epoch_permutation, noise_stream};
+use super::dense::{batch_range, noise_stream, replay_epochs, write_epoch_gathers, GatherSlot};
 use super::gemm::GpuMat;
 use super::shaders;
 use super::uniforms::{AdamParams, ColumnSumParams, ConvParams, GatherParams, ResidualParams};
@@ -387,27 +387,19 @@ impl<'g> BfCnnTrainer<'g> {
     /// Uploads epoch `epoch`'s permutation and writes every batch's gather parameters
     /// (`y = x + σε`).
     fn write_epoch(&self, epoch: u64, sigma: f64) -> Result<()> {
-        let perm = epoch_permutation(self.seed, epoch, self.samples)?;
-        let q = self.gpu.queue();
-        q.write_buffer(&self.perm, 0, bytemuck::cast_slice(&perm));
-        let stream = noise_stream(self.seed, epoch)?;
-        for (k, slot) in self.slots.iter().enumerate() {
-            let u = GatherParams {
-                rows: slot.rows as u32,
-                dim: self.config.image.dim() as u32,
-                start: slot.start as u32,
-                batch: k as u32,
-                stream: stream.stream,
-                seed_lo: self.seed as u32,
-                seed_hi: (self.seed >> 32) as u32,
-                grid_x: slot.gather_groups[0],
-                alpha: 1.0,
-                sigma: sigma as f32,
-                ..GatherParams::default()
-            };
-            q.write_buffer(&slot.gather, 0, bytemuck::bytes_of(&u));
-        }
-        Ok(())
+        let slots = self.slots.iter().map(|slot| GatherSlot {
+            rows: slot.rows,
+            start: slot.start,
+            grid_x: slot.gather_groups[0],
+            buffer: &slot.gather,
+        });
+        write_epoch_gathers(
+            self.gpu,
+            &self.perm,
+            (self.seed, self.samples, epoch),
+            (self.config.image.dim(), 1.0, sigma),
+            slots,
+        )
     }
 
     fn write_adam(&self, slot: usize, step: u64) {
@@ -530,26 +522,25 @@ impl<'g> BfCnnTrainer<'g> {
             [1, 1, 1],
         ));
         let (mut epoch, mut step) = (self.epoch, self.step);
-        let mut losses = Vec::with_capacity(epochs);
-        let mut run_epoch = || -> Result<()> {
-            self.write_epoch(epoch, sigma)?;
-            for slot in 0..self.slots.len() {
-                self.write_adam(slot, step + 1 + slot as u64);
-            }
-            self.gpu.run_dispatches(&specs, 1)?;
-            let total: Vec<f32> = self.gpu.read(&self.loss, 1)?;
-            let loss = f64::from(total[0]) / self.samples as f64;
-            on_epoch(epoch as usize, loss);
-            step += self.slots.len() as u64;
-            epoch += 1;
-            losses.push(loss);
-            Ok(())
-        };
-        let outcome = (0..epochs).try_for_each(|_| run_epoch());
+        let outcome = replay_epochs(
+            self.gpu,
+            &specs,
+            (&self.loss, self.samples, self.slots.len()),
+            (&mut epoch, &mut step),
+            epochs,
+            &mut |epoch, first_step| {
+                self.write_epoch(epoch, sigma)?;
+                for slot in 0..self.slots.len() {
+                    self.write_adam(slot, first_step + slot as u64);
+                }
+                Ok(())
+            },
+            on_epoch,
+        );
         drop(specs);
         self.epoch = epoch;
         self.step = step;
-        outcome.map(|()| losses)
+        outcome
     }
 
     /// Gather, forward and backward of batch `batch` of epoch `epoch` without updating: the

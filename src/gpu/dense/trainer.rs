@@ -26,6 +26,78 @@ pub(crate) fn gather_noisy(
     )
 }
 
+/// One batch slot's gather uniforms, as [`write_epoch_gathers`] fills them: its rows, its first
+/// position in the epoch's permutation, its grid's x extent and its uniform buffer.
+pub(crate) struct GatherSlot<'b> {
+    pub(crate) rows: usize,
+    pub(crate) start: usize,
+    pub(crate) grid_x: u32,
+    pub(crate) buffer: &'b wgpu::Buffer,
+}
+
+/// Writes epoch `epoch`'s permutation of the `samples` training rows into `permutation` and
+/// each batch slot's gather uniforms (slot k draws `α·x + σ·ε` with ε from the epoch's Philox
+/// stream, counter block k): the per-epoch uniforms every resident trainer rewrites before
+/// replaying its recorded epoch. Errors: an epoch past the last one with its own streams.
+pub(crate) fn write_epoch_gathers<'b>(
+    gpu: &Gpu,
+    permutation: &wgpu::Buffer,
+    (seed, samples, epoch): (u64, usize, u64),
+    (dim, alpha, sigma): (usize, f64, f64),
+    slots: impl Iterator<Item = GatherSlot<'b>>,
+) -> Result<()> {
+    let perm = epoch_permutation(seed, epoch, samples)?;
+    let q = gpu.queue();
+    q.write_buffer(permutation, 0, bytemuck::cast_slice(&perm));
+    let stream = noise_stream(seed, epoch)?;
+    for (k, slot) in slots.enumerate() {
+        let u = GatherParams {
+            rows: slot.rows as u32,
+            dim: dim as u32,
+            start: slot.start as u32,
+            batch: k as u32,
+            stream: stream.stream,
+            seed_lo: seed as u32,
+            seed_hi: (seed >> 32) as u32,
+            grid_x: slot.grid_x,
+            alpha: alpha as f32,
+            sigma: sigma as f32,
+            ..GatherParams::default()
+        };
+        q.write_buffer(slot.buffer, 0, bytemuck::bytes_of(&u));
+    }
+    Ok(())
+}
+
+/// Replays a resident trainer's recorded epoch `epochs` times: before each, `prepare(epoch,
+/// step)` rewrites its uniforms (`step` the Adam step of its first batch, `batches` steps an
+/// epoch); then the dispatches `specs` run as one submission, whose last writes the epoch's
+/// summed squared error into `loss`, reported as the mean over `samples` to `on_epoch(epoch,
+/// loss)`. `epoch` and `step` advance by the epochs that completed, also when a later one
+/// failed. Returns the losses.
+pub(crate) fn replay_epochs(
+    gpu: &Gpu,
+    specs: &[Dispatch],
+    (loss, samples, batches): (&wgpu::Buffer, usize, usize),
+    (epoch, step): (&mut u64, &mut u64),
+    epochs: usize,
+    prepare: &mut dyn FnMut(u64, u64) -> Result<()>,
+    on_epoch: &mut dyn FnMut(usize, f64),
+) -> Result<Vec<f64>> {
+    let mut losses = Vec::with_capacity(epochs);
+    for _ in 0..epochs {
+        prepare(*epoch, *step + 1)?;
+        gpu.run_dispatches(specs, 1)?;
+        let total: Vec<f32> = gpu.read(loss, 1)?;
+        let mean = f64::from(total[0]) / samples as f64;
+        on_epoch(*epoch as usize, mean);
+        *step += batches as u64;
+        *epoch += 1;
+        losses.push(mean);
+    }
+    Ok(losses)
+}
+
 /// The work matrices of one batch shape.
 struct Work {
     x: GpuMat,
@@ -248,27 +320,19 @@ impl<'g> DenseTrainer<'g> {
 
     /// Uploads epoch `epoch`'s permutation and writes every batch's gather parameters.
     fn write_epoch(&self, epoch: u64, alpha: f64, sigma: f64) -> Result<()> {
-        let perm = epoch_permutation(self.seed, epoch, self.samples)?;
-        let q = self.gpu.queue();
-        q.write_buffer(&self.perm, 0, bytemuck::cast_slice(&perm));
-        let stream = noise_stream(self.seed, epoch)?;
-        for (k, slot) in self.slots.iter().enumerate() {
-            let u = GatherParams {
-                rows: slot.rows as u32,
-                dim: self.dim as u32,
-                start: slot.start as u32,
-                batch: k as u32,
-                stream: stream.stream,
-                seed_lo: self.seed as u32,
-                seed_hi: (self.seed >> 32) as u32,
-                grid_x: slot.gather_groups[0],
-                alpha: alpha as f32,
-                sigma: sigma as f32,
-                ..GatherParams::default()
-            };
-            q.write_buffer(&slot.gather, 0, bytemuck::bytes_of(&u));
-        }
-        Ok(())
+        let slots = self.slots.iter().map(|slot| GatherSlot {
+            rows: slot.rows,
+            start: slot.start,
+            grid_x: slot.gather_groups[0],
+            buffer: &slot.gather,
+        });
+        write_epoch_gathers(
+            self.gpu,
+            &self.perm,
+            (self.seed, self.samples, epoch),
+            (self.dim, alpha, sigma),
+            slots,
+        )
     }
 
     /// Writes batch `slot`'s Adam parameters for step `step`.
@@ -403,29 +467,28 @@ impl<'g> DenseTrainer<'g> {
             [1, 1, 1],
         ));
         let (mut epoch, mut step) = (self.epoch, self.step);
-        let mut losses = Vec::with_capacity(epochs);
-        let mut run_epoch = || -> Result<()> {
-            stream_id(epoch, 2)?;
-            self.write_epoch(epoch, alpha, sigma)?;
-            for slot in 0..self.slots.len() {
-                self.write_adam(slot, step + 1 + slot as u64);
-            }
-            self.gpu.run_dispatches(&specs, 1)?;
-            let total: Vec<f32> = self.gpu.read(&self.loss, 1)?;
-            let loss = f64::from(total[0]) / self.samples as f64;
-            on_epoch(epoch as usize, loss);
-            step += self.slots.len() as u64;
-            epoch += 1;
-            losses.push(loss);
-            Ok(())
-        };
-        let outcome = (0..epochs).try_for_each(|_| run_epoch());
+        let outcome = replay_epochs(
+            self.gpu,
+            &specs,
+            (&self.loss, self.samples, self.slots.len()),
+            (&mut epoch, &mut step),
+            epochs,
+            &mut |epoch, first_step| {
+                stream_id(epoch, 2)?;
+                self.write_epoch(epoch, alpha, sigma)?;
+                for slot in 0..self.slots.len() {
+                    self.write_adam(slot, first_step + slot as u64);
+                }
+                Ok(())
+            },
+            on_epoch,
+        );
         drop(specs);
         drop(products);
         // Counts advance by the epochs that completed, also when a later one failed.
         self.epoch = epoch;
         self.step = step;
-        outcome.map(|()| losses)
+        outcome
     }
 
     /// One Adam step on batch `batch` of epoch `epoch`'s permutation and noise — the step
