@@ -236,10 +236,13 @@ impl Bounded {
         Self { v: x, e: 0.0 }
     }
 
+    /// `v` with the propagated error and `ulps` roundings of the result; an error that is not
+    /// a number (0·∞ from an operand already unbounded) is +∞, never NaN.
     fn rounded(v: f64, propagated: f64, ulps: f64) -> Self {
+        let e = propagated + ulps * U * (v.abs() + propagated);
         Self {
             v,
-            e: propagated + ulps * U * (v.abs() + propagated),
+            e: if e.is_nan() { f64::INFINITY } else { e },
         }
     }
 
@@ -285,7 +288,7 @@ impl Bounded {
 }
 
 /// Per group (b, g): the kernel's μ and s as [`Bounded`] values.
-fn reference_stats(shape: &GroupNormShape, x: &[f64]) -> Vec<(Bounded, Bounded)> {
+fn reference_stats(shape: &GroupNormShape, x: &[Bounded]) -> Vec<(Bounded, Bounded)> {
     let n = shape.group_size();
     let count = Bounded::exact(n as f64);
     (0..shape.batch * shape.groups)
@@ -293,10 +296,10 @@ fn reference_stats(shape: &GroupNormShape, x: &[f64]) -> Vec<(Bounded, Bounded)>
             let group = &x[bg * n..(bg + 1) * n];
             let sum = group
                 .iter()
-                .fold(Bounded::exact(0.0), |acc, &v| acc.plus(Bounded::input(v)));
+                .fold(Bounded::exact(0.0), |acc, &v| acc.plus(v));
             let mean = sum.over(count);
             let squares = group.iter().fold(Bounded::exact(0.0), |acc, &v| {
-                let d = Bounded::input(v).minus(mean);
+                let d = v.minus(mean);
                 acc.plus(d.times(d))
             });
             let s = squares.over(count).plus(Bounded::input(shape.eps)).root();
@@ -315,55 +318,72 @@ fn split(values: Vec<Bounded>) -> (Vec<f64>, Vec<f64>) {
     values.into_iter().map(|b| (b.v, b.e)).unzip()
 }
 
-/// `(y, bound)`: the f64 reference of [`group_norm`] with the per-entry bound on the kernel's
-/// error (module doc). Errors: as [`group_norm`].
-pub fn group_norm_reference(
-    shape: &GroupNormShape,
-    x: &[f64],
-    gamma: &[f64],
-    beta: &[f64],
-) -> Result<(Vec<f64>, Vec<f64>)> {
-    check(shape, x, gamma, beta)?;
-    let stats = reference_stats(shape, x);
-    Ok(split(
-        (0..shape.len())
-            .map(|i| {
-                let (c, bg) = locate(shape, i);
-                let (mean, s) = stats[bg];
-                let z = Bounded::input(x[i]).minus(mean).over(s);
-                Bounded::input(gamma[c])
-                    .times(z)
-                    .plus(Bounded::input(beta[c]))
-            })
-            .collect(),
-    ))
+fn inputs(values: &[f64]) -> Vec<Bounded> {
+    values.iter().map(|&v| Bounded::input(v)).collect()
 }
 
-/// The f64 references of [`group_norm_backward`], each with its per-entry bound:
-/// `((dx, bound), (dγ, bound), (dβ, bound))`. Errors: as [`group_norm_backward`].
-#[allow(clippy::type_complexity)]
-pub fn group_norm_backward_reference(
+/// Refuses a bad shape or bounded operands of the wrong lengths.
+fn check_bounded(shape: &GroupNormShape, x: &[Bounded], gamma: &[Bounded]) -> Result<()> {
+    shape.validate()?;
+    for (what, len, want) in [
+        ("group norm input", x.len(), shape.len()),
+        ("group norm γ", gamma.len(), shape.channels),
+    ] {
+        if len != want {
+            return Err(Error::DimensionMismatch {
+                what: what.into(),
+                expected: want,
+                got: len,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// GroupNorm of [`Bounded`] operands, the kernels' operations in their order: an operand the
+/// kernel reads as an f32 value already off by `e` from `v` (the output of an earlier kernel)
+/// enters as `Bounded { v, e }`, an f64 value rounded on upload as [`Bounded::input`]. The f64
+/// values' own rounding (relative 2⁻⁵³, 2²⁹ times below each f32 term) is not added. Errors:
+/// a bad shape, operands of the wrong length.
+pub fn group_norm_bounded(
     shape: &GroupNormShape,
-    x: &[f64],
-    gamma: &[f64],
-    beta: &[f64],
-    dy: &[f64],
-) -> Result<(
-    (Vec<f64>, Vec<f64>),
-    (Vec<f64>, Vec<f64>),
-    (Vec<f64>, Vec<f64>),
-)> {
-    check(shape, x, gamma, beta)?;
-    super::conv::ensure_operand("group norm output gradient", dy, shape.len())?;
+    x: &[Bounded],
+    gamma: &[Bounded],
+    beta: &[Bounded],
+) -> Result<Vec<Bounded>> {
+    check_bounded(shape, x, gamma)?;
+    check_bounded(shape, x, beta)?;
+    let stats = reference_stats(shape, x);
+    Ok((0..shape.len())
+        .map(|i| {
+            let (c, bg) = locate(shape, i);
+            let (mean, s) = stats[bg];
+            let z = x[i].minus(mean).over(s);
+            gamma[c].times(z).plus(beta[c])
+        })
+        .collect())
+}
+
+/// GroupNorm's gradients `(dx, dγ, dβ)` of [`Bounded`] operands (as [`group_norm_bounded`]),
+/// the kernels' operations in their order. Errors: a bad shape, operands of the wrong length.
+#[allow(clippy::type_complexity)]
+pub fn group_norm_backward_bounded(
+    shape: &GroupNormShape,
+    x: &[Bounded],
+    gamma: &[Bounded],
+    dy: &[Bounded],
+) -> Result<(Vec<Bounded>, Vec<Bounded>, Vec<Bounded>)> {
+    check_bounded(shape, x, gamma)?;
+    check_bounded(shape, dy, gamma)?;
     let stats = reference_stats(shape, x);
     let n = shape.group_size();
     let count = Bounded::exact(n as f64);
     let z_of = |i: usize| {
         let (_, bg) = locate(shape, i);
         let (mean, s) = stats[bg];
-        Bounded::input(x[i]).minus(mean).over(s)
+        x[i].minus(mean).over(s)
     };
-    let dz_of = |i: usize| Bounded::input(gamma[locate(shape, i).0]).times(Bounded::input(dy[i]));
+    let dz_of = |i: usize| gamma[locate(shape, i).0].times(dy[i]);
     let moments: Vec<(Bounded, Bounded)> = (0..shape.batch * shape.groups)
         .map(|bg| {
             let (a, b) = (bg * n..(bg + 1) * n)
@@ -393,8 +413,46 @@ pub fn group_norm_backward_reference(
             })
             .collect()
     };
-    let dgamma = per_channel(&|i| Bounded::input(dy[i]).times(z_of(i)));
-    let dbeta = per_channel(&|i| Bounded::input(dy[i]));
+    let dgamma = per_channel(&|i| dy[i].times(z_of(i)));
+    let dbeta = per_channel(&|i| dy[i]);
+    Ok((dx, dgamma, dbeta))
+}
+
+/// `(y, bound)`: the f64 reference of [`group_norm`] with the per-entry bound on the kernel's
+/// error (module doc). Errors: as [`group_norm`].
+pub fn group_norm_reference(
+    shape: &GroupNormShape,
+    x: &[f64],
+    gamma: &[f64],
+    beta: &[f64],
+) -> Result<(Vec<f64>, Vec<f64>)> {
+    check(shape, x, gamma, beta)?;
+    Ok(split(group_norm_bounded(
+        shape,
+        &inputs(x),
+        &inputs(gamma),
+        &inputs(beta),
+    )?))
+}
+
+/// The f64 references of [`group_norm_backward`], each with its per-entry bound:
+/// `((dx, bound), (dγ, bound), (dβ, bound))`. Errors: as [`group_norm_backward`].
+#[allow(clippy::type_complexity)]
+pub fn group_norm_backward_reference(
+    shape: &GroupNormShape,
+    x: &[f64],
+    gamma: &[f64],
+    beta: &[f64],
+    dy: &[f64],
+) -> Result<(
+    (Vec<f64>, Vec<f64>),
+    (Vec<f64>, Vec<f64>),
+    (Vec<f64>, Vec<f64>),
+)> {
+    check(shape, x, gamma, beta)?;
+    super::conv::ensure_operand("group norm output gradient", dy, shape.len())?;
+    let (dx, dgamma, dbeta) =
+        group_norm_backward_bounded(shape, &inputs(x), &inputs(gamma), &inputs(dy))?;
     Ok((split(dx), split(dgamma), split(dbeta)))
 }
 

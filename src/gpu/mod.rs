@@ -25,6 +25,7 @@ pub mod power_features;
 pub mod resample;
 pub mod rowwise;
 pub mod shaders;
+pub mod unet;
 pub(crate) mod uniforms;
 
 use crate::error::{Error, Result};

@@ -276,6 +276,28 @@ pub fn resample_reference(
     Ok((values, bounds))
 }
 
+/// [`resample_reference`] of an operand the kernel holds only to within `δx` (the output of an
+/// earlier f32 kernel): every map is a sum with nonnegative weights, so `(y, δy)` with
+/// `δy = bound(|x| + δx) + map(δx)` — the kernel's rounding on its (perturbed) input and the
+/// perturbation carried through; a bound of +∞ makes every bound +∞. Errors: as [`resample`].
+pub fn resample_bounded(
+    shape: &ResampleShape,
+    map: Resample,
+    (x, ex): (&[f64], &[f64]),
+) -> Result<(Vec<f64>, Vec<f64>)> {
+    let (y, _) = resample_reference(shape, map, x)?;
+    if ex.iter().any(|e| !e.is_finite()) {
+        return Ok((y.clone(), vec![f64::INFINITY; y.len()]));
+    }
+    let magnitude: Vec<f64> = x.iter().zip(ex).map(|(v, e)| v.abs() + e).collect();
+    let (_, rounding) = resample_reference(shape, map, &magnitude)?;
+    let (carried, _) = resample_reference(shape, map, ex)?;
+    Ok((
+        y,
+        rounding.iter().zip(&carried).map(|(r, c)| r + c).collect(),
+    ))
+}
+
 /// The two source taps `(index, weight)` of output index `i` of bilinear ×2 upsampling along a
 /// side of `n` source entries, by PyTorch's align_corners = false rule (module doc):
 /// `s = max((i + ½)/2 − ½, 0)`, `i₀ = ⌊s⌋`, `i₁ = min(i₀ + 1, n − 1)`, weights `1 − λ` and `λ`.

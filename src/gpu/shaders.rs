@@ -340,6 +340,22 @@ pub const EMBED_GRAD: Shader = Shader {
     sources: &[EMBEDDING],
 };
 
+const UNET: (&str, &str) = ("unet.wgsl", include_str!("../../gpu/unet.wgsl"));
+
+/// Channel concatenation `[first | second]` of two NCHW tensors, the U-Net's skip connection
+/// (`gpu/unet.wgsl`).
+pub const UNET_CONCAT: Shader = Shader {
+    entry_point: "unet_concat",
+    sources: &[UNET],
+};
+
+/// A channel slice of an NCHW tensor, optionally added to a second tensor: the gradient of one
+/// operand of [`UNET_CONCAT`] (`gpu/unet.wgsl`).
+pub const UNET_TAKE: Shader = Shader {
+    entry_point: "unet_take",
+    sources: &[UNET],
+};
+
 /// Every kernel of the crate (the naga validation test walks this list and checks that every
 /// file in `gpu/` appears in it).
 pub const ALL: &[Shader] = &[
@@ -386,6 +402,8 @@ pub const ALL: &[Shader] = &[
     GROUP_NORM_GRAD_AFFINE,
     EMBED_ADD,
     EMBED_GRAD,
+    UNET_CONCAT,
+    UNET_TAKE,
 ];
 
 /// GEMM on the tensor cores: operands rounded to f16, 16×16×16 cooperative-matrix

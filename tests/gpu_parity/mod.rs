@@ -33,6 +33,7 @@ mod posterior;
 mod power_features;
 mod resample;
 mod rowwise;
+mod unet;
 mod wgsl_validation;
 
 /// Standard-normal GEMM operands for `op(A)` m×k and `op(B)` k×n, stored transposed (A as k×m,

@@ -18,30 +18,10 @@
 use super::BfCnnConfig;
 use crate::error::{Error, Result};
 use crate::gpu::conv::reference::{
-    conv2d_input_grad_reference, conv2d_reference, conv2d_weight_grad_reference,
+    conv2d_bounded, conv2d_input_grad_bounded, conv2d_weight_grad_bounded,
 };
-use crate::gpu::conv::ConvShape;
 use crate::numerics::gamma_f32;
 use crate::numerics::F32_UNIT_ROUNDOFF as U;
-
-fn abs(v: &[f64]) -> Vec<f64> {
-    v.iter().map(|x| x.abs()).collect()
-}
-
-fn plus(a: &[f64], b: &[f64]) -> Vec<f64> {
-    a.iter().zip(b).map(|(x, y)| x + y).collect()
-}
-
-/// `(Z, δZ)` of a convolution of `(A, δA)` with exact weights `K` (module doc).
-fn conv_bounded(shape: &ConvShape, (a, ea): (&[f64], &[f64]), k: &[f64]) -> Result<Bounds> {
-    let (z, _) = conv2d_reference(shape, a, k)?;
-    let (_, rounding) = conv2d_reference(shape, &plus(&abs(a), ea), &abs(k))?;
-    let (carried, _) = conv2d_reference(shape, ea, &abs(k))?;
-    Ok((z, plus(&rounding, &carried)))
-}
-
-/// Values and per-entry bounds.
-type Bounds = (Vec<f64>, Vec<f64>);
 
 /// The f64 forward pass of a BF-CNN with per-entry bounds at every layer.
 #[derive(Debug, Clone)]
@@ -99,7 +79,7 @@ pub fn bfcnn_forward_reference(
     let mut hidden = Vec::new();
     for (l, k) in weights.iter().enumerate() {
         let shape = config.layer_shape(l, images);
-        let (mut z, ez) = conv_bounded(&shape, (&a.0, &a.1), k)?;
+        let (mut z, ez) = conv2d_bounded(&shape, (&a.0, &a.1), k)?;
         if let Some(b) = planted_bias {
             z.iter_mut().for_each(|v| *v += b);
         }
@@ -149,55 +129,28 @@ pub fn bfcnn_batch_reference(
     let fwd = bfcnn_forward_reference(config, weights, rows, y, y_bound, None)?;
     let d = config.image.dim();
     crate::gpu::conv::ensure_operand("BF-CNN clean batch", x, rows * d)?;
-    let scale = 2.0 / rows as f64;
-    let sum_rounding = gamma_f32(d.div_ceil(64) + 7);
-    let mut g = vec![0.0; rows * d];
-    let mut eg = vec![0.0; rows * d];
-    let mut row_sq = vec![0.0; rows];
-    let mut row_sq_bound = vec![0.0; rows];
-    for r in 0..rows {
-        let (mut mag, mut prop) = (0.0, 0.0);
-        for j in r * d..(r + 1) * d {
-            let (v, e) = (fwd.output[j], fwd.bound[j]);
-            let res = v - x[j];
-            let eres = e + U * (res.abs() + e);
-            g[j] = scale * res;
-            eg[j] = scale * (eres + gamma_f32(2) * (res.abs() + eres));
-            row_sq[r] += res * res;
-            prop += 2.0 * res.abs() * eres + eres * eres;
-            mag += (res.abs() + eres).powi(2);
-        }
-        row_sq_bound[r] = sum_rounding * mag + prop;
-    }
+    let Residual {
+        mut g,
+        mut eg,
+        row_sq,
+        row_sq_bound,
+    } = residual_bounded((&fwd.output, &fwd.bound), x, rows, d);
     let layers = config.layers;
     let mut gradient = vec![Vec::new(); layers];
     let mut gradient_bound = vec![Vec::new(); layers];
     for l in (0..layers).rev() {
         let shape = config.layer_shape(l, rows);
         let (a, ea) = &fwd.activations[l];
-        let (abs_a, abs_g) = (abs(a), abs(&g));
-        let (dk, _) = conv2d_weight_grad_reference(&shape, a, &g)?;
-        let (_, rounding) =
-            conv2d_weight_grad_reference(&shape, &plus(&abs_a, ea), &plus(&abs_g, &eg))?;
-        let (carried_a, _) = conv2d_weight_grad_reference(&shape, ea, &abs_g)?;
-        let (carried_g, _) = conv2d_weight_grad_reference(&shape, &abs_a, &eg)?;
-        let (carried_both, _) = conv2d_weight_grad_reference(&shape, ea, &eg)?;
-        gradient_bound[l] = (0..dk.len())
-            .map(|i| rounding[i] + carried_a[i] + carried_g[i] + carried_both[i])
-            .collect();
-        gradient[l] = dk;
+        (gradient[l], gradient_bound[l]) = conv2d_weight_grad_bounded(&shape, (a, ea), (&g, &eg))?;
         if l == 0 {
             break;
         }
-        let k = &weights[l];
-        let (da, _) = conv2d_input_grad_reference(&shape, &g, k)?;
-        let (_, rounding) = conv2d_input_grad_reference(&shape, &plus(&abs_g, &eg), &abs(k))?;
-        let (carried, _) = conv2d_input_grad_reference(&shape, &eg, &abs(k))?;
+        let (da, eda) = conv2d_input_grad_bounded(&shape, (&g, &eg), &weights[l])?;
         let (z, ez) = &fwd.hidden[l - 1];
         let mut next = vec![0.0; da.len()];
         let mut next_bound = vec![0.0; da.len()];
         for i in 0..da.len() {
-            let e = rounding[i] + carried[i];
+            let e = eda[i];
             if z[i] > ez[i] {
                 (next[i], next_bound[i]) = (da[i], e);
             } else if z[i] > -ez[i] {
@@ -215,4 +168,52 @@ pub fn bfcnn_batch_reference(
         gradient,
         gradient_bound,
     })
+}
+
+/// The residual's gradient and each image's squared error, with bounds (module doc).
+pub(crate) struct Residual {
+    /// `G = (2/B)(x̂ − x)` and its bound.
+    pub(crate) g: Vec<f64>,
+    pub(crate) eg: Vec<f64>,
+    /// `‖x̂_r − x_r‖²` and its bound.
+    pub(crate) row_sq: Vec<f64>,
+    pub(crate) row_sq_bound: Vec<f64>,
+}
+
+/// The dense trainer's residual kernel on an output `x̂` known to within its bound: `G_L =
+/// fl(2/B)·(x̂ − x)` (γ₂ after the subtraction's u) and each image's sum of squares through
+/// `⌈d/64⌉` strided additions and a 6-level tree, `γ_{⌈d/64⌉+7}Σ(|res| + δres)² + Σ(2|res|δres +
+/// δres²)` (module doc).
+pub(crate) fn residual_bounded(
+    (output, bound): (&[f64], &[f64]),
+    x: &[f64],
+    rows: usize,
+    d: usize,
+) -> Residual {
+    let scale = 2.0 / rows as f64;
+    let sum_rounding = gamma_f32(d.div_ceil(64) + 7);
+    let mut g = vec![0.0; rows * d];
+    let mut eg = vec![0.0; rows * d];
+    let mut row_sq = vec![0.0; rows];
+    let mut row_sq_bound = vec![0.0; rows];
+    for r in 0..rows {
+        let (mut mag, mut prop) = (0.0, 0.0);
+        for j in r * d..(r + 1) * d {
+            let (v, e) = (output[j], bound[j]);
+            let res = v - x[j];
+            let eres = e + U * (res.abs() + e);
+            g[j] = scale * res;
+            eg[j] = scale * (eres + gamma_f32(2) * (res.abs() + eres));
+            row_sq[r] += res * res;
+            prop += 2.0 * res.abs() * eres + eres * eres;
+            mag += (res.abs() + eres).powi(2);
+        }
+        row_sq_bound[r] = sum_rounding * mag + prop;
+    }
+    Residual {
+        g,
+        eg,
+        row_sq,
+        row_sq_bound,
+    }
 }

@@ -197,6 +197,77 @@ pub fn conv2d_weight_grad_reference(
     Ok(with_bounds(entries))
 }
 
+/// Values and per-entry bounds on the f32 kernels' distance from them.
+pub type Bounds = (Vec<f64>, Vec<f64>);
+
+fn abs(v: &[f64]) -> Vec<f64> {
+    v.iter().map(|x| x.abs()).collect()
+}
+
+fn plus(a: &[f64], b: &[f64]) -> Vec<f64> {
+    a.iter().zip(b).map(|(x, y)| x + y).collect()
+}
+
+/// Whether any bound is infinite (an earlier step could not bound its error): every result's
+/// bound is then +∞.
+fn unbounded(bounds: &[&[f64]]) -> bool {
+    bounds.iter().any(|b| b.iter().any(|e| !e.is_finite()))
+}
+
+/// A convolution of an operand `A` that the kernel holds only to within `δA` (the output of an
+/// earlier f32 kernel), weights exact (f32 values): `(Z, δZ)` with
+/// `δZ = (γ_{n+2} + γ_n(f64))·Σ|K|(|A| + δA) + Σ|K|δA` — the kernel's rounding on its own
+/// (perturbed) inputs and the perturbation carried through, each a convolution of absolute
+/// values. A bound that is +∞ (an earlier step could not bound its error) makes every result's
+/// bound +∞. Errors: as [`conv2d_reference`].
+pub fn conv2d_bounded(shape: &ConvShape, (a, ea): (&[f64], &[f64]), k: &[f64]) -> Result<Bounds> {
+    let (z, _) = conv2d_reference(shape, a, k)?;
+    if unbounded(&[ea]) {
+        return Ok((z.clone(), vec![f64::INFINITY; z.len()]));
+    }
+    let (_, rounding) = conv2d_reference(shape, &plus(&abs(a), ea), &abs(k))?;
+    let (carried, _) = conv2d_reference(shape, ea, &abs(k))?;
+    Ok((z, plus(&rounding, &carried)))
+}
+
+/// The input gradient `Σ K·G` of an uncertain `(G, δG)` with exact weights, bounded as
+/// [`conv2d_bounded`]. Errors: as [`conv2d_input_grad_reference`].
+pub fn conv2d_input_grad_bounded(
+    shape: &ConvShape,
+    (g, eg): (&[f64], &[f64]),
+    k: &[f64],
+) -> Result<Bounds> {
+    let (da, _) = conv2d_input_grad_reference(shape, g, k)?;
+    if unbounded(&[eg]) {
+        return Ok((da.clone(), vec![f64::INFINITY; da.len()]));
+    }
+    let (_, rounding) = conv2d_input_grad_reference(shape, &plus(&abs(g), eg), &abs(k))?;
+    let (carried, _) = conv2d_input_grad_reference(shape, eg, &abs(k))?;
+    Ok((da, plus(&rounding, &carried)))
+}
+
+/// The weight gradient `Σ G·A` of two uncertain operands: `(γ_{n+2} + γ_n(f64))·Σ(|G| +
+/// δG)(|A| + δA) + Σ(δG|A| + |G|δA + δGδA)`. Errors: as [`conv2d_weight_grad_reference`].
+pub fn conv2d_weight_grad_bounded(
+    shape: &ConvShape,
+    (a, ea): (&[f64], &[f64]),
+    (g, eg): (&[f64], &[f64]),
+) -> Result<Bounds> {
+    let (abs_a, abs_g) = (abs(a), abs(g));
+    let (dk, _) = conv2d_weight_grad_reference(shape, a, g)?;
+    if unbounded(&[ea, eg]) {
+        return Ok((dk.clone(), vec![f64::INFINITY; dk.len()]));
+    }
+    let (_, rounding) = conv2d_weight_grad_reference(shape, &plus(&abs_a, ea), &plus(&abs_g, eg))?;
+    let (carried_a, _) = conv2d_weight_grad_reference(shape, ea, &abs_g)?;
+    let (carried_g, _) = conv2d_weight_grad_reference(shape, &abs_a, eg)?;
+    let (carried_both, _) = conv2d_weight_grad_reference(shape, ea, eg)?;
+    let bound = (0..dk.len())
+        .map(|i| rounding[i] + carried_a[i] + carried_g[i] + carried_both[i])
+        .collect();
+    Ok((dk, bound))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
