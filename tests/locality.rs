@@ -366,3 +366,72 @@ fn ddim_samples_of_a_set_and_its_shift_are_identical_for_els_only() {
         .fold(0.0f64, |m, (i, j)| m.max((e[(i, j)] - f[(i, j)]).abs()));
     assert!(gap > 0.1, "{gap}");
 }
+
+/// The counterexample for U-Nets: GroupNorm's statistics are means over a whole (image, group),
+/// so a U-Net with GroupNorm (`gpu::unet`, depth 0: a 3×3 convolution, GroupNorm, the σ
+/// embedding, ReLU, and the 3×3 output convolution; 1×12×12 images, zero padding) has **no**
+/// finite receptive field, although its convolutions alone give S = 5. Perturbing the corner
+/// pixel (11, 11) by 1 moves the output at (0, 0), Chebyshev distance 11 > (S − 1)/2 = 2, by more
+/// than twice the sum of the two GPU forward passes' derived bounds (each within its bound of
+/// the f64 forward; measured 27×), and the f64 forward moves too. The move is small (one pixel
+/// of the 288 in its group shifts the statistics by ~1/288) but it is not zero. Levine–Weiss Thm 2 needs a network whose
+/// every layer is local; the repair is a normalisation-free network (the BF-CNN test above) or
+/// a normalisation over patches.
+#[test]
+fn a_unet_with_group_norm_responds_outside_its_convolutions_field() {
+    use diffusion_theorems::gpu::adam::AdamConfig;
+    use diffusion_theorems::gpu::unet::{
+        unet_forward_reference, UNetConfig, UNetTrainer, Upsampling,
+    };
+    use diffusion_theorems::io::grid::ImageShape;
+    use diffusion_theorems::linalg::Mat;
+    let side = 12;
+    let d = side * side;
+    let training = grey_images(Family::CAlpha(2.0), side, 4, 0x10d0).unwrap();
+    let images = Mat::from_fn(4, d, |i, j| f64::from(training[i][j] as f32));
+    let config = UNetConfig {
+        image: ImageShape {
+            channels: 1,
+            height: side,
+            width: side,
+        },
+        widths: vec![4],
+        groups: 2,
+        frequencies: 2,
+        kernel: 3,
+        padding: Padding::Zero,
+        upsampling: Upsampling::Nearest,
+        batch: 2,
+        adam: AdamConfig::default(),
+        seed: 0x10d1,
+    };
+    let trainer = UNetTrainer::new(gpu(), &images, config.clone()).unwrap();
+    let field = loc::receptive_field(&[3, 3]);
+    assert_eq!(field, 5);
+    let (far, near) = (d - 1, 0);
+    assert!(side - 1 > (field - 1) / 2);
+    let mut y = Mat::from_fn(2, d, |i, j| images[(i, j)]);
+    for j in 0..d {
+        y[(1, j)] = y[(0, j)];
+    }
+    y[(1, far)] += 1.0;
+    let sigma = 0.5;
+    let got = trainer.predict(&y, sigma).unwrap();
+    let tensors = trainer.parameters().unwrap();
+    let flat: Vec<f64> = (0..2 * d).map(|k| y[(k / d, k % d)]).collect();
+    let reference =
+        unet_forward_reference(&config, &tensors, 2, &flat, &vec![0.0; 2 * d], sigma).unwrap();
+    for k in 0..2 * d {
+        let (g, r, e) = (got[(k / d, k % d)], reference.output[k], reference.bound[k]);
+        assert!((g - r).abs() <= e, "predict entry {k}: {g} vs {r} ± {e}");
+    }
+    let moved = (got[(1, near)] - got[(0, near)]).abs();
+    let bounds = reference.bound[near] + reference.bound[d + near];
+    // both passes lie within their bounds of the f64 forward, so a move above the bounds' sum is
+    // a move of the f64 map; 2× leaves a margin (measured: 5.1·10⁻⁴ against 1.9·10⁻⁵, 27×)
+    assert!(
+        moved > 2.0 * bounds,
+        "the far pixel moved the corner output by {moved}, bounds {bounds}"
+    );
+    assert!((reference.output[d + near] - reference.output[near]).abs() > 2.0 * bounds);
+}
