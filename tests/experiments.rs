@@ -54,10 +54,11 @@ fn gpu() -> &'static Gpu {
 #[test]
 fn quick_all_writes_every_figure_and_metric() {
     let out = run_folder("all");
-    // N = 32 and one epoch per per-step MLP: every experiment and figure still runs end to
-    // end, and no assertion here reads a trained model's quality
+    // N = 32 and one epoch per per-step MLP and per U-Net: every experiment and figure still
+    // runs end to end, and no assertion here reads a trained model's quality
     let mut settings = Settings::quick(&DataSource::CAlpha { alpha: 2.0 }).with_n(32);
     settings.epochs = 1;
+    settings.unet.epochs = 1;
     let summary = images::run(gpu(), settings.clone(), "all", &out, false).unwrap();
     let names: Vec<&str> = summary
         .experiments
@@ -71,7 +72,8 @@ fn quick_all_writes_every_figure_and_metric() {
             "polynomial",
             "bottleneck",
             "memorization",
-            "generalization"
+            "generalization",
+            "unet"
         ]
     );
     for file in [
@@ -85,6 +87,7 @@ fn quick_all_writes_every_figure_and_metric() {
         "bottleneck/fig9_bottleneck.png",
         "memorization/memorization_empirical.png",
         "generalization/generalization.png",
+        "unet/fig1_unet.png",
     ] {
         assert!(out.join(file).is_file(), "missing {file}");
     }
@@ -1038,5 +1041,65 @@ fn width_and_degree_shards_merge_to_the_unsharded_sweep() {
         for dir in [whole, sharded, merged] {
             std::fs::remove_dir_all(dir).ok();
         }
+    }
+}
+
+/// `exp unet` (Levine–Weiss Fig. 1) resumes from its checkpoints: a run of 1 epoch per variant
+/// continued to 2 epochs on the same folder ends with the same losses, training FLOPs and
+/// samples, bit for bit, as a run of 2 epochs from scratch (the sampling checkpoints of the
+/// 1-epoch models are not reused); every variant is in the metrics with its memorization
+/// statistics, and the figure is written. N = 16, B = 8, 3 DDIM steps, 4 samples.
+#[test]
+fn unet_run_continued_from_its_checkpoints_equals_an_uninterrupted_run() {
+    let mut settings = Settings::quick(&DataSource::CAlpha { alpha: 2.0 }).with_n(16);
+    settings.batch = 8;
+    settings.steps = 3;
+    settings.samples = 4;
+    settings.columns = 4;
+    let run = |out: &Path, epochs: usize| {
+        let mut s = settings.clone();
+        s.unet.epochs = epochs;
+        images::run(gpu(), s, "unet", out, false).unwrap()
+    };
+    let whole = run_folder("unet-whole");
+    run(&whole, 2);
+    let continued = run_folder("unet-continued");
+    run(&continued, 1);
+    run(&continued, 2);
+    let metrics = |dir: &Path| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(dir.join("unet/metrics.json")).unwrap())
+            .unwrap()
+    };
+    let (a, b) = (metrics(&whole), metrics(&continued));
+    let variants = a["variants"].as_array().unwrap();
+    let labels: Vec<&str> = variants
+        .iter()
+        .map(|v| v["variant"]["label"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        labels,
+        ["pool4", "pool3", "pool2", "pool3-small", "pool3-circular"]
+    );
+    for (i, v) in variants.iter().enumerate() {
+        assert_eq!(
+            v["final_loss"], b["variants"][i]["final_loss"],
+            "{}",
+            labels[i]
+        );
+        assert_eq!(
+            v["training"]["flops"],
+            b["variants"][i]["training"]["flops"]
+        );
+        assert!(v["memorization"]["mem_ratio"].is_number(), "{v}");
+        assert!(v["memorization"]["median_max_cosine"].is_number(), "{v}");
+    }
+    assert!(whole.join("unet/fig1_unet.png").is_file());
+    for i in 0..5 {
+        let name = format!("unet/fig1_unet-{i}.npy");
+        assert_eq!(
+            std::fs::read(whole.join(&name)).unwrap(),
+            std::fs::read(continued.join(&name)).unwrap(),
+            "{name}"
+        );
     }
 }

@@ -14,7 +14,8 @@
 //! * [`bottleneck`] — Fig. 9: per-step MLPs with hidden width h ∈ {1000, 500, 100};
 //! * [`memorization`] — book eq. 3.3.3–3.3.5: the memorization ratio of every architecture and of
 //!   the empirical optimal denoiser;
-//! * [`generalization`] — Kadkhodaie et al. Fig. 2: models fitted on disjoint halves.
+//! * [`generalization`] — Kadkhodaie et al. Fig. 2: models fitted on disjoint halves;
+//! * [`unet`] — Levine–Weiss Fig. 1: five U-Net variants (pooling depth, channels, padding).
 //!
 //! Every run writes a folder: `config.json` (the exact settings), `metrics.json`, PNG grids laid
 //! out like the paper's figures (rows = configurations, columns = the same initial noise) and
@@ -29,6 +30,7 @@ pub mod linear;
 pub mod memorization;
 pub mod polynomial;
 pub mod sweep;
+pub mod unet;
 
 use crate::diffusion::samplers::step_coefficients;
 use crate::diffusion::Schedule;
@@ -114,6 +116,9 @@ pub struct Settings {
     /// physical memory).
     #[serde(default)]
     pub max_memory_gib: Option<f64>,
+    /// `exp unet`'s widths, epochs, learning rate and embedding frequencies.
+    #[serde(default)]
+    pub unet: unet::UNetSettings,
 }
 
 /// The two implementations of the empirical optimal denoiser `x̂₀(x_t) = Σ_i softmax_i(−‖x_t −
@@ -191,6 +196,7 @@ impl Settings {
             export_models: false,
             empirical_route: EmpiricalRoute::Gpu,
             max_memory_gib: None,
+            unet: unet::UNetSettings::default(),
         }
     }
 
@@ -240,6 +246,7 @@ impl Settings {
             batch: 16,
             generalization_sizes: Self::generalization_sizes(64, 4),
             quick: true,
+            unet: unet::UNetSettings::quick(),
             ..Self::paper(data)
         }
     }
@@ -292,6 +299,7 @@ impl Settings {
                 });
             }
         }
+        self.unet.validate()?;
         if self.columns > self.samples {
             return Err(Error::InvalidArgument {
                 what: "columns".into(),
@@ -510,12 +518,13 @@ pub trait ImageExperiment: Sync {
 }
 
 /// Every image experiment, in the order a run takes them.
-pub const EXPERIMENTS: [&dyn ImageExperiment; 5] = [
+pub const EXPERIMENTS: [&dyn ImageExperiment; 6] = [
     &linear::Linear,
     &polynomial::Polynomial,
     &bottleneck::Bottleneck,
     &memorization::Memorization,
     &generalization::Generalization,
+    &unet::UNet,
 ];
 
 /// The experiments a run of `which` (a name of [`EXPERIMENTS`], or `all`) takes, with the ones
