@@ -311,8 +311,9 @@ struct ImageArgs {
     #[arg(long, value_delimiter = ',', conflicts_with = "config")]
     sizes: Option<Vec<usize>>,
     /// `exp generalization` only: its architectures, comma-separated, from `empirical`, `linear`,
-    /// `polynomial`, `bottleneck` (default the first three; `bottleneck` is the trained network).
-    #[arg(long, value_delimiter = ',', conflicts_with = "config")]
+    /// `polynomial`, `bottleneck`, `unet` (default the first three; `bottleneck` and `unet` are
+    /// trained networks, `unet` the standard 3-pooling variant of `exp unet`). Also `--arch`.
+    #[arg(long, alias = "arch", value_delimiter = ',', conflicts_with = "config")]
     architectures: Option<Vec<String>>,
 }
 

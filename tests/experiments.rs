@@ -1103,3 +1103,33 @@ fn unet_run_continued_from_its_checkpoints_equals_an_uninterrupted_run() {
         );
     }
 }
+
+/// `exp generalization --arch unet` (Kadkhodaie et al. Fig. 2 with a conv net): the standard
+/// U-Net of `exp unet` trained on each disjoint half (N = 1 and 4, one epoch each: a half
+/// smaller than a batch is one full batch) and sampled from the shared noise; every sample pair
+/// is compared and each row has its histograms' values.
+#[test]
+fn generalization_unet_trains_on_each_half() {
+    let out = run_folder("generalization-unet");
+    let mut settings = Settings::quick(&DataSource::CAlpha { alpha: 2.0 });
+    settings.generalization_architectures = vec!["unet".into()];
+    settings.generalization_sizes = vec![1, 4];
+    settings.unet.epochs = 1;
+    settings.steps = 4;
+    settings.samples = 4;
+    settings.columns = 4;
+    let summary = images::run(gpu(), settings, "generalization", &out, false).unwrap();
+    let results = summary.metrics["generalization"]["results"]
+        .as_array()
+        .unwrap();
+    assert_eq!(results.len(), 2);
+    for (r, n) in results.iter().zip([1, 4]) {
+        assert_eq!(r["architecture"], "unet");
+        assert_eq!(r["n"].as_u64(), Some(n));
+        assert_eq!(r["compared"].as_u64(), Some(4), "{r}");
+        assert_eq!(r["between_models"].as_array().unwrap().len(), 4);
+        assert!(r["between_models_median"].as_f64().unwrap().abs() <= 1.0);
+    }
+    assert!(out.join("generalization/generalization.png").is_file());
+    std::fs::remove_dir_all(&out).ok();
+}

@@ -5,6 +5,10 @@
 //! sample to the most similar image of its own training set (memorization): for small N the
 //! models copy their training sets (second high, first low), for large N they agree (first high).
 //!
+//! Architectures: the empirical optimal denoiser, the linear and polynomial models, the
+//! bottleneck MLPs, and `unet` — the standard (3-pooling) U-Net of `exp unet`
+//! ([`super::unet::sample_trained`]): Kadkhodaie et al.'s figure with a conv net.
+//!
 //! The plot `generalization.png` has one row per architecture and one panel per N; each panel
 //! overlays the two histograms on [−1, 1] (blue: between the two models' samples; orange: sample
 //! against the most similar training image), labelled; the numbers are in metrics.json.
@@ -112,6 +116,7 @@ fn sample_architecture(
             let s = ddim_with_progress(&schedule, &mut p, noise, label, show)?;
             Ok((s, p.flops()))
         }
+        "unet" => super::unet::sample_trained(context, training, label, show),
         other => Err(Error::InvalidArgument {
             what: "generalization architecture".into(),
             reason: format!(

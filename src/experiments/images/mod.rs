@@ -399,8 +399,8 @@ impl Settings {
 }
 
 /// The architectures `exp generalization` can fit (`generalization_architectures`).
-pub const GENERALIZATION_ARCHITECTURES: [&str; 4] =
-    ["empirical", "linear", "polynomial", "bottleneck"];
+pub const GENERALIZATION_ARCHITECTURES: [&str; 5] =
+    ["empirical", "linear", "polynomial", "bottleneck", "unet"];
 
 /// The largest random-feature polynomial degree k: `⌊log 3.4e38 / log 8⌋` (features of a
 /// unit-variance projection reach 8^k, eight standard deviations, and are uploaded in f32; a

@@ -133,8 +133,14 @@ pub fn variants(settings: &UNetSettings) -> Vec<Variant> {
 }
 
 impl Variant {
-    /// The trainer's configuration for this variant.
+    /// The trainer's configuration for this variant on the run's training images.
     pub fn config(&self, context: &Context) -> UNetConfig {
+        self.config_for(context, context.data.images.nrows())
+    }
+
+    /// The trainer's configuration for this variant on `images` training images (the batch is
+    /// at most `images`).
+    pub fn config_for(&self, context: &Context, images: usize) -> UNetConfig {
         let settings = &context.settings;
         UNetConfig {
             image: context.data.shape,
@@ -146,7 +152,7 @@ impl Variant {
             kernel: 3,
             padding: self.padding,
             upsampling: Upsampling::Bilinear,
-            batch: settings.batch.min(context.data.images.nrows()),
+            batch: settings.batch.min(images),
             adam: AdamConfig {
                 lr: settings.unet.learning_rate,
                 ..AdamConfig::default()
@@ -195,8 +201,9 @@ pub fn epoch_sigma(schedule: &Schedule, epoch: u64) -> f64 {
     schedule.sigma(step) / schedule.alpha(step)
 }
 
-/// Trains (or resumes training) one variant; returns the trainer, the losses and the training
-/// time (seconds of every run, the checkpoint's included).
+/// Trains (or resumes training) one variant on the run's images, checkpointed in `folder`;
+/// returns the trainer, the losses and the training time (seconds of every run, the
+/// checkpoint's included).
 fn train<'g>(
     context: &Context<'g>,
     variant: &Variant,
@@ -204,22 +211,48 @@ fn train<'g>(
     schedule: &Schedule,
     bar: &indicatif::ProgressBar,
 ) -> Result<(UNetTrainer<'g>, Vec<f64>, f64)> {
+    train_on(
+        context,
+        &context.data.images,
+        variant,
+        Some(folder),
+        schedule,
+        bar,
+    )
+}
+
+/// Trains one variant on `images` (N × d) for `unet.epochs` epochs (module doc), resuming from
+/// and writing `checkpoint-unet-<label>.json` in `checkpoint` when given.
+fn train_on<'g>(
+    context: &Context<'g>,
+    images: &Mat,
+    variant: &Variant,
+    checkpoint: Option<&RunFolder>,
+    schedule: &Schedule,
+    bar: &indicatif::ProgressBar,
+) -> Result<(UNetTrainer<'g>, Vec<f64>, f64)> {
     let settings = &context.settings;
     let epochs = settings.unet.epochs;
-    let mut trainer = UNetTrainer::new(context.gpu, &context.data.images, variant.config(context))?;
+    let mut trainer = UNetTrainer::new(
+        context.gpu,
+        images,
+        variant.config_for(context, images.nrows()),
+    )?;
     let name = format!("checkpoint-unet-{}.json", variant.label);
-    let path = folder.path(&name);
     let (mut losses, mut seconds) = (Vec::new(), 0.0);
     let key = training_key(context);
-    if path.exists() {
-        let saved: TrainingCheckpoint = crate::io::read_json(&path)?;
-        if saved.key == key
-            && saved.state.epoch as usize <= epochs
-            && trainer.set_state(&saved.state).is_ok()
-        {
-            losses = saved.losses;
-            seconds = saved.seconds;
-            bar.inc(saved.state.epoch);
+    if let Some(folder) = checkpoint {
+        let path = folder.path(&name);
+        if path.exists() {
+            let saved: TrainingCheckpoint = crate::io::read_json(&path)?;
+            if saved.key == key
+                && saved.state.epoch as usize <= epochs
+                && trainer.set_state(&saved.state).is_ok()
+            {
+                losses = saved.losses;
+                seconds = saved.seconds;
+                bar.inc(saved.state.epoch);
+            }
         }
     }
     let every = (epochs / 10).max(1);
@@ -242,17 +275,45 @@ fn train<'g>(
             bar.set_message(format!("{} σ {sigma:.3} loss {loss:.4}", variant.label));
         }
         seconds += start.elapsed().as_secs_f64();
-        folder.write_json(
-            &name,
-            &TrainingCheckpoint {
-                key: key.clone(),
-                state: trainer.state()?,
-                losses: losses.clone(),
-                seconds,
-            },
-        )?;
+        if let Some(folder) = checkpoint {
+            folder.write_json(
+                &name,
+                &TrainingCheckpoint {
+                    key: key.clone(),
+                    state: trainer.state()?,
+                    losses: losses.clone(),
+                    seconds,
+                },
+            )?;
+        }
     }
     Ok((trainer, losses, seconds))
+}
+
+/// `exp generalization`'s U-Net: the standard variant (`pool3`, [`variants`]) trained on
+/// `training` (no checkpoint, like the sweep's other fits) and sampled by DDIM from the shared
+/// noise (progress bar `label` counting DDIM steps when `show`); returns the samples and the
+/// training FLOPs.
+pub(crate) fn sample_trained(
+    context: &Context,
+    training: &Mat,
+    label: &str,
+    show: bool,
+) -> Result<(super::Sampled, f64)> {
+    let settings = &context.settings;
+    settings.unet.validate()?;
+    let schedule = paper_schedule(settings.steps)?;
+    let variant = variants(&settings.unet)
+        .into_iter()
+        .find(|v| v.label == "pool3")
+        .ok_or_else(|| Error::Numerical("the standard U-Net variant pool3 is missing".into()))?;
+    let hidden = indicatif::ProgressBar::hidden();
+    let (trainer, _, _) = train_on(context, training, &variant, None, &schedule, &hidden)?;
+    let flops = trainer.flops_per_epoch() * settings.unet.epochs as f64;
+    let mut predictor = UNetPredictor { trainer: &trainer };
+    let sampled =
+        super::ddim_with_progress(&schedule, &mut predictor, &context.noise, label, show)?;
+    Ok((sampled, flops))
 }
 
 /// `x̂₀(x_t) = f(x_t/α_ℓ, σ_ℓ/α_ℓ)` with a trained U-Net.
