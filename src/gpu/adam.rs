@@ -159,6 +159,36 @@ impl Tensor {
         Ok(())
     }
 
+    /// The value (`gradient = false`) or the gradient, f32 read back as f64.
+    pub(crate) fn read(&self, gpu: &Gpu, gradient: bool) -> Result<Vec<f64>> {
+        let buffer = if gradient {
+            self.grad.buffer()
+        } else {
+            self.value.buffer()
+        };
+        let words: Vec<f32> = gpu.read(buffer, self.len)?;
+        Ok(words.into_iter().map(f64::from).collect())
+    }
+
+    /// [`Tensor::read`] of every tensor.
+    pub(crate) fn read_all(gpu: &Gpu, tensors: &[Tensor], gradient: bool) -> Result<Vec<Vec<f64>>> {
+        tensors.iter().map(|t| t.read(gpu, gradient)).collect()
+    }
+
+    /// Writes Adam step `step`'s uniforms ([`adam_params`]) of each tensor into its buffer.
+    pub(crate) fn write_steps(
+        gpu: &Gpu,
+        adam: &AdamConfig,
+        step: u64,
+        tensors: &[Tensor],
+        buffers: &[wgpu::Buffer],
+    ) {
+        for (t, buffer) in tensors.iter().zip(buffers) {
+            let u = adam_params(adam, step, t.len);
+            gpu.queue().write_buffer(buffer, 0, bytemuck::bytes_of(&u));
+        }
+    }
+
     /// Writes a checked saved state (value and moments).
     pub(crate) fn write(&self, gpu: &Gpu, s: &AdamTensor) {
         let q = gpu.queue();

@@ -40,9 +40,12 @@ mod reference;
 
 pub use reference::*;
 
-use super::adam::{adam_params, AdamConfig, AdamTensor, Tensor};
+use super::adam::{AdamConfig, AdamTensor, Tensor};
 use super::conv::{conv2d, ConvShape, Padding};
-use super::dense::{batch_range, noise_stream, replay_epochs, write_epoch_gathers, GatherSlot};
+use super::dense::{
+    batch_range, check_training_images, noise_stream, read_batch, replay_epochs,
+    write_epoch_gathers, GatherSlot,
+};
 use super::gemm::GpuMat;
 use super::shaders;
 use super::uniforms::{AdamParams, ColumnSumParams, ConvParams, GatherParams, ResidualParams};
@@ -234,31 +237,13 @@ impl<'g> BfCnnTrainer<'g> {
     /// 32-bit indices.
     pub fn new(gpu: &'g Gpu, images: &Mat, config: BfCnnConfig) -> Result<Self> {
         config.validate()?;
-        let (n, d) = (images.nrows(), images.ncols());
-        if d != config.image.dim() {
-            return Err(Error::DimensionMismatch {
-                what: format!("BF-CNN image length for shape {}", config.image).into(),
-                expected: config.image.dim(),
-                got: d,
-            });
-        }
-        if n == 0 {
-            return Err(Error::InvalidArgument {
-                what: "BF-CNN training images".into(),
-                reason: "need N ≥ 1 images, got 0".into(),
-            });
-        }
-        let b = config.batch;
-        if b > n {
-            return Err(Error::InvalidArgument {
-                what: "BF-CNN batch size".into(),
-                reason: format!("{b} exceeds the N = {n} images"),
-            });
-        }
-        let flat: Vec<f64> = (0..n)
-            .flat_map(|i| (0..d).map(move |j| images[(i, j)]))
-            .collect();
-        super::conv::ensure_operand("BF-CNN training images", &flat, n * d)?;
+        check_training_images(
+            "BF-CNN",
+            images,
+            (&config.image, config.image.dim()),
+            config.batch,
+        )?;
+        let (n, d, b) = (images.nrows(), images.ncols(), config.batch);
         let plane = config.image.height * config.image.width;
         let widest = config.image.channels.max(config.channels) * plane;
         let words = (gpu.max_binding_bytes() / 4) as usize;
@@ -403,12 +388,13 @@ impl<'g> BfCnnTrainer<'g> {
     }
 
     fn write_adam(&self, slot: usize, step: u64) {
-        for (t, buffer) in self.weights.iter().zip(&self.slots[slot].adam) {
-            let u = adam_params(&self.config.adam, step, t.len);
-            self.gpu
-                .queue()
-                .write_buffer(buffer, 0, bytemuck::bytes_of(&u));
-        }
+        Tensor::write_steps(
+            self.gpu,
+            &self.config.adam,
+            step,
+            &self.weights,
+            &self.slots[slot].adam,
+        );
     }
 
     /// The dispatches of batch `slot` (module doc), with Adam if `update`.
@@ -516,16 +502,12 @@ impl<'g> BfCnnTrainer<'g> {
         for slot in 0..self.slots.len() {
             specs.extend(self.batch_specs(slot, true));
         }
-        specs.push((
-            &shaders::DENSE_COLUMN_SUM,
-            vec![&self.sum_params, &self.row_sq, &self.loss],
-            [1, 1, 1],
-        ));
         let (mut epoch, mut step) = (self.epoch, self.step);
         let outcome = replay_epochs(
             self.gpu,
-            &specs,
-            (&self.loss, self.samples, self.slots.len()),
+            specs,
+            (&self.sum_params, &self.row_sq, &self.loss),
+            (self.samples, self.slots.len()),
             (&mut epoch, &mut step),
             epochs,
             &mut |epoch, first_step| {
@@ -537,7 +519,6 @@ impl<'g> BfCnnTrainer<'g> {
             },
             on_epoch,
         );
-        drop(specs);
         self.epoch = epoch;
         self.step = step;
         outcome
@@ -553,22 +534,16 @@ impl<'g> BfCnnTrainer<'g> {
         self.gpu
             .run_dispatches(&self.batch_specs(batch, false), 1)?;
         let s = &self.slots[batch];
-        let sq: Vec<f32> = self.gpu.read(&self.row_sq, s.start + s.rows)?;
-        let gradient = self
-            .weights
-            .iter()
-            .map(|t| {
-                let g: Vec<f32> = self.gpu.read(t.grad.buffer(), t.len)?;
-                Ok(g.into_iter().map(f64::from).collect())
-            })
-            .collect::<Result<Vec<Vec<f64>>>>()?;
-        let words = s.rows * self.config.image.dim();
-        let wide = |v: Vec<f32>| v.into_iter().map(f64::from).collect();
+        let (x, y, row_sq) = read_batch(
+            self.gpu,
+            (&self.clean, &self.acts[0], &self.row_sq),
+            (s.start, s.rows, self.config.image.dim()),
+        )?;
         Ok(BfCnnEvaluation {
-            x: wide(self.gpu.read(&self.clean, words)?),
-            y: wide(self.gpu.read(&self.acts[0], words)?),
-            row_sq: sq[s.start..].iter().map(|&v| f64::from(v)).collect(),
-            gradient,
+            x,
+            y,
+            row_sq,
+            gradient: Tensor::read_all(self.gpu, &self.weights, true)?,
         })
     }
 
@@ -601,13 +576,7 @@ impl<'g> BfCnnTrainer<'g> {
     /// The weights `K_l` (f32 values as f64), out × in × kernel × kernel row-major, layer by
     /// layer.
     pub fn parameters(&self) -> Result<Vec<Vec<f64>>> {
-        self.weights
-            .iter()
-            .map(|t| {
-                let v: Vec<f32> = self.gpu.read(t.value.buffer(), t.len)?;
-                Ok(v.into_iter().map(f64::from).collect())
-            })
-            .collect()
+        Tensor::read_all(self.gpu, &self.weights, false)
     }
 
     /// A checkpoint: weights, Adam moments, step and epoch counts, seed.

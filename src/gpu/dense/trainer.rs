@@ -35,6 +35,57 @@ pub(crate) struct GatherSlot<'b> {
     pub(crate) buffer: &'b wgpu::Buffer,
 }
 
+/// Checks the N training images of a convolutional trainer (`what`: its name in messages):
+/// rows of `dim` entries, N ≥ 1, the batch `batch` ≤ N, every entry finite and within f32's
+/// range (naming the first that is not).
+pub(crate) fn check_training_images(
+    what: &str,
+    images: &Mat,
+    (shape, dim): (&dyn std::fmt::Display, usize),
+    batch: usize,
+) -> Result<()> {
+    let (n, d) = (images.nrows(), images.ncols());
+    if d != dim {
+        return Err(Error::DimensionMismatch {
+            what: format!("{what} image length for shape {shape}").into(),
+            expected: dim,
+            got: d,
+        });
+    }
+    if n == 0 {
+        return Err(Error::InvalidArgument {
+            what: format!("{what} training images").into(),
+            reason: "need N ≥ 1 images, got 0".into(),
+        });
+    }
+    if batch > n {
+        return Err(Error::InvalidArgument {
+            what: format!("{what} batch size").into(),
+            reason: format!("{batch} exceeds the N = {n} images"),
+        });
+    }
+    let flat: Vec<f64> = (0..n)
+        .flat_map(|i| (0..d).map(move |j| images[(i, j)]))
+        .collect();
+    crate::gpu::conv::ensure_operand(&format!("{what} training images"), &flat, n * d)
+}
+
+/// Reads back what one evaluated batch left: `(X_b, Y_b, ‖x̂_r − x_r‖² per image)` of the
+/// batch's `rows` images of `dim` entries starting at row `start` of the squared errors.
+pub(crate) fn read_batch(
+    gpu: &Gpu,
+    (clean, noisy, row_sq): (&wgpu::Buffer, &wgpu::Buffer, &wgpu::Buffer),
+    (start, rows, dim): (usize, usize, usize),
+) -> Result<(Vec<f64>, Vec<f64>, Vec<f64>)> {
+    let wide = |v: Vec<f32>| -> Vec<f64> { v.into_iter().map(f64::from).collect() };
+    let sq = wide(gpu.read(row_sq, start + rows)?);
+    Ok((
+        wide(gpu.read(clean, rows * dim)?),
+        wide(gpu.read(noisy, rows * dim)?),
+        sq[start..].to_vec(),
+    ))
+}
+
 /// Writes epoch `epoch`'s permutation of the `samples` training rows into `permutation` and
 /// each batch slot's gather uniforms (slot k draws `α·x + σ·ε` with ε from the epoch's Philox
 /// stream, counter block k): the per-epoch uniforms every resident trainer rewrites before
@@ -71,23 +122,31 @@ pub(crate) fn write_epoch_gathers<'b>(
 
 /// Replays a resident trainer's recorded epoch `epochs` times: before each, `prepare(epoch,
 /// step)` rewrites its uniforms (`step` the Adam step of its first batch, `batches` steps an
-/// epoch); then the dispatches `specs` run as one submission, whose last writes the epoch's
-/// summed squared error into `loss`, reported as the mean over `samples` to `on_epoch(epoch,
+/// epoch); then the batches' dispatches `specs` and the loss sum (the column-sum kernel with
+/// `sum_params` over the per-image squared errors `row_sq` into `loss`) run as one submission,
+/// and the summed squared error is reported as the mean over `samples` to `on_epoch(epoch,
 /// loss)`. `epoch` and `step` advance by the epochs that completed, also when a later one
 /// failed. Returns the losses.
-pub(crate) fn replay_epochs(
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn replay_epochs<'b>(
     gpu: &Gpu,
-    specs: &[Dispatch],
-    (loss, samples, batches): (&wgpu::Buffer, usize, usize),
+    mut specs: Vec<Dispatch<'b>>,
+    (sum_params, row_sq, loss): (&'b wgpu::Buffer, &'b wgpu::Buffer, &'b wgpu::Buffer),
+    (samples, batches): (usize, usize),
     (epoch, step): (&mut u64, &mut u64),
     epochs: usize,
     prepare: &mut dyn FnMut(u64, u64) -> Result<()>,
     on_epoch: &mut dyn FnMut(usize, f64),
 ) -> Result<Vec<f64>> {
+    specs.push((
+        &shaders::DENSE_COLUMN_SUM,
+        vec![sum_params, row_sq, loss],
+        [1, 1, 1],
+    ));
     let mut losses = Vec::with_capacity(epochs);
     for _ in 0..epochs {
         prepare(*epoch, *step + 1)?;
-        gpu.run_dispatches(specs, 1)?;
+        gpu.run_dispatches(&specs, 1)?;
         let total: Vec<f32> = gpu.read(loss, 1)?;
         let mean = f64::from(total[0]) / samples as f64;
         on_epoch(*epoch as usize, mean);
@@ -461,16 +520,12 @@ impl<'g> DenseTrainer<'g> {
         for (slot, p) in products.iter().enumerate() {
             specs.extend(self.batch_specs(slot, p, true));
         }
-        specs.push((
-            &shaders::DENSE_COLUMN_SUM,
-            vec![&self.sum_params, &self.row_sq, &self.loss],
-            [1, 1, 1],
-        ));
         let (mut epoch, mut step) = (self.epoch, self.step);
         let outcome = replay_epochs(
             self.gpu,
-            &specs,
-            (&self.loss, self.samples, self.slots.len()),
+            specs,
+            (&self.sum_params, &self.row_sq, &self.loss),
+            (self.samples, self.slots.len()),
             (&mut epoch, &mut step),
             epochs,
             &mut |epoch, first_step| {
@@ -483,7 +538,6 @@ impl<'g> DenseTrainer<'g> {
             },
             on_epoch,
         );
-        drop(specs);
         drop(products);
         // Counts advance by the epochs that completed, also when a later one failed.
         self.epoch = epoch;
