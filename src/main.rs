@@ -796,15 +796,14 @@ fn gpu_factor<'g>(
     {
         let phases = noisy.factor_seconds();
         eprintln!(
-            "timing: factor {:.3} s (upload {:.3} s, tile steps {:.3} s: diagonal tiles read \
-             back {:.3} s, factored on the CPU {:.3} s, products prepared {:.3} s and run {:.3} s)",
+            "timing: factor {:.3} s (upload {:.3} s, tile steps {:.3} s: products prepared \
+             {:.3} s, kernels run {:.3} s, diagonals read back {:.3} s)",
             start.elapsed().as_secs_f64(),
             phases.upload,
             phases.tiles,
-            phases.read_back,
-            phases.diagonal,
             phases.prepare,
-            phases.run
+            phases.run,
+            phases.read_back
         );
         eprintln!(
             "timing: of the factor, GPU kernels {:.3} s ({:?})",

@@ -3,10 +3,12 @@
 //! every tile operation a product of the GEMM family.
 //!
 //! **Factorisation** (right-looking, tiles of edge b; the last row and column of tiles may be
-//! narrower). For each tile column k: the diagonal tile `A_kk` is read back and factored in f64
-//! on the CPU (`A_kk = L_kk L_kkᵀ`, b³/3 flops), `L_kk` and `W_k = L_kk⁻¹` are uploaded; the
-//! panel becomes `L_ik = A_ik W_kᵀ` (i > k) and the trailing tiles `A_ij ← A_ij − L_ik L_jkᵀ`
-//! (i ≥ j > k) — all GEMM-family products, one submission per step. `log det C = 2 Σ log (L_kk)_ii`.
+//! narrower). For each tile column k: the diagonal tile is factored in place, `A_kk = L_kk L_kkᵀ`,
+//! and inverted, `W_k = L_kk⁻¹`, in f32 on the GPU by one workgroup (`gpu/cholesky.wgsl`, b³/3
+//! flops each); the panel becomes `L_ik = A_ik W_kᵀ` (i > k) and the trailing tiles
+//! `A_ij ← A_ij − L_ik L_jkᵀ` (i ≥ j > k) — GEMM-family products; two submissions per step and
+//! nothing read back until the end, when every `(L_kk)_ii` is read once:
+//! `log det C = 2 Σ log (L_kk)_ii`, and a pivot ≤ 0 (C not positive definite in f32) is refused.
 //!
 //! **Solves** for the points `Δ = Y − 1μᵀ` (n×d, in column blocks `Δ_k`): the rows of
 //! `Z = Δ L⁻ᵀ` by forward substitution over tiles, `Z_k = (Δ_k − Σ_{j<k} Z_j L_kjᵀ) W_kᵀ`, and
@@ -28,13 +30,14 @@
 //! (≥ 1) at large d·κ; the parity test works where it is not.
 
 use super::gemm::{run_products, GpuMat, Product};
-use super::{chunks, Gpu};
+use super::shaders;
+use super::uniforms::CholeskyParams;
+use super::{chunks, Dispatch, Gpu};
 use crate::error::{ensure_sigma_squared, Error, Result};
 use crate::linalg::Mat;
 use crate::numerics::{gamma_f32, F32_UNIT_ROUNDOFF as U};
 pub use crate::targets::gaussian::column_sum_max;
 use crate::targets::gaussian::DenseGaussian;
-use faer::linalg::triangular_inverse::invert_lower_triangular;
 use rayon::prelude::*;
 use std::collections::HashMap;
 
@@ -129,16 +132,15 @@ pub struct SolveSeconds {
 pub struct FactorSeconds {
     /// Converting C's lower tiles to f32 on the host and writing them to the GPU.
     pub upload: f64,
-    /// The tile steps: diagonal factors on the CPU, panels and trailing updates on the GPU.
+    /// The tile steps, all on the GPU: diagonal factors and inverses, panels, trailing updates.
     pub tiles: f64,
-    /// Of `tiles`: reading the diagonal tiles back.
-    pub read_back: f64,
-    /// Of `tiles`: factoring and inverting them on the CPU and uploading the inverses.
-    pub diagonal: f64,
     /// Of `tiles`: preparing the products (plans, parameters).
     pub prepare: f64,
-    /// Of `tiles`: recording, submitting and waiting for the products.
+    /// Of `tiles`: recording, submitting and waiting for the kernels.
     pub run: f64,
+    /// Of `tiles`: reading every diagonal tile's `L_ii` back at the end (for log det C and the
+    /// positive-definiteness check).
+    pub read_back: f64,
 }
 
 impl<'g> GpuNoisyGaussian<'g> {
@@ -189,30 +191,41 @@ impl<'g> GpuNoisyGaussian<'g> {
         let upload = clock.elapsed().as_secs_f64();
         let clock = std::time::Instant::now();
         let mut pool = Pool::new(gpu);
-        let mut log_det = 0.0;
+        let mut diagonals = Vec::with_capacity(nt);
         let mut diagonal_inverses = Vec::with_capacity(nt);
-        let (mut read_back, mut diagonal, mut prepare, mut run) = (0.0, 0.0, 0.0, 0.0);
+        let (mut prepare, mut run) = (0.0, 0.0);
         let lap = |clock: &mut std::time::Instant, total: &mut f64| {
             *total += clock.elapsed().as_secs_f64();
             *clock = std::time::Instant::now();
         };
         let mut step_clock = std::time::Instant::now();
         for k in 0..nt {
-            let a_kk = tiles[lower_index(k, k)].download(gpu)?;
-            lap(&mut step_clock, &mut read_back);
-            let llt = a_kk.llt(faer::Side::Lower).map_err(|e| {
-                Error::Numerical(format!(
-                    "the f32 tiled Cholesky of Σ + σ²I (σ = {sigma}) broke down in diagonal tile \
-                     {k} ({e:?}): C is too ill-conditioned for the f32 route"
-                ))
-            })?;
-            let l = llt.L();
-            log_det += (0..l.nrows()).map(|i| 2.0 * l[(i, i)].ln()).sum::<f64>();
-            // b³/3 flops for the triangular inverse (a solve against I would take b³)
-            let mut inverse = Mat::zeros(l.nrows(), l.nrows());
-            invert_lower_triangular(inverse.as_mut(), l, faer::get_global_parallelism());
-            let w_k = GpuMat::upload(gpu, "inverse of a diagonal tile", &inverse)?;
-            lap(&mut step_clock, &mut diagonal);
+            // the diagonal tile: A_kk = L_kk L_kkᵀ in place and W_k = L_kk⁻¹, on the GPU
+            let side = blocks[k].1;
+            let params = gpu.shared_uniform(
+                "cholesky params",
+                &CholeskyParams {
+                    n: side as u32,
+                    ..CholeskyParams::default()
+                },
+            )?;
+            let w_k = GpuMat::poisoned(gpu, "inverse of a diagonal tile", side, side)?;
+            let diagonal = gpu.output("diagonal of a factored tile", side)?;
+            let factor: Vec<Dispatch> = [&shaders::CHOLESKY_TILE, &shaders::INVERT_LOWER_TILE]
+                .into_iter()
+                .map(|shader| -> Dispatch {
+                    (
+                        shader,
+                        vec![
+                            &params,
+                            tiles[lower_index(k, k)].buffer(),
+                            w_k.buffer(),
+                            &diagonal,
+                        ],
+                        [1, 1, 1],
+                    )
+                })
+                .collect();
             // the panel: L_ik = A_ik W_kᵀ
             let panel: Vec<GpuMat> = (k + 1..nt)
                 .map(|i| pool.take("L panel tile", blocks[i].1, blocks[k].1))
@@ -226,7 +239,11 @@ impl<'g> GpuNoisyGaussian<'g> {
                     })
                     .collect::<Result<Vec<_>>>()?;
                 lap(&mut step_clock, &mut prepare);
-                run_products(gpu, &products, 1)?;
+                let mut dispatches = factor;
+                for p in &products {
+                    dispatches.extend(p.dispatches());
+                }
+                gpu.run_dispatches(&dispatches, 1)?;
                 lap(&mut step_clock, &mut run);
             }
             for (i, out) in (k + 1..nt).zip(panel) {
@@ -262,8 +279,27 @@ impl<'g> GpuNoisyGaussian<'g> {
             for (&(i, j), out) in trailing.iter().zip(updated) {
                 pool.give(std::mem::replace(&mut tiles[lower_index(i, j)], out));
             }
+            diagonals.push(diagonal);
             diagonal_inverses.push(w_k);
         }
+        // every tile's L_ii (or its failed pivot), read once at the end
+        let sides: Vec<(&wgpu::Buffer, usize)> = diagonals
+            .iter()
+            .zip(&blocks)
+            .map(|(b, &(_, n))| (b, n))
+            .collect();
+        let read = gpu.read_all::<f32>(&sides)?;
+        let mut log_det = 0.0;
+        for (k, values) in read.iter().enumerate() {
+            if let Some(&bad) = values.iter().find(|v| !(**v > 0.0 && v.is_finite())) {
+                return Err(Error::Numerical(format!(
+                    "the f32 tiled Cholesky of Σ + σ²I (σ = {sigma}) broke down in diagonal tile \
+                     {k} (pivot {bad}): C is too ill-conditioned for the f32 route"
+                )));
+            }
+            log_det += values.iter().map(|&l| 2.0 * f64::from(l).ln()).sum::<f64>();
+        }
+        let read_back = step_clock.elapsed().as_secs_f64();
         gpu.finish("the tiled Cholesky factorisation")?;
         Ok(Self {
             gpu,
@@ -276,10 +312,9 @@ impl<'g> GpuNoisyGaussian<'g> {
             factor_seconds: FactorSeconds {
                 upload,
                 tiles: clock.elapsed().as_secs_f64(),
-                read_back,
-                diagonal,
                 prepare,
                 run,
+                read_back,
             },
             solve_seconds: std::sync::Mutex::default(),
         })

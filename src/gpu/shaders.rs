@@ -356,6 +356,22 @@ pub const UNET_TAKE: Shader = Shader {
     sources: &[UNET],
 };
 
+const CHOLESKY: (&str, &str) = ("cholesky.wgsl", include_str!("../../gpu/cholesky.wgsl"));
+
+/// Factors one diagonal tile `A = LLᵀ` in place in f32, one workgroup (`gpu/cholesky.wgsl`,
+/// [`crate::gpu::gaussian`]).
+pub const CHOLESKY_TILE: Shader = Shader {
+    entry_point: "cholesky_tile",
+    sources: &[CHOLESKY],
+};
+
+/// `W = L⁻¹` of a factored diagonal tile by forward substitution, one workgroup
+/// (`gpu/cholesky.wgsl`).
+pub const INVERT_LOWER_TILE: Shader = Shader {
+    entry_point: "invert_lower_tile",
+    sources: &[CHOLESKY],
+};
+
 /// Every kernel of the crate (the naga validation test walks this list and checks that every
 /// file in `gpu/` appears in it).
 pub const ALL: &[Shader] = &[
@@ -404,6 +420,8 @@ pub const ALL: &[Shader] = &[
     EMBED_GRAD,
     UNET_CONCAT,
     UNET_TAKE,
+    CHOLESKY_TILE,
+    INVERT_LOWER_TILE,
 ];
 
 /// GEMM on the tensor cores: operands rounded to f16, 16×16×16 cooperative-matrix

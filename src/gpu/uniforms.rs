@@ -107,6 +107,10 @@ uniforms! {
         batch: u32, first_channels: u32, second_channels: u32, plane: u32, offset: u32,
         accumulate: u32, grid_x: u32, pad0: u32,
     }
+    /// `gpu/cholesky.wgsl`: the side of a diagonal tile.
+    CholeskyParams in CHOLESKY_TILE {
+        n: u32, pad0: u32, pad1: u32, pad2: u32,
+    }
     /// `gpu/rowwise.wgsl`: the row-wise reductions and broadcasts.
     RowParams in ROW_SOFTMAX {
         rows: u32, cols: u32, grid_x: u32, accumulate: u32, scale: f32, shift: f32, pad0: u32,

@@ -116,3 +116,73 @@ fn tiled_cholesky_check_rejects_sigma_for_sigma_squared() {
         "σ for σ² stayed within the bound (ratio {worst})"
     );
 }
+
+/// The diagonal tiles' kernels (`gpu/cholesky.wgsl`) beyond one stride of their 256 invocations:
+/// a single tile of side 300 (and the same matrix in tiles of 128, 128, 44) gives the f64 route's
+/// score within `f32_relative_bound` and log det C within its first-order allowance
+/// `d·κ·ε'` (ε' the bound, as in `tiled_cholesky_route_matches_the_f64_route`). The derived
+/// bound (0.24 relative here) is loose: a planted kernel that skips the trailing update of the
+/// rows past the first stride (rows ≥ j + 257) stays inside it (relative gap 2.2·10⁻³), so the
+/// score is also held to a **calibrated** relative gap of 2·10⁻⁵ (measured 5.1·10⁻⁷ and 3.2·10⁻⁷
+/// for the two tilings: a 40× margin, and 100× below that planted bug). And a C that
+/// is singular in f32 (11ᵀ + 10⁻¹⁰I, whose shift is lost to rounding) is refused as a
+/// `Numerical` error naming the diagonal tile and its failed pivot, never a NaN result.
+#[test]
+fn diagonal_tile_kernels_factor_beyond_one_stride_and_refuse_indefinite_tiles() {
+    let gpu = gpu();
+    let mut rng = Rng::new(0x6a55, 3);
+    let (d, sigma) = (300usize, 1.0);
+    let target = random_dense(&mut rng, d, 3);
+    let points = Mat::from_fn(2, d, |_, _| 1.5 * rng.normal());
+    let cpu = target.noisy(sigma).unwrap();
+    let reference = cpu.score_batch(&points).unwrap();
+    let t = column_sum_max(target.covariance());
+    let bound = f32_relative_bound(d, t, sigma);
+    assert!(bound < 0.5, "the bound {bound} is vacuous here");
+    let kappa = (t + sigma * sigma) / (sigma * sigma);
+    // log det C of the f64 route, from its log-density at the mean: −½(d log 2π + log det C)
+    let at_mean = Mat::from_fn(1, d, |_, j| target.mean()[j]);
+    let log_det_ref = -2.0 * cpu.log_density_batch(&at_mean).unwrap()[0]
+        - d as f64 * (2.0 * std::f64::consts::PI).ln();
+    for tile in [300, 128] {
+        let route = GpuNoisyGaussian::factor(gpu, &target, sigma, tile).unwrap();
+        let got = route.score_batch(&points).unwrap();
+        for p in 0..2 {
+            let gap: f64 = (0..d)
+                .map(|j| (got[(p, j)] - reference[(p, j)]).powi(2))
+                .sum::<f64>()
+                .sqrt();
+            let norm: f64 = (0..d)
+                .map(|j| reference[(p, j)].powi(2))
+                .sum::<f64>()
+                .sqrt();
+            assert!(
+                gap <= bound * norm,
+                "tile {tile} point {p}: {gap} > {bound}·{norm}"
+            );
+            // calibrated (test doc): the derived bound is loose here
+            assert!(
+                gap <= 2e-5 * norm,
+                "tile {tile} point {p}: relative gap {} above the calibrated 2·10⁻⁵",
+                gap / norm
+            );
+        }
+        let allowance = d as f64 * kappa * bound;
+        assert!(
+            (route.log_det() - log_det_ref).abs() <= allowance,
+            "tile {tile}: log det {} vs {log_det_ref} (allowance {allowance})",
+            route.log_det()
+        );
+    }
+    // Σ = 11ᵀ (20×20, positive semi-definite) at σ = 10⁻⁵: C = 11ᵀ + 10⁻¹⁰·I rounds to the
+    // all-ones matrix in f32, whose second pivot is exactly 1 − 1·1 = 0 — refused
+    let singular = DenseGaussian::new(vec![0.0; 20], Mat::from_fn(20, 20, |_, _| 1.0)).unwrap();
+    let e = GpuNoisyGaussian::factor(gpu, &singular, 1e-5, 8)
+        .err()
+        .expect("a C singular in f32 was factored")
+        .to_string();
+    assert!(
+        e.contains("diagonal tile 0") && e.contains("pivot 0"),
+        "{e}"
+    );
+}
