@@ -970,9 +970,8 @@ fn generalization_shards_merge_to_the_unsharded_sweep() {
     }
 }
 
-/// The width and degree sweeps shard as generalization's does: `exp bottleneck --shard` (widths
-/// h = 64, 32, 8 at `--quick`, one epoch per MLP) and `exp polynomial --shard` ((map, degree)
-/// pairs) in two shards, joined by `merge`, equal the unsharded run's metrics configuration for
+/// The width and degree sweeps shard as generalization's does: `exp bottleneck --shard` (its
+/// widths h) and `exp polynomial --shard` ((map, degree) pairs) in two shards, joined by `merge`, equal the unsharded run's metrics configuration for
 /// configuration (every number but the wall times); a merge of one shard names what no shard
 /// ran. The runs read a `--config` of the `--quick` settings cut to N = 16, 4 samples per
 /// model, one epoch per MLP, widths h = 16, 8 and degrees k = 3, 9: two widths and four
