@@ -54,11 +54,19 @@ fn gpu() -> &'static Gpu {
 #[test]
 fn quick_all_writes_every_figure_and_metric() {
     let out = run_folder("all");
-    // N = 32 and one epoch per per-step MLP and per U-Net: every experiment and figure still
-    // runs end to end, and no assertion here reads a trained model's quality
+    // N = 32, one epoch per per-step MLP and per U-Net, one polynomial degree (k = 3, both
+    // feature maps), two bottleneck widths (h = 16, 8), 8 samples (the figure's 8 columns) and
+    // the generalization sweep at N = 1, 4: every experiment and figure still runs end to end on
+    // the same code paths, and no assertion here reads a trained model's quality. The steps
+    // stay at --quick's L = 10, which the memorization claim below depends on.
     let mut settings = Settings::quick(&DataSource::CAlpha { alpha: 2.0 }).with_n(32);
     settings.epochs = 1;
     settings.unet.epochs = 1;
+    settings.degrees = vec![3];
+    settings.hidden = vec![16, 8];
+    settings.samples = 8;
+    settings.generalization_sizes = vec![1, 4];
+    assert!(settings.columns <= settings.samples);
     let summary = images::run(gpu(), settings.clone(), "all", &out, false).unwrap();
     let names: Vec<&str> = summary
         .experiments
@@ -348,7 +356,10 @@ fn exported_models_reproduce_the_crates_predictions() {
     // in the +5 of every GEMM bound); the reference here is computed in f64 from the exported
     // values, whose own rounding (≤ γ⁶⁴_{d+w} of the same sums) is added.
     let out = run_folder("export");
+    // one polynomial degree (k = 3, the one re-run below; both feature maps are still fitted
+    // and exported), N = 32
     let mut settings = Settings::quick(&DataSource::CAlpha { alpha: 2.0 }).with_n(32);
+    settings.degrees = vec![3];
     settings.export_models = true;
     images::run(gpu(), settings.clone(), "linear", &out, false).unwrap();
     images::run(gpu(), settings.clone(), "polynomial", &out, false).unwrap();
@@ -612,11 +623,22 @@ fn image_settings_estimate_their_memory() {
 /// completed run keeps them; and while a run is active a second run on its folder is refused.
 #[test]
 fn killed_bottleneck_run_resumes_to_the_uninterrupted_result() {
-    // one epoch per network: the run is still 30 trained networks long, the kill lands after
-    // the first, and the resume path is the same as at four epochs
+    // one epoch per network on N = 32 images, 8 samples per model: the run is still 30
+    // trained networks long (10 steps × 3 widths), the kill lands after the first, and the
+    // resume path is the same as at four epochs and N = 64
     let run = |out: &Path| {
         exp_command(
-            &["bottleneck", "--quick", "--epochs", "1", "--no-progress"],
+            &[
+                "bottleneck",
+                "--quick",
+                "--epochs",
+                "1",
+                "--n",
+                "32",
+                "--samples",
+                "8",
+                "--no-progress",
+            ],
             out,
         )
     };
@@ -731,9 +753,9 @@ fn sweep_options_belong_to_exp_generalization() {
 }
 
 /// Issue 22: `exp bottleneck-2d` killed (SIGKILL) after the h = 1 network's first checkpoint
-/// (step 10 of 30, with `--checkpoint-every 10`) and run again on the same folder ends with the same checkpoints (weights,
-/// Adam state, every step's loss), byte for byte, and the same report numbers as an
-/// uninterrupted run.
+/// (step 5 of 20, with `--checkpoint-every 5`) and run again on the same folder ends with the
+/// same checkpoints (weights, Adam state, every step's loss), byte for byte, and the same
+/// report numbers as an uninterrupted run.
 #[test]
 fn killed_bottleneck_2d_run_resumes_to_the_uninterrupted_result() {
     let run = |out: &Path| {
@@ -741,9 +763,9 @@ fn killed_bottleneck_2d_run_resumes_to_the_uninterrupted_result() {
             &[
                 "bottleneck-2d",
                 "--steps",
-                "30",
+                "20",
                 "--checkpoint-every",
-                "10",
+                "5",
                 "--samples",
                 "100",
             ],
@@ -951,34 +973,35 @@ fn generalization_shards_merge_to_the_unsharded_sweep() {
     }
 }
 
-/// The width and degree sweeps shard as generalization's does: `exp bottleneck --shard` (widths
-/// h = 64, 32, 8 at `--quick`, one epoch per MLP) and `exp polynomial --shard` ((map, degree)
-/// pairs) in two shards, joined by `merge`, equal the unsharded run's metrics configuration for
+/// The width and degree sweeps shard as generalization's does: `exp bottleneck --shard` (its
+/// widths h) and `exp polynomial --shard` ((map, degree) pairs) in two shards, joined by `merge`, equal the unsharded run's metrics configuration for
 /// configuration (every number but the wall times); a merge of one shard names what no shard
-/// ran. N = 16 and 4 samples per model: the same code paths as the paper's sweeps.
+/// ran. The runs read a `--config` of the `--quick` settings cut to N = 16, 4 samples per
+/// model, one epoch per MLP, widths h = 16, 8 and degrees k = 3, 9: two widths and four
+/// (map, degree) pairs, so each of the two shards still runs at least one configuration, on
+/// the same code paths as the paper's sweeps.
 #[test]
 fn width_and_degree_shards_merge_to_the_unsharded_sweep() {
     let exe = env!("CARGO_BIN_EXE_diffusion-theorems");
-    for (experiment, list, extra) in [
-        ("bottleneck", "widths", &["--epochs", "1"][..]),
-        ("polynomial", "models", &[][..]),
-    ] {
+    let config_dir = run_folder("sweep-shard-config");
+    std::fs::create_dir_all(&config_dir).unwrap();
+    let config = config_dir.join("config.json");
+    let mut settings = Settings::quick(&DataSource::CAlpha { alpha: 2.0 }).with_n(16);
+    settings.samples = 4;
+    settings.columns = 4;
+    settings.epochs = 1;
+    settings.hidden = vec![16, 8];
+    settings.degrees = vec![3, 9];
+    std::fs::write(&config, serde_json::to_string(&settings).unwrap()).unwrap();
+    let config = config.to_str().unwrap();
+    for (experiment, list) in [("bottleneck", "widths"), ("polynomial", "models")] {
         let (whole, sharded, merged) = (
             run_folder(&format!("{experiment}-whole")),
             run_folder(&format!("{experiment}-sharded")),
             run_folder(&format!("{experiment}-merged")),
         );
         let args = |shard: Option<&'static str>| {
-            let mut args = vec![
-                experiment,
-                "--quick",
-                "--n",
-                "16",
-                "--samples",
-                "4",
-                "--no-progress",
-            ];
-            args.extend_from_slice(extra);
+            let mut args = vec![experiment, "--config", config, "--no-progress"];
             if let Some(s) = shard {
                 args.extend_from_slice(&["--shard", s]);
             }
@@ -1033,7 +1056,8 @@ fn width_and_degree_shards_merge_to_the_unsharded_sweep() {
             without_times(whole.join(format!("{experiment}/metrics.json"))),
             "{experiment}"
         );
-        assert_eq!(joined.len(), if experiment == "bottleneck" { 3 } else { 6 });
+        // 2 widths; 2 feature maps × 2 degrees
+        assert_eq!(joined.len(), if experiment == "bottleneck" { 2 } else { 4 });
         let half = merge(&files[1..]);
         assert_eq!(half.status.code(), Some(2), "{experiment}");
         let message = String::from_utf8_lossy(&half.stderr);
@@ -1042,6 +1066,7 @@ fn width_and_degree_shards_merge_to_the_unsharded_sweep() {
             std::fs::remove_dir_all(dir).ok();
         }
     }
+    std::fs::remove_dir_all(config_dir).ok();
 }
 
 /// `exp unet` (Levine–Weiss Fig. 1) resumes from its checkpoints: a run of 1 epoch per variant

@@ -330,7 +330,9 @@ fn layers_point_one_way() {
 /// JUnit XML with one testcase per tweedie claim, named by its id, and writes the report;
 /// `verify --list` names every claim of the table (`<theorem>.<k>`) without running any;
 /// an unknown id exits 2 naming it; and without an adapter, where only GPU claims cannot run,
-/// the exit status is 3, not the 1 of a failed claim.
+/// the exit status is 3, not the 1 of a failed claim. The runs are at `--quick`: what is
+/// checked is the selection, the formats and the exit codes, the same at every depth (every
+/// default-depth tweedie row is run by `tweedie::verify_rows_reproduce_their_pinned_numbers`).
 #[test]
 fn verify_selects_lists_and_speaks_junit() {
     use diffusion_theorems::theorems::THEOREMS;
@@ -346,7 +348,7 @@ fn verify_selects_lists_and_speaks_junit() {
             .output()
             .unwrap()
     };
-    let junit = verify(&["tweedie", "--format", "junit"]);
+    let junit = verify(&["tweedie", "--quick", "--format", "junit"]);
     assert_eq!(junit.status.code(), Some(0));
     let xml = String::from_utf8(junit.stdout).unwrap();
     let tweedie = THEOREMS.iter().find(|t| t.id == "tweedie").unwrap();
@@ -372,7 +374,7 @@ fn verify_selects_lists_and_speaks_junit() {
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("no_such_theorem"));
 
     let no_adapter = std::process::Command::new(exe)
-        .args(["verify", "tweedie", "--report"])
+        .args(["verify", "tweedie", "--quick", "--report"])
         .arg(&report)
         .env("WGPU_BACKEND", "no_such_backend")
         .output()
