@@ -7,7 +7,7 @@
 //!
 //! Architectures: the empirical optimal denoiser, the linear and polynomial models, the
 //! bottleneck MLPs, and `unet` — the standard (3-pooling) U-Net of `exp unet`
-//! ([`super::unet::sample_trained`]): Kadkhodaie et al.'s figure with a conv net.
+//! (`unet::sample_trained`): Kadkhodaie et al.'s figure with a conv net.
 //!
 //! The plot `generalization.png` has one row per architecture and one panel per N; each panel
 //! overlays the two histograms on [−1, 1] (blue: between the two models' samples; orange: sample
