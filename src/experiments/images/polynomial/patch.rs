@@ -10,7 +10,7 @@
 //! with `R_ℓ` a w_ℓ × C·P_ℓ² standard normal projection (drawn once per patch side P, Philox
 //! stream [`PATCH_PROJECTION_STREAM`] + P) and `A_ℓ` a (w_ℓ+1) × C ridge read-out fitted in
 //! closed form exactly as Fig. 7's (`(H + λ·diag H)A = B`, Jacobi-scaled ridge, H accumulated
-//! in f64, Cholesky in f64: [`super::ridge_solve`]), here over patch–centre pairs:
+//! in f64, Cholesky in f64: `polynomial::ridge_solve`), here over patch–centre pairs:
 //! `H = Σ φ̃(y_{[p]})φ̃(y_{[p]})ᵀ`, `B = Σ φ̃(y_{[p]}) x₀[:, p]ᵀ`.
 //!
 //! **The patch schedule is ours** (the paper says only "from larger patches in the high-noise
@@ -30,7 +30,7 @@
 //!
 //! **Subsampling (ours, to bound the cost):** each step's fit draws, as Fig. 7, `copies` noisy
 //! copies `Y = α_ℓ X + σ_ℓ E` of the N training images (the same GPU Philox noise as Fig. 7's
-//! fit, [`super::TrainingNoise`]) and takes from each noisy image
+//! fit, `polynomial::TrainingNoise`) and takes from each noisy image
 //! [`PatchSettings::pixels_per_image`] distinct centre pixels drawn uniformly (partial
 //! Fisher–Yates on Philox stream [`PATCH_PIXEL_STREAM`] + ℓ, images in order, copies in order;
 //! every pixel when that is ≥ H·W), so a step fits on `copies·N·min(p, H·W)` patches. The H
