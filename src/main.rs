@@ -315,6 +315,11 @@ struct ImageArgs {
     /// trained networks, `unet` the standard 3-pooling variant of `exp unet`). Also `--arch`.
     #[arg(long, alias = "arch", value_delimiter = ',', conflicts_with = "config")]
     architectures: Option<Vec<String>>,
+    /// `exp polynomial` only: Levine–Weiss Fig. 8, the patch polynomial denoiser (a local
+    /// read-out of P×P patches, P shrinking with the noise; default out
+    /// target/exp/polynomial-patch) instead of Fig. 7.
+    #[arg(long, conflicts_with = "config")]
+    patch: bool,
 }
 
 fn image_experiment(which: &str, args: ImageArgs) -> Result<bool> {
@@ -363,6 +368,21 @@ fn image_experiment(which: &str, args: ImageArgs) -> Result<bool> {
         }
         settings.generalization_architectures = architectures.clone();
     }
+    if args.patch {
+        if which != "polynomial" {
+            return Err(Error::InvalidArgument {
+                what: "--patch".into(),
+                reason: format!(
+                    "only exp polynomial has a patch variant (Fig. 8), not exp {which}"
+                ),
+            });
+        }
+        settings.patch_polynomial = Some(if settings.quick {
+            images::polynomial::patch::PatchSettings::quick()
+        } else {
+            images::polynomial::patch::PatchSettings::default()
+        });
+    }
     if let Some(spec) = &args.shard {
         if !["generalization", "bottleneck", "polynomial"].contains(&which) {
             return Err(Error::InvalidArgument {
@@ -383,9 +403,10 @@ fn image_experiment(which: &str, args: ImageArgs) -> Result<bool> {
     if args.max_memory.is_some() {
         settings.max_memory_gib = args.max_memory;
     }
-    let out = args
-        .out
-        .unwrap_or_else(|| PathBuf::from("target/exp").join(which));
+    let out = args.out.unwrap_or_else(|| {
+        let patch = which == "polynomial" && settings.patch_polynomial.is_some();
+        PathBuf::from("target/exp").join(if patch { "polynomial-patch" } else { which })
+    });
     let gpu = Gpu::shared()?;
     let summary = images::run(gpu, settings, which, &out, !args.no_progress)?;
     for (file, reason) in &summary.skipped {

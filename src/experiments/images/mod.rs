@@ -119,6 +119,11 @@ pub struct Settings {
     /// `exp unet`'s widths, epochs, learning rate and embedding frequencies.
     #[serde(default)]
     pub unet: unet::UNetSettings,
+    /// `exp polynomial --patch` (Levine–Weiss Fig. 8, [`polynomial::patch`]): when set, the
+    /// polynomial experiment fits the patch polynomial denoisers with these settings instead of
+    /// Fig. 7's global ones (`None`: Fig. 7).
+    #[serde(default)]
+    pub patch_polynomial: Option<polynomial::patch::PatchSettings>,
 }
 
 /// The two implementations of the empirical optimal denoiser `x̂₀(x_t) = Σ_i softmax_i(−‖x_t −
@@ -197,6 +202,7 @@ impl Settings {
             empirical_route: EmpiricalRoute::Gpu,
             max_memory_gib: None,
             unet: unet::UNetSettings::default(),
+            patch_polynomial: None,
         }
     }
 
@@ -300,6 +306,9 @@ impl Settings {
             }
         }
         self.unet.validate()?;
+        if let Some(patch) = &self.patch_polynomial {
+            patch.validate(self.size, self.export_models)?;
+        }
         if self.columns > self.samples {
             return Err(Error::InvalidArgument {
                 what: "columns".into(),

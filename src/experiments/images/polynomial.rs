@@ -49,11 +49,13 @@ use crate::gpu::{grid_for, WORKGROUP_SIZE};
 use crate::linalg::{self, Mat};
 use crate::rng::PhiloxStream;
 use crate::stats::nearest::{summarize, MemorizationSummary};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::time::Instant;
 
+pub mod patch;
+
 /// How the projected inputs become features.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum FeatureMap {
     /// `(c·R_j·y)^k` — a polynomial of degree k in y.
     Polynomial,
@@ -87,12 +89,8 @@ pub struct PolynomialPredictor<'c, 'g> {
     degree: usize,
     map: FeatureMap,
     fitted: Option<(usize, GpuMat)>,
-    /// The identity permutation `0..N` the gather kernel reads rows through.
-    rows: wgpu::Buffer,
-    /// The gather kernel's copy of the clean rows (written, unused: the cross term uses `data`).
-    clean: wgpu::Buffer,
-    /// One copy's noisy inputs Y (N × d), drawn on the GPU.
-    noisy: GpuMat,
+    /// One copy's noisy inputs, drawn on the GPU.
+    noise: TrainingNoise,
     /// Advanced by one per noise copy fitted.
     progress: Option<indicatif::ProgressBar>,
     /// Where `readout-<ℓ>.npy` goes as each step is fitted.
@@ -112,20 +110,8 @@ impl<'c, 'g> PolynomialPredictor<'c, 'g> {
         degree: usize,
         map: FeatureMap,
     ) -> Result<Self> {
-        let x = images;
-        let (n, d) = (x.nrows(), x.ncols());
-        if n.checked_mul(d).is_none_or(|e| e >= u32::MAX as usize) {
-            return Err(Error::GpuLimit(format!(
-                "polynomial training noise: N·d = {n}·{d} elements exceed the gather kernel's \
-                 u32 indices"
-            )));
-        }
-        let gpu = context.gpu;
-        let identity: Vec<u32> = (0..n as u32).collect();
-        let mean_square_norm = (0..n)
-            .map(|i| (0..d).map(|j| x[(i, j)].powi(2)).sum::<f64>())
-            .sum::<f64>()
-            / n as f64;
+        let noise = TrainingNoise::new(context.gpu, images.nrows(), images.ncols())?;
+        let mean_square_norm = mean_square_norm(images);
         Ok(Self {
             context,
             images,
@@ -135,9 +121,7 @@ impl<'c, 'g> PolynomialPredictor<'c, 'g> {
             degree,
             map,
             fitted: None,
-            rows: gpu.input("polynomial rows", &identity)?,
-            clean: gpu.output("polynomial clean rows", n * d)?,
-            noisy: GpuMat::poisoned(gpu, "polynomial noisy inputs", n, d)?,
+            noise,
             progress: None,
             export: None,
             flops: 0.0,
@@ -164,67 +148,18 @@ impl<'c, 'g> PolynomialPredictor<'c, 'g> {
             .collect()
     }
 
-    /// Copy `copy` of step ℓ's noisy inputs `Y = α X + σ E` into `self.noisy`, drawn on the GPU
-    /// (module docs), and their projections `Y Rᵀ` (N × w), downloaded.
+    /// Copy `copy` of step ℓ's noisy inputs `Y = α X + σ E`, drawn on the GPU (module docs),
+    /// and their projections `Y Rᵀ` (N × w), downloaded.
     fn noisy_projections(&self, schedule: &Schedule, step: usize, copy: usize) -> Result<Mat> {
-        let gpu = self.context.gpu;
-        let seed = self.context.settings.seed;
-        let (n, d) = self.noisy.shape();
-        let groups = grid_for(
-            ((n * d).div_ceil(4) as u32).div_ceil(WORKGROUP_SIZE),
-            gpu.limits().max_compute_workgroups_per_dimension,
-        );
-        let stream = stream_of(step)?;
-        let copy = u32::try_from(copy).map_err(|_| Error::InvalidArgument {
-            what: "copies".into(),
-            reason: format!("copy {copy} is past the u32 counter range"),
-        })?;
-        let params = GatherParams {
-            rows: n as u32,
-            dim: d as u32,
-            start: 0,
-            batch: copy,
-            stream,
-            seed_lo: seed as u32,
-            seed_hi: (seed >> 32) as u32,
-            grid_x: groups[0],
-            alpha: schedule.alpha(step) as f32,
-            sigma: schedule.sigma(step) as f32,
-            ..GatherParams::default()
-        };
-        gather_noisy(
-            gpu,
-            &params,
-            &self.rows,
-            self.data.buffer(),
-            &self.clean,
-            self.noisy.buffer(),
-            groups,
-        )?;
-        multiply_on_gpu(gpu, &self.noisy, false, self.projection, true)
+        let noisy = self
+            .noise
+            .draw(self.context, self.data, schedule, step, copy)?;
+        multiply_on_gpu(self.context.gpu, noisy, false, self.projection, true)
     }
 
     /// `φ̃ = (1, φ(z))` for every row of the projections `z = R y`.
     fn features(&self, z: &Mat, scale: f64) -> Mat {
-        let k = self.degree as i32;
-        let mut f = Mat::from_fn(z.nrows(), z.ncols() + 1, |i, j| {
-            if j == 0 {
-                1.0
-            } else {
-                (scale * z[(i, j - 1)]).powi(k)
-            }
-        });
-        if self.map == FeatureMap::MaxNormalized {
-            for i in 0..f.nrows() {
-                let top = (1..f.ncols()).map(|j| f[(i, j)].abs()).fold(0.0, f64::max);
-                if top > 0.0 {
-                    for j in 1..f.ncols() {
-                        f[(i, j)] /= top;
-                    }
-                }
-            }
-        }
-        f
+        features(z, scale, self.degree, self.map)
     }
 
     fn scale(&self, schedule: &Schedule, step: usize) -> f64 {
@@ -254,18 +189,7 @@ impl<'c, 'g> PolynomialPredictor<'c, 'g> {
         let m = (settings.copies * n) as f64;
         self.flops += m * (2.0 * (d * w) as f64 + 2.0 * ((w + 1) * (w + 1)) as f64)
             + 2.0 * (n * (w + 1) * d) as f64;
-        let mut regularised = gram;
-        for j in 0..=w {
-            let diag = regularised[(j, j)];
-            // A feature that is 0 on every pair (an f32 underflow of a tiny power) gets a unit
-            // diagonal, so its coefficient is 0 instead of the system being singular.
-            regularised[(j, j)] = if diag > 0.0 {
-                diag * (1.0 + settings.ridge)
-            } else {
-                1.0
-            };
-        }
-        let readout = linalg::spd_solve(&regularised, &cross)?;
+        let readout = ridge_solve(gram, &cross, settings.ridge)?;
         if let Some(folder) = &self.export {
             write_f32(folder, &format!("readout-{step}.npy"), &readout)?;
         }
@@ -285,6 +209,135 @@ impl StepPredictor for PolynomialPredictor<'_, '_> {
         let (b, d, w) = (x_t.nrows(), x_t.ncols(), self.projection.shape().0);
         self.flops += 2.0 * (b * d * w) as f64 + 2.0 * (b * (w + 1) * d) as f64;
         multiply_resident(self.context.gpu, &f, false, readout, false)
+    }
+}
+
+/// `φ̃ = (1, φ(z))` for every row of the projections `z = R y`: `φ_j = (c·z_j)^k` for
+/// [`FeatureMap::Polynomial`], and those divided by `max_i |φ_i|` (when it is positive) for
+/// [`FeatureMap::MaxNormalized`]; the leading 1 is never normalised.
+pub(crate) fn features(z: &Mat, scale: f64, degree: usize, map: FeatureMap) -> Mat {
+    let k = degree as i32;
+    let mut f = Mat::from_fn(z.nrows(), z.ncols() + 1, |i, j| {
+        if j == 0 {
+            1.0
+        } else {
+            (scale * z[(i, j - 1)]).powi(k)
+        }
+    });
+    if map == FeatureMap::MaxNormalized {
+        for i in 0..f.nrows() {
+            let top = (1..f.ncols()).map(|j| f[(i, j)].abs()).fold(0.0, f64::max);
+            if top > 0.0 {
+                for j in 1..f.ncols() {
+                    f[(i, j)] /= top;
+                }
+            }
+        }
+    }
+    f
+}
+
+/// The Jacobi-scaled ridge read-out `A = (H + λ·diag H)⁻¹ B` (module docs) in f64 by
+/// Cholesky, for the Gram matrix `H = Σ φ̃φ̃ᵀ` and the cross term `B = Σ φ̃ x₀ᵀ`.
+pub(crate) fn ridge_solve(gram: Mat, cross: &Mat, ridge: f64) -> Result<Mat> {
+    let mut regularised = gram;
+    for j in 0..regularised.nrows() {
+        let diag = regularised[(j, j)];
+        // A feature that is 0 on every pair (an f32 underflow of a tiny power) gets a unit
+        // diagonal, so its coefficient is 0 instead of the system being singular.
+        regularised[(j, j)] = if diag > 0.0 {
+            diag * (1.0 + ridge)
+        } else {
+            1.0
+        };
+    }
+    linalg::spd_solve(&regularised, cross)
+}
+
+/// The mean squared norm `m₂ = (1/N) Σ_i ‖x_i‖²` of the rows of `images`.
+pub(crate) fn mean_square_norm(images: &Mat) -> f64 {
+    let (n, d) = (images.nrows(), images.ncols());
+    (0..n)
+        .map(|i| (0..d).map(|j| images[(i, j)].powi(2)).sum::<f64>())
+        .sum::<f64>()
+        / n as f64
+}
+
+/// The GPU buffers that draw one noise copy of a step's training inputs
+/// `Y = α_ℓ X + σ_ℓ E` (N × d) with the `dense_gather` kernel (module docs: Philox stream
+/// `TRAINING_NOISE_STREAM + ℓ`, the copy as the counter's high word).
+pub(crate) struct TrainingNoise {
+    /// The identity permutation `0..N` the gather kernel reads rows through.
+    rows: wgpu::Buffer,
+    /// The gather kernel's copy of the clean rows (written, unused).
+    clean: wgpu::Buffer,
+    /// One copy's noisy inputs Y (N × d).
+    noisy: GpuMat,
+}
+
+impl TrainingNoise {
+    /// Buffers for N images of d pixels; N·d must stay below 2³² (the gather kernel's u32
+    /// indices), else a [`Error::GpuLimit`].
+    pub(crate) fn new(gpu: &crate::gpu::Gpu, n: usize, d: usize) -> Result<Self> {
+        if n.checked_mul(d).is_none_or(|e| e >= u32::MAX as usize) {
+            return Err(Error::GpuLimit(format!(
+                "polynomial training noise: N·d = {n}·{d} elements exceed the gather kernel's \
+                 u32 indices"
+            )));
+        }
+        let identity: Vec<u32> = (0..n as u32).collect();
+        Ok(Self {
+            rows: gpu.input("polynomial rows", &identity)?,
+            clean: gpu.output("polynomial clean rows", n * d)?,
+            noisy: GpuMat::poisoned(gpu, "polynomial noisy inputs", n, d)?,
+        })
+    }
+
+    /// Draws copy `copy` of step ℓ's noisy inputs of the resident clean images `data` and
+    /// returns them (resident, N × d).
+    pub(crate) fn draw(
+        &self,
+        context: &Context,
+        data: &GpuMat,
+        schedule: &Schedule,
+        step: usize,
+        copy: usize,
+    ) -> Result<&GpuMat> {
+        let gpu = context.gpu;
+        let seed = context.settings.seed;
+        let (n, d) = self.noisy.shape();
+        let groups = grid_for(
+            ((n * d).div_ceil(4) as u32).div_ceil(WORKGROUP_SIZE),
+            gpu.limits().max_compute_workgroups_per_dimension,
+        );
+        let stream = stream_of(step)?;
+        let copy = u32::try_from(copy).map_err(|_| Error::InvalidArgument {
+            what: "copies".into(),
+            reason: format!("copy {copy} is past the u32 counter range"),
+        })?;
+        let params = GatherParams {
+            rows: n as u32,
+            dim: d as u32,
+            start: 0,
+            batch: copy,
+            stream,
+            seed_lo: seed as u32,
+            seed_hi: (seed >> 32) as u32,
+            grid_x: groups[0],
+            alpha: schedule.alpha(step) as f32,
+            sigma: schedule.sigma(step) as f32,
+            ..GatherParams::default()
+        };
+        gather_noisy(
+            gpu,
+            &params,
+            &self.rows,
+            data.buffer(),
+            &self.clean,
+            self.noisy.buffer(),
+            groups,
+        )?;
+        Ok(&self.noisy)
     }
 }
 
@@ -426,24 +479,7 @@ pub fn run(
         // Fig. 7's last row: the nearest training image of each sample of the highest degree.
         let mut figure: Vec<ModelSamples> = rows.clone();
         if let Some(last) = rows.last() {
-            if context.data.images.nrows() >= 2 {
-                let columns = settings.columns.min(last.samples.nrows());
-                let head = Mat::from_fn(columns, d, |i, j| last.samples[(i, j)]);
-                let nearest =
-                    crate::stats::nearest::nearest_two_batch(&context.data.images, &head)?;
-                // An escaped sample (shown as 0) has no meaningful neighbour: its cell stays 0.
-                figure.push(ModelSamples {
-                    label: format!("nearest training image to {}", last.label),
-                    samples: Mat::from_fn(columns, d, |i, j| {
-                        if last.escaped[i] {
-                            0.0
-                        } else {
-                            context.data.images[(nearest[i].first, j)]
-                        }
-                    }),
-                    escaped: last.escaped[..columns].to_vec(),
-                });
-            }
+            figure.extend(nearest_row(context, last)?);
         }
         if figure.is_empty() {
             continue;
@@ -494,6 +530,30 @@ pub fn run(
     Ok((metrics, all))
 }
 
+/// The figure row under `last`: the nearest training image (Euclidean) of each of its first
+/// `columns` samples, an escaped sample's cell left 0 (`None` with fewer than 2 images).
+pub(crate) fn nearest_row(context: &Context, last: &ModelSamples) -> Result<Option<ModelSamples>> {
+    if context.data.images.nrows() < 2 {
+        return Ok(None);
+    }
+    let d = context.dim();
+    let columns = context.settings.columns.min(last.samples.nrows());
+    let head = Mat::from_fn(columns, d, |i, j| last.samples[(i, j)]);
+    let nearest = crate::stats::nearest::nearest_two_batch(&context.data.images, &head)?;
+    // An escaped sample (shown as 0) has no meaningful neighbour: its cell stays 0.
+    Ok(Some(ModelSamples {
+        label: format!("nearest training image to {}", last.label),
+        samples: Mat::from_fn(columns, d, |i, j| {
+            if last.escaped[i] {
+                0.0
+            } else {
+                context.data.images[(nearest[i].first, j)]
+            }
+        }),
+        escaped: last.escaped[..columns].to_vec(),
+    }))
+}
+
 /// The sweep label of the feature map at degree k (`polynomial k=9`).
 fn label(map: FeatureMap, k: usize) -> String {
     format!("{} k={k}", map.name())
@@ -508,7 +568,8 @@ pub fn merged_metrics(merged: &Merged) -> serde_json::Value {
     metrics
 }
 
-/// Levine–Weiss Fig. 7 (random-feature polynomial denoisers).
+/// Levine–Weiss Fig. 7 (random-feature polynomial denoisers), or Fig. 8 ([`patch`]) when
+/// [`super::Settings::patch_polynomial`] is set.
 pub struct Polynomial;
 
 impl super::ImageExperiment for Polynomial {
@@ -517,7 +578,7 @@ impl super::ImageExperiment for Polynomial {
     }
 
     fn about(&self) -> &'static str {
-        "Levine–Weiss Fig. 7: random-feature polynomials of degree 3, 9, 27 (and the max-normalised variant of the published code)."
+        "Levine–Weiss Fig. 7: random-feature polynomials of degree 3, 9, 27 (and the max-normalised variant of the published code); with --patch, Fig. 8: the same read-out on image patches that shrink with the noise."
     }
 
     fn run(
@@ -527,6 +588,14 @@ impl super::ImageExperiment for Polynomial {
         _earlier: &[ModelSamples],
         show_progress: bool,
     ) -> Result<super::Outcome> {
+        if context.settings.patch_polynomial.is_some() {
+            let (metrics, samples) = patch::run(context, folder, show_progress)?;
+            return Ok(super::Outcome {
+                flops: metrics.models.iter().map(|m| m.timing.flops).sum(),
+                metrics: super::to_value(&metrics)?,
+                samples,
+            });
+        }
         let (metrics, samples) = run(context, folder, show_progress)?;
         Ok(super::Outcome {
             flops: metrics.models.iter().map(|m| m.timing.flops).sum(),
