@@ -78,6 +78,7 @@ fn quick_all_writes_every_figure_and_metric() {
         [
             "linear",
             "polynomial",
+            "polynomial-patch",
             "bottleneck",
             "memorization",
             "generalization",
@@ -96,6 +97,7 @@ fn quick_all_writes_every_figure_and_metric() {
         "memorization/memorization_empirical.png",
         "generalization/generalization.png",
         "unet/fig1_unet.png",
+        "polynomial-patch/fig8_patch_polynomial.png",
     ] {
         assert!(out.join(file).is_file(), "missing {file}");
     }

@@ -527,9 +527,10 @@ pub trait ImageExperiment: Sync {
 }
 
 /// Every image experiment, in the order a run takes them.
-pub const EXPERIMENTS: [&dyn ImageExperiment; 6] = [
+pub const EXPERIMENTS: [&dyn ImageExperiment; 7] = [
     &linear::Linear,
     &polynomial::Polynomial,
+    &polynomial::PolynomialPatch,
     &bottleneck::Bottleneck,
     &memorization::Memorization,
     &generalization::Generalization,

@@ -572,6 +572,36 @@ pub fn merged_metrics(merged: &Merged) -> serde_json::Value {
 /// [`super::Settings::patch_polynomial`] is set.
 pub struct Polynomial;
 
+/// Levine–Weiss Fig. 8 (the patch polynomial denoiser) as an experiment of its own, so that
+/// `exp all` runs it: [`patch::run`] with [`super::Settings::patch_polynomial`], or the
+/// defaults of the run's scale when unset (`exp polynomial --patch` runs the same).
+pub struct PolynomialPatch;
+
+impl super::ImageExperiment for PolynomialPatch {
+    fn name(&self) -> &'static str {
+        "polynomial-patch"
+    }
+
+    fn about(&self) -> &'static str {
+        "Levine–Weiss Fig. 8: the random-feature polynomial read-out on image patches whose side shrinks with the noise (the same as exp polynomial --patch)."
+    }
+
+    fn run(
+        &self,
+        context: &Context,
+        folder: &RunFolder,
+        _earlier: &[ModelSamples],
+        show_progress: bool,
+    ) -> Result<super::Outcome> {
+        let (metrics, samples) = patch::run(context, folder, show_progress)?;
+        Ok(super::Outcome {
+            flops: metrics.models.iter().map(|m| m.timing.flops).sum(),
+            metrics: super::to_value(&metrics)?,
+            samples,
+        })
+    }
+}
+
 impl super::ImageExperiment for Polynomial {
     fn name(&self) -> &'static str {
         "polynomial"

@@ -511,13 +511,15 @@ pub fn run(
     show_progress: bool,
 ) -> Result<(PatchMetrics, Vec<ModelSamples>)> {
     let settings = &context.settings;
-    let patch = settings
-        .patch_polynomial
-        .clone()
-        .ok_or_else(|| Error::InvalidArgument {
-            what: "patch_polynomial".into(),
-            reason: "exp polynomial --patch needs the patch settings, got none".into(),
-        })?;
+    // `exp polynomial --patch` sets them; `exp polynomial-patch` and `exp all` take the
+    // defaults of the run's scale when they are not set
+    let patch = settings.patch_polynomial.clone().unwrap_or_else(|| {
+        if settings.quick {
+            PatchSettings::quick()
+        } else {
+            PatchSettings::default()
+        }
+    });
     patch.validate(settings.size, settings.export_models)?;
     let schedule = paper_schedule(settings.steps)?;
     let shape = context.data.shape;
