@@ -15,7 +15,8 @@
 //! * [`memorization`] — book eq. 3.3.3–3.3.5: the memorization ratio of every architecture and of
 //!   the empirical optimal denoiser;
 //! * [`generalization`] — Kadkhodaie et al. Fig. 2: models fitted on disjoint halves;
-//! * [`unet`] — Levine–Weiss Fig. 1: five U-Net variants (pooling depth, channels, padding).
+//! * [`unet`] — Levine–Weiss Fig. 1: five U-Net variants (pooling depth, channels, padding);
+//! * [`els`] — Kamb & Ganguli's ELS machine: its samples, and its r² against the U-Nets.
 //!
 //! Every run writes a folder: `config.json` (the exact settings), `metrics.json`, PNG grids laid
 //! out like the paper's figures (rows = configurations, columns = the same initial noise) and
@@ -24,6 +25,7 @@
 //! [`export`]).
 
 pub mod bottleneck;
+pub mod els;
 pub mod export;
 pub mod generalization;
 pub mod linear;
@@ -124,6 +126,9 @@ pub struct Settings {
     /// Fig. 7's global ones (`None`: Fig. 7).
     #[serde(default)]
     pub patch_polynomial: Option<polynomial::patch::PatchSettings>,
+    /// `exp els`'s sample count, patch schedule, bank cap and r² comparison.
+    #[serde(default)]
+    pub els: els::ElsSettings,
 }
 
 /// The two implementations of the empirical optimal denoiser `x̂₀(x_t) = Σ_i softmax_i(−‖x_t −
@@ -203,6 +208,7 @@ impl Settings {
             max_memory_gib: None,
             unet: unet::UNetSettings::default(),
             patch_polynomial: None,
+            els: els::ElsSettings::default(),
         }
     }
 
@@ -253,6 +259,7 @@ impl Settings {
             generalization_sizes: Self::generalization_sizes(64, 4),
             quick: true,
             unet: unet::UNetSettings::quick(),
+            els: els::ElsSettings::quick(),
             ..Self::paper(data)
         }
     }
@@ -309,6 +316,7 @@ impl Settings {
         if let Some(patch) = &self.patch_polynomial {
             patch.validate(self.size, self.export_models)?;
         }
+        self.els.validate()?;
         if self.columns > self.samples {
             return Err(Error::InvalidArgument {
                 what: "columns".into(),
@@ -527,7 +535,7 @@ pub trait ImageExperiment: Sync {
 }
 
 /// Every image experiment, in the order a run takes them.
-pub const EXPERIMENTS: [&dyn ImageExperiment; 7] = [
+pub const EXPERIMENTS: [&dyn ImageExperiment; 8] = [
     &linear::Linear,
     &polynomial::Polynomial,
     &polynomial::PolynomialPatch,
@@ -535,6 +543,7 @@ pub const EXPERIMENTS: [&dyn ImageExperiment; 7] = [
     &memorization::Memorization,
     &generalization::Generalization,
     &unet::UNet,
+    &els::Els,
 ];
 
 /// The experiments a run of `which` (a name of [`EXPERIMENTS`], or `all`) takes, with the ones

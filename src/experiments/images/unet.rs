@@ -201,10 +201,11 @@ pub fn epoch_sigma(schedule: &Schedule, epoch: u64) -> f64 {
     schedule.sigma(step) / schedule.alpha(step)
 }
 
-/// Trains (or resumes training) one variant on the run's images, checkpointed in `folder`;
-/// returns the trainer, the losses and the training time (seconds of every run, the
-/// checkpoint's included).
-fn train<'g>(
+/// Trains (or resumes training) one variant, its checkpoint `checkpoint-unet-<label>.json` in
+/// `folder`; returns the trainer, the losses and the training time (seconds of every run, the
+/// checkpoint's included). Crate-visible so that `exp els` compares the same networks (its
+/// checkpoints in the run's `unet/` folder).
+pub(crate) fn train<'g>(
     context: &Context<'g>,
     variant: &Variant,
     folder: &RunFolder,
