@@ -270,36 +270,52 @@ impl<'a> GpuEmpirical<'a> {
             })
             .collect();
         row_softmax_blocks(gpu, &softmax)?;
-        let c = self.blocks.len();
-        let scratch = if c > 1 {
-            Some(GpuMat::poisoned(gpu, "empirical partial sums", b, self.d)?)
-        } else {
-            None
-        };
-        let target = |k: usize| match &scratch {
-            Some(s) if (c - 1 - k) % 2 == 1 => s,
-            _ => out,
-        };
-        let products = (0..c)
-            .map(|k| {
-                let (beta, addend) = if k == 0 {
-                    (0.0, None)
-                } else {
-                    (1.0, Some(target(k - 1)))
-                };
-                product(
-                    gpu,
-                    (&scores[k], false),
-                    (&self.blocks[k].x, false),
-                    1.0,
-                    beta,
-                    addend,
-                    target(k),
-                )
-            })
-            .collect::<Result<Vec<_>>>()?;
-        run_products(gpu, &products, 1)
+        let operands: Vec<&GpuMat> = self.blocks.iter().map(|block| &block.x).collect();
+        accumulate_blocks(gpu, &scores, &operands, out, "empirical partial sums")
     }
+}
+
+/// `out = Σ_k S_k·O_k` over the blocks k of a blocked softmax average (the softmax weights `S_k`
+/// of block k, `O_k` its rows): one GEMM per block, each adding the previous partial sum
+/// (β = 1), alternating between `out` and one scratch matrix so that the last lands in `out`;
+/// one submission. Used by the empirical denoiser and the patch (ELS) denoiser.
+pub(crate) fn accumulate_blocks(
+    gpu: &Gpu,
+    scores: &[GpuMat],
+    operands: &[&GpuMat],
+    out: &GpuMat,
+    label: &str,
+) -> Result<()> {
+    let c = operands.len();
+    let (rows, cols) = out.shape();
+    let scratch = if c > 1 {
+        Some(GpuMat::poisoned(gpu, label, rows, cols)?)
+    } else {
+        None
+    };
+    let target = |k: usize| match &scratch {
+        Some(s) if (c - 1 - k) % 2 == 1 => s,
+        _ => out,
+    };
+    let products = (0..c)
+        .map(|k| {
+            let (beta, addend) = if k == 0 {
+                (0.0, None)
+            } else {
+                (1.0, Some(target(k - 1)))
+            };
+            product(
+                gpu,
+                (&scores[k], false),
+                (operands[k], false),
+                1.0,
+                beta,
+                addend,
+                target(k),
+            )
+        })
+        .collect::<Result<Vec<_>>>()?;
+    run_products(gpu, &products, 1)
 }
 
 /// The f64 route and the kernel's error bound (module docs) for the queries `y` (B×d, rows

@@ -67,6 +67,7 @@ use super::{
 };
 use crate::diffusion::Schedule;
 use crate::error::{ensure_sigma, Error, Result};
+use crate::gpu::empirical::accumulate_blocks;
 use crate::gpu::gemm::{product, run_products, GpuMat};
 use crate::gpu::rowwise::{row_softmax_blocks, ColumnShift};
 use crate::gpu::Gpu;
@@ -556,40 +557,8 @@ impl<'g> GpuPatchDenoiser<'g> {
             })
             .collect();
         row_softmax_blocks(gpu, &softmax)?;
-        let c = self.blocks.len();
-        let scratch = if c > 1 {
-            Some(GpuMat::poisoned(
-                gpu,
-                "ELS partial sums",
-                b,
-                self.shape.channels,
-            )?)
-        } else {
-            None
-        };
-        let target = |k: usize| match &scratch {
-            Some(s) if (c - 1 - k) % 2 == 1 => s,
-            _ => out,
-        };
-        let products = (0..c)
-            .map(|k| {
-                let (beta, addend) = if k == 0 {
-                    (0.0, None)
-                } else {
-                    (1.0, Some(target(k - 1)))
-                };
-                product(
-                    gpu,
-                    (&scores[k], false),
-                    (&self.blocks[k].centres, false),
-                    1.0,
-                    beta,
-                    addend,
-                    target(k),
-                )
-            })
-            .collect::<Result<Vec<_>>>()?;
-        run_products(gpu, &products, 1)
+        let operands: Vec<&GpuMat> = self.blocks.iter().map(|block| &block.centres).collect();
+        accumulate_blocks(gpu, &scores, &operands, out, "ELS partial sums")
     }
 }
 
