@@ -239,47 +239,77 @@ impl<'a> GpuEmpirical<'a> {
     /// product lands in `out`.
     fn run_tile(&self, y: &GpuMat, out: &GpuMat, alpha: f64, sigma: f64) -> Result<()> {
         let gpu = self.gpu;
-        let b = y.shape().0;
         let scale = alpha / (sigma * sigma);
         let shift = -alpha * alpha / (2.0 * sigma * sigma);
-        let scores = self
+        let blocks: Vec<SoftmaxBlock> = self
             .blocks
             .iter()
-            .map(|blk| GpuMat::poisoned(gpu, "empirical scores", b, blk.x.shape().0))
-            .collect::<Result<Vec<_>>>()?;
-        let products = self
-            .blocks
-            .iter()
-            .zip(&scores)
-            .map(|(blk, s)| product(gpu, (y, false), (&blk.x, true), 1.0, 0.0, None, s))
-            .collect::<Result<Vec<_>>>()?;
-        run_products(gpu, &products, 1)?;
-        let softmax: Vec<(&GpuMat, ColumnShift)> = self
-            .blocks
-            .iter()
-            .zip(&scores)
-            .map(|(blk, s)| {
-                (
-                    s,
-                    ColumnShift {
-                        scale,
-                        shift,
-                        v: Some(&blk.norms),
-                    },
-                )
+            .map(|blk| SoftmaxBlock {
+                keys: &blk.x,
+                norms: &blk.norms,
+                values: &blk.x,
             })
             .collect();
-        row_softmax_blocks(gpu, &softmax)?;
-        let operands: Vec<&GpuMat> = self.blocks.iter().map(|block| &block.x).collect();
-        accumulate_blocks(gpu, &scores, &operands, out, "empirical partial sums")
+        softmax_average(gpu, y, &blocks, (scale, shift), out, "empirical")
     }
+}
+
+/// One block of a blocked softmax average: its key rows `K_k`, their squared norms, and the
+/// value rows `V_k` the weights average.
+pub(crate) struct SoftmaxBlock<'a> {
+    pub(crate) keys: &'a GpuMat,
+    pub(crate) norms: &'a GpuMat,
+    pub(crate) values: &'a GpuMat,
+}
+
+/// `out = Σ_k softmax(scale·Y K_kᵀ + shift·‖k‖²)·V_k`, the softmax over the keys of every block
+/// together: the scores `S_k = Y K_kᵀ` (GEMM per block), the blocked row softmax of
+/// `scale·S_k + shift·‖k‖²` in place ([`row_softmax_blocks`]), then [`accumulate_blocks`]. The
+/// empirical denoiser (keys = values = the images) and the patch (ELS) denoiser (keys the
+/// patches, values their centre pixels) are both this.
+pub(crate) fn softmax_average(
+    gpu: &Gpu,
+    y: &GpuMat,
+    blocks: &[SoftmaxBlock],
+    (scale, shift): (f64, f64),
+    out: &GpuMat,
+    label: &str,
+) -> Result<()> {
+    let b = y.shape().0;
+    let scores = blocks
+        .iter()
+        .map(|blk| GpuMat::poisoned(gpu, &format!("{label} scores"), b, blk.keys.shape().0))
+        .collect::<Result<Vec<_>>>()?;
+    let products = blocks
+        .iter()
+        .zip(&scores)
+        .map(|(blk, s)| product(gpu, (y, false), (blk.keys, true), 1.0, 0.0, None, s))
+        .collect::<Result<Vec<_>>>()?;
+    run_products(gpu, &products, 1)?;
+    let softmax: Vec<(&GpuMat, ColumnShift)> = blocks
+        .iter()
+        .zip(&scores)
+        .map(|(blk, s)| {
+            (
+                s,
+                ColumnShift {
+                    scale,
+                    shift,
+                    v: Some(blk.norms),
+                },
+            )
+        })
+        .collect();
+    row_softmax_blocks(gpu, &softmax)?;
+    let values: Vec<&GpuMat> = blocks.iter().map(|blk| blk.values).collect();
+    accumulate_blocks(gpu, &scores, &values, out, &format!("{label} partial sums"))
 }
 
 /// `out = Σ_k S_k·O_k` over the blocks k of a blocked softmax average (the softmax weights `S_k`
 /// of block k, `O_k` its rows): one GEMM per block, each adding the previous partial sum
 /// (β = 1), alternating between `out` and one scratch matrix so that the last lands in `out`;
 /// one submission. Used by the empirical denoiser and the patch (ELS) denoiser.
-pub(crate) fn accumulate_blocks(
+fn accumulate_blocks(
     gpu: &Gpu,
     scores: &[GpuMat],
     operands: &[&GpuMat],

@@ -67,9 +67,8 @@ use super::{
 };
 use crate::diffusion::Schedule;
 use crate::error::{ensure_sigma, Error, Result};
-use crate::gpu::empirical::accumulate_blocks;
-use crate::gpu::gemm::{product, run_products, GpuMat};
-use crate::gpu::rowwise::{row_softmax_blocks, ColumnShift};
+use crate::gpu::empirical::{softmax_average, SoftmaxBlock};
+use crate::gpu::gemm::GpuMat;
 use crate::gpu::Gpu;
 use crate::io::grid::ImageShape;
 use crate::linalg::{self, Mat};
@@ -527,38 +526,17 @@ impl<'g> GpuPatchDenoiser<'g> {
     /// `out` and a scratch matrix so that the last product lands in `out`.
     fn run_tile(&self, y: &GpuMat, out: &GpuMat, sigma: f64) -> Result<()> {
         let gpu = self.gpu;
-        let b = y.shape().0;
         let scale = 1.0 / (sigma * sigma);
-        let scores = self
+        let blocks: Vec<SoftmaxBlock> = self
             .blocks
             .iter()
-            .map(|blk| GpuMat::poisoned(gpu, "ELS scores", b, blk.keys.shape().0))
-            .collect::<Result<Vec<_>>>()?;
-        let products = self
-            .blocks
-            .iter()
-            .zip(&scores)
-            .map(|(blk, s)| product(gpu, (y, false), (&blk.keys, true), 1.0, 0.0, None, s))
-            .collect::<Result<Vec<_>>>()?;
-        run_products(gpu, &products, 1)?;
-        let softmax: Vec<(&GpuMat, ColumnShift)> = self
-            .blocks
-            .iter()
-            .zip(&scores)
-            .map(|(blk, s)| {
-                (
-                    s,
-                    ColumnShift {
-                        scale,
-                        shift: -0.5 * scale,
-                        v: Some(&blk.norms),
-                    },
-                )
+            .map(|blk| SoftmaxBlock {
+                keys: &blk.keys,
+                norms: &blk.norms,
+                values: &blk.centres,
             })
             .collect();
-        row_softmax_blocks(gpu, &softmax)?;
-        let operands: Vec<&GpuMat> = self.blocks.iter().map(|block| &block.centres).collect();
-        accumulate_blocks(gpu, &scores, &operands, out, "ELS partial sums")
+        softmax_average(gpu, y, &blocks, (scale, -0.5 * scale), out, "ELS")
     }
 }
 
