@@ -105,6 +105,21 @@ pub const GEMM_BLOCKED: Shader = Shader {
     sources: &[TANH, GEMM_EPILOGUE, GEMM_SMALL],
 };
 
+/// GEMM for software adapters with the same epilogues: 64×64 blocks, 4×4 outputs per
+/// invocation read straight from storage, no workgroup memory or barrier
+/// (`gpu/gemm_direct.wgsl`).
+pub const GEMM_DIRECT: Shader = Shader {
+    entry_point: "gemm_direct",
+    sources: &[
+        TANH,
+        GEMM_EPILOGUE,
+        (
+            "gemm_direct.wgsl",
+            include_str!("../../gpu/gemm_direct.wgsl"),
+        ),
+    ],
+};
+
 /// Register-blocked GEMM for large products with the same epilogues: 128×128 blocks, 8×8
 /// outputs per invocation, vec4 global loads where the layout allows (`gpu/gemm_large.wgsl`).
 pub const GEMM_LARGE: Shader = Shader {
@@ -385,6 +400,7 @@ pub const ALL: &[Shader] = &[
     JVP_GMM,
     GEMM,
     GEMM_BLOCKED,
+    GEMM_DIRECT,
     GEMM_LARGE,
     GEMM_SPLIT_REDUCE,
     POWER_FEATURES,

@@ -5,7 +5,6 @@
 //! favours backward-stable algorithms (Householder tridiagonalisation, Cholesky) over speed.
 
 use crate::error::{Error, Result};
-use faer::linalg::solvers::Solve;
 use faer::Side;
 
 /// Dense column-major f64 matrix (faer). Data sets are stored one sample per row.
@@ -163,12 +162,48 @@ pub(crate) fn ensure_finite_mat(what: &str, a: &Mat) -> Result<()> {
     Ok(())
 }
 
-/// Solves `A X = B` for symmetric positive-definite `A` by Cholesky (`A = L Lᵀ`).
+/// Products with fewer multiply-adds than this run on the calling thread ([`matmul`]).
+const SEQUENTIAL_FLOPS: usize = 1 << 18;
+
+/// faer's parallelism for an operation of `flops` multiply-adds: sequential below
+/// [`SEQUENTIAL_FLOPS`], faer's global setting (rayon) above. faer's products and triangular
+/// solves split into rayon tasks whatever the size, so a per-point posterior (3×3 systems)
+/// handed to rayon spent more time waking and parking workers than computing
+/// (`entropy::immse_quadrature_allowance_is_calibrated`: 10 s, 7.5 s of it system time,
+/// against 4.8 s on one thread). A split only spreads independent columns over threads, so the
+/// result is the same bit for bit either way.
+fn par_for_flops(flops: usize) -> faer::Par {
+    if flops < SEQUENTIAL_FLOPS {
+        faer::Par::Seq
+    } else {
+        faer::get_global_parallelism()
+    }
+}
+
+/// `A B`, on the calling thread when small ([`par_for_flops`]); the `&a * &b` of faer
+/// otherwise.
+pub(crate) fn matmul(a: &Mat, b: &Mat) -> Mat {
+    let mut out = Mat::zeros(a.nrows(), b.ncols());
+    let par = par_for_flops(a.nrows() * a.ncols() * b.ncols());
+    faer::linalg::matmul::matmul(out.as_mut(), faer::Accum::Replace, a, b, 1.0, par);
+    out
+}
+
+/// Solves `A X = B` for symmetric positive-definite `A` by Cholesky (`A = L Lᵀ`): `L Y = B`,
+/// then `Lᵀ X = Y`, on the calling thread when small ([`par_for_flops`]).
 pub(crate) fn spd_solve(a: &Mat, b: &Mat) -> Result<Mat> {
     let llt = a
         .llt(Side::Lower)
         .map_err(|e| Error::Numerical(format!("Cholesky of an SPD matrix: {e:?}")))?;
-    Ok(llt.solve(b))
+    let par = par_for_flops(a.nrows() * a.nrows() * b.ncols());
+    let mut x = b.clone();
+    faer::linalg::triangular_solve::solve_lower_triangular_in_place(llt.L(), x.as_mut(), par);
+    faer::linalg::triangular_solve::solve_upper_triangular_in_place(
+        llt.L().transpose(),
+        x.as_mut(),
+        par,
+    );
+    Ok(x)
 }
 
 /// `log det A` for symmetric positive-definite `A`, as `2 Σ log L_ii` from its Cholesky factor.

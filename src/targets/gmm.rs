@@ -349,14 +349,14 @@ impl GaussianMixture {
             });
         }
         let ft = f.transpose().to_owned();
-        let mut capacitance = &ft * &f;
+        let mut capacitance = linalg::matmul(&ft, &f);
         for i in 0..r {
             capacitance[(i, i)] += s2;
         }
         let solved_factor_t = linalg::spd_solve(&capacitance, &ft)?; // K⁻¹Fᵀ (r×d)
-        let proj = &solved_factor_t * &delta; // K⁻¹Fᵀδ (r×1)
-        let shift = &f * &proj; // F K⁻¹ Fᵀ δ = Σ C⁻¹ δ
-        let ftd = &ft * &delta;
+        let proj = linalg::matmul(&solved_factor_t, &delta); // K⁻¹Fᵀδ (r×1)
+        let shift = linalg::matmul(&f, &proj); // F K⁻¹ Fᵀ δ = Σ C⁻¹ δ
+        let ftd = linalg::matmul(&ft, &delta);
         let explained = (0..r).map(|i| ftd[(i, 0)] * proj[(i, 0)]).sum::<f64>();
         let quad = (delta_sq - explained) / s2;
         let logdet = (d - r) as f64 * s2.ln() + linalg::spd_logdet(&capacitance)?;
@@ -593,7 +593,7 @@ impl ClosedForm for GaussianMixture {
             if *r == 0.0 || t.solved_factor_t.nrows() == 0 {
                 continue;
             }
-            let within = &t.factor * &t.solved_factor_t; // F K⁻¹ Fᵀ
+            let within = linalg::matmul(&t.factor, &t.solved_factor_t); // F K⁻¹ Fᵀ
             for j in 0..d {
                 for i in 0..d {
                     cov[(i, j)] += r * s2 * within[(i, j)];

@@ -279,22 +279,39 @@ fn check_gemm_epilogues(
     }
 }
 
-/// Both GEMM kernels with every fused epilogue — bias (per row, per column) + activation
+/// The tiled, blocked and direct GEMM kernels with every fused epilogue — bias (per row, per column) + activation
 /// (identity, tanh, ReLU, leaky ReLU), the derivative mask read off a stored activation output,
 /// and the power `(s_j t_ij)^k` — against `gemm::gemm_fused_reference`, whose bounds are derived
 /// from the dot product's `γ_{k+5}` and each epilogue's own roundings (see its doc: the power's
 /// relative error is `k·(γ_{k+5}κ + 2u) + (k − 1)u` to first order, κ the dot product's
 /// condition number). Shapes are not multiples of the tiles (ragged 64-blocks for the blocked
-/// kernel), all transposes, with and without `β·D`; outputs are poisoned first.
+/// and direct kernels), all transposes, with and without `β·D`; outputs are poisoned first.
 #[test]
 fn gemm_epilogues_match_f64_reference() {
     use diffusion_theorems::denoisers::bottleneck::Activation;
     use diffusion_theorems::gpu::gemm::{gemm_fused, Bias, Epilogue, GpuMat, HostProduct, Product};
     let gpu = gpu();
     let mut rng = Rng::new(0xe911, 0);
-    // (17, 5, 33) and (40, 300, 7) run the tiled kernel, (130, 70, 150) the blocked one
-    for shape in [(17usize, 5usize, 33usize), (40, 300, 7), (130, 70, 150)] {
-        check_gemm_epilogues(&mut rng, shape, Route::Planned(None, None), None);
+    // each kernel forced (the automatic rule runs the direct one on a software adapter): the
+    // tiled and direct kernels on (17, 5, 33) and (40, 300, 7), the blocked and direct ones on
+    // (130, 70, 150) (ragged 64-blocks)
+    for (shape, kernels) in [
+        (
+            (17usize, 5usize, 33usize),
+            [GemmKernel::Tiled, GemmKernel::Direct],
+        ),
+        ((40, 300, 7), [GemmKernel::Tiled, GemmKernel::Direct]),
+        ((130, 70, 150), [GemmKernel::Blocked, GemmKernel::Direct]),
+    ] {
+        for kernel in kernels {
+            let plan = GemmPlan { kernel, splits: 1 };
+            check_gemm_epilogues(
+                &mut rng,
+                shape,
+                Route::Planned(Some(kernel), Some(1)),
+                Some(plan),
+            );
+        }
     }
     // bad epilogues are typed errors naming the value
     let a = Mat::from_fn(3, 4, |_, _| rng.normal());
@@ -342,14 +359,16 @@ fn gemm_epilogues_match_f64_reference() {
 /// The GEMM plan ([`GemmPlan::choose`]): the 128×128 kernel for large outputs whose 128-grid
 /// pads little and (split along k where that applies) fills an H100's 132 SMs, where the
 /// adapter's workgroup limits allow it; the 64×64 and 16×16 kernels otherwise; split-K exactly
-/// for grids of fewer than 264 tiles with k ≥ 512, into `min(⌈264/tiles⌉, ⌊k/256⌋)` slices. Checked on an H100's limits, on WebGPU's default limits
+/// for grids of fewer than 264 tiles with k ≥ 512, into `min(⌈264/tiles⌉, ⌊k/256⌋)` slices;
+/// on a software adapter the direct kernel for small products. Checked on an H100's limits
+/// (as a GPU and as a software adapter), on WebGPU's default limits
 /// (16 KiB of workgroup memory: too little for the 128×128 kernel), on this adapter, and on the
 /// dispatches a prepared product records — so the parity tests cannot silently run another
 /// kernel than the one they name.
 #[test]
 fn gemm_plan_picks_large_kernel_and_split_k() {
     use diffusion_theorems::gpu::gemm::{split_k, GpuMat, Product};
-    use GemmKernel::{Blocked, Large, Tiled};
+    use GemmKernel::{Blocked, Direct, Large, Tiled};
     let gpu = gpu();
     let limits = gpu.limits();
     println!(
@@ -381,19 +400,36 @@ fn gemm_plan_picks_large_kernel_and_split_k() {
         ((1, 200, 5000), plan(Tiled, 19)),
     ] {
         assert_eq!(
-            GemmPlan::choose(&h100, shape),
+            GemmPlan::choose(&h100, false, shape),
             expect,
             "{shape:?} on an H100"
+        );
+    }
+    // the same limits on a software adapter: the direct kernel where m or n is below 128 or
+    // the product has fewer than 2²² multiply-adds (split-K by the same rule, 64×64 tiles),
+    // the staged kernels otherwise
+    for (shape, expect) in [
+        ((32, 100, 768), plan(Direct, 3)),
+        ((128, 128, 128), plan(Direct, 1)),
+        ((1, 200, 5000), plan(Direct, 19)),
+        ((8192, 32, 288), plan(Direct, 1)),
+        ((256, 256, 256), plan(Blocked, 1)),
+        ((4096, 4096, 4096), plan(Large, 1)),
+    ] {
+        assert_eq!(
+            GemmPlan::choose(&h100, true, shape),
+            expect,
+            "{shape:?} on a software adapter"
         );
     }
     let webgpu = wgpu::Limits::default();
     assert!(!Large.fits(&webgpu) && Blocked.fits(&webgpu));
     assert_eq!(
-        GemmPlan::choose(&webgpu, (4096, 4096, 4096)),
+        GemmPlan::choose(&webgpu, false, (4096, 4096, 4096)),
         plan(Blocked, 1)
     );
     assert_eq!(
-        GemmPlan::choose(&webgpu, (128, 1000, 12288)),
+        GemmPlan::choose(&webgpu, false, (128, 1000, 12288)),
         plan(Blocked, 9)
     );
     // this adapter: the rule applied to its own limits, and what a prepared product records
@@ -405,7 +441,7 @@ fn gemm_plan_picks_large_kernel_and_split_k() {
         Large.workgroup_bytes()
     );
     assert_eq!(
-        GemmPlan::choose(limits, (128, 1000, 12288)),
+        GemmPlan::choose(limits, gpu.is_software(), (128, 1000, 12288)),
         plan(Large, split_k(Large, limits, (128, 1000, 12288)))
     );
     let a = GpuMat::poisoned(gpu, "a", 128, 12288).unwrap();
@@ -465,10 +501,10 @@ fn gemm_large_kernel_matches_f64_reference() {
 /// rule picks this kernel and split for 129×1000×131, see
 /// `gemm_plan_picks_large_kernel_and_split_k`, a product 40 times the work that ran here before
 /// with the same code path), 1×1300×40 by the automatic rule (16×16 kernel: 3 tiles,
-/// S = min(⌈264/3⌉, ⌊1300/256⌋) = 5; every workgroup computes its whole 16×16 tile, so on a
-/// software adapter the 1×5000×200 product this was, S = 19, cost 16 times the work), and
+/// S = min(⌈264/3⌉, ⌊1300/256⌋) = 5; on a software adapter the direct kernel: 1 tile, S = 5),
+/// and
 /// 132×100×129 with S = 3 forced on the 128×128 kernel (slices of 32, 32 and 36; vec4 and word
-/// loads mixed). The split sum is
+/// loads mixed), and 65×100×67 again with S = 3 forced on the direct kernel. The split sum is
 /// deterministic: a second run of each plain split product is bit-identical.
 #[test]
 fn gemm_split_k_matches_f64_reference() {
@@ -480,11 +516,23 @@ fn gemm_split_k_matches_f64_reference() {
         Route::Planned(Some(GemmKernel::Blocked), Some(3)),
         Some(plan(GemmKernel::Blocked, 3)),
     );
+    // the automatic rule: the direct kernel on a software adapter, the tiled one elsewhere
+    let small = if gpu().is_software() {
+        GemmKernel::Direct
+    } else {
+        GemmKernel::Tiled
+    };
     check_gemm_epilogues(
         &mut rng,
         (1, 1300, 40),
         Route::Planned(None, None),
-        Some(plan(GemmKernel::Tiled, 5)),
+        Some(plan(small, 5)),
+    );
+    check_gemm_epilogues(
+        &mut rng,
+        (65, 100, 67),
+        Route::Planned(Some(GemmKernel::Direct), Some(3)),
+        Some(plan(GemmKernel::Direct, 3)),
     );
     check_gemm_epilogues(
         &mut rng,

@@ -10,7 +10,8 @@
 //! Kernels ([`GemmKernel`], chosen per product by [`GemmPlan::choose`] from the adapter's limits
 //! and the shape): 16×16-tiled (one output per invocation), 64×64 register-blocked (4×4 per
 //! invocation) and 128×128 register-blocked (8×8 per invocation, vec4 global loads where the
-//! layout allows). Products whose output has too few tiles to fill the GPU and a long inner
+//! layout allows), all staging k-slabs in workgroup memory; and, for small products on a
+//! software adapter, the 64×64 direct kernel (4×4 per invocation read straight from storage). Products whose output has too few tiles to fill the GPU and a long inner
 //! dimension are split along k (split-K, [`split_k`]): S workgroup slices write partial sums to a
 //! workspace and a second pass adds them in a fixed order and applies the epilogue.
 //!

@@ -10,6 +10,10 @@ pub enum GemmKernel {
     Tiled,
     /// 64×64 blocks, 4×4 outputs per invocation ([`shaders::GEMM_BLOCKED`]).
     Blocked,
+    /// 64×64 blocks, 4×4 outputs per invocation read straight from storage, with no workgroup
+    /// memory and no barrier ([`shaders::GEMM_DIRECT`]): the kernel of small products on a
+    /// software adapter (see [`DIRECT_MAX_MULTIPLY_ADDS`]).
+    Direct,
     /// 128×128 blocks, 8×8 outputs per invocation, vec4 global loads where an operand's stored
     /// rows are a multiple of 4 long ([`shaders::GEMM_LARGE`]).
     Large,
@@ -20,6 +24,16 @@ pub enum GemmKernel {
     /// [`gemm_tensor_core_reference`]'s, far wider than the f32 kernels'.
     TensorCoresF16,
 }
+
+/// On a software adapter (llvmpipe: workgroups run on CPU threads, workgroup memory is
+/// ordinary memory and a barrier switches between a workgroup's invocations), products with
+/// fewer multiply-adds than this, or with m or n below 128, run the [`GemmKernel::Direct`]
+/// kernel; larger ones the kernels below. Measured with `diffusion-theorems bench --filter
+/// gemm` on llvmpipe (2 cores, 2026-11-28; milliseconds, previous choice → direct): 32×100×768
+/// (an MLP layer) 11.9 → 1.7, 128³ 2.35 → 1.13, an im2col convolution 2048×64×576 200 → 117;
+/// but 256³ 4.6 → 8.1, 512×128×576 43 → 55 and 128×128×1152 23 → 28, where the staged
+/// kernels' reuse pays for their barriers.
+pub const DIRECT_MAX_MULTIPLY_ADDS: usize = 1 << 22;
 
 /// Products with both output dimensions at least this large use the 64×64 register-blocked
 /// kernel (when the 128×128 one does not apply); smaller ones the 16×16-tiled kernel, which
@@ -49,7 +63,7 @@ impl GemmKernel {
     pub fn tile(self) -> usize {
         match self {
             Self::Tiled => 16,
-            Self::Blocked => 64,
+            Self::Blocked | Self::Direct => 64,
             Self::Large => 128,
             Self::TensorCoresF16 => 64,
         }
@@ -60,6 +74,7 @@ impl GemmKernel {
         match self {
             Self::Tiled => &shaders::GEMM,
             Self::Blocked => &shaders::GEMM_BLOCKED,
+            Self::Direct => &shaders::GEMM_DIRECT,
             Self::Large => &shaders::GEMM_LARGE,
             Self::TensorCoresF16 => &shaders::GEMM_COOP,
         }
@@ -72,6 +87,7 @@ impl GemmKernel {
         match self {
             Self::Tiled => 2 * 256 * 4,
             Self::Blocked => 2 * 1024 * 4,
+            Self::Direct => 0,
             Self::Large => 2 * 16 * 132 * 4,
             Self::TensorCoresF16 => 2 * 2048 * 2 + 1024 * 4,
         }
@@ -87,7 +103,10 @@ impl GemmKernel {
             && limits.max_compute_workgroup_size_y >= 16
     }
 
-    /// The kernel for an m×n×k product: [`GemmKernel::Large`] when the adapter fits it,
+    /// The kernel for an m×n×k product. On a software adapter (`software`,
+    /// [`Gpu::is_software`]), [`GemmKernel::Direct`] for products with m or n below 128 or
+    /// fewer than [`DIRECT_MAX_MULTIPLY_ADDS`] multiply-adds. Otherwise
+    /// [`GemmKernel::Large`] when the adapter fits it,
     /// m, n ≥ 128, the padded 128-grid does at most [`LARGE_MAX_PADDING`] extra work, and the
     /// grid — split along k by [`split_k`] where that applies — has at least
     /// [`FILL_WORKGROUPS`] workgroups; else [`GemmKernel::Blocked`] when m, n ≥
@@ -97,8 +116,14 @@ impl GemmKernel {
     /// 4× as many 64×64 workgroups finish sooner (512³ on an H100: 16 blocks of 128², 32
     /// workgroups split in 2, against 128 split 64×64 ones), and where padding is large the
     /// extra work outweighs the reuse.
-    pub fn choose(limits: &wgpu::Limits, (m, n, k): (usize, usize, usize)) -> Self {
+    pub fn choose(limits: &wgpu::Limits, software: bool, (m, n, k): (usize, usize, usize)) -> Self {
         let t = Self::Large.tile();
+        if software
+            && Self::Direct.fits(limits)
+            && (m.min(n) < t || m * n * k < DIRECT_MAX_MULTIPLY_ADDS)
+        {
+            return Self::Direct;
+        }
         let tiles = m.div_ceil(t) * n.div_ceil(t);
         let padded = (tiles * t * t) as f64;
         if Self::Large.fits(limits)
@@ -170,10 +195,10 @@ pub struct GemmPlan {
 }
 
 impl GemmPlan {
-    /// The automatic plan of an m×n×k product on an adapter with `limits`:
-    /// [`GemmKernel::choose`], then [`split_k`].
-    pub fn choose(limits: &wgpu::Limits, (m, n, k): (usize, usize, usize)) -> Self {
-        let kernel = GemmKernel::choose(limits, (m, n, k));
+    /// The automatic plan of an m×n×k product on an adapter with `limits` (a software
+    /// rasteriser when `software`): [`GemmKernel::choose`], then [`split_k`].
+    pub fn choose(limits: &wgpu::Limits, software: bool, (m, n, k): (usize, usize, usize)) -> Self {
+        let kernel = GemmKernel::choose(limits, software, (m, n, k));
         Self {
             kernel,
             splits: split_k(kernel, limits, (m, n, k)),
@@ -185,11 +210,12 @@ impl GemmPlan {
     /// largest the product allows) is an error naming it.
     pub(super) fn resolve(
         limits: &wgpu::Limits,
+        software: bool,
         shape: (usize, usize, usize),
         kernel: Option<GemmKernel>,
         splits: Option<usize>,
     ) -> Result<Self> {
-        let kernel = kernel.unwrap_or_else(|| GemmKernel::choose(limits, shape));
+        let kernel = kernel.unwrap_or_else(|| GemmKernel::choose(limits, software, shape));
         if !kernel.fits(limits) {
             return Err(Error::GpuLimit(format!(
                 "GEMM kernel {kernel:?} needs {} bytes of workgroup memory and 256 invocations, \

@@ -177,7 +177,13 @@ impl<'a> PreparedProduct<'a> {
             )));
         }
         let limits = gpu.limits();
-        let plan = GemmPlan::resolve(limits, (m, n, k), product.kernel, product.splits)?;
+        let plan = GemmPlan::resolve(
+            limits,
+            gpu.is_software(),
+            (m, n, k),
+            product.kernel,
+            product.splits,
+        )?;
         let max = limits.max_compute_workgroups_per_dimension as usize;
         let tile = plan.kernel.tile();
         let groups = [n.div_ceil(tile), m.div_ceil(tile)];
