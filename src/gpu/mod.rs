@@ -165,6 +165,17 @@ impl Gpu {
         })
     }
 
+    /// A context as [`Gpu::new`] that takes `bytes` for its largest storage binding where that
+    /// is below the adapter's ([`Gpu::max_binding_bytes`]). Every size check and every cut of a
+    /// product too large for one binding reads that limit, so the cutting runs on matrices of a
+    /// few MiB instead of the 128 MiB an adapter's limit needs (tests).
+    pub fn with_binding_cap(bytes: u64) -> Result<Self> {
+        let mut gpu = Self::new()?;
+        let limit = &mut gpu.limits.max_storage_buffer_binding_size;
+        *limit = (*limit).min(bytes);
+        Ok(gpu)
+    }
+
     /// The process-wide context, created on first use. Errors (no adapter) are remembered and
     /// returned to every caller.
     pub fn shared() -> Result<&'static Gpu> {
