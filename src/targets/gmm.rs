@@ -81,9 +81,87 @@ struct PosteriorTerms {
     log_weighted_evidence: f64,
     /// `m_k = μ_k + F K⁻¹ Fᵀ δ`.
     mean: Vec<f64>,
-    /// `F_k` and `K_k⁻¹F_kᵀ` so `P_k = σ² F (K⁻¹Fᵀ)` can be formed when asked for.
+}
+
+/// The y-independent part of one component's posterior route at one σ, with `C = FFᵀ + σ²I`
+/// (F = U diag(√λ), rank r) and the capacitance `K = FᵀF + σ²I` (r×r).
+struct ComponentPosterior {
+    /// `F` (d×r).
     factor: Mat,
+    /// `Fᵀ` (r×d).
+    factor_t: Mat,
+    /// `K⁻¹Fᵀ` (r×d).
     solved_factor_t: Mat,
+    /// `F K⁻¹ Fᵀ` (d×d), so the component's posterior covariance is `σ² F K⁻¹ Fᵀ`; `None`
+    /// for a point mass (r = 0), whose posterior covariance is zero.
+    within: Option<Mat>,
+    /// `log det C = (d − r) log σ² + log det K`.
+    log_det: f64,
+}
+
+/// A mixture's posterior family at one noise level σ ([`GaussianMixture::posterior_at`]):
+/// every component's y-independent factors formed once, so that each query y costs only its
+/// own products. The per-point [`ClosedForm`] routes run through it, so both give the same
+/// numbers bit for bit.
+pub struct MixturePosterior<'m> {
+    mixture: &'m GaussianMixture,
+    sigma: f64,
+    components: Vec<ComponentPosterior>,
+}
+
+impl MixturePosterior<'_> {
+    /// Every component's terms at y and the responsibilities `P(k | y)` (softmax of the log
+    /// weighted evidences).
+    fn route(&self, y: &[f64]) -> (Vec<PosteriorTerms>, Vec<f64>) {
+        let m = self.mixture;
+        let terms: Vec<PosteriorTerms> = m
+            .components
+            .iter()
+            .zip(&self.components)
+            .map(|(c, prepared)| m.posterior_terms(c, prepared, y, self.sigma))
+            .collect();
+        let logits: Vec<f64> = terms.iter().map(|t| t.log_weighted_evidence).collect();
+        let resp = softmax(&logits);
+        (terms, resp)
+    }
+
+    /// `E[x | y] = Σ_k ρ_k m_k` (y must have the mixture's dimension and be finite).
+    pub fn mean(&self, y: &[f64]) -> Result<Vec<f64>> {
+        self.mixture.check_query(y, self.sigma)?;
+        let (terms, resp) = self.route(y);
+        Ok(mix(terms.iter().map(|t| &t.mean), &resp, self.mixture.dim))
+    }
+
+    /// `Cov[x | y] = Σ_k ρ_k σ² F_k K_k⁻¹ F_kᵀ + Σ_k ρ_k (m_k − m̄)(m_k − m̄)ᵀ`, the spread in
+    /// its pairwise form.
+    pub fn covariance(&self, y: &[f64]) -> Result<Mat> {
+        self.mixture.check_query(y, self.sigma)?;
+        let (terms, resp) = self.route(y);
+        let d = self.mixture.dim;
+        let s2 = self.sigma * self.sigma;
+        let mut cov = Mat::zeros(d, d);
+        for (prepared, r) in self.components.iter().zip(&resp) {
+            let Some(within) = &prepared.within else {
+                continue;
+            };
+            if *r == 0.0 {
+                continue;
+            }
+            for j in 0..d {
+                for i in 0..d {
+                    cov[(i, j)] += r * s2 * within[(i, j)];
+                }
+            }
+        }
+        add_pairwise_spread(&mut cov, terms.iter().map(|t| &t.mean), &resp);
+        Ok(cov)
+    }
+
+    /// The responsibilities `P(k | y)`.
+    pub fn responsibilities(&self, y: &[f64]) -> Result<Vec<f64>> {
+        self.mixture.check_query(y, self.sigma)?;
+        Ok(self.route(y).1)
+    }
 }
 
 impl GaussianMixture {
@@ -326,12 +404,51 @@ impl GaussianMixture {
         p
     }
 
-    /// Posterior route for component `c`.
-    fn posterior_terms(&self, c: &Component, y: &[f64], sigma: f64) -> Result<PosteriorTerms> {
+    /// The part of component `c`'s posterior route that does not depend on y, at noise σ:
+    /// `F`, `Fᵀ`, the capacitance `K = FᵀF + σ²I`, `K⁻¹Fᵀ` and `log det C = (d − r) log σ² +
+    /// log det K` (`C = FFᵀ + σ²I`).
+    fn component_posterior(&self, c: &Component, sigma: f64) -> Result<ComponentPosterior> {
         let d = self.dim;
         let s2 = sigma * sigma;
         let r = c.factor.rank();
-        let f = c.factor.scaled_basis();
+        let factor = c.factor.scaled_basis();
+        if r == 0 {
+            return Ok(ComponentPosterior {
+                factor_t: Mat::zeros(0, d),
+                solved_factor_t: Mat::zeros(0, d),
+                within: None,
+                log_det: d as f64 * s2.ln(),
+                factor,
+            });
+        }
+        let factor_t = factor.transpose().to_owned();
+        let mut capacitance = linalg::matmul(&factor_t, &factor);
+        for i in 0..r {
+            capacitance[(i, i)] += s2;
+        }
+        let solved_factor_t = linalg::spd_solve(&capacitance, &factor_t)?; // K⁻¹Fᵀ (r×d)
+        let log_det = (d - r) as f64 * s2.ln() + linalg::spd_logdet(&capacitance)?;
+        let within = Some(linalg::matmul(&factor, &solved_factor_t)); // F K⁻¹ Fᵀ
+        Ok(ComponentPosterior {
+            factor,
+            factor_t,
+            solved_factor_t,
+            within,
+            log_det,
+        })
+    }
+
+    /// Posterior route for component `c` at y, from its y-independent part `prepared`.
+    fn posterior_terms(
+        &self,
+        c: &Component,
+        prepared: &ComponentPosterior,
+        y: &[f64],
+        sigma: f64,
+    ) -> PosteriorTerms {
+        let d = self.dim;
+        let s2 = sigma * sigma;
+        let r = prepared.factor_t.nrows();
         let delta = linalg::col(
             &y.iter()
                 .zip(&c.mean)
@@ -340,32 +457,38 @@ impl GaussianMixture {
         );
         let delta_sq = (0..d).map(|i| delta[(i, 0)].powi(2)).sum::<f64>();
         if r == 0 {
-            return Ok(PosteriorTerms {
+            return PosteriorTerms {
                 log_weighted_evidence: c.weight.ln()
-                    - 0.5 * (d as f64 * LN_2PI + d as f64 * s2.ln() + delta_sq / s2),
+                    - 0.5 * (d as f64 * LN_2PI + prepared.log_det + delta_sq / s2),
                 mean: c.mean.clone(),
-                factor: f,
-                solved_factor_t: Mat::zeros(0, d),
-            });
+            };
         }
-        let ft = f.transpose().to_owned();
-        let mut capacitance = linalg::matmul(&ft, &f);
-        for i in 0..r {
-            capacitance[(i, i)] += s2;
-        }
-        let solved_factor_t = linalg::spd_solve(&capacitance, &ft)?; // K⁻¹Fᵀ (r×d)
-        let proj = linalg::matmul(&solved_factor_t, &delta); // K⁻¹Fᵀδ (r×1)
-        let shift = linalg::matmul(&f, &proj); // F K⁻¹ Fᵀ δ = Σ C⁻¹ δ
-        let ftd = linalg::matmul(&ft, &delta);
+        let proj = linalg::matmul(&prepared.solved_factor_t, &delta); // K⁻¹Fᵀδ (r×1)
+        let shift = linalg::matmul(&prepared.factor, &proj); // F K⁻¹ Fᵀ δ = Σ C⁻¹ δ
+        let ftd = linalg::matmul(&prepared.factor_t, &delta);
         let explained = (0..r).map(|i| ftd[(i, 0)] * proj[(i, 0)]).sum::<f64>();
         let quad = (delta_sq - explained) / s2;
-        let logdet = (d - r) as f64 * s2.ln() + linalg::spd_logdet(&capacitance)?;
         let mean = (0..d).map(|i| c.mean[i] + shift[(i, 0)]).collect();
-        Ok(PosteriorTerms {
-            log_weighted_evidence: c.weight.ln() - 0.5 * (d as f64 * LN_2PI + logdet + quad),
+        PosteriorTerms {
+            log_weighted_evidence: c.weight.ln()
+                - 0.5 * (d as f64 * LN_2PI + prepared.log_det + quad),
             mean,
-            factor: f,
-            solved_factor_t,
+        }
+    }
+
+    /// The mixture's posterior family at noise σ with every y-independent factor formed once
+    /// ([`MixturePosterior`]): for many queries at one σ.
+    pub fn posterior_at(&self, sigma: f64) -> Result<MixturePosterior<'_>> {
+        ensure_sigma_squared(sigma)?;
+        let components = self
+            .components
+            .iter()
+            .map(|c| self.component_posterior(c, sigma))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(MixturePosterior {
+            mixture: self,
+            sigma,
+            components,
         })
     }
 
@@ -380,21 +503,10 @@ impl GaussianMixture {
         (terms, resp)
     }
 
-    fn posterior_route(&self, y: &[f64], sigma: f64) -> Result<(Vec<PosteriorTerms>, Vec<f64>)> {
-        let terms = self
-            .components
-            .iter()
-            .map(|c| self.posterior_terms(c, y, sigma))
-            .collect::<Result<Vec<_>>>()?;
-        let logits: Vec<f64> = terms.iter().map(|t| t.log_weighted_evidence).collect();
-        let resp = softmax(&logits);
-        Ok((terms, resp))
-    }
-
     /// Posterior responsibilities `P(component k | y)` by the posterior route.
     pub fn responsibilities(&self, y: &[f64], sigma: f64) -> Result<Vec<f64>> {
         self.check_query(y, sigma)?;
-        Ok(self.posterior_route(y, sigma)?.1)
+        self.posterior_at(sigma)?.responsibilities(y)
     }
 
     /// `max_k ‖C_k⁻¹‖₂ ‖C_k‖₂ = max_k (λ_max,k + σ²)/σ²`, the condition number that bounds the
@@ -579,28 +691,11 @@ impl ClosedForm for GaussianMixture {
 
     fn posterior_mean(&self, y: &[f64], sigma: f64) -> Result<Vec<f64>> {
         self.check_query(y, sigma)?;
-        let (terms, resp) = self.posterior_route(y, sigma)?;
-        Ok(mix(terms.iter().map(|t| &t.mean), &resp, self.dim))
+        self.posterior_at(sigma)?.mean(y)
     }
 
     fn posterior_covariance(&self, y: &[f64], sigma: f64) -> Result<Mat> {
         self.check_query(y, sigma)?;
-        let (terms, resp) = self.posterior_route(y, sigma)?;
-        let d = self.dim;
-        let s2 = sigma * sigma;
-        let mut cov = Mat::zeros(d, d);
-        for (t, r) in terms.iter().zip(&resp) {
-            if *r == 0.0 || t.solved_factor_t.nrows() == 0 {
-                continue;
-            }
-            let within = linalg::matmul(&t.factor, &t.solved_factor_t); // F K⁻¹ Fᵀ
-            for j in 0..d {
-                for i in 0..d {
-                    cov[(i, j)] += r * s2 * within[(i, j)];
-                }
-            }
-        }
-        add_pairwise_spread(&mut cov, terms.iter().map(|t| &t.mean), &resp);
-        Ok(cov)
+        self.posterior_at(sigma)?.covariance(y)
     }
 }

@@ -185,13 +185,14 @@ pub fn fisher_case(target: &GaussianMixture, t: f64, n: usize, seed: u64) -> Res
     let d = target.dim();
     let mut rng = Rng::new(seed, 0);
     let xs = target.sample(&mut rng, n);
+    let posterior = target.posterior_at(t)?;
     let (mut diff, mut planted, mut rate) = (vec![], vec![], vec![]);
     for i in 0..n {
         let g = rng.normals(d);
         let y: Vec<f64> = (0..d).map(|j| xs[(i, j)] + t * g[j]).collect();
         let score = target.score(&y, t)?;
         let fisher = t * linalg::dot(&score, &score);
-        let cov = target.posterior_covariance(&y, t)?;
+        let cov = posterior.covariance(&y)?;
         let trace: f64 = (0..d).map(|j| cov[(j, j)]).sum();
         diff.push(fisher - immse_rate(d, trace, t, 1.0, 3));
         planted.push(fisher - immse_rate(d, trace, t, 1.0, 2));
@@ -328,11 +329,12 @@ pub fn immse_integral(
         let t = u.exp();
         let mut rng = Rng::new(seed, if common { 1 } else { j as u32 + 1 });
         let xs = target.sample(&mut rng, draws);
+        let posterior = target.posterior_at(t)?;
         let mut traces = Vec::with_capacity(draws);
         for i in 0..draws {
             let g = rng.normals(d);
             let y: Vec<f64> = (0..d).map(|k| xs[(i, k)] + t * g[k]).collect();
-            let cov = target.posterior_covariance(&y, t)?;
+            let cov = posterior.covariance(&y)?;
             traces.push((0..d).map(|k| cov[(k, k)]).sum::<f64>());
         }
         let (mmse, se) = mean_and_std_error(&traces);
@@ -421,10 +423,11 @@ pub fn log_slope_mc(
     let r = s / t;
     let mut rng = Rng::new(seed, 0);
     let xs = target.sample(&mut rng, n);
+    let posterior = target.posterior_at(t)?;
     let (mut value, mut planted) = (Vec::with_capacity(n), Vec::with_capacity(n));
     for i in 0..n {
         let y = xs[(i, 0)] + t * rng.normal();
-        let v = target.posterior_covariance(&[y], t)?[(0, 0)] / (t * t);
+        let v = posterior.covariance(&[y])?[(0, 0)] / (t * t);
         value.push((r + (1.0 - r) * v).ln());
         planted.push((1.0 - r + r * v).ln());
     }
