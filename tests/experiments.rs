@@ -66,6 +66,10 @@ fn quick_all_writes_every_figure_and_metric() {
     settings.hidden = vec![16, 8];
     settings.samples = 8;
     settings.generalization_sizes = vec![1, 4];
+    // the ELS against one of the five U-Nets at one patch side (two sides:
+    // `els_run_reports_r2_per_level_and_writes_its_figure`; all five: `exp els --quick`)
+    settings.els.networks = vec!["pool3-circular".into()];
+    settings.els.r2_patches = vec![3];
     assert!(settings.columns <= settings.samples);
     let summary = images::run(gpu(), settings.clone(), "all", &out, false).unwrap();
     let names: Vec<&str> = summary

@@ -504,7 +504,7 @@ fn gemm_large_kernel_matches_f64_reference() {
 /// S = min(⌈264/3⌉, ⌊1300/256⌋) = 5; on a software adapter the direct kernel: 1 tile, S = 5),
 /// and
 /// 132×100×129 with S = 3 forced on the 128×128 kernel (slices of 32, 32 and 36; vec4 and word
-/// loads mixed), and 65×100×67 again with S = 3 forced on the direct kernel. The split sum is
+/// loads mixed). The split sum is
 /// deterministic: a second run of each plain split product is bit-identical.
 #[test]
 fn gemm_split_k_matches_f64_reference() {
@@ -528,12 +528,7 @@ fn gemm_split_k_matches_f64_reference() {
         Route::Planned(None, None),
         Some(plan(small, 5)),
     );
-    check_gemm_epilogues(
-        &mut rng,
-        (65, 100, 67),
-        Route::Planned(Some(GemmKernel::Direct), Some(3)),
-        Some(plan(GemmKernel::Direct, 3)),
-    );
+
     check_gemm_epilogues(
         &mut rng,
         (132, 100, 129),
