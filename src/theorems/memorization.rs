@@ -64,10 +64,13 @@ impl LogitScale {
 /// uses).
 fn softmax_average(training: &Mat, y: &[f64], sigma: f64, scale: LogitScale) -> Vec<f64> {
     let c = scale.divisor(sigma);
+    // rows and columns as faer iterators: the sums of indexing (i, j), in the same order,
+    // without a bounds check per entry
     let logits: Vec<f64> = (0..training.nrows())
         .map(|i| {
-            -(0..y.len())
-                .map(|j| (y[j] - training[(i, j)]).powi(2))
+            -y.iter()
+                .zip(training.row(i).iter())
+                .map(|(yj, xj)| (yj - xj).powi(2))
                 .sum::<f64>()
                 / c
         })
@@ -77,8 +80,10 @@ fn softmax_average(training: &Mat, y: &[f64], sigma: f64, scale: LogitScale) -> 
     let total: f64 = unnormalised.iter().sum();
     (0..y.len())
         .map(|j| {
-            (0..training.nrows())
-                .map(|i| unnormalised[i] * training[(i, j)])
+            unnormalised
+                .iter()
+                .zip(training.col_as_slice(j))
+                .map(|(w, x)| w * x)
                 .sum::<f64>()
                 / total
         })

@@ -38,8 +38,10 @@ fn mix_rows(logits: &Mat, d: usize, mut value: impl FnMut(usize) -> Result<Mat>)
         }
         let v = value(c)?;
         for j in 0..d {
-            for (i, r) in resp.iter().enumerate() {
-                out[(i, j)] += r[c] * v[(i, j)];
+            // column slices: the same sums as indexing (i, j), without its bounds checks
+            let (out_j, v_j) = (out.col_as_slice_mut(j), v.col_as_slice(j));
+            for ((o, r), x) in out_j.iter_mut().zip(&resp).zip(v_j) {
+                *o += r[c] * x;
             }
         }
     }
@@ -201,9 +203,9 @@ impl GaussianMixture {
             } else {
                 &projections[k] * factors[k].factor.transpose()
             };
-            for j in 0..d {
-                for i in 0..n {
-                    means[(i, j)] += c.mean[j];
+            for (j, &mean) in c.mean.iter().enumerate() {
+                for m in means.col_as_slice_mut(j) {
+                    *m += mean;
                 }
             }
             Ok(means)
