@@ -39,11 +39,18 @@ pub fn local_pca(points: &Mat, k: usize, stride: usize, threshold: f64) -> Resul
     linalg::ensure_finite_mat("points", points)?;
     let mut dims = vec![];
     let mut ratios = vec![];
+    // the points one per contiguous row, so the distances read memory in order
+    let row_major: Vec<f64> = (0..n)
+        .flat_map(|i| (0..d).map(move |j| points[(i, j)]))
+        .collect();
+    let row = |i: usize| &row_major[i * d..(i + 1) * d];
     for a in (0..n).step_by(stride) {
         let mut dist: Vec<(f64, usize)> = (0..n)
             .map(|i| {
-                let s: f64 = (0..d)
-                    .map(|j| (points[(i, j)] - points[(a, j)]).powi(2))
+                let s: f64 = row(i)
+                    .iter()
+                    .zip(row(a))
+                    .map(|(x, y)| (x - y).powi(2))
                     .sum();
                 (s, i)
             })
@@ -53,12 +60,25 @@ pub fn local_pca(points: &Mat, k: usize, stride: usize, threshold: f64) -> Resul
         let mean: Vec<f64> = (0..d)
             .map(|j| idx.iter().map(|&i| points[(i, j)]).sum::<f64>() / k as f64)
             .collect();
-        let cov = Mat::from_fn(d, d, |p, q| {
-            idx.iter()
-                .map(|&i| (points[(i, p)] - mean[p]) * (points[(i, q)] - mean[q]))
-                .sum::<f64>()
-                / k as f64
-        });
+        // the neighbourhood centred, one contiguous column per coordinate: the covariance's
+        // sums below are those of (x_ip − x̄_p)(x_iq − x̄_q) over idx in order, formed for
+        // q ≤ p and mirrored (the products commute exactly)
+        let centred: Vec<Vec<f64>> = (0..d)
+            .map(|p| idx.iter().map(|&i| points[(i, p)] - mean[p]).collect())
+            .collect();
+        let mut cov = Mat::zeros(d, d);
+        for q in 0..d {
+            for p in q..d {
+                let v = centred[p]
+                    .iter()
+                    .zip(&centred[q])
+                    .map(|(x, y)| x * y)
+                    .sum::<f64>()
+                    / k as f64;
+                cov[(p, q)] = v;
+                cov[(q, p)] = v;
+            }
+        }
         let (mut eig, _) = linalg::sym_eigen(&cov)?;
         eig.sort_by(|x, y| y.total_cmp(x));
         let eig: Vec<f64> = eig.iter().map(|v| v.max(0.0)).collect();
