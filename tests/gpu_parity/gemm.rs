@@ -126,15 +126,16 @@ fn check_gemm_epilogues(
 ) {
     use diffusion_theorems::denoisers::bottleneck::Activation;
     use diffusion_theorems::gpu::gemm::{
-        gemm_fused_planned, gemm_fused_reference, gemm_fused_tiled, gemm_reference,
-        gemm_tensor_core_reference, Bias, Epilogue, HostProduct,
+        gemm_fused_planned, gemm_fused_references, gemm_fused_tiled, gemm_reference,
+        gemm_tensor_core_references, Bias, Epilogue, HostProduct,
     };
     let gpu = gpu();
     let leaky = Activation::LeakyRelu { slope: 0.2 };
-    let reference_of = if matches!(route, Route::Planned(Some(GemmKernel::TensorCoresF16), _)) {
-        gemm_tensor_core_reference
+    // the references of all the epilogues of one product at once (its dot products formed once)
+    let references_of = if matches!(route, Route::Planned(Some(GemmKernel::TensorCoresF16), _)) {
+        gemm_tensor_core_references
     } else {
-        gemm_fused_reference
+        gemm_fused_references
     };
     for (trans_a, trans_b) in [(false, false), (true, false), (false, true), (true, true)] {
         let (a, b) = random_operands(rng, (m, k, n), (trans_a, trans_b));
@@ -231,17 +232,20 @@ fn check_gemm_epilogues(
                     },
                 ),
             ];
-            for (name, epilogue) in epilogues {
-                let p = HostProduct {
-                    a: &a,
-                    trans_a,
-                    b: &b,
-                    trans_b,
-                    alpha,
-                    beta,
-                    d: addend,
-                    epilogue,
-                };
+            let base = HostProduct {
+                a: &a,
+                trans_a,
+                b: &b,
+                trans_b,
+                alpha,
+                beta,
+                d: addend,
+                epilogue: Epilogue::None,
+            };
+            let fused: Vec<Epilogue<&Mat>> = epilogues.iter().map(|(_, e)| *e).collect();
+            let references = references_of(&base, &fused).unwrap();
+            for ((name, epilogue), (reference, bound)) in epilogues.into_iter().zip(references) {
+                let p = HostProduct { epilogue, ..base };
                 let (out, plan) = match route {
                     Route::Planned(kernel, splits) => {
                         let (out, plan) = gemm_fused_planned(gpu, &p, kernel, splits).unwrap();
@@ -264,7 +268,6 @@ fn check_gemm_epilogues(
                         format!("{tiling:?}"),
                     ),
                 };
-                let (reference, bound) = reference_of(&p).unwrap();
                 let worst = assert_within_bound(
                     &format!("{m}×{k}×{n} {plan} T=({trans_a},{trans_b}) α={alpha} {name}: C"),
                     &out,

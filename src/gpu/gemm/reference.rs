@@ -69,10 +69,62 @@ fn gamma_truncating(n: usize) -> f64 {
     nu / (1.0 - nu)
 }
 
+/// [`gemm_fused_reference`] of `p` with each of `epilogues` in place of its own, the dot
+/// products formed once for all of them (a parity test of every epilogue of one product).
+pub fn gemm_fused_references(
+    p: &HostProduct,
+    epilogues: &[Epilogue<&Mat>],
+) -> Result<Vec<(Mat, Mat)>> {
+    fused_references(p, epilogues, false)
+}
+
+/// [`gemm_tensor_core_reference`] of `p` with each of `epilogues` in place of its own, the dot
+/// products formed once for all of them.
+pub fn gemm_tensor_core_references(
+    p: &HostProduct,
+    epilogues: &[Epilogue<&Mat>],
+) -> Result<Vec<(Mat, Mat)>> {
+    fused_references(p, epilogues, true)
+}
+
 /// [`gemm_fused_reference`] (f32 operands) or [`gemm_tensor_core_reference`]
 /// (`f16_operands`).
 fn fused_reference(p: &HostProduct, f16_operands: bool) -> Result<(Mat, Mat)> {
-    let (m, n, k) = check_host_product(p)?;
+    let mut all = fused_references(p, &[p.epilogue], f16_operands)?;
+    Ok(all.remove(0))
+}
+
+/// The sums of entry (i, j) of `op(A)·op(B)` at `i·n + j`: `Σ_l x_l y_l` and `Σ_l |x_l y_l|`,
+/// and with f16 operands the conversion term `Σ_l(e(x)|y| + |x|e(y) + e(x)e(y))` and the
+/// magnitude `Σ_l(|x| + e(x))(|y| + e(y))` ([`gemm_tensor_core_reference`]).
+struct EntrySums {
+    dot: Vec<f64>,
+    magnitude: Vec<f64>,
+    conversion: Vec<f64>,
+    magnitude16: Vec<f64>,
+}
+
+/// `p` with each of `epilogues` (p's own is not used): [`EntrySums`] once, then each epilogue.
+fn fused_references(
+    p: &HostProduct,
+    epilogues: &[Epilogue<&Mat>],
+    f16_operands: bool,
+) -> Result<Vec<(Mat, Mat)>> {
+    let mut shape = check_host_product(p)?;
+    for &epilogue in epilogues {
+        shape = check_host_product(&HostProduct { epilogue, ..*p })?;
+    }
+    let sums = entry_sums(p, shape, f16_operands);
+    Ok(epilogues
+        .iter()
+        .map(|&epilogue| {
+            apply_epilogue(&HostProduct { epilogue, ..*p }, shape, &sums, f16_operands)
+        })
+        .collect())
+}
+
+/// [`EntrySums`] of the m×n×k product `p`, each a sequential sum over l.
+fn entry_sums(p: &HostProduct, (m, n, k): (usize, usize, usize), f16_operands: bool) -> EntrySums {
     let oa = if p.trans_a {
         p.a.transpose().to_owned()
     } else {
@@ -92,8 +144,12 @@ fn fused_reference(p: &HostProduct, f16_operands: bool) -> Result<(Mat, Mat)> {
         .flat_map(|j| (0..k).map(move |l| (l, j)))
         .map(|lj| ob[lj])
         .collect();
-    let mut value = Mat::zeros(m, n);
-    let mut bound = Mat::zeros(m, n);
+    let mut sums = EntrySums {
+        dot: Vec::with_capacity(m * n),
+        magnitude: Vec::with_capacity(m * n),
+        conversion: Vec::with_capacity(m * n),
+        magnitude16: Vec::with_capacity(m * n),
+    };
     for i in 0..m {
         for j in 0..n {
             let (mut s, mut mag) = (0.0, 0.0);
@@ -107,6 +163,33 @@ fn fused_reference(p: &HostProduct, f16_operands: bool) -> Result<(Mat, Mat)> {
                     mag16 += (x.abs() + ex) * (y.abs() + ey);
                 }
             }
+            sums.dot.push(s);
+            sums.magnitude.push(mag);
+            sums.conversion.push(conversion);
+            sums.magnitude16.push(mag16);
+        }
+    }
+    sums
+}
+
+/// The value and bound of `p` (its epilogue) from the [`EntrySums`] of its product.
+fn apply_epilogue(
+    p: &HostProduct,
+    (m, n, k): (usize, usize, usize),
+    sums: &EntrySums,
+    f16_operands: bool,
+) -> (Mat, Mat) {
+    let mut value = Mat::zeros(m, n);
+    let mut bound = Mat::zeros(m, n);
+    for i in 0..m {
+        for j in 0..n {
+            let entry = i * n + j;
+            let (s, mag, conversion, mag16) = (
+                sums.dot[entry],
+                sums.magnitude[entry],
+                sums.conversion[entry],
+                sums.magnitude16[entry],
+            );
             let dij = p.d.map_or(0.0, |d| d[(i, j)]);
             let t = p.alpha * s + p.beta * dij;
             let mag_t = p.alpha.abs() * mag + p.beta.abs() * dij.abs();
@@ -164,7 +247,7 @@ fn fused_reference(p: &HostProduct, f16_operands: bool) -> Result<(Mat, Mat)> {
             bound[(i, j)] = e;
         }
     }
-    Ok((value, bound))
+    (value, bound)
 }
 
 /// The f64 reference of [`gemm`] and the elementwise bound on the kernel's f32 error,
