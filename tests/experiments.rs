@@ -55,7 +55,7 @@ fn gpu() -> &'static Gpu {
 fn quick_all_writes_every_figure_and_metric() {
     let out = run_folder("all");
     // N = 32, one epoch per per-step MLP and per U-Net, one polynomial degree (k = 3, both
-    // feature maps), two bottleneck widths (h = 16, 8), 8 samples (the figure's 8 columns) and
+    // feature maps), two bottleneck widths (h = 16, 8), 4 samples (the figures' 4 columns) and
     // the generalization sweep at N = 1, 4: every experiment and figure still runs end to end on
     // the same code paths, and no assertion here reads a trained model's quality. The steps
     // stay at --quick's L = 10, which the memorization claim below depends on.
@@ -64,7 +64,8 @@ fn quick_all_writes_every_figure_and_metric() {
     settings.unet.epochs = 1;
     settings.degrees = vec![3];
     settings.hidden = vec![16, 8];
-    settings.samples = 8;
+    settings.samples = 4;
+    settings.columns = 4;
     settings.generalization_sizes = vec![1, 4];
     // the ELS against one of the five U-Nets at one patch side (two sides:
     // `els_run_reports_r2_per_level_and_writes_its_figure`; all five: `exp els --quick`)
