@@ -35,6 +35,7 @@ use super::{ClosedForm, Target};
 use crate::error::{ensure_finite, ensure_len, ensure_sigma_squared, Error, Result};
 use crate::linalg::{self, dot, log_sum_exp, softmax, Mat, SpectralFactor};
 use crate::rng::Rng;
+use std::cell::OnceCell;
 
 mod batch;
 
@@ -92,9 +93,9 @@ struct ComponentPosterior {
     factor_t: Mat,
     /// `K⁻¹Fᵀ` (r×d).
     solved_factor_t: Mat,
-    /// `F K⁻¹ Fᵀ` (d×d), so the component's posterior covariance is `σ² F K⁻¹ Fᵀ`; `None`
-    /// for a point mass (r = 0), whose posterior covariance is zero.
-    within: Option<Mat>,
+    /// `F K⁻¹ Fᵀ` (d×d), so the component's posterior covariance is `σ² F K⁻¹ Fᵀ`: formed on
+    /// the first [`MixturePosterior::covariance`] (a posterior mean never needs it).
+    within: OnceCell<Mat>,
     /// `log det C = (d − r) log σ² + log det K`.
     log_det: f64,
 }
@@ -141,12 +142,12 @@ impl MixturePosterior<'_> {
         let s2 = self.sigma * self.sigma;
         let mut cov = Mat::zeros(d, d);
         for (prepared, r) in self.components.iter().zip(&resp) {
-            let Some(within) = &prepared.within else {
-                continue;
-            };
-            if *r == 0.0 {
-                continue;
+            if *r == 0.0 || prepared.factor_t.nrows() == 0 {
+                continue; // a point mass's posterior covariance is zero
             }
+            let within = prepared
+                .within
+                .get_or_init(|| linalg::matmul(&prepared.factor, &prepared.solved_factor_t));
             for j in 0..d {
                 for i in 0..d {
                     cov[(i, j)] += r * s2 * within[(i, j)];
@@ -405,7 +406,7 @@ impl GaussianMixture {
     }
 
     /// The part of component `c`'s posterior route that does not depend on y, at noise σ:
-    /// `F`, `Fᵀ`, the capacitance `K = FᵀF + σ²I`, `K⁻¹Fᵀ` and `log det C = (d − r) log σ² +
+    /// `F`, `Fᵀ`, `K⁻¹Fᵀ` (K the capacitance `FᵀF + σ²I`) and `log det C = (d − r) log σ² +
     /// log det K` (`C = FFᵀ + σ²I`).
     fn component_posterior(&self, c: &Component, sigma: f64) -> Result<ComponentPosterior> {
         let d = self.dim;
@@ -416,7 +417,7 @@ impl GaussianMixture {
             return Ok(ComponentPosterior {
                 factor_t: Mat::zeros(0, d),
                 solved_factor_t: Mat::zeros(0, d),
-                within: None,
+                within: OnceCell::new(),
                 log_det: d as f64 * s2.ln(),
                 factor,
             });
@@ -428,12 +429,11 @@ impl GaussianMixture {
         }
         let solved_factor_t = linalg::spd_solve(&capacitance, &factor_t)?; // K⁻¹Fᵀ (r×d)
         let log_det = (d - r) as f64 * s2.ln() + linalg::spd_logdet(&capacitance)?;
-        let within = Some(linalg::matmul(&factor, &solved_factor_t)); // F K⁻¹ Fᵀ
         Ok(ComponentPosterior {
             factor,
             factor_t,
             solved_factor_t,
-            within,
+            within: OnceCell::new(),
             log_det,
         })
     }
