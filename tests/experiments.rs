@@ -2,6 +2,7 @@
 //! wgpu finds (Mesa llvmpipe in CI): every experiment runs, writes its folder, and the
 //! properties that hold exactly at any scale are checked on the output.
 
+use crate::common::gpu;
 use diffusion_theorems::diffusion::Schedule;
 use diffusion_theorems::experiments::images::linear::{LinearPredictor, Pca};
 use diffusion_theorems::experiments::images::memorization::{
@@ -10,7 +11,7 @@ use diffusion_theorems::experiments::images::memorization::{
 use diffusion_theorems::experiments::images::polynomial::{self, FeatureMap, PolynomialPredictor};
 use diffusion_theorems::experiments::images::{self, RunFolder, Settings, StepPredictor};
 use diffusion_theorems::gpu::gemm::GpuMat;
-use diffusion_theorems::gpu::{rowwise, Gpu};
+use diffusion_theorems::gpu::rowwise;
 use diffusion_theorems::io::npy;
 use diffusion_theorems::linalg::Mat;
 use diffusion_theorems::stats::nearest::{summarize, NearestTwo};
@@ -45,10 +46,6 @@ fn run_to_success(mut command: std::process::Command) {
         "{}",
         String::from_utf8_lossy(&done.stderr)
     );
-}
-
-fn gpu() -> &'static Gpu {
-    Gpu::shared().unwrap_or_else(|e| panic!("{e}"))
 }
 
 #[test]

@@ -93,12 +93,71 @@ pub fn case(
     })
 }
 
-/// The shared GPU context; a missing adapter fails the test with the one-line install hint.
+/// This test's GPU context; a missing adapter fails the test with the one-line install hint.
 pub fn gpu() -> &'static diffusion_theorems::gpu::Gpu {
-    match diffusion_theorems::gpu::Gpu::shared() {
+    match gpu_context() {
         Ok(g) => g,
         Err(e) => panic!("{e}"),
     }
+}
+
+/// The most GPU contexts the tests open: one per test thread up to this many.
+pub const MAX_GPU_CONTEXTS: usize = 4;
+
+/// This test's GPU context, or why there is none. The tests share a pool of contexts, one per
+/// test thread (`RUST_TEST_THREADS`, else the number of cores, at most [`MAX_GPU_CONTEXTS`]):
+/// each test thread takes the context the fewest running tests hold, on its first call, and
+/// gives it back when the test's thread ends. A context serializes its callers ([`Gpu::turn`]),
+/// so with one shared context a test waiting for the GPU left its core idle while another
+/// test's dispatch ran; with one context per test thread, two tests' kernels run side by side
+/// (on a software adapter, each on its own core). The results do not depend on the context: the
+/// same kernels run on the same adapter.
+///
+/// [`Gpu::turn`]: diffusion_theorems::gpu::Gpu::turn
+pub fn gpu_context() -> Result<&'static diffusion_theorems::gpu::Gpu, diffusion_theorems::Error> {
+    use diffusion_theorems::gpu::Gpu;
+    use std::sync::{Mutex, OnceLock};
+    type Context = OnceLock<Result<Gpu, diffusion_theorems::Error>>;
+    static CONTEXTS: OnceLock<Vec<Context>> = OnceLock::new();
+    // how many running test threads hold each context
+    static HOLDERS: Mutex<Vec<usize>> = Mutex::new(Vec::new());
+    /// A test thread's hold on context `index`, released when the thread ends.
+    struct Lease {
+        index: usize,
+    }
+    impl Drop for Lease {
+        fn drop(&mut self) {
+            let mut holders = HOLDERS.lock().unwrap_or_else(|e| e.into_inner());
+            holders[self.index] -= 1;
+        }
+    }
+    thread_local! {
+        static LEASE: Lease = {
+            let count = std::env::var("RUST_TEST_THREADS")
+                .ok()
+                .and_then(|v| v.parse::<usize>().ok())
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+                .clamp(1, MAX_GPU_CONTEXTS);
+            let mut holders = HOLDERS.lock().unwrap_or_else(|e| e.into_inner());
+            if holders.is_empty() {
+                holders.resize(count, 0);
+            }
+            let index = (0..holders.len())
+                .min_by_key(|&i| holders[i])
+                .expect("at least one context");
+            holders[index] += 1;
+            Lease { index }
+        };
+    }
+    let index = LEASE.with(|lease| lease.index);
+    let contexts = CONTEXTS.get_or_init(|| {
+        let holders = HOLDERS.lock().unwrap_or_else(|e| e.into_inner());
+        (0..holders.len()).map(|_| OnceLock::new()).collect()
+    });
+    contexts[index]
+        .get_or_init(Gpu::new)
+        .as_ref()
+        .map_err(Clone::clone)
 }
 
 /// Every case of a verify row passes and its planted variant is rejected (power > 1): what the
@@ -149,7 +208,7 @@ fn pin_tolerance(backend: &str) -> f64 {
 pub fn assert_rows_reproduce_pins(id: &str) {
     use diffusion_theorems::theorems;
     let theorem = theorems::theorem(id).expect("a registered theorem");
-    let gpu = diffusion_theorems::gpu::Gpu::shared();
+    let gpu = gpu_context();
     let software = gpu
         .as_ref()
         .is_ok_and(|g| g.adapter_info().device_type == wgpu::DeviceType::Cpu);
