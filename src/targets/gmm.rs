@@ -77,6 +77,106 @@ struct DensityTerms {
     gradient: Vec<f64>,
 }
 
+/// The y-independent part of one component's density route at one σ.
+struct ComponentDensity {
+    /// `log w_k`.
+    log_weight: f64,
+    /// `d log 2π + log det C_k`, `log det C_k = (d − r) log σ² + Σ_j log(λ_j + σ²)`.
+    log_norm_sum: f64,
+    /// `λ_j + σ²`, the eigenvalues of `C_k` along the component's basis.
+    noisy_eigenvalues: Vec<f64>,
+    /// `C_k⁻¹` (d×d), formed on the first [`MixtureDensity::score_hessian`].
+    precision: OnceCell<Mat>,
+}
+
+/// A mixture's noisy density `p_σ` at one noise level σ ([`GaussianMixture::density_at`]):
+/// every component's y-independent factors formed once, so that each query y costs only its
+/// own projections. The per-point [`ClosedForm`] density routes (`log_density`, `score`,
+/// `score_hessian`) run through it, so both give the same numbers bit for bit.
+pub struct MixtureDensity<'m> {
+    mixture: &'m GaussianMixture,
+    sigma: f64,
+    components: Vec<ComponentDensity>,
+}
+
+impl MixtureDensity<'_> {
+    /// Every component's terms at y (gradients when `with_gradient`) and the responsibilities
+    /// `P(k | y)` (softmax of the log weighted evidences).
+    fn route(&self, y: &[f64], with_gradient: bool) -> (Vec<DensityTerms>, Vec<f64>) {
+        let m = self.mixture;
+        let s2 = self.sigma * self.sigma;
+        let terms: Vec<DensityTerms> = m
+            .components
+            .iter()
+            .zip(&self.components)
+            .map(|(c, prepared)| m.density_terms(c, prepared, y, s2, with_gradient))
+            .collect();
+        let logits: Vec<f64> = terms.iter().map(|t| t.log_weighted_evidence).collect();
+        let resp = softmax(&logits);
+        (terms, resp)
+    }
+
+    /// `log p_σ(y) = log Σ_k w_k N(y; μ_k, C_k)`, by log-sum-exp of the components' log
+    /// weighted evidences (y must have the mixture's dimension and be finite).
+    pub fn log_density(&self, y: &[f64]) -> Result<f64> {
+        let m = self.mixture;
+        m.check_query(y, self.sigma)?;
+        let s2 = self.sigma * self.sigma;
+        let logits: Vec<f64> = m
+            .components
+            .iter()
+            .zip(&self.components)
+            .map(|(c, prepared)| {
+                m.density_terms(c, prepared, y, s2, false)
+                    .log_weighted_evidence
+            })
+            .collect();
+        Ok(log_sum_exp(&logits))
+    }
+
+    /// `∇log p_σ(y) = Σ_k ρ_k g_k`, `g_k = −C_k⁻¹(y − μ_k)`.
+    pub fn score(&self, y: &[f64]) -> Result<Vec<f64>> {
+        self.mixture.check_query(y, self.sigma)?;
+        let (terms, resp) = self.route(y, true);
+        Ok(mix(
+            terms.iter().map(|t| &t.gradient),
+            &resp,
+            self.mixture.dim,
+        ))
+    }
+
+    /// `∇²log p_σ(y) = Σ_k ρ_k (−C_k⁻¹ + (g_k − s)(g_k − s)ᵀ)`, s the score.
+    pub fn score_hessian(&self, y: &[f64]) -> Result<Mat> {
+        let m = self.mixture;
+        m.check_query(y, self.sigma)?;
+        let (terms, resp) = self.route(y, true);
+        let d = m.dim;
+        let s = mix(terms.iter().map(|t| &t.gradient), &resp, d);
+        let mut h = Mat::zeros(d, d);
+        for (((c, prepared), t), r) in m
+            .components
+            .iter()
+            .zip(&self.components)
+            .zip(&terms)
+            .zip(&resp)
+        {
+            if *r == 0.0 {
+                continue;
+            }
+            let prec = prepared
+                .precision
+                .get_or_init(|| m.noisy_precision(c, self.sigma));
+            for j in 0..d {
+                for i in 0..d {
+                    h[(i, j)] +=
+                        r * (-prec[(i, j)] + (t.gradient[i] - s[i]) * (t.gradient[j] - s[j]));
+                }
+            }
+        }
+        Ok(h)
+    }
+}
+
 /// Per-component quantities of the posterior route at one `(y, σ)`.
 struct PosteriorTerms {
     log_weighted_evidence: f64,
@@ -299,44 +399,87 @@ impl GaussianMixture {
         ensure_finite("query point y", y)
     }
 
-    /// Density route for component `c`.
-    fn density_terms(&self, c: &Component, y: &[f64], sigma: f64) -> DensityTerms {
+    /// The y-independent part of component `c`'s density route at σ (`s2` = σ²).
+    fn component_density(c: &Component, d: usize, s2: f64) -> ComponentDensity {
+        let noisy_eigenvalues: Vec<f64> = c.factor.eigenvalues.iter().map(|l| l + s2).collect();
+        let mut log_det = (d - c.factor.rank()) as f64 * s2.ln();
+        for v in &noisy_eigenvalues {
+            log_det += v.ln();
+        }
+        ComponentDensity {
+            log_weight: c.weight.ln(),
+            log_norm_sum: d as f64 * LN_2PI + log_det,
+            noisy_eigenvalues,
+            precision: OnceCell::new(),
+        }
+    }
+
+    /// Density route for component `c` at y: its log weighted evidence
+    /// `log w_k − ½(d log 2π + log det C_k + δᵀC_k⁻¹δ)`, δ = y − μ_k, and, when `with_gradient`,
+    /// `g_k = −C_k⁻¹δ` (else an empty vector), all in `c`'s eigenbasis.
+    fn density_terms(
+        &self,
+        c: &Component,
+        prepared: &ComponentDensity,
+        y: &[f64],
+        s2: f64,
+        with_gradient: bool,
+    ) -> DensityTerms {
         let d = self.dim;
-        let s2 = sigma * sigma;
+        let rank = c.factor.rank();
         let u = &c.factor.basis;
-        let delta: Vec<f64> = y.iter().zip(&c.mean).map(|(a, b)| a - b).collect();
-        let coords: Vec<f64> = (0..c.factor.rank())
-            .map(|j| (0..d).map(|i| u[(i, j)] * delta[i]).sum())
+        // δ, then δ_⊥ in place
+        let mut perp: Vec<f64> = y.iter().zip(&c.mean).map(|(a, b)| a - b).collect();
+        let coords: Vec<f64> = (0..rank)
+            .map(|j| (0..d).map(|i| u[(i, j)] * perp[i]).sum())
             .collect();
         // δ_⊥ is exactly zero for a full-rank component; forming it as δ − Uc would leave
         // rounding ~ε‖δ‖ that the 1/σ² below turns into an error ~ε‖δ‖/σ² (the failure at small σ)
-        let mut perp = if c.factor.rank() < d {
-            delta.clone()
-        } else {
-            vec![0.0; d]
-        };
-        if c.factor.rank() < d {
+        if rank < d {
             for (j, cj) in coords.iter().enumerate() {
                 for (i, p) in perp.iter_mut().enumerate() {
                     *p -= u[(i, j)] * cj;
                 }
             }
+        } else {
+            perp.fill(0.0);
         }
         let mut quad = dot(&perp, &perp) / s2;
-        let mut logdet = (d - c.factor.rank()) as f64 * s2.ln();
-        let mut gradient: Vec<f64> = perp.iter().map(|p| -p / s2).collect();
-        for (j, (&cj, &lambda)) in coords.iter().zip(&c.factor.eigenvalues).enumerate() {
-            let v = lambda + s2;
+        let mut gradient = if with_gradient {
+            for p in &mut perp {
+                *p = -*p / s2;
+            }
+            perp
+        } else {
+            Vec::new()
+        };
+        for (j, (&cj, &v)) in coords.iter().zip(&prepared.noisy_eigenvalues).enumerate() {
             quad += cj * cj / v;
-            logdet += v.ln();
             for (i, g) in gradient.iter_mut().enumerate() {
                 *g -= u[(i, j)] * cj / v;
             }
         }
         DensityTerms {
-            log_weighted_evidence: c.weight.ln() - 0.5 * (d as f64 * LN_2PI + logdet + quad),
+            log_weighted_evidence: prepared.log_weight - 0.5 * (prepared.log_norm_sum + quad),
             gradient,
         }
+    }
+
+    /// The mixture's noisy density `p_σ` at one noise level σ with every component's
+    /// y-independent factors (log weights, log determinants, noisy eigenvalues) formed once
+    /// ([`MixtureDensity`]): for many queries at one σ.
+    pub fn density_at(&self, sigma: f64) -> Result<MixtureDensity<'_>> {
+        ensure_sigma_squared(sigma)?;
+        let s2 = sigma * sigma;
+        Ok(MixtureDensity {
+            mixture: self,
+            sigma,
+            components: self
+                .components
+                .iter()
+                .map(|c| Self::component_density(c, self.dim, s2))
+                .collect(),
+        })
     }
 
     /// Dense per-component matrices of `p_σ` for kernels that take them as input: the precision
@@ -492,17 +635,6 @@ impl GaussianMixture {
         })
     }
 
-    fn density_route(&self, y: &[f64], sigma: f64) -> (Vec<DensityTerms>, Vec<f64>) {
-        let terms: Vec<DensityTerms> = self
-            .components
-            .iter()
-            .map(|c| self.density_terms(c, y, sigma))
-            .collect();
-        let logits: Vec<f64> = terms.iter().map(|t| t.log_weighted_evidence).collect();
-        let resp = softmax(&logits);
-        (terms, resp)
-    }
-
     /// Posterior responsibilities `P(component k | y)` by the posterior route.
     pub fn responsibilities(&self, y: &[f64], sigma: f64) -> Result<Vec<f64>> {
         self.check_query(y, sigma)?;
@@ -535,7 +667,7 @@ impl GaussianMixture {
     /// which sets the rounding error of the responsibilities (see the tweedie module).
     pub(crate) fn weighted_mahalanobis(&self, y: &[f64], sigma: f64) -> Result<f64> {
         self.check_query(y, sigma)?;
-        let (terms, resp) = self.density_route(y, sigma);
+        let (terms, resp) = self.density_at(sigma)?.route(y, true);
         Ok(self
             .components
             .iter()
@@ -654,39 +786,17 @@ impl ClosedForm for GaussianMixture {
 
     fn log_density(&self, y: &[f64], sigma: f64) -> Result<f64> {
         self.check_query(y, sigma)?;
-        let logits: Vec<f64> = self
-            .components
-            .iter()
-            .map(|c| self.density_terms(c, y, sigma).log_weighted_evidence)
-            .collect();
-        Ok(log_sum_exp(&logits))
+        self.density_at(sigma)?.log_density(y)
     }
 
     fn score(&self, y: &[f64], sigma: f64) -> Result<Vec<f64>> {
         self.check_query(y, sigma)?;
-        let (terms, resp) = self.density_route(y, sigma);
-        Ok(mix(terms.iter().map(|t| &t.gradient), &resp, self.dim))
+        self.density_at(sigma)?.score(y)
     }
 
     fn score_hessian(&self, y: &[f64], sigma: f64) -> Result<Mat> {
         self.check_query(y, sigma)?;
-        let (terms, resp) = self.density_route(y, sigma);
-        let d = self.dim;
-        let s = mix(terms.iter().map(|t| &t.gradient), &resp, d);
-        let mut h = Mat::zeros(d, d);
-        for ((c, t), r) in self.components.iter().zip(&terms).zip(&resp) {
-            if *r == 0.0 {
-                continue;
-            }
-            let prec = self.noisy_precision(c, sigma);
-            for j in 0..d {
-                for i in 0..d {
-                    h[(i, j)] +=
-                        r * (-prec[(i, j)] + (t.gradient[i] - s[i]) * (t.gradient[j] - s[j]));
-                }
-            }
-        }
-        Ok(h)
+        self.density_at(sigma)?.score_hessian(y)
     }
 
     fn posterior_mean(&self, y: &[f64], sigma: f64) -> Result<Vec<f64>> {

@@ -655,8 +655,8 @@ pub(crate) fn noisy_expectation_1d(
         })
         .collect();
     let cuts = quadrature_cuts(&spreads, breaks);
-    let density =
-        |v: f64| crate::targets::ClosedForm::log_density(target, &[v], sigma).map(f64::exp);
+    let noisy = target.density_at(sigma)?;
+    let density = |v: f64| noisy.log_density(&[v]).map(f64::exp);
     let (mut value, mut error) = (0.0, 0.0);
     let failure = std::cell::RefCell::new(None);
     for w in cuts.windows(2) {

@@ -3,7 +3,7 @@
 use super::{integrate_half_line, Integral};
 use crate::error::{Error, Result};
 use crate::linalg::{self, Mat, EPS};
-use crate::targets::{ClosedForm, GaussianMixture, Target};
+use crate::targets::{GaussianMixture, Target};
 use crate::theorems::{noisy_expectation_1d, Check, Controlled};
 
 fn normal_log_pdf(x: f64, mean: f64, var: f64) -> f64 {
@@ -95,14 +95,14 @@ pub enum GapVariant {
 }
 
 /// `∫₀^∞ ½E_{p_s}(∇log p_s(y) − ∇log q_s(y))² ds` for a 1-D mixture p, by quadrature over y (the
-/// score of p_s from the library's closed form, that of q_s from `q_score(y, σ)`) inside the
-/// quadrature over s, with `variant` choosing the planted errors. The inner error estimate is
-/// carried through the change of variables.
-fn score_gap_integral(
+/// score of p_s from the library's closed form, that of q_s from `q_score_at(σ)`, the score of
+/// q_s as a function of y) inside the quadrature over s, with `variant` choosing the planted
+/// errors. The inner error estimate is carried through the change of variables.
+fn score_gap_integral<Q: Fn(f64) -> Result<f64>>(
     p: &GaussianMixture,
     scale: f64,
     variant: GapVariant,
-    q_score: impl Fn(f64, f64) -> Result<f64>,
+    q_score_at: impl Fn(f64) -> Result<Q>,
 ) -> Result<Integral> {
     let inner_error = std::cell::Cell::new(0.0f64);
     let outer = integrate_half_line(scale, |s| {
@@ -111,9 +111,20 @@ fn score_gap_integral(
             GapVariant::VarianceForStd => (s, 0.5),
             GapVariant::DroppedHalf => (s.sqrt(), 1.0),
         };
+        // p_s and q_s at the variant's noise level, their per-σ factors formed once for all y
+        let p_noisy = p.density_at(noise);
+        let q_score = q_score_at(noise);
         let (value, err) = noisy_expectation_1d(p, s.sqrt(), &[], |y| {
-            let sp = p.score(&[y], noise).map(|g| g[0]).unwrap_or(f64::NAN);
-            let sq = q_score(y, noise).unwrap_or(f64::NAN);
+            let sp = p_noisy
+                .as_ref()
+                .ok()
+                .and_then(|density| density.score(&[y]).ok())
+                .map_or(f64::NAN, |g| g[0]);
+            let sq = q_score
+                .as_ref()
+                .ok()
+                .and_then(|score| score(y).ok())
+                .unwrap_or(f64::NAN);
             half * (sp - sq).powi(2)
         })?;
         // the change of variables multiplies the inner error by ds/dt = (s + c)²/c
@@ -124,6 +135,13 @@ fn score_gap_integral(
         value: outer.value,
         error: outer.error + inner_error.get(),
     })
+}
+
+/// The score of a 1-D mixture's q_σ as a function of y (the library's closed form), its per-σ
+/// factors formed once.
+fn mixture_score_at(q: &GaussianMixture, sigma: f64) -> Result<impl Fn(f64) -> Result<f64> + '_> {
+    let noisy = q.density_at(sigma)?;
+    Ok(move |y: f64| noisy.score(&[y]).map(|g| g[0]))
 }
 
 /// The right side for a 1-D mixture p against q = N(m, v): at each s the gap
@@ -141,8 +159,8 @@ fn gaussian_model_gap(
     variant: GapVariant,
 ) -> Result<Integral> {
     let var = p.covariance()[(0, 0)];
-    score_gap_integral(p, var.max(v), variant, |y, sigma| {
-        Ok(-(y - m) / (v + sigma * sigma))
+    score_gap_integral(p, var.max(v), variant, |sigma| {
+        Ok(move |y: f64| Ok(-(y - m) / (v + sigma * sigma)))
     })
 }
 
@@ -231,11 +249,7 @@ pub fn mixture_kl(p: &GaussianMixture, q: &GaussianMixture) -> Result<Integral> 
 pub fn mixture_pair_equality(p: &GaussianMixture, q: &GaussianMixture) -> Result<Controlled> {
     let kl = mixture_kl(p, q)?;
     let scale = p.covariance()[(0, 0)].max(q.covariance()[(0, 0)]);
-    let gap = |variant| {
-        score_gap_integral(p, scale, variant, |y, sigma| {
-            q.score(&[y], sigma).map(|g| g[0])
-        })
-    };
+    let gap = |variant| score_gap_integral(p, scale, variant, |sigma| mixture_score_at(q, sigma));
     let integral = gap(GapVariant::Exact)?;
     let planted = gap(GapVariant::DroppedHalf)?;
     let tolerance = mixture_tolerance(&kl, &integral);
@@ -280,8 +294,8 @@ mod tests {
         let row = mixture_pair_equality(&p, &q).unwrap();
         let kl = mixture_kl(&p, &q).unwrap();
         let scale = p.covariance()[(0, 0)].max(q.covariance()[(0, 0)]);
-        let planted = score_gap_integral(&p, scale, GapVariant::DroppedHalf, |y, sigma| {
-            q.score(&[y], sigma).map(|g| g[0])
+        let planted = score_gap_integral(&p, scale, GapVariant::DroppedHalf, |sigma| {
+            mixture_score_at(&q, sigma)
         })
         .unwrap();
         let expected = (kl.value - planted.value).abs();
