@@ -20,14 +20,20 @@ pub fn nan_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Resul
 
 /// The short commit of the checkout in the working directory (`git rev-parse --short HEAD`),
 /// `unknown` outside a git checkout or without git: the provenance of reports and shard lines.
+/// Asked of git once per process (a sweep stamps every line it writes with it).
 pub fn git_commit() -> String {
-    std::process::Command::new("git")
-        .args(["rev-parse", "--short", "HEAD"])
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_else(|| "unknown".into())
+    static COMMIT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    COMMIT
+        .get_or_init(|| {
+            std::process::Command::new("git")
+                .args(["rev-parse", "--short", "HEAD"])
+                .output()
+                .ok()
+                .filter(|o| o.status.success())
+                .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+                .unwrap_or_else(|| "unknown".into())
+        })
+        .clone()
 }
 
 /// Reads and parses a JSON file; an unreadable file is [`Error::Io`], bad JSON [`Error::Json`],

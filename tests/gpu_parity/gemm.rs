@@ -363,7 +363,8 @@ fn gemm_epilogues_match_f64_reference() {
 /// pads little and (split along k where that applies) fills an H100's 132 SMs, where the
 /// adapter's workgroup limits allow it; the 64×64 and 16×16 kernels otherwise; split-K exactly
 /// for grids of fewer than 264 tiles with k ≥ 512, into `min(⌈264/tiles⌉, ⌊k/256⌋)` slices;
-/// on a software adapter the direct kernel for small products. Checked on an H100's limits
+/// on a software adapter the direct kernel for small products and the 128×128 kernel for large
+/// ones that pad little (the 64×64 staged kernel never). Checked on an H100's limits
 /// (as a GPU and as a software adapter), on WebGPU's default limits
 /// (16 KiB of workgroup memory: too little for the 128×128 kernel), on this adapter, and on the
 /// dispatches a prepared product records — so the parity tests cannot silently run another
@@ -410,13 +411,16 @@ fn gemm_plan_picks_large_kernel_and_split_k() {
     }
     // the same limits on a software adapter: the direct kernel where m or n is below 128 or
     // the product has fewer than 2²² multiply-adds (split-K by the same rule, 64×64 tiles),
-    // the staged kernels otherwise
+    // else the 128×128 kernel where it pads little and has two workgroups, else the direct one
     for (shape, expect) in [
         ((32, 100, 768), plan(Direct, 3)),
         ((128, 128, 128), plan(Direct, 1)),
         ((1, 200, 5000), plan(Direct, 19)),
         ((8192, 32, 288), plan(Direct, 1)),
-        ((256, 256, 256), plan(Blocked, 1)),
+        ((256, 256, 256), plan(Large, 1)),
+        ((1024, 1024, 75), plan(Large, 1)), // 64 workgroups: 132 would not matter on 2 cores
+        ((128, 128, 256), plan(Direct, 1)), // 2²² multiply-adds, but one 128×128 workgroup
+        ((300, 300, 300), plan(Direct, 1)), // 64 % padding on the 128-grid
         ((4096, 4096, 4096), plan(Large, 1)),
     ] {
         assert_eq!(

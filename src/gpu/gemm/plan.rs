@@ -28,11 +28,14 @@ pub enum GemmKernel {
 /// On a software adapter (llvmpipe: workgroups run on CPU threads, workgroup memory is
 /// ordinary memory and a barrier switches between a workgroup's invocations), products with
 /// fewer multiply-adds than this, or with m or n below 128, run the [`GemmKernel::Direct`]
-/// kernel; larger ones the kernels below. Measured with `diffusion-theorems bench --filter
+/// kernel; larger ones the 128×128 kernel where it pads little, else the direct kernel again:
+/// the 64×64 staged kernel never wins there. Measured with `diffusion-theorems bench --filter
 /// gemm` on llvmpipe (2 cores, 2026-11-28; milliseconds, previous choice → direct): 32×100×768
 /// (an MLP layer) 11.9 → 1.7, 128³ 2.35 → 1.13, an im2col convolution 2048×64×576 200 → 117;
-/// but 256³ 4.6 → 8.1, 512×128×576 43 → 55 and 128×128×1152 23 → 28, where the staged
-/// kernels' reuse pays for their barriers.
+/// and by upload, product and download of host matrices (2026-11-29; 64×64 staged / direct /
+/// 128×128, ms): 256³ 19.4 / 10.0 / 6.4, 1024×1024×75 (an ELS patch product) 103 / 49 / 39,
+/// 300³ (64 % padding on the 128-grid) 36 / 16 / 15, 128×128×256 (one 128×128 workgroup,
+/// one core) 5.3 / 2.9 / 3.2.
 pub const DIRECT_MAX_MULTIPLY_ADDS: usize = 1 << 22;
 
 /// Products with both output dimensions at least this large use the 64×64 register-blocked
@@ -48,6 +51,11 @@ pub const LARGE_MAX_PADDING: f64 = 0.125;
 /// Workgroups that fill the GPU: one per streaming multiprocessor of the H100 this crate is
 /// tuned on (132 SMs).
 pub const FILL_WORKGROUPS: usize = 132;
+
+/// The fewest 128×128 workgroups (tiles × split-K slices) a software adapter runs a product
+/// with: one workgroup runs on one CPU thread, so a single tile leaves the other cores idle
+/// and the direct kernel's four times as many 64×64 blocks finish sooner.
+pub const SOFTWARE_MIN_LARGE_WORKGROUPS: usize = 2;
 
 /// Split-K aims at this many workgroups, `2·`[`FILL_WORKGROUPS`]: every SM gets a workgroup and
 /// a second to hide its barriers.
@@ -105,7 +113,9 @@ impl GemmKernel {
 
     /// The kernel for an m×n×k product. On a software adapter (`software`,
     /// [`Gpu::is_software`]), [`GemmKernel::Direct`] for products with m or n below 128 or
-    /// fewer than [`DIRECT_MAX_MULTIPLY_ADDS`] multiply-adds. Otherwise
+    /// fewer than [`DIRECT_MAX_MULTIPLY_ADDS`] multiply-adds, else [`GemmKernel::Large`] where
+    /// it fits, pads at most [`LARGE_MAX_PADDING`] and has at least
+    /// [`SOFTWARE_MIN_LARGE_WORKGROUPS`] workgroups, else [`GemmKernel::Direct`]. Otherwise
     /// [`GemmKernel::Large`] when the adapter fits it,
     /// m, n ≥ 128, the padded 128-grid does at most [`LARGE_MAX_PADDING`] extra work, and the
     /// grid — split along k by [`split_k`] where that applies — has at least
@@ -118,20 +128,22 @@ impl GemmKernel {
     /// extra work outweighs the reuse.
     pub fn choose(limits: &wgpu::Limits, software: bool, (m, n, k): (usize, usize, usize)) -> Self {
         let t = Self::Large.tile();
-        if software
-            && Self::Direct.fits(limits)
-            && (m.min(n) < t || m * n * k < DIRECT_MAX_MULTIPLY_ADDS)
-        {
-            return Self::Direct;
-        }
         let tiles = m.div_ceil(t) * n.div_ceil(t);
         let padded = (tiles * t * t) as f64;
-        if Self::Large.fits(limits)
+        let large_fits = Self::Large.fits(limits)
             && m >= t
             && n >= t
-            && padded <= (1.0 + LARGE_MAX_PADDING) * (m * n) as f64
-            && tiles * split_k(Self::Large, limits, (m, n, k)) >= FILL_WORKGROUPS
-        {
+            && padded <= (1.0 + LARGE_MAX_PADDING) * (m * n) as f64;
+        let large_workgroups = tiles * split_k(Self::Large, limits, (m, n, k));
+        if software && Self::Direct.fits(limits) {
+            let small = m.min(n) < t || m * n * k < DIRECT_MAX_MULTIPLY_ADDS;
+            return if !small && large_fits && large_workgroups >= SOFTWARE_MIN_LARGE_WORKGROUPS {
+                Self::Large
+            } else {
+                Self::Direct
+            };
+        }
+        if large_fits && large_workgroups >= FILL_WORKGROUPS {
             Self::Large
         } else if m >= BLOCKED_MIN_DIM && n >= BLOCKED_MIN_DIM && Self::Blocked.fits(limits) {
             Self::Blocked
