@@ -489,9 +489,10 @@ fn trained_2d_bottleneck_samples_lie_on_a_curve() {
         .unwrap();
     let noise = Mat::from_fn(500, 2, |_, _| rng.normal());
     let samples = Ddim { schedule }.sample(&net, &noise).unwrap();
+    let curve = bm::DecoderCurve::new(&net, sigmas[0], 50.0, 4001).unwrap();
     for p in (0..500).step_by(5) {
         let x = linalg::row(&samples, p);
-        let (upper, _) = bm::distance_to_decoder_curve(&net, &x, sigmas[0], 50.0, 4001).unwrap();
+        let (upper, _) = curve.distance(&x).unwrap();
         assert!(upper < 1e-10, "sample {p} at distance {upper}");
     }
     let gen = local_pca(&samples, 20, 2, 0.95).unwrap();

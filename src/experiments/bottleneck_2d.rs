@@ -27,7 +27,7 @@ use crate::rng::Rng;
 use crate::stats::intrinsic_dimension::{local_pca, LocalPca};
 use crate::stats::two_sample::{ks_two_sample, two_sample_epsilon};
 use crate::targets::Target;
-use crate::theorems::bottleneck_manifold::distance_to_decoder_curve;
+use crate::theorems::bottleneck_manifold::DecoderCurve;
 use crate::theorems::linear_gaussian::fig2_pair;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -212,9 +212,10 @@ pub fn run(gpu: &Gpu, settings: &Settings) -> Result<Report> {
             / losses.len() as f64;
         let max_curve_distance = if h == 1 {
             let mut worst: f64 = 0.0;
+            let curve = DecoderCurve::new(&last, sigmas[0], 50.0, 4001)?;
             for p in (0..samples.nrows()).step_by(stride) {
                 let x = linalg::row(&samples, p);
-                let (upper, _) = distance_to_decoder_curve(&last, &x, sigmas[0], 50.0, 4001)?;
+                let (upper, _) = curve.distance(&x)?;
                 worst = worst.max(upper);
             }
             Some(worst)

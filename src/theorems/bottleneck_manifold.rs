@@ -161,7 +161,8 @@ pub fn joint_jacobian_rank(net: &BottleneckNet, y: &[f64], sigma: f64) -> Result
 /// global grid of `grid` codes refined by Gauss–Newton at the best 8 grid points. Returns
 /// `(upper, lower)`: `upper = ‖D(z*) − x‖` at the best code found (an attained distance), and
 /// `lower = min_grid ‖D(z_g) − x‖ − L_D·δ/2` with `δ` the grid spacing and `L_D ≤ Π_l
-/// Lip(φ_l)‖W_l‖₂` the decoder's Lipschitz constant (no code in the range is closer).
+/// Lip(φ_l)‖W_l‖₂` the decoder's Lipschitz constant (no code in the range is closer). For many
+/// points against one curve, [`DecoderCurve`] decodes the grid once.
 pub fn distance_to_decoder_curve(
     net: &BottleneckNet,
     x: &[f64],
@@ -169,64 +170,106 @@ pub fn distance_to_decoder_curve(
     z_max: f64,
     grid: usize,
 ) -> Result<(f64, f64)> {
-    if net.bottleneck() != 1 {
-        return Err(Error::InvalidArgument {
-            what: "bottleneck h".into(),
-            reason: format!("the curve search needs h = 1, got {}", net.bottleneck()),
-        });
-    }
-    if grid < 2 || !(z_max.is_finite() && z_max > 0.0) {
-        return Err(Error::InvalidArgument {
-            what: "grid, z_max".into(),
-            reason: format!("need grid ≥ 2 and finite z_max > 0, got {grid}, {z_max}"),
-        });
-    }
-    crate::error::ensure_len("point x", x, net.dim())?;
-    let dist = |z: f64| -> Result<f64> {
-        let d = net.decode(&[z], sigma)?;
-        Ok(d.iter()
-            .zip(x)
-            .map(|(a, b)| (a - b).powi(2))
-            .sum::<f64>()
-            .sqrt())
-    };
-    let delta = 2.0 * z_max / (grid - 1) as f64;
-    let mut values: Vec<(f64, f64)> = (0..grid)
-        .map(|g| {
-            let z = -z_max + g as f64 * delta;
-            dist(z).map(|v| (z, v))
-        })
-        .collect::<Result<_>>()?;
-    let grid_min = values.iter().map(|v| v.1).fold(f64::INFINITY, f64::min);
-    values.sort_by(|a, b| a.1.total_cmp(&b.1));
-    let mut best = grid_min;
-    for &(z0, _) in values.iter().take(8) {
-        let mut z = z0;
-        for _ in 0..30 {
-            // Gauss–Newton on ‖D(z) − x‖² with the decoder's exact 1-column Jacobian.
-            let code = [z];
-            let d = net.decode(&code, sigma)?;
-            let jd = decoder_column(net, z, sigma)?;
-            let jj: f64 = jd.iter().map(|v| v * v).sum();
-            if jj == 0.0 {
-                break;
-            }
-            let step = jd
-                .iter()
-                .zip(d.iter().zip(x))
-                .map(|(j, (a, b))| j * (a - b))
-                .sum::<f64>()
-                / jj;
-            let next = (z - step).clamp(-z_max, z_max);
-            if next == z {
-                break;
-            }
-            z = next;
+    DecoderCurve::new(net, sigma, z_max, grid)?.distance(x)
+}
+
+/// The decoder curve `{D(z, σ) : |z| ≤ z_max}` of an h = 1 network with its grid of `grid`
+/// codes decoded once (and the decoder's Lipschitz bound formed once), for the distances of
+/// many points ([`DecoderCurve::distance`], the same numbers as [`distance_to_decoder_curve`]).
+pub struct DecoderCurve<'n> {
+    net: &'n BottleneckNet,
+    sigma: f64,
+    z_max: f64,
+    /// The grid spacing δ.
+    delta: f64,
+    /// `(z_g, D(z_g, σ))` for the grid codes `z_g = −z_max + g·δ`.
+    decoded: Vec<(f64, Vec<f64>)>,
+    /// `L_D`, the decoder's Lipschitz bound.
+    lipschitz: f64,
+}
+
+impl<'n> DecoderCurve<'n> {
+    /// Decodes the grid; an h ≠ 1 network, `grid < 2` or a non-finite or non-positive `z_max`
+    /// is an error naming it.
+    pub fn new(net: &'n BottleneckNet, sigma: f64, z_max: f64, grid: usize) -> Result<Self> {
+        if net.bottleneck() != 1 {
+            return Err(Error::InvalidArgument {
+                what: "bottleneck h".into(),
+                reason: format!("the curve search needs h = 1, got {}", net.bottleneck()),
+            });
         }
-        best = best.min(dist(z)?);
+        if grid < 2 || !(z_max.is_finite() && z_max > 0.0) {
+            return Err(Error::InvalidArgument {
+                what: "grid, z_max".into(),
+                reason: format!("need grid ≥ 2 and finite z_max > 0, got {grid}, {z_max}"),
+            });
+        }
+        let delta = 2.0 * z_max / (grid - 1) as f64;
+        let decoded = (0..grid)
+            .map(|g| {
+                let z = -z_max + g as f64 * delta;
+                net.decode(&[z], sigma).map(|d| (z, d))
+            })
+            .collect::<Result<_>>()?;
+        Ok(Self {
+            net,
+            sigma,
+            z_max,
+            delta,
+            decoded,
+            lipschitz: decoder_lipschitz(net)?,
+        })
     }
-    let lipschitz = decoder_lipschitz(net)?;
-    Ok((best, (grid_min - lipschitz * delta / 2.0).max(0.0)))
+
+    /// `(upper, lower)` of [`distance_to_decoder_curve`] for `x`.
+    pub fn distance(&self, x: &[f64]) -> Result<(f64, f64)> {
+        let (net, sigma, z_max) = (self.net, self.sigma, self.z_max);
+        crate::error::ensure_len("point x", x, net.dim())?;
+        let distance_to = |d: &[f64]| -> f64 {
+            d.iter()
+                .zip(x)
+                .map(|(a, b)| (a - b).powi(2))
+                .sum::<f64>()
+                .sqrt()
+        };
+        let mut values: Vec<(f64, f64)> = self
+            .decoded
+            .iter()
+            .map(|(z, d)| (*z, distance_to(d)))
+            .collect();
+        let grid_min = values.iter().map(|v| v.1).fold(f64::INFINITY, f64::min);
+        values.sort_by(|a, b| a.1.total_cmp(&b.1));
+        let mut best = grid_min;
+        for &(z0, _) in values.iter().take(8) {
+            let mut z = z0;
+            for _ in 0..30 {
+                // Gauss–Newton on ‖D(z) − x‖² with the decoder's exact 1-column Jacobian.
+                let code = [z];
+                let d = net.decode(&code, sigma)?;
+                let jd = decoder_column(net, z, sigma)?;
+                let jj: f64 = jd.iter().map(|v| v * v).sum();
+                if jj == 0.0 {
+                    break;
+                }
+                let step = jd
+                    .iter()
+                    .zip(d.iter().zip(x))
+                    .map(|(j, (a, b))| j * (a - b))
+                    .sum::<f64>()
+                    / jj;
+                let next = (z - step).clamp(-z_max, z_max);
+                if next == z {
+                    break;
+                }
+                z = next;
+            }
+            best = best.min(distance_to(&net.decode(&[z], sigma)?));
+        }
+        Ok((
+            best,
+            (grid_min - self.lipschitz * self.delta / 2.0).max(0.0),
+        ))
+    }
 }
 
 fn decoder_column(net: &BottleneckNet, z: f64, sigma: f64) -> Result<Vec<f64>> {
@@ -415,9 +458,9 @@ pub fn samples_on_last_decoder_curve(
         let x = linalg::row(&samples, p);
         let y = linalg::row(&inputs, p);
         let z_max = 4.0 * last.encode(&y, sigma_1)?[0].abs().max(1.0);
-        residual = residual.max(distance_to_decoder_curve(last, &x, sigma_1, z_max, 4001)?.0);
-        planted_residual =
-            planted_residual.max(distance_to_decoder_curve(last, &y, sigma_1, z_max, 4001)?.0);
+        let curve = DecoderCurve::new(last, sigma_1, z_max, 4001)?;
+        residual = residual.max(curve.distance(&x)?.0);
+        planted_residual = planted_residual.max(curve.distance(&y)?.0);
         let scale = linalg::max_abs(&x).max(1.0);
         tolerance = tolerance.max(
             4.0 * (last.dim() as f64).sqrt()
