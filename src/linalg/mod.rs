@@ -327,6 +327,20 @@ mod tests {
     use super::{check_symmetric, ensure_finite_mat, exp_or_zero, Mat, EPS};
     use crate::error::Error;
 
+    /// Asserts that `ours` and `faers` have the same shape and the same bits in every entry.
+    fn assert_same_bits(ours: &Mat, faers: &Mat, what: &str) {
+        assert_eq!(
+            (ours.nrows(), ours.ncols()),
+            (faers.nrows(), faers.ncols()),
+            "{what}"
+        );
+        for j in 0..ours.ncols() {
+            for i in 0..ours.nrows() {
+                assert_eq!(ours[(i, j)].to_bits(), faers[(i, j)].to_bits(), "{what}");
+            }
+        }
+    }
+
     /// [`super::matmul`] and [`super::spd_solve`] on the calling thread give faer's rayon
     /// results bit for bit (small products are sequential only to spare rayon's wake-ups), at
     /// sizes on both sides of the threshold.
@@ -337,31 +351,15 @@ mod tests {
         for (m, k, n) in [(3, 3, 5), (40, 30, 20), (90, 70, 80)] {
             let a = Mat::from_fn(m, k, |_, _| rng.normal());
             let b = Mat::from_fn(k, n, |_, _| rng.normal());
-            let ours = super::matmul(&a, &b);
-            let faers = &a * &b;
-            for j in 0..n {
-                for i in 0..m {
-                    assert_eq!(
-                        ours[(i, j)].to_bits(),
-                        faers[(i, j)].to_bits(),
-                        "{m}×{k}×{n}"
-                    );
-                }
-            }
+            assert_same_bits(&super::matmul(&a, &b), &(&a * &b), &format!("{m}×{k}×{n}"));
             let g = Mat::from_fn(k, k, |i, j| {
                 (0..m).map(|r| a[(r, i)] * a[(r, j)]).sum::<f64>() + if i == j { 1.0 } else { 0.0 }
             });
-            let ours = super::spd_solve(&g, &b).unwrap();
-            let faers = g.llt(faer::Side::Lower).unwrap().solve(&b);
-            for j in 0..n {
-                for i in 0..k {
-                    assert_eq!(
-                        ours[(i, j)].to_bits(),
-                        faers[(i, j)].to_bits(),
-                        "solve {k}×{n}"
-                    );
-                }
-            }
+            assert_same_bits(
+                &super::spd_solve(&g, &b).unwrap(),
+                &g.llt(faer::Side::Lower).unwrap().solve(&b),
+                &format!("solve {k}×{n}"),
+            );
         }
     }
 
